@@ -1,0 +1,112 @@
+// Package fault classifies errors where they arise so that the runner maps them to an exit code
+// exactly once, in main (ARCHITECTURE §5). A class travels with the error through %w wrapping and
+// is recovered with errors.As, never with a bare type assertion.
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Class is the kind of failure; its value is the BSD sysexits code the runner exits with.
+type Class int
+
+const (
+	// Internal is a bug in aiflow (exit 1, Airflow retries).
+	Internal Class = 1
+	// Usage is a bad command line (exit 64, no retry).
+	Usage Class = 64
+	// Data is a data or user error: a transform raised, a check failed, a schema mismatch (exit 65, no retry).
+	Data Class = 65
+	// Temporary is a timeout, a refused connection, throttling, a service down (exit 75, retry).
+	Temporary Class = 75
+	// Config is an invalid spec or IR, an IR-hash mismatch, a policy denial, a missing setting (exit 78, no retry).
+	Config Class = 78
+)
+
+// String names the class as it appears in result.json, logs and metrics labels.
+func (c Class) String() string {
+	switch c {
+	case Usage:
+		return "usage"
+	case Data:
+		return "data"
+	case Temporary:
+		return "temporary"
+	case Config:
+		return "config"
+	case Internal:
+		return "internal"
+	}
+	return fmt.Sprintf("class(%d)", int(c))
+}
+
+// ExitCode is the process exit code of the class.
+func (c Class) ExitCode() int { return int(c) }
+
+// Retryable reports whether Airflow should retry a task that failed with this class.
+func (c Class) Retryable() bool { return c == Temporary || c == Internal }
+
+// Error is an error with a class. Msg, when set, is prefixed to Err like a %w wrap.
+type Error struct {
+	Class Class
+	Msg   string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Err == nil:
+		return e.Msg
+	case e.Msg == "":
+		return e.Err.Error()
+	}
+	return e.Msg + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns a classified error with a formatted message.
+func New(c Class, format string, args ...any) error {
+	return &Error{Class: c, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Wrap classifies err and says what was being done. A nil err stays nil.
+func Wrap(c Class, err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Class: c, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Data, Config, Temporary and Usage are shorthands for New with that class.
+func Dataf(format string, args ...any) error      { return New(Data, format, args...) }
+func Configf(format string, args ...any) error    { return New(Config, format, args...) }
+func Temporaryf(format string, args ...any) error { return New(Temporary, format, args...) }
+func Usagef(format string, args ...any) error     { return New(Usage, format, args...) }
+
+// ClassOf returns the class of the outermost classified error in err's chain. Unclassified errors
+// are Internal, except context cancellation and deadlines, which are Temporary (a killed or timed-out
+// attempt may succeed when retried). A nil error has class 0.
+func ClassOf(err error) Class {
+	if err == nil {
+		return 0
+	}
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Class
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Temporary
+	}
+	return Internal
+}
+
+// ExitCode maps an error to the runner's exit code: 0 for nil, else the code of its class.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	return ClassOf(err).ExitCode()
+}

@@ -1,0 +1,49 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestExitCode(t *testing.T) {
+	base := errors.New("boom")
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, 0},
+		{"plain error is a bug", base, 1},
+		{"config", Configf("bad spec"), 78},
+		{"data wrapped twice keeps its class", fmt.Errorf("run node x: %w", fmt.Errorf("read: %w", Wrap(Data, base, "parse"))), 65},
+		{"outermost class wins", Wrap(Config, Temporaryf("db down"), "load"), 78},
+		{"canceled is temporary", fmt.Errorf("write: %w", context.Canceled), 75},
+		{"deadline is temporary", context.DeadlineExceeded, 75},
+		{"usage", Usagef("unknown flag"), 64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ExitCode(tt.err); got != tt.want {
+				t.Fatalf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	err := Wrap(Data, errors.New("bad row 7"), "read %s", "orders.csv")
+	if got, want := err.Error(), "read orders.csv: bad row 7"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if !errors.Is(err, err.(*Error).Err) {
+		t.Fatal("Unwrap lost the cause")
+	}
+	if Wrap(Data, nil, "x") != nil {
+		t.Fatal("Wrap(nil) must be nil")
+	}
+	if !Temporary.Retryable() || Data.Retryable() || Config.Retryable() || !Internal.Retryable() {
+		t.Fatal("retryable classes wrong")
+	}
+}
