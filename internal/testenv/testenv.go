@@ -1,0 +1,41 @@
+// Package testenv gives integration tests the addresses of the real services that `make test`
+// starts (scripts/services.sh writes them to .services/env and exports them). Under CI=true a
+// missing service fails the test; elsewhere the test skips with a one-line reason.
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// Service environment variables, set by scripts/services.sh.
+const (
+	PostgresDSN    = "AIFLOW_TEST_PG_DSN"          // postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
+	S3Endpoint     = "AIFLOW_TEST_S3_ENDPOINT"     // http://127.0.0.1:PORT (versitygw)
+	S3AccessKey    = "AIFLOW_TEST_S3_ACCESS_KEY"   // root access key of the test gateway
+	S3SecretKey    = "AIFLOW_TEST_S3_SECRET_KEY"   // root secret key of the test gateway
+	KafkaBrokers   = "AIFLOW_TEST_KAFKA_BROKERS"   // 127.0.0.1:PORT (Apache Kafka, KRaft)
+	KafkaHome      = "AIFLOW_TEST_KAFKA_HOME"      // folder with the broker's config, to restart it in fault tests
+	SparkRemote    = "AIFLOW_TEST_SPARK_REMOTE"    // sc://127.0.0.1:PORT (Spark Connect)
+	Pushgateway    = "AIFLOW_TEST_PUSHGATEWAY_URL" // http://127.0.0.1:PORT
+	AirflowPython  = "AIFLOW_TEST_AIRFLOW_PYTHON"  // python of the venv with apache-airflow and the cncf.kubernetes provider
+	Python         = "AIFLOW_TEST_PYTHON"          // python with pyarrow, pandas and aiflow_sdk installed
+)
+
+// CI reports whether the tests run under CI, where a missing service is a failure.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Require returns the value of the service variable name, or ends the test: Fatal under CI=true,
+// Skip elsewhere.
+func Require(t testing.TB, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v != "" {
+		return v
+	}
+	if CI() {
+		t.Fatalf("%s is not set: the service this test needs was not started (run make test)", name)
+	}
+	t.Skipf("%s not set; run make test to start the service", name)
+	return ""
+}
