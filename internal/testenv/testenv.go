@@ -10,16 +10,16 @@ import (
 
 // Service environment variables, set by scripts/services.sh.
 const (
-	PostgresDSN    = "AIFLOW_TEST_PG_DSN"          // postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
-	S3Endpoint     = "AIFLOW_TEST_S3_ENDPOINT"     // http://127.0.0.1:PORT (versitygw)
-	S3AccessKey    = "AIFLOW_TEST_S3_ACCESS_KEY"   // root access key of the test gateway
-	S3SecretKey    = "AIFLOW_TEST_S3_SECRET_KEY"   // root secret key of the test gateway
-	KafkaBrokers   = "AIFLOW_TEST_KAFKA_BROKERS"   // 127.0.0.1:PORT (Apache Kafka, KRaft)
-	KafkaHome      = "AIFLOW_TEST_KAFKA_HOME"      // folder with the broker's config, to restart it in fault tests
-	SparkRemote    = "AIFLOW_TEST_SPARK_REMOTE"    // sc://127.0.0.1:PORT (Spark Connect)
-	Pushgateway    = "AIFLOW_TEST_PUSHGATEWAY_URL" // http://127.0.0.1:PORT
-	AirflowPython  = "AIFLOW_TEST_AIRFLOW_PYTHON"  // python of the venv with apache-airflow and the cncf.kubernetes provider
-	Python         = "AIFLOW_TEST_PYTHON"          // python with pyarrow, pandas and aiflow_sdk installed
+	PostgresDSN   = "AIFLOW_TEST_PG_DSN"          // postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
+	S3Endpoint    = "AIFLOW_TEST_S3_ENDPOINT"     // http://127.0.0.1:PORT (versitygw)
+	S3AccessKey   = "AIFLOW_TEST_S3_ACCESS_KEY"   // root access key of the test gateway
+	S3SecretKey   = "AIFLOW_TEST_S3_SECRET_KEY"   // root secret key of the test gateway
+	KafkaBrokers  = "AIFLOW_TEST_KAFKA_BROKERS"   // 127.0.0.1:PORT (Apache Kafka, KRaft)
+	KafkaHome     = "AIFLOW_TEST_KAFKA_HOME"      // folder with the broker's config, to restart it in fault tests
+	SparkRemote   = "AIFLOW_TEST_SPARK_REMOTE"    // sc://127.0.0.1:PORT (Spark Connect)
+	Pushgateway   = "AIFLOW_TEST_PUSHGATEWAY_URL" // http://127.0.0.1:PORT
+	AirflowPython = "AIFLOW_TEST_AIRFLOW_PYTHON"  // python of the venv with apache-airflow and the cncf.kubernetes provider
+	Python        = "AIFLOW_TEST_PYTHON"          // python with pyarrow, pandas and aiflow_sdk installed
 )
 
 // CI reports whether the tests run under CI, where a missing service is a failure.
