@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin"
+)
+
+// Loaded is a validated pipeline with its hash.
+type Loaded struct {
+	Spec *ir.Spec
+	Hash string
+}
+
+// LoadValid loads, checks and plugin-validates specs from paths, and merges pipelines found in
+// several files (the same pipeline as YAML and as IR JSON is fine when the IR is identical). Any
+// problem makes it fail with a fault.Config whose message is one `file:line:` line per problem.
+func LoadValid(r *plugin.Registry, envs []string, paths []string) ([]*Loaded, error) {
+	if len(paths) == 0 {
+		return nil, fault.Usagef("no spec paths given")
+	}
+	specs, ps := ir.LoadPaths(paths)
+	byID := map[string]*Loaded{}
+	var out []*Loaded
+	for _, s := range specs {
+		sp := s.Check(ir.CheckOptions{Envs: envs})
+		sp = append(sp, r.Validate(s)...)
+		if len(sp) > 0 {
+			ps = append(ps, sp...)
+			continue
+		}
+		h, err := s.Pipeline.Hash()
+		if err != nil {
+			ps = append(ps, s.Locate(ir.Problem{Msg: "canonical IR: " + err.Error()}, ""))
+			continue
+		}
+		if prev, ok := byID[s.Pipeline.ID]; ok {
+			if prev.Hash != h {
+				ps = append(ps, s.Locate(ir.Problem{Msg: fmt.Sprintf("pipeline %q is also defined in %s:%d with different content (ir_hash %s vs %s)",
+					s.Pipeline.ID, prev.Spec.File, prev.Spec.Line, short(prev.Hash), short(h))}, ""))
+			}
+			continue
+		}
+		l := &Loaded{Spec: s, Hash: h}
+		byID[s.Pipeline.ID] = l
+		out = append(out, l)
+	}
+	if len(ps) > 0 {
+		ps.Sort()
+		return nil, fault.Wrap(fault.Config, ps, "")
+	}
+	if len(out) == 0 {
+		return nil, fault.Configf("no pipelines found in %v", paths)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Pipeline.ID < out[j].Spec.Pipeline.ID })
+	return out, nil
+}
+
+// pick returns the pipeline named id, or the only one when id is empty.
+func pick(ls []*Loaded, id string) (*Loaded, error) {
+	if id == "" {
+		if len(ls) == 1 {
+			return ls[0], nil
+		}
+		return nil, fault.Usagef("%d pipelines found: choose one with --pipeline (%s)", len(ls), pipelineIDs(ls))
+	}
+	for _, l := range ls {
+		if l.Spec.Pipeline.ID == id {
+			return l, nil
+		}
+	}
+	return nil, fault.Configf("pipeline %q not found (have: %s)%s", id, pipelineIDs(ls), ir.Suggest(id, idsOf(ls)))
+}
+
+func idsOf(ls []*Loaded) []string {
+	ids := make([]string, len(ls))
+	for i, l := range ls {
+		ids[i] = l.Spec.Pipeline.ID
+	}
+	return ids
+}
+
+func pipelineIDs(ls []*Loaded) string {
+	ids := idsOf(ls)
+	if len(ids) > 10 {
+		return fmt.Sprintf("%s, … %d more", joinComma(ids[:10]), len(ids)-10)
+	}
+	return joinComma(ids)
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += x
+	}
+	return out
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

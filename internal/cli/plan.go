@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
+)
+
+func init() {
+	register(&command{name: "plan", usage: "PATH [--pipeline P] [--logical-date D] [--json]",
+		summary: "show the IR (canonical with --json), its hash, the nodes in order and their resolved params", run: runPlan})
+}
+
+// PlanJSON is one line of `plan --json`.
+type PlanJSON struct {
+	IR     json.RawMessage `json:"ir"`
+	IRHash string          `json:"ir_hash"`
+	Order  []string        `json:"order"`
+}
+
+func runPlan(e *Env, args []string) error {
+	f := newFlags(e, commands["plan"])
+	pipeline := f.String("pipeline", "", "only this pipeline")
+	date := f.String("logical-date", "", "logical date for rendering templates (YYYY-MM-DD or RFC 3339; default today, UTC)")
+	asJSON := f.Bool("json", false, "print canonical IR and hash, one JSON object per pipeline per line")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	cfg, err := e.Config()
+	if err != nil {
+		return err
+	}
+	ls, err := LoadValid(e.Registry, cfg.Envs, pos)
+	if err != nil {
+		return err
+	}
+	if *pipeline != "" {
+		l, err := pick(ls, *pipeline)
+		if err != nil {
+			return err
+		}
+		ls = []*Loaded{l}
+	}
+	ld := time.Now().UTC()
+	if *date != "" {
+		if ld, err = ParseLogicalDate(*date); err != nil {
+			return err
+		}
+	}
+	for _, l := range ls {
+		p := l.Spec.Pipeline
+		order, err := p.TopoOrder()
+		if err != nil {
+			return fault.Wrap(fault.Config, err, "")
+		}
+		if *asJSON {
+			canon, err := p.Canonical()
+			if err != nil {
+				return err
+			}
+			b, err := json.Marshal(PlanJSON{IR: canon, IRHash: l.Hash, Order: order})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.Stdout, "%s\n", b)
+			continue
+		}
+		printPlan(e, l, order, ld)
+	}
+	return nil
+}
+
+func printPlan(e *Env, l *Loaded, order []string, ld time.Time) {
+	p := l.Spec.Pipeline
+	w := e.Stdout
+	sched := "none (unscheduled)"
+	if p.Schedule != nil {
+		sched = *p.Schedule
+	}
+	fmt.Fprintf(w, "pipeline %s\n  ir_hash   %s\n  file      %s\n  schedule  %s\n  owner     %s\n  sla       %d min\n  tags      %s\n",
+		p.ID, l.Hash, l.Spec.File, sched, p.Owner, p.SLAMinutes, strings.Join(p.Tags, ", "))
+	vars := ir.TemplateVars{LogicalDate: ld, RunID: "plan__" + ld.Format("2006-01-02T15:04:05"), Params: paramDefaults(p)}
+	fmt.Fprintf(w, "  nodes (in order, templates rendered for logical date %s):\n", ld.Format("2006-01-02"))
+	for i, id := range order {
+		n := p.Nodes[id]
+		what := n.Kind()
+		if n.Type == ir.Transform {
+			what = n.EngineName()
+		} else if n.Engine != nil {
+			what += " on " + *n.Engine
+		}
+		in := ""
+		if len(n.InputIDs) > 0 {
+			in = " <- " + strings.Join(n.InputIDs, ", ")
+		}
+		fmt.Fprintf(w, "  %2d. %-28s %-9s %s%s\n", i+1, id, n.Type, what, in)
+		rendered, err := ir.Render(n.Params, vars)
+		if err != nil {
+			fmt.Fprintf(w, "        params: cannot render: %v\n", err)
+			continue
+		}
+		keys := make([]string, 0)
+		for k := range rendered.(map[string]any) {
+			if k != "kind" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			b, _ := ir.CanonicalJSON(rendered.(map[string]any)[k])
+			fmt.Fprintf(w, "        %s = %s\n", k, b)
+		}
+		if len(n.Resources) > 0 {
+			b, _ := ir.CanonicalJSON(n.Resources)
+			fmt.Fprintf(w, "        resources = %s\n", b)
+		}
+	}
+}
+
+// paramDefaults turns declared pipeline params into template values.
+func paramDefaults(p *ir.Pipeline) map[string]string {
+	out := map[string]string{}
+	for k, v := range p.PipelineParams() {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case nil:
+			out[k] = ""
+		default:
+			b, _ := ir.CanonicalJSON(x)
+			out[k] = string(b)
+		}
+	}
+	return out
+}
+
+// ParseLogicalDate accepts YYYY-MM-DD or RFC 3339 and returns UTC.
+func ParseLogicalDate(s string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02", time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05-07:00", "2006-01-02T15:04:05.999999-07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fault.Usagef("--logical-date %q: want YYYY-MM-DD or an RFC 3339 time", s)
+}

@@ -1,0 +1,118 @@
+// Package config reads the runner's runtime configuration from the environment
+// (ARCHITECTURE §6) with github.com/sethvargo/go-envconfig. Every setting has an embedded default
+// so that a fresh checkout runs with no services.
+package config
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
+)
+
+// Config is the runtime configuration.
+type Config struct {
+	// Home holds the local metadata database, staging and the onelake table root by default.
+	Home string `env:"AIFLOW_HOME, default=./.aiflow"`
+	// MetadataDSN selects the metadata store: sqlite://PATH (default under Home) or postgres://….
+	MetadataDSN string `env:"AIFLOW_METADATA_DSN"`
+	// StagingURI is where node outputs are staged and committed: file://… or s3://bucket/prefix.
+	StagingURI string `env:"AIFLOW_STAGING_URI"`
+	// LakeRoot is where onelake tables live for the arrow engine (raw.sales_orders → LakeRoot/raw/sales_orders/).
+	LakeRoot string `env:"AIFLOW_LAKE_ROOT"`
+	// SparkRemote is the Spark Connect remote (sc://host:15002); spark nodes fail clearly when unset.
+	SparkRemote string `env:"AIFLOW_SPARK_REMOTE"`
+	// SparkClusters maps resources.cluster names to remotes: "emr-a=sc://h1:15002,emr-b=sc://h2:15002".
+	SparkClusters map[string]string `env:"AIFLOW_SPARK_CLUSTERS"`
+	// S3Endpoint points the S3 client at any S3-compatible server (path-style addressing).
+	S3Endpoint string `env:"AIFLOW_S3_ENDPOINT"`
+	// KafkaBrokers is the default bootstrap list for Kafka sources and sinks.
+	KafkaBrokers []string `env:"AIFLOW_KAFKA_BROKERS"`
+	// PushgatewayURL: push the node's metrics there at exit.
+	PushgatewayURL string `env:"AIFLOW_PUSHGATEWAY_URL"`
+	// MetricsAddr: serve /metrics there while the node runs.
+	MetricsAddr string `env:"AIFLOW_METRICS_ADDR"`
+	// OpenLineageURL: POST OpenLineage run events there (Marquez-compatible); file://… writes NDJSON.
+	OpenLineageURL string `env:"AIFLOW_OPENLINEAGE_URL"`
+	// LogFormat is json (default) or text.
+	LogFormat string `env:"AIFLOW_LOG_FORMAT, default=json"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"AIFLOW_LOG_LEVEL, default=info"`
+	// Envs are the environments a pipeline may name.
+	Envs []string `env:"AIFLOW_ENVS, default=dev,staging,prod"`
+	// Python is the interpreter of the python engine.
+	Python string `env:"AIFLOW_PYTHON, default=python3"`
+	// TerminationLog is where the one-line reason of the exit goes (Kubernetes termination message).
+	TerminationLog string `env:"AIFLOW_TERMINATION_LOG, default=/dev/termination-log"`
+	// PolicyFile is the tenant policy enforced at compile and run time (none when empty).
+	PolicyFile string `env:"AIFLOW_POLICY_FILE"`
+}
+
+// Load reads the configuration from the process environment.
+func Load(ctx context.Context) (*Config, error) {
+	return LoadFrom(ctx, envconfig.OsLookuper())
+}
+
+// LoadFrom reads the configuration from a lookuper (tests pass a map).
+func LoadFrom(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
+	var c Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
+		return nil, fault.Wrap(fault.Config, err, "read configuration from the environment")
+	}
+	c.fill()
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return nil, fault.Configf("AIFLOW_LOG_FORMAT=%q: want json or text", c.LogFormat)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, fault.Configf("AIFLOW_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+	}
+	return &c, nil
+}
+
+// fill derives the defaults that depend on Home.
+func (c *Config) fill() {
+	home := c.Home
+	if abs, err := filepath.Abs(home); err == nil {
+		home = abs
+	}
+	if c.MetadataDSN == "" {
+		c.MetadataDSN = "sqlite://" + filepath.Join(home, "metadata.db")
+	}
+	if c.StagingURI == "" {
+		c.StagingURI = "file://" + filepath.Join(home, "staging")
+	}
+	if c.LakeRoot == "" {
+		c.LakeRoot = "file://" + filepath.Join(home, "lake")
+	}
+	if len(c.Envs) == 0 {
+		c.Envs = ir.DefaultEnvs
+	}
+}
+
+// Doc lists the variables for --help, in the order of ARCHITECTURE §6.
+var Doc = [][2]string{
+	{"AIFLOW_HOME", "local state: metadata.db, staging/, lake/ (default ./.aiflow)"},
+	{"AIFLOW_METADATA_DSN", "metadata store: sqlite://PATH (default $AIFLOW_HOME/metadata.db) or postgres://…"},
+	{"AIFLOW_STAGING_URI", "node outputs: file://… (default $AIFLOW_HOME/staging) or s3://bucket/prefix"},
+	{"AIFLOW_LAKE_ROOT", "onelake table root for the arrow engine (default $AIFLOW_HOME/lake)"},
+	{"AIFLOW_SPARK_REMOTE", "Spark Connect remote sc://host:15002 (unset: spark nodes fail clearly)"},
+	{"AIFLOW_SPARK_CLUSTERS", "resources.cluster to remote: name=sc://…,name2=sc://…"},
+	{"AIFLOW_S3_ENDPOINT", "any S3-compatible endpoint (AWS_* variables for credentials and region)"},
+	{"AIFLOW_KAFKA_BROKERS", "default Kafka bootstrap brokers host:port,…"},
+	{"AIFLOW_PUSHGATEWAY_URL", "push node metrics there at exit"},
+	{"AIFLOW_METRICS_ADDR", "serve /metrics there while running"},
+	{"AIFLOW_OPENLINEAGE_URL", "OpenLineage endpoint (http://…) or file://… for NDJSON events"},
+	{"AIFLOW_LOG_FORMAT", "json (default) or text"},
+	{"AIFLOW_LOG_LEVEL", "debug, info (default), warn, error"},
+	{"AIFLOW_ENVS", "allowed pipeline envs (default dev,staging,prod)"},
+	{"AIFLOW_PYTHON", "interpreter of the python engine (default python3)"},
+	{"AIFLOW_POLICY_FILE", "tenant policy file, enforced at compile and run time"},
+}

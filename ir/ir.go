@@ -1,0 +1,104 @@
+// Package ir is aiflow's intermediate representation: the pipeline and node model of the seed
+// design (seed §3.1) plus api_version, its canonical JSON form and content hash, graph checks and
+// a deterministic topological order (ARCHITECTURE §3). Everything else in aiflow — the compiler,
+// the runner, the Python DSL — speaks this format.
+package ir
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// APIVersion is the only IR and spec version this runner reads and writes.
+const APIVersion = "aiflow/v1"
+
+// DefaultSLAMinutes is the seed's default SLA (seed §4.2.2 pipeline decorator).
+const DefaultSLAMinutes = 60
+
+// Node types.
+const (
+	Source    = "source"
+	Transform = "transform"
+	Sink      = "sink"
+)
+
+// Tenancy keys carried in Pipeline.Extra and turned into key:value tags (seed §8).
+var TenancyKeys = []string{"team", "env", "project", "cost_center"}
+
+// Pipeline is one pipeline: the seed's PipelineIR plus api_version.
+type Pipeline struct {
+	APIVersion string `json:"api_version"`
+	ID         string `json:"id"`
+	// Schedule is a 5-field cron expression or an Airflow preset; nil means unscheduled.
+	Schedule   *string          `json:"schedule"`
+	Owner      string           `json:"owner"`
+	SLAMinutes int              `json:"sla_minutes"`
+	Tags       []string         `json:"tags"`
+	Extra      map[string]any   `json:"extra"`
+	Nodes      map[string]*Node `json:"nodes"`
+	Edges      [][2]string      `json:"edges"`
+}
+
+// Node is one step of a pipeline: the seed's NodeIR.
+type Node struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	// Engine names the transform engine; nil for sources and sinks unless the author pins one.
+	Engine       *string        `json:"engine"`
+	Params       map[string]any `json:"params"`
+	Resources    map[string]any `json:"resources"`
+	InputIDs     []string       `json:"input_ids"`
+	OutputSchema map[string]any `json:"output_schema"`
+}
+
+// Kind is the plugin a source or sink names in params.kind ("" when absent or not a string).
+func (n *Node) Kind() string {
+	k, _ := n.Params["kind"].(string)
+	return k
+}
+
+// EngineName is the node's engine or "".
+func (n *Node) EngineName() string {
+	if n.Engine == nil {
+		return ""
+	}
+	return *n.Engine
+}
+
+// Tenant returns a tenancy field from Extra ("" when null or absent).
+func (p *Pipeline) Tenant(key string) string {
+	s, _ := p.Extra[key].(string)
+	return s
+}
+
+// Canonical returns the canonical JSON of the pipeline: keys sorted, no insignificant whitespace,
+// UTF-8, HTML characters not escaped, integral numbers written as integers. The same pipeline
+// authored in YAML, in the Python DSL or as IR JSON gives the same bytes.
+func (p *Pipeline) Canonical() ([]byte, error) {
+	// Round-trip through a generic value so that struct fields and map keys are ordered alike.
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	v, err := decodeGeneric(raw)
+	if err != nil {
+		return nil, err
+	}
+	return CanonicalJSON(v)
+}
+
+// Hash returns ir_hash: the hex sha256 of the canonical JSON.
+func (p *Pipeline) Hash() (string, error) {
+	b, err := p.Canonical()
+	if err != nil {
+		return "", err
+	}
+	return HashBytes(b), nil
+}
+
+// HashBytes is the hex sha256 of b.
+func HashBytes(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

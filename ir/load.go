@@ -1,0 +1,217 @@
+package ir
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Spec is one loaded pipeline and where it came from, so that later checks (plugin configs,
+// policy) can report `file:line:` too.
+type Spec struct {
+	Pipeline *Pipeline
+	File     string
+	Line     int
+	nodeLine map[string]int
+	// paramLine holds the line of each top-level key of a node's params ("" = the params block).
+	paramLine map[string]map[string]int
+}
+
+// NodeLine is the line where node id is declared (or the pipeline's line).
+func (s *Spec) NodeLine(id string) int {
+	if l := s.nodeLine[id]; l > 0 {
+		return l
+	}
+	return s.Line
+}
+
+// ParamLine is the line of params key `key` of node id (or the node's line).
+func (s *Spec) ParamLine(id, key string) int {
+	if l := s.paramLine[id][key]; l > 0 {
+		return l
+	}
+	return s.NodeLine(id)
+}
+
+// Locate fills in the file and line of a problem found in this spec. Field, when set, is the
+// top-level params key the problem is about.
+func (s *Spec) Locate(p Problem, field string) Problem {
+	p.File = s.File
+	if p.Pipeline == "" && s.Pipeline != nil {
+		p.Pipeline = s.Pipeline.ID
+	}
+	if p.Line == 0 {
+		switch {
+		case p.Node != "" && field != "":
+			p.Line = s.ParamLine(p.Node, field)
+		case p.Node != "":
+			p.Line = s.NodeLine(p.Node)
+		default:
+			p.Line = s.Line
+		}
+	}
+	return p
+}
+
+// SpecExtensions are the file extensions a folder load picks up.
+var SpecExtensions = []string{".yaml", ".yml", ".json"}
+
+// LoadPaths loads every file or folder named. Folders are walked recursively for *.yaml, *.yml
+// and *.json, skipping hidden entries and files that are not aiflow documents (no api_version,
+// pipeline or nodes key at the top). It returns every spec that decoded and every problem met.
+func LoadPaths(paths []string) ([]*Spec, Problems) {
+	var specs []*Spec
+	var ps Problems
+	for _, root := range paths {
+		info, err := os.Stat(root)
+		if err != nil {
+			ps = append(ps, Problem{File: root, Msg: errMsg(err)})
+			continue
+		}
+		if !info.IsDir() {
+			s, p := LoadFile(root, false)
+			specs, ps = append(specs, s...), append(ps, p...)
+			continue
+		}
+		var files []string
+		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			name := d.Name()
+			if path != root && (strings.HasPrefix(name, ".") || name == "__pycache__" || name == "node_modules") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() && hasExt(name) {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			ps = append(ps, Problem{File: root, Msg: errMsg(err)})
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			s, p := LoadFile(f, true)
+			specs, ps = append(specs, s...), append(ps, p...)
+		}
+	}
+	return specs, ps
+}
+
+func errMsg(err error) string {
+	var pe *fs.PathError
+	if ok := asPathErr(err, &pe); ok {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func asPathErr(err error, target **fs.PathError) bool {
+	pe, ok := err.(*fs.PathError)
+	if ok {
+		*target = pe
+	}
+	return ok
+}
+
+func hasExt(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	for _, e := range SpecExtensions {
+		if ext == e {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadFile loads one file. With skipForeign, a document that is not an aiflow spec is ignored.
+func LoadFile(path string, skipForeign bool) ([]*Spec, Problems) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Problems{{File: path, Msg: errMsg(err)}}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSpecSize+1))
+	if err != nil {
+		return nil, Problems{{File: path, Msg: errMsg(err)}}
+	}
+	if len(data) > MaxSpecSize {
+		return nil, Problems{{File: path, Msg: fmt.Sprintf("file is larger than the %d MiB limit for specs", MaxSpecSize>>20)}}
+	}
+	return Parse(path, data, skipForeign)
+}
+
+// Parse decodes the bytes of a spec or IR file named name (the name picks YAML or JSON).
+func Parse(name string, data []byte, skipForeign bool) ([]*Spec, Problems) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, Problems{{File: name, Line: 1, Msg: "file is empty"}}
+	}
+	if !utf8.Valid(data) {
+		off := 0
+		for off < len(data) {
+			r, size := utf8.DecodeRune(data[off:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			off += size
+		}
+		return nil, Problems{{File: name, Line: 1 + bytes.Count(data[:off], []byte("\n")), Msg: fmt.Sprintf("file is not valid UTF-8 (byte 0x%02x at offset %d)", data[off], off)}}
+	}
+	var docs []*value
+	var err error
+	if strings.EqualFold(filepath.Ext(name), ".json") {
+		docs, err = parseJSON(data)
+	} else {
+		docs, err = parseYAML(data)
+	}
+	if err != nil {
+		pe, _ := err.(*parseError)
+		if pe == nil {
+			pe = &parseError{msg: err.Error()}
+		}
+		return nil, Problems{{File: name, Line: pe.line, Msg: pe.msg}}
+	}
+	if len(docs) == 0 {
+		return nil, Problems{{File: name, Line: 1, Msg: "file holds no document"}}
+	}
+	var specs []*Spec
+	var ps Problems
+	for _, doc := range docs {
+		if doc.kind != vMap {
+			if skipForeign {
+				continue
+			}
+			ps = append(ps, Problem{File: name, Line: doc.line, Msg: fmt.Sprintf("top level must be a mapping, not a %s", doc.kind)})
+			continue
+		}
+		_, hasAPI := doc.get("api_version")
+		_, hasPipeline := doc.get("pipeline")
+		_, hasNodes := doc.get("nodes")
+		if skipForeign && hasAPI == 0 && hasPipeline == 0 && hasNodes == 0 {
+			continue
+		}
+		d := &decoder{file: name}
+		var s *Spec
+		if hasPipeline > 0 {
+			s = d.authoring(doc)
+		} else {
+			s = d.irDoc(doc)
+		}
+		ps = append(ps, d.problems...)
+		if s != nil && len(d.problems) == 0 {
+			s.Pipeline.Normalize()
+			specs = append(specs, s)
+		}
+	}
+	return specs, ps
+}

@@ -1,0 +1,55 @@
+package ir
+
+import "fmt"
+
+// suggest returns ` (did you mean "x"?)` for the closest candidate within a small edit distance,
+// or "". Used for misspelt fields, kinds and node ids.
+func suggest(got string, candidates []string) string {
+	if best := Closest(got, candidates); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
+}
+
+// Closest returns the candidate nearest to got by edit distance, if it is close enough to be a
+// plausible typo (distance ≤ max(1, len/3)), else "".
+func Closest(got string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		if d := levenshtein(got, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	limit := len(got) / 3
+	if limit < 1 {
+		limit = 1
+	}
+	if bestD <= limit && bestD > 0 {
+		return best
+	}
+	return ""
+}
+
+// Suggest is suggest for other packages: ` (did you mean "x"?)` or "".
+func Suggest(got string, candidates []string) string { return suggest(got, candidates) }
+
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

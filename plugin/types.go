@@ -1,0 +1,168 @@
+package plugin
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Secret is a reference to a secret value, never the value: `${ENV_VAR}` or
+// {"secret": "name/key"} (a Kubernetes Secret key). Resolve reads it at run time.
+type Secret struct {
+	Env string // environment variable name
+	Ref string // name/key of a Kubernetes Secret
+}
+
+var envRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+func (s *Secret) UnmarshalJSON(b []byte) error {
+	var str string
+	if json.Unmarshal(b, &str) == nil {
+		m := envRef.FindStringSubmatch(str)
+		if m == nil {
+			return fmt.Errorf("a secret must be a reference (${ENV_VAR} or {secret: name/key}), not a literal value")
+		}
+		s.Env = m[1]
+		return nil
+	}
+	var obj struct {
+		Secret string `json:"secret"`
+	}
+	if err := json.Unmarshal(b, &obj); err != nil || obj.Secret == "" || !strings.Contains(obj.Secret, "/") {
+		return fmt.Errorf("a secret must be ${ENV_VAR} or {secret: name/key}")
+	}
+	s.Ref = obj.Secret
+	return nil
+}
+
+func (s Secret) MarshalJSON() ([]byte, error) {
+	if s.Ref != "" {
+		return json.Marshal(map[string]string{"secret": s.Ref})
+	}
+	if s.Env != "" {
+		return json.Marshal("${" + s.Env + "}")
+	}
+	return []byte("null"), nil
+}
+
+// IsZero reports whether no reference is set.
+func (s Secret) IsZero() bool { return s.Env == "" && s.Ref == "" }
+
+// SecretsDir is where Kubernetes Secret volumes are mounted: a reference name/key is read from
+// $AIFLOW_SECRETS_DIR/name/key, or from the environment variable AIFLOW_SECRET_<NAME>_<KEY>.
+func SecretsDir() string {
+	if d := os.Getenv("AIFLOW_SECRETS_DIR"); d != "" {
+		return d
+	}
+	return "/var/run/secrets/aiflow"
+}
+
+// Resolve returns the secret's value. The value must never be logged or stored.
+func (s Secret) Resolve() (string, error) {
+	switch {
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok {
+			return "", fmt.Errorf("secret ${%s}: environment variable not set", s.Env)
+		}
+		return v, nil
+	case s.Ref != "":
+		name, key, _ := strings.Cut(s.Ref, "/")
+		envName := "AIFLOW_SECRET_" + strings.ToUpper(regexp.MustCompile(`[^A-Za-z0-9]`).ReplaceAllString(name+"_"+key, "_"))
+		if v, ok := os.LookupEnv(envName); ok {
+			return v, nil
+		}
+		b, err := os.ReadFile(filepath.Join(SecretsDir(), filepath.Base(name), filepath.Base(key)))
+		if err != nil {
+			return "", fmt.Errorf("secret %s: not in $%s nor mounted under %s", s.Ref, envName, SecretsDir())
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", fmt.Errorf("secret not set")
+}
+
+// Duration is a time.Duration written as "90s", "15m", "2h".
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string like \"90s\" or \"2h\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("invalid duration %q (use e.g. 90s, 15m, 2h)", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+func (d Duration) String() string {
+	s := d.Duration.String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	if s == "" {
+		return "0s"
+	}
+	return s
+}
+
+// PodResources are what the pod of a node asks Kubernetes for.
+type PodResources struct {
+	CPU    string `json:"cpu" doc:"pod CPU request and limit, a Kubernetes quantity (\"500m\", \"2\")"`
+	Memory string `json:"memory" doc:"pod memory request and limit, a Kubernetes quantity (\"512Mi\", \"4Gi\") or Spark style (\"4g\")"`
+}
+
+var (
+	cpuRE = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|[0-9]+m)$`)
+	memRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?([KMGTP]i?|[kmgtp]|[KMGTP]B?)?$`)
+)
+
+func (r *PodResources) Validate() error {
+	if r.CPU != "" && !cpuRE.MatchString(r.CPU) {
+		return Errorf("cpu", "%q is not a CPU quantity (\"500m\", \"2\")", r.CPU)
+	}
+	if r.Memory != "" && !memRE.MatchString(r.Memory) {
+		return Errorf("memory", "%q is not a memory quantity (\"512Mi\", \"4Gi\", \"4g\")", r.Memory)
+	}
+	return nil
+}
+
+// MemoryBytes parses a memory quantity ("4g", "512Mi", "1G", "1024") into bytes.
+func MemoryBytes(q string) (int64, error) {
+	if !memRE.MatchString(q) {
+		return 0, fmt.Errorf("%q is not a memory quantity", q)
+	}
+	i := strings.IndexFunc(q, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := q, ""
+	if i >= 0 {
+		num, unit = q[:i], q[i:]
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, err
+	}
+	mult := map[string]float64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50,
+		"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50,
+		"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "PB": 1e15}[unit]
+	return int64(f * mult), nil
+}
+
+// MilliCPU parses a CPU quantity into millicores.
+func MilliCPU(q string) (int64, error) {
+	if !cpuRE.MatchString(q) {
+		return 0, fmt.Errorf("%q is not a CPU quantity", q)
+	}
+	if m, ok := strings.CutSuffix(q, "m"); ok {
+		return strconv.ParseInt(m, 10, 64)
+	}
+	f, err := strconv.ParseFloat(q, 64)
+	return int64(f * 1000), err
+}

@@ -1,0 +1,116 @@
+package plugin
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
+)
+
+// NodeSpec returns the spec a node is configured by: its source or sink kind, or its engine.
+func (r *Registry) NodeSpec(n *ir.Node) (*Spec, error) {
+	var role Role
+	var kind string
+	switch n.Type {
+	case ir.Source:
+		role, kind = RoleSource, n.Kind()
+	case ir.Sink:
+		role, kind = RoleSink, n.Kind()
+	case ir.Transform:
+		role, kind = RoleEngine, n.EngineName()
+	default:
+		return nil, fmt.Errorf("node type %q has no plugin", n.Type)
+	}
+	s, ok := r.Lookup(role, kind)
+	if !ok {
+		known := r.Kinds(role)
+		return nil, fmt.Errorf("unknown %s %q%s (known: %s)", role, kind, ir.Suggest(kind, known), strings.Join(known, ", "))
+	}
+	return s, nil
+}
+
+// Decoded is a node's decoded configuration.
+type Decoded struct {
+	Spec      *Spec
+	Params    Config
+	Resources Config
+}
+
+// DecodeNode decodes and validates a node's params and resources. The error is a fault.Config
+// listing every field problem.
+func (r *Registry) DecodeNode(n *ir.Node) (*Decoded, error) {
+	d, errs := r.decodeNode(n)
+	if len(errs) == 0 {
+		return d, nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return nil, fault.Configf("node %s: %s", n.ID, strings.Join(msgs, "; "))
+}
+
+func (r *Registry) decodeNode(n *ir.Node) (*Decoded, []FieldError) {
+	s, err := r.NodeSpec(n)
+	if err != nil {
+		return nil, []FieldError{{Msg: err.Error()}}
+	}
+	var errs []FieldError
+	if n.Type != ir.Transform && n.Engine != nil {
+		if _, ok := r.Lookup(RoleEngine, *n.Engine); !ok {
+			known := r.Kinds(RoleEngine)
+			errs = append(errs, FieldError{Msg: fmt.Sprintf("unknown engine %q%s (known: %s)", *n.Engine, ir.Suggest(*n.Engine, known), strings.Join(known, ", "))})
+		}
+	}
+	params, perrs := s.Decode(n.Params, false)
+	errs = append(errs, perrs...)
+	res, rerrs := s.Decode(n.Resources, true)
+	for _, e := range rerrs {
+		e.Field = "resources." + e.Field
+		if e.Field == "resources." {
+			e.Field = "resources"
+		}
+		errs = append(errs, e)
+	}
+	if len(errs) == 0 {
+		for _, check := range r.checksFor(s.Role, s.Kind) {
+			if err := check(params); err != nil {
+				errs = append(errs, FieldError{Msg: err.Error()})
+			}
+		}
+	}
+	return &Decoded{Spec: s, Params: params, Resources: res}, errs
+}
+
+// Validate checks every node of a loaded spec against the registry and returns positioned
+// problems: unknown kinds or engines, fields that fail the plugin's config spec.
+func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
+	p := spec.Pipeline
+	var ps ir.Problems
+	for _, id := range p.NodeIDs() {
+		n := p.Nodes[id]
+		if n == nil {
+			continue
+		}
+		if n.Type != ir.Source && n.Type != ir.Sink && n.Type != ir.Transform {
+			continue // CheckGraph reports it
+		}
+		if (n.Type == ir.Source || n.Type == ir.Sink) && n.Kind() == "" {
+			continue // CheckGraph reports it
+		}
+		_, errs := r.decodeNode(n)
+		for _, e := range errs {
+			field := e.Field
+			if i := strings.IndexAny(field, ".["); i >= 0 {
+				field = field[:i]
+			}
+			msg := e.Msg
+			if e.Field != "" && !strings.Contains(msg, fmt.Sprintf("%q", e.Field)) {
+				msg = e.Field + ": " + msg
+			}
+			ps = append(ps, spec.Locate(ir.Problem{Pipeline: p.ID, Node: id, Msg: msg}, field))
+		}
+	}
+	return ps
+}
