@@ -1,0 +1,135 @@
+// Package arrowengine is the arrow engine: in-process Go over Arrow record batches. A transform is
+// either declarative steps (internal/arrowops) or a registered Go function (plugin.ArrowFunc);
+// its inputs stream from their committed manifests and its output streams into the attempt's
+// staging folder as Parquet, so memory stays bounded by the batches in flight (and the state of
+// blocking steps such as group_by).
+package arrowengine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/arrowops"
+	"github.com/aiflow-dev/aiflow/internal/dataset"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/plugin"
+	"github.com/aiflow-dev/aiflow/plugin/builtin"
+)
+
+func init() { Register(plugin.Default) }
+
+// Register attaches the arrow engine to r, with a validate-time check of its steps.
+func Register(r *plugin.Registry) {
+	r.RegisterRuntime(plugin.RoleEngine, builtin.Arrow, Engine{})
+	r.AddCheck(plugin.RoleEngine, builtin.Arrow, func(cfg plugin.Config) error {
+		c := cfg.(*builtin.ArrowTransform)
+		if c.Function != "" {
+			_, err := r.ArrowFunction(c.Function)
+			return err
+		}
+		_, err := Steps(c)
+		return err
+	})
+}
+
+// Engine is the arrow transform runtime.
+type Engine struct{}
+
+var _ node.TransformRuntime = Engine{}
+
+// Steps decodes and checks the declarative steps of a config.
+func Steps(c *builtin.ArrowTransform) ([]arrowops.Step, error) {
+	b, err := json.Marshal(c.Steps)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := arrowops.DecodeSteps(b)
+	if err != nil {
+		return nil, fault.Wrap(fault.Config, err, "steps")
+	}
+	for i, s := range steps {
+		if err := s.Validate(); err != nil {
+			return nil, fault.Wrap(fault.Config, err, "steps[%d]", i)
+		}
+	}
+	return steps, nil
+}
+
+// Transform runs the node.
+func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error) {
+	cfg := env.Decoded.Params.(*builtin.ArrowTransform)
+	mem := memory.DefaultAllocator
+	inputs := map[string]array.RecordReader{}
+	schemas := map[string]*arrow.Schema{}
+	counters := map[string]*readers.Counter{}
+	defer func() {
+		for _, rr := range inputs {
+			rr.Release()
+		}
+	}()
+	for _, id := range env.InputOrder {
+		c := &readers.Counter{}
+		rr, sc, err := readers.Reader(ctx, env.Store, env.Inputs[id], c, mem)
+		if err != nil {
+			return nil, fmt.Errorf("open input %s: %w", id, err)
+		}
+		inputs[id], schemas[id], counters[id] = rr, sc, c
+	}
+	var out array.RecordReader
+	if cfg.Function != "" {
+		fn, err := env.Registry.ArrowFunction(cfg.Function)
+		if err != nil {
+			return nil, fault.Wrap(fault.Config, err, "")
+		}
+		if out, err = fn(ctx, inputs, cfg.Params, mem); err != nil {
+			if fault.ClassOf(err) == fault.Internal {
+				err = fault.Wrap(fault.Data, err, "function %s", cfg.Function)
+			}
+			return nil, err
+		}
+	} else {
+		steps, err := Steps(cfg)
+		if err != nil {
+			return nil, err
+		}
+		plan, err := arrowops.Compile(steps, schemas, env.InputOrder[0])
+		if err != nil {
+			return nil, err
+		}
+		if out, err = plan.Run(ctx, inputs, mem); err != nil {
+			return nil, err
+		}
+	}
+	defer out.Release()
+	files, err := dataset.WriteFiles(ctx, env.Store, env.OutDir, out, dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "out", Allocator: mem, Progress: env.Progress})
+	if err != nil {
+		return nil, err
+	}
+	m := StagedManifest(files, out.Schema())
+	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
+	o := &node.Output{Manifest: m}
+	for _, c := range counters {
+		o.RowsIn += c.Rows.Load()
+		o.BytesIn += c.Bytes.Load()
+	}
+	return o, nil
+}
+
+// StagedManifest describes files written to staging.
+func StagedManifest(files []dataset.WrittenFile, schema *arrow.Schema) *manifest.Manifest {
+	m := &manifest.Manifest{Kind: manifest.KindFiles, Format: string(dataset.Parquet), Schema: readers.Fields(schema)}
+	for _, f := range files {
+		m.Files = append(m.Files, dataset.FileInfo{URI: f.URI, Size: f.Bytes, Partition: f.Partition})
+		m.Rows += f.Rows
+		m.Bytes += f.Bytes
+	}
+	return m
+}

@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/aiflow-dev/aiflow/compiler"
+	"github.com/aiflow-dev/aiflow/fault"
+)
+
+func init() {
+	register(&command{name: "compile",
+		usage:   "PATH... --out DIR [--target kubernetes|local] [--profiles FILE] [--fuse] [--runner PATH] [--check]",
+		summary: "write one Airflow DAG file per pipeline (exit 78 on invalid input; --check: exit 65 when files on disk are stale)",
+		run:     runCompile})
+}
+
+func runCompile(e *Env, args []string) error {
+	f := newFlags(e, commands["compile"])
+	out := f.String("out", "", "folder the DAG files are written to (required)")
+	target := f.String("target", string(compiler.Kubernetes), "kubernetes (a pod per task) or local (the runner binary on the Airflow worker)")
+	profiles := f.String("profiles", "", "deployment profiles YAML (default: the built-in dev profile, image aiflow-runner:dev, namespace default)")
+	check := f.Bool("check", false, "write nothing; fail when a DAG file in --out is missing, differs, or belongs to no pipeline")
+	fuse := f.Bool("fuse", false, "run each linear chain of nodes in one task")
+	runner := f.String("runner", "aiflow-runner", "runner binary the tasks of target local execute")
+	quiet := f.Bool("q", false, "print nothing on success")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		f.printHelp(e.Stderr)
+		return fault.Usagef("compile: --out DIR is required")
+	}
+	t := compiler.Target(*target)
+	if t != compiler.Kubernetes && t != compiler.Local {
+		return fault.Usagef("compile: --target %q is not kubernetes or local", *target)
+	}
+	cfg, err := e.Config()
+	if err != nil {
+		return err
+	}
+	opts := compiler.Options{Target: t, Registry: e.Registry, Fuse: *fuse, Runner: *runner}
+	if *profiles != "" {
+		if opts.Profiles, err = compiler.LoadProfiles(*profiles); err != nil {
+			return err
+		}
+	}
+	ls, err := LoadValid(e.Registry, cfg.Envs, pos)
+	if err != nil {
+		return err
+	}
+	files := make([]*compiler.File, 0, len(ls))
+	var errs []string
+	for _, l := range ls {
+		file, err := compiler.Compile(l.Spec.Pipeline, opts)
+		if err != nil {
+			if fault.ClassOf(err) != fault.Config {
+				return err
+			}
+			errs = append(errs, fmt.Sprintf("%s: %v", l.Spec.File, err))
+			continue
+		}
+		files = append(files, file)
+	}
+	if len(errs) > 0 {
+		return fault.Configf("%s", strings.Join(errs, "\n"))
+	}
+	if *check {
+		return checkDAGs(e, *out, files, *quiet)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fault.Wrap(fault.Config, err, "compile: --out")
+	}
+	for _, file := range files {
+		path := filepath.Join(*out, file.Name)
+		changed, err := writeIfChanged(path, file.Data)
+		if err != nil {
+			return fault.Wrap(fault.Temporary, err, "write %s", path)
+		}
+		if !*quiet {
+			state := "unchanged"
+			if changed {
+				state = "written"
+			}
+			fmt.Fprintf(e.Stdout, "%-9s %s  ir_hash %s\n", state, path, short(file.IRHash))
+		}
+	}
+	for _, orphan := range orphans(*out, files) {
+		fmt.Fprintf(e.Stderr, "warning: %s is a generated DAG of no pipeline compiled now: delete it if its pipeline is gone\n", orphan)
+	}
+	return nil
+}
+
+// writeIfChanged replaces path atomically, and only when its content differs, so that Airflow
+// does not reparse unchanged files.
+func writeIfChanged(path string, data []byte) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return false, nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	return true, os.Rename(tmp.Name(), path)
+}
+
+// checkDAGs compares the files on disk with what compile would write.
+func checkDAGs(e *Env, out string, files []*compiler.File, quiet bool) error {
+	var stale []string
+	for _, file := range files {
+		path := filepath.Join(out, file.Name)
+		old, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			stale = append(stale, path+": missing")
+		case err != nil:
+			return fault.Wrap(fault.Temporary, err, "read %s", path)
+		case !bytes.Equal(old, file.Data):
+			stale = append(stale, path+": stale (differs from the compiled pipeline "+file.Pipeline+")")
+		}
+	}
+	for _, orphan := range orphans(out, files) {
+		stale = append(stale, orphan+": generated DAG of no pipeline compiled now (delete it)")
+	}
+	if len(stale) > 0 {
+		return fault.Dataf("%d DAG file(s) out of date; run aiflow-runner compile without --check:\n%s", len(stale), strings.Join(stale, "\n"))
+	}
+	if !quiet {
+		fmt.Fprintf(e.Stdout, "ok  %d DAG file(s) in %s are up to date\n", len(files), out)
+	}
+	return nil
+}
+
+// orphans lists *.py files in out that carry the generated-code header but were not produced now.
+func orphans(out string, files []*compiler.File) []string {
+	want := map[string]bool{}
+	for _, f := range files {
+		want[f.Name] = true
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return nil
+	}
+	var found []string
+	for _, ent := range entries {
+		name := ent.Name()
+		if ent.IsDir() || !strings.HasSuffix(name, ".py") || want[name] {
+			continue
+		}
+		path := filepath.Join(out, name)
+		fh, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		head := make([]byte, len(compiler.Header))
+		n, _ := fh.Read(head)
+		fh.Close()
+		if string(head[:n]) == compiler.Header {
+			found = append(found, path)
+		}
+	}
+	sort.Strings(found)
+	return found
+}

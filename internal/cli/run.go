@@ -1,0 +1,412 @@
+package cli
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/metadata"
+	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/ir"
+)
+
+func init() {
+	register(&command{name: "run", usage: "--pipeline P (--node N | --all) [--ir PATH] [--ir-hash H] [--run-id R] [--logical-date D] [--try T] [--param K=V]",
+		summary: "run one node, as a pod does (or every node in order with --all, locally)", run: runRun})
+	register(&command{name: "replay", usage: "--pipeline P --run-id R --node N [--ir PATH] [--publish]",
+		summary: "run one node again from run R's committed upstream outputs (debug a failed node on a laptop)", run: runReplay})
+}
+
+// IREnv is the environment variable that carries the IR into a pod: standard base64 of the gzip
+// of the canonical IR JSON (Jinja-inert, see ARCHITECTURE §9).
+const IREnv = "AIFLOW_IR_B64"
+
+// EncodeIR returns the AIFLOW_IR_B64 form of canonical IR bytes. gzip output is deterministic
+// here: no name, no mtime, a fixed level.
+func EncodeIR(canonical []byte) (string, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return "", err
+	}
+	if _, err := zw.Write(canonical); err != nil {
+		return "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+// DecodeIR reverses EncodeIR.
+func DecodeIR(s string) ([]byte, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not base64: %w", IREnv, err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not gzip: %w", IREnv, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, ir.MaxSpecSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", IREnv, err)
+	}
+	if len(b) > ir.MaxSpecSize {
+		return nil, fmt.Errorf("%s: IR larger than %d MiB", IREnv, ir.MaxSpecSize>>20)
+	}
+	return b, nil
+}
+
+// loadIR finds the pipeline to run: from --ir (file or folder) or from AIFLOW_IR_B64.
+func loadIR(e *Env, cfg *config.Config, irPath, pipeline string) (*Loaded, error) {
+	if irPath != "" {
+		ls, err := LoadValid(e.Registry, cfg.Envs, []string{irPath})
+		if err != nil {
+			return nil, err
+		}
+		return pick(ls, pipeline)
+	}
+	enc, ok := e.Lookup(IREnv)
+	if !ok || enc == "" {
+		return nil, fault.Configf("no IR: pass --ir PATH or set %s (the compiled DAG does)", IREnv)
+	}
+	data, err := DecodeIR(enc)
+	if err != nil {
+		return nil, fault.Wrap(fault.Config, err, "")
+	}
+	specs, ps := ir.Parse(IREnv+".json", data, false)
+	var all []*Loaded
+	for _, s := range specs {
+		sp := append(s.Check(ir.CheckOptions{Envs: cfg.Envs}), e.Registry.Validate(s)...)
+		if len(sp) > 0 {
+			ps = append(ps, sp...)
+			continue
+		}
+		h, err := s.Pipeline.Hash()
+		if err != nil {
+			return nil, fault.Wrap(fault.Config, err, "hash IR")
+		}
+		all = append(all, &Loaded{Spec: s, Hash: h})
+	}
+	if len(ps) > 0 {
+		return nil, fault.Wrap(fault.Config, ps, "")
+	}
+	return pick(all, pipeline)
+}
+
+// session is what running nodes needs, opened once.
+type session struct {
+	cfg    *config.Config
+	meta   metadata.Store
+	store  *objstore.Store
+	log    *slog.Logger
+	runner *node.Runner
+}
+
+func openSession(e *Env, cfg *config.Config) (*session, error) {
+	log := newLogger(e, cfg)
+	meta, err := metadata.Open(e.Ctx, cfg.MetadataDSN)
+	if err != nil {
+		return nil, err
+	}
+	opts := objstore.OptionsFromEnv()
+	if cfg.S3Endpoint != "" {
+		opts.S3Endpoint = cfg.S3Endpoint
+	}
+	st := objstore.New(opts)
+	s := &session{cfg: cfg, meta: meta, store: st, log: log}
+	s.runner = &node.Runner{Registry: e.Registry, Config: cfg, Meta: meta, Store: st, Log: log}
+	return s, nil
+}
+
+func (s *session) close() { s.meta.Close() }
+
+func newLogger(e *Env, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(e.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(e.Stdout, opts))
+}
+
+type paramFlags map[string]string
+
+func (p paramFlags) String() string { return "" }
+func (p paramFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	p[k] = v
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, strings.Split(s, ",")...); return nil }
+
+func runRun(e *Env, args []string) error {
+	f := newFlags(e, commands["run"])
+	pipeline := f.String("pipeline", "", "pipeline id (required)")
+	var nodes multiFlag
+	f.Var(&nodes, "node", "node id to run (repeat, or a,b,c, for a fused chain run in order)")
+	all := f.Bool("all", false, "run every node in topological order, locally")
+	irPath := f.String("ir", "", "IR or spec file or folder (default: $"+IREnv+")")
+	irHash := f.String("ir-hash", "", "expected ir_hash; a mismatch fails with exit 78")
+	runID := f.String("run-id", "", "run id (default: local__<UTC time>)")
+	date := f.String("logical-date", "", "logical date (YYYY-MM-DD or RFC 3339; default: now, UTC)")
+	try := f.Int("try", 1, "attempt number (Airflow's try_number)")
+	params := paramFlags{}
+	f.Var(params, "param", "pipeline param NAME=VALUE (repeatable)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fault.Usagef("run: unexpected arguments %v", pos)
+	}
+	if *pipeline == "" {
+		return fault.Usagef("run: --pipeline is required")
+	}
+	if *all == (len(nodes) > 0) {
+		return fault.Usagef("run: give --node N or --all")
+	}
+	if *try < 1 {
+		return fault.Usagef("run: --try must be at least 1")
+	}
+	cfg, err := e.Config()
+	if err != nil {
+		return err
+	}
+	l, err := loadIR(e, cfg, *irPath, *pipeline)
+	if err != nil {
+		return writeTermination(e, cfg, nil, err)
+	}
+	if *irHash != "" && *irHash != l.Hash {
+		err := fault.Configf("ir_hash mismatch: the DAG expects %s but the IR it carries hashes to %s; recompile the DAG", *irHash, l.Hash)
+		return writeTermination(e, cfg, nil, err)
+	}
+	p := l.Spec.Pipeline
+	ld := time.Now().UTC()
+	if *date != "" {
+		if ld, err = ParseLogicalDate(*date); err != nil {
+			return err
+		}
+	}
+	rid := *runID
+	if rid == "" {
+		rid = "local__" + time.Now().UTC().Format("20060102T150405.000Z")
+	}
+	order := []string(nodes)
+	if *all {
+		if order, err = p.TopoOrder(); err != nil {
+			return fault.Wrap(fault.Config, err, "")
+		}
+	}
+	for _, id := range order {
+		if _, ok := p.Nodes[id]; !ok {
+			return writeTermination(e, cfg, nil, fault.Configf("pipeline %s has no node %q%s", p.ID, id, ir.Suggest(id, p.NodeIDs())))
+		}
+	}
+	s, err := openSession(e, cfg)
+	if err != nil {
+		return writeTermination(e, cfg, nil, err)
+	}
+	defer s.close()
+	s.runner.Progress = progressPrinter(e)
+	var results []*node.Result
+	var runErr error
+	for _, id := range order {
+		res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: p, IRHash: l.Hash, Node: id, RunID: rid, LogicalDate: ld, Try: *try, Params: params})
+		results = append(results, res)
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	if *all || len(order) > 1 {
+		printSummary(e, p, rid, results, runErr)
+		endRun(e.Ctx, s.meta, p.ID, rid, runErr, *all)
+	}
+	var last *node.Result
+	if len(results) > 0 {
+		last = results[len(results)-1]
+	}
+	return writeTermination(e, cfg, last, runErr)
+}
+
+// endRun marks a local run finished; pods leave the run open (Airflow owns the DAG run).
+func endRun(ctx context.Context, meta metadata.Store, pipeline, runID string, err error, all bool) {
+	if !all {
+		return
+	}
+	status := metadata.RunSucceeded
+	if err != nil {
+		status = metadata.RunFailed
+	}
+	_ = meta.EndRun(ctx, pipeline, runID, status, time.Now().UTC())
+}
+
+func printSummary(e *Env, p *ir.Pipeline, runID string, results []*node.Result, err error) {
+	w := e.Stderr
+	fmt.Fprintf(w, "\nrun %s of %s\n", runID, p.ID)
+	for _, r := range results {
+		what := r.Status
+		switch r.Status {
+		case "succeeded":
+			what = fmt.Sprintf("committed %d rows (%s) in %s", r.RowsOut, human(r.BytesOut), time.Duration(r.DurationMS)*time.Millisecond)
+			if r.RowsIn > 0 {
+				what = fmt.Sprintf("read %d rows, ", r.RowsIn) + what
+			}
+		case "skipped_committed":
+			what = "already committed in this run: nothing done"
+		default:
+			what = fmt.Sprintf("%s (exit %d): %s", r.Status, r.ExitCode, firstLine(r.Error))
+		}
+		fmt.Fprintf(w, "  %-28s %s\n", r.Node, what)
+	}
+	if err == nil {
+		fmt.Fprintf(w, "see it: aiflow-runner runs show %s\n", runID)
+	}
+}
+
+func human(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// progressPrinter prints rows and rows/s on a terminal (stderr), at most twice a second.
+func progressPrinter(e *Env) func(string) func(rows, bytes int64) {
+	fd, ok := e.Stderr.(*os.File)
+	if !ok {
+		return nil
+	}
+	if st, err := fd.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return func(nodeID string) func(rows, bytes int64) {
+		start := time.Now()
+		var last time.Time
+		return func(rows, bytes int64) {
+			if time.Since(last) < 500*time.Millisecond {
+				return
+			}
+			last = time.Now()
+			secs := time.Since(start).Seconds()
+			if secs <= 0 {
+				secs = 1e-9
+			}
+			fmt.Fprintf(fd, "\r  %s: %d rows, %s (%.0f rows/s)   ", nodeID, rows, human(bytes), float64(rows)/secs)
+		}
+	}
+}
+
+// writeTermination writes the one-line reason for the exit to the termination-message file (only
+// where it exists, as in a pod, or where AIFLOW_TERMINATION_LOG points) and returns err.
+func writeTermination(e *Env, cfg *config.Config, res *node.Result, err error) error {
+	path := cfg.TerminationLog
+	_, explicit := e.Lookup("AIFLOW_TERMINATION_LOG")
+	if _, statErr := os.Stat(path); statErr != nil && !explicit {
+		return err
+	}
+	var line string
+	switch {
+	case err != nil:
+		c := fault.ClassOf(err)
+		line = fmt.Sprintf("%s error (exit %d, retryable=%t): %s", c, c.ExitCode(), c.Retryable(), firstLine(err.Error()))
+	case res != nil:
+		line = fmt.Sprintf("%s: %s/%s try %d, %d rows out", res.Status, res.Pipeline, res.Node, res.Try, res.RowsOut)
+	default:
+		return nil
+	}
+	if len(line) > 4000 {
+		line = line[:4000]
+	}
+	_ = os.WriteFile(path, []byte(line+"\n"), 0o644)
+	return err
+}
+
+func runReplay(e *Env, args []string) error {
+	f := newFlags(e, commands["replay"])
+	pipeline := f.String("pipeline", "", "pipeline id (required)")
+	runID := f.String("run-id", "", "the run whose committed upstream outputs feed the node (required)")
+	nodeID := f.String("node", "", "node to run again (required)")
+	irPath := f.String("ir", "", "IR or spec file or folder (default: the IR recorded for that run)")
+	publish := f.Bool("publish", false, "let a sink publish to its real destination (default: staging only)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || *pipeline == "" || *runID == "" || *nodeID == "" {
+		return fault.Usagef("replay: --pipeline, --run-id and --node are required")
+	}
+	cfg, err := e.Config()
+	if err != nil {
+		return err
+	}
+	s, err := openSession(e, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	detail, err := s.meta.GetRun(e.Ctx, *pipeline, *runID)
+	if err != nil {
+		return fault.Wrap(fault.Config, err, "replay: run %s of %s", *runID, *pipeline)
+	}
+	var l *Loaded
+	if *irPath != "" {
+		if l, err = loadIR(e, cfg, *irPath, *pipeline); err != nil {
+			return err
+		}
+	} else {
+		// The exact IR the run used, from the metadata store.
+		v, err := s.meta.PipelineVersion(e.Ctx, *pipeline, detail.IRHash)
+		if err != nil {
+			return fault.Wrap(fault.Config, err, "replay: IR %s of run %s", short(detail.IRHash), *runID)
+		}
+		specs, ps := ir.Parse("metadata:"+short(detail.IRHash)+".json", v.IR, false)
+		if len(ps) > 0 || len(specs) != 1 {
+			return fault.Wrap(fault.Config, ps, "replay: stored IR")
+		}
+		l = &Loaded{Spec: specs[0], Hash: detail.IRHash}
+	}
+	ld := time.Now().UTC()
+	if detail.LogicalDate != nil {
+		ld = *detail.LogicalDate
+	}
+	rid := "replay__" + *runID + "__" + time.Now().UTC().Format("20060102T150405Z")
+	s.runner.Progress = progressPrinter(e)
+	res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: l.Spec.Pipeline, IRHash: l.Hash, Node: *nodeID, RunID: rid,
+		LogicalDate: ld, Try: 1, InputsRunID: *runID, NoPublish: !*publish})
+	printSummary(e, l.Spec.Pipeline, rid, []*node.Result{res}, err)
+	if err == nil {
+		fmt.Fprintf(e.Stderr, "output: %s\n", res.OutputURI)
+	}
+	return err
+}

@@ -1,0 +1,10 @@
+package cli
+
+// The runtimes register themselves in plugin.Default; importing them here makes cli.Run a whole
+// runner (tests included), and cmd/aiflow-runner only wires main.
+import (
+	_ "github.com/aiflow-dev/aiflow/internal/arrowengine"
+	_ "github.com/aiflow-dev/aiflow/internal/readers"
+	_ "github.com/aiflow-dev/aiflow/internal/sinks"
+	_ "github.com/aiflow-dev/aiflow/plugin/builtin"
+)

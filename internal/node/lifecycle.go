@@ -1,0 +1,474 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/metadata"
+	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin"
+)
+
+// Runner runs nodes. One Runner serves a whole `run --all`.
+type Runner struct {
+	Registry *plugin.Registry
+	Config   *config.Config
+	Meta     metadata.Store
+	Store    *objstore.Store
+	Log      *slog.Logger
+	// Observer, when set, hears about every attempt (metrics, lineage).
+	Observer Observer
+	// Progress, when set, is handed to runtimes for long reads and writes.
+	Progress func(node string) func(rows, bytes int64)
+}
+
+// Observer is told when an attempt starts and ends (observability: metrics and lineage).
+type Observer interface {
+	Started(ctx context.Context, env *Env)
+	Ended(ctx context.Context, env *Env, res *Result)
+}
+
+// Request names one node attempt.
+type Request struct {
+	Pipeline    *ir.Pipeline
+	IRHash      string
+	Node        string
+	RunID       string
+	LogicalDate time.Time
+	Try         int
+	// Params override pipeline params for templates ({{ params.NAME }}).
+	Params map[string]string
+	// InputsRunID is the run whose commits feed the inputs (replay); default RunID.
+	InputsRunID string
+	// NoPublish makes a sink write under its staging folder only (replay without --publish).
+	NoPublish bool
+}
+
+// Result is how an attempt ended; it is written to result.json and summarised in the
+// termination message.
+type Result struct {
+	Status     string             `json:"status"` // succeeded | failed | interrupted | skipped_committed
+	Pipeline   string             `json:"pipeline"`
+	RunID      string             `json:"run_id"`
+	Node       string             `json:"node"`
+	Try        int                `json:"try"`
+	IRHash     string             `json:"ir_hash"`
+	Engine     string             `json:"engine,omitempty"`
+	ExitCode   int                `json:"exit_code"`
+	ErrorClass string             `json:"error_class,omitempty"`
+	Retryable  bool               `json:"retryable"`
+	Error      string             `json:"error,omitempty"`
+	RowsIn     int64              `json:"rows_in"`
+	RowsOut    int64              `json:"rows_out"`
+	BytesIn    int64              `json:"bytes_in"`
+	BytesOut   int64              `json:"bytes_out"`
+	Manifest   *manifest.Manifest `json:"manifest,omitempty"`
+	// Committed is true only when this attempt recorded the commit; a success always has a commit
+	// record (this attempt's or an earlier one's).
+	Committed  bool      `json:"committed"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at"`
+	DurationMS int64     `json:"duration_ms"`
+	ResultURI  string    `json:"result_uri,omitempty"`
+	OutputURI  string    `json:"output_uri,omitempty"`
+}
+
+// Err is the attempt's error, classified, or nil.
+func (r *Result) Err() error {
+	if r.ExitCode == 0 {
+		return nil
+	}
+	return &fault.Error{Class: fault.Class(r.ExitCode), Msg: r.Error}
+}
+
+// bg is a context for bookkeeping after the attempt's own context was cancelled (SIGTERM): the
+// attempt must still be recorded as interrupted, within the pod's grace period.
+func bg(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+}
+
+// Run runs one node attempt. It returns the Result (never nil) and the attempt's error.
+func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
+	started := time.Now().UTC()
+	p := req.Pipeline
+	n := p.Nodes[req.Node]
+	res := &Result{Pipeline: p.ID, RunID: req.RunID, Node: req.Node, Try: req.Try, IRHash: req.IRHash, StartedAt: started}
+	if n == nil {
+		return r.finish(ctx, nil, res, fault.Configf("pipeline %s has no node %q%s", p.ID, req.Node, ir.Suggest(req.Node, p.NodeIDs())), false)
+	}
+	res.Engine = n.EngineName()
+	if req.Try < 1 {
+		req.Try, res.Try = 1, 1
+	}
+	log := r.Log.With("node", n.ID, "try", req.Try)
+	key := metadata.AttemptKey{Pipeline: p.ID, RunID: req.RunID, Node: n.ID, Try: req.Try}
+
+	canon, err := p.Canonical()
+	if err != nil {
+		return r.finish(ctx, nil, res, fault.Wrap(fault.Config, err, "canonical IR"), false)
+	}
+	if err := r.Meta.RecordPipeline(ctx, metadata.PipelineVersion{Pipeline: p.ID, IRHash: req.IRHash, IR: canon, Tenancy: tenancy(p)}); err != nil {
+		return r.finish(ctx, nil, res, err, false)
+	}
+	// The exactly-once ledger first: a node committed for this run is a no-op (exit 0).
+	if c, err := r.Meta.LookupCommit(ctx, p.ID, req.RunID, n.ID); err != nil {
+		return r.finish(ctx, nil, res, err, false)
+	} else if c != nil {
+		log.Info("already committed for this run: nothing to do", "committed_try", c.Try, "committed_at", c.CommittedAt)
+		res.Status = string(metadata.AttemptSkippedCommitted)
+		if m, err := manifest.Unmarshal(c.Manifest); err == nil {
+			res.Manifest = m
+			res.RowsOut, res.BytesOut = m.Rows, m.Bytes
+		}
+		// Touch nothing: not the data, not the attempt history of the run.
+		return r.finish(ctx, nil, res, nil, false)
+	}
+	run := metadata.Run{Pipeline: p.ID, RunID: req.RunID, IRHash: req.IRHash, Status: metadata.RunRunning, StartedAt: started}
+	if !req.LogicalDate.IsZero() {
+		ld := req.LogicalDate
+		run.LogicalDate = &ld
+	}
+	if err := r.Meta.StartRun(ctx, run); err != nil {
+		return r.finish(ctx, nil, res, err, false)
+	}
+	if err := r.Meta.StartAttempt(ctx, r.attempt(key, req, n, started)); err != nil {
+		return r.finish(ctx, nil, res, err, false)
+	}
+
+	env, err := r.prepare(ctx, req, n, key, log, started)
+	if err != nil {
+		return r.finish(ctx, env, res, err, true)
+	}
+	if r.Observer != nil {
+		r.Observer.Started(ctx, env)
+	}
+	log.Info("node started", "type", n.Type, "plugin", pluginName(n), "inputs", strings.Join(n.InputIDs, ","), "staging", env.OutDir)
+
+	out, err := r.execute(ctx, env)
+	if err == nil && ctx.Err() != nil {
+		err = fault.Wrap(fault.Temporary, ctx.Err(), "node interrupted")
+	}
+	if err != nil {
+		return r.finish(ctx, env, res, err, true)
+	}
+	m := out.Manifest
+	if m == nil {
+		return r.finish(ctx, env, res, fault.New(fault.Internal, "runtime returned no manifest"), true)
+	}
+	m.Version, m.Pipeline, m.RunID, m.Node, m.Attempt, m.IRHash = manifest.Version, p.ID, req.RunID, n.ID, req.Try, req.IRHash
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = time.Now().UTC()
+	}
+	res.Manifest = m
+	res.RowsIn, res.BytesIn, res.RowsOut, res.BytesOut = out.RowsIn, out.BytesIn, m.Rows, m.Bytes
+	res.OutputURI = env.OutDir
+
+	// Manifest last: the attempt's output is complete once its manifest exists.
+	if err := manifest.Write(ctx, r.Store, env.OutDir+"/_manifest.json", m); err != nil {
+		return r.finish(ctx, env, res, err, true)
+	}
+	if err := r.commit(ctx, env, res, out); err != nil {
+		return r.finish(ctx, env, res, err, true)
+	}
+	r.recordLineage(ctx, env, key, out, m)
+	return r.finish(ctx, env, res, nil, false)
+}
+
+func (r *Runner) attempt(key metadata.AttemptKey, req Request, n *ir.Node, started time.Time) metadata.Attempt {
+	host, _ := os.Hostname()
+	pod := os.Getenv("AIFLOW_POD_NAME")
+	if pod == "" {
+		pod = os.Getenv("HOSTNAME")
+	}
+	return metadata.Attempt{AttemptKey: key, IRHash: req.IRHash, Status: metadata.AttemptRunning, StartedAt: started, Engine: engineOf(n), PodName: pod, Host: host}
+}
+
+func engineOf(n *ir.Node) string {
+	if n.Engine != nil {
+		return *n.Engine
+	}
+	return ""
+}
+
+func pluginName(n *ir.Node) string {
+	if n.Type == ir.Transform {
+		return n.EngineName()
+	}
+	return n.Kind()
+}
+
+func tenancy(p *ir.Pipeline) metadata.Tenancy {
+	return metadata.Tenancy{Team: p.Tenant("team"), Env: p.Tenant("env"), Project: p.Tenant("project"), CostCenter: p.Tenant("cost_center")}
+}
+
+// prepare renders the node's params, decodes its config, and resolves and pins its inputs.
+func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metadata.AttemptKey, log *slog.Logger, started time.Time) (*Env, error) {
+	p := req.Pipeline
+	vars := ir.TemplateVars{LogicalDate: req.LogicalDate, RunID: req.RunID, Params: map[string]string{}}
+	for k, v := range p.PipelineParams() {
+		switch x := v.(type) {
+		case string:
+			vars.Params[k] = x
+		case nil:
+		default:
+			b, _ := json.Marshal(x)
+			vars.Params[k] = string(b)
+		}
+	}
+	for k, v := range req.Params {
+		if _, declared := p.PipelineParams()[k]; !declared {
+			return nil, fault.Usagef("--param %s: not declared in pipeline params", k)
+		}
+		vars.Params[k] = v
+	}
+	rendered, err := ir.Render(n.Params, vars)
+	if err != nil {
+		return nil, fault.Wrap(fault.Config, err, "render params of %s", n.ID)
+	}
+	rn := *n
+	rn.Params = rendered.(map[string]any)
+	dec, err := r.Registry.DecodeNode(&rn)
+	if err != nil {
+		return nil, err
+	}
+	staging := manifest.Staging{Root: r.Config.StagingURI}
+	env := &Env{
+		Pipeline: p, IRHash: req.IRHash, Node: &rn, Decoded: dec, RunID: req.RunID, Try: req.Try, Vars: vars,
+		Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log,
+		Inputs: map[string]*manifest.Manifest{}, InputOrder: n.InputIDs,
+		OutDir:  staging.AttemptDir(p.ID, req.RunID, n.ID, req.Try),
+		Publish: !req.NoPublish, Started: started,
+	}
+	if r.Progress != nil {
+		env.Progress = r.Progress(n.ID)
+	}
+	// A retry starts from a clean attempt folder: leftovers of a killed pod of the same try are
+	// never mixed into this attempt's output.
+	if err := r.Store.DeletePrefix(ctx, env.OutDir+"/"); err != nil && !errors.Is(err, objstore.ErrNotExist) {
+		return env, fmt.Errorf("clean staging %s: %w", env.OutDir, err)
+	}
+	inputsRun := req.InputsRunID
+	if inputsRun == "" {
+		inputsRun = req.RunID
+	}
+	pins := map[string]json.RawMessage{}
+	for _, in := range n.InputIDs {
+		c, err := r.Meta.LookupCommit(ctx, p.ID, inputsRun, in)
+		if err != nil {
+			return env, err
+		}
+		if c == nil {
+			return env, fault.Configf("input %s has no committed output in run %s: run it first (aiflow-runner run --pipeline %s --node %s --run-id %s)", in, inputsRun, p.ID, in, inputsRun)
+		}
+		m, err := manifest.Unmarshal(c.Manifest)
+		if err != nil {
+			return env, fmt.Errorf("input %s: %w", in, err)
+		}
+		env.Inputs[in] = m
+		pins[in] = c.Manifest
+	}
+	if len(pins) > 0 {
+		if err := r.Meta.RecordPins(ctx, key, pins); err != nil {
+			return env, err
+		}
+	}
+	return env, nil
+}
+
+// execute dispatches to the node's runtime.
+func (r *Runner) execute(ctx context.Context, env *Env) (*Output, error) {
+	n := env.Node
+	var role plugin.Role
+	var kind string
+	switch n.Type {
+	case ir.Source:
+		role, kind = plugin.RoleSource, n.Kind()
+	case ir.Transform:
+		role, kind = plugin.RoleEngine, n.EngineName()
+	case ir.Sink:
+		role, kind = plugin.RoleSink, n.Kind()
+	}
+	impl, ok := r.Registry.Runtime(role, kind)
+	if !ok {
+		return nil, fault.Configf("%s %q has no runtime in this aiflow-runner (built without it?)", role, kind)
+	}
+	switch n.Type {
+	case ir.Source:
+		rt, ok := impl.(SourceRuntime)
+		if !ok {
+			return nil, fault.New(fault.Internal, "source %q runtime is a %T", kind, impl)
+		}
+		return rt.Pin(ctx, env)
+	case ir.Transform:
+		rt, ok := impl.(TransformRuntime)
+		if !ok {
+			return nil, fault.New(fault.Internal, "engine %q runtime is a %T", kind, impl)
+		}
+		return rt.Transform(ctx, env)
+	default:
+		rt, ok := impl.(SinkRuntime)
+		if !ok {
+			return nil, fault.New(fault.Internal, "sink %q runtime is a %T", kind, impl)
+		}
+		return rt.Publish(ctx, env)
+	}
+}
+
+// commit records the manifest in the ledger. Losing the race to another attempt is not an
+// error: that attempt's output is the run's, this one's staging is discarded.
+func (r *Runner) commit(ctx context.Context, env *Env, res *Result, out *Output) error {
+	if out.AlreadyCommitted {
+		res.Status = string(metadata.AttemptSkippedCommitted)
+		return nil
+	}
+	if out.Committed {
+		res.Committed = true
+		res.Status = string(metadata.AttemptSucceeded)
+		return r.writeCommittedCopy(ctx, env, res.Manifest)
+	}
+	b, err := json.Marshal(res.Manifest)
+	if err != nil {
+		return err
+	}
+	c := metadata.Commit{AttemptKey: metadata.AttemptKey{Pipeline: env.Pipeline.ID, RunID: env.RunID, Node: env.Node.ID, Try: env.Try}, Manifest: b}
+	committed, existing, err := r.Meta.Commit(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !committed {
+		env.Log.Warn("another attempt committed this node first; discarding this attempt's output", "committed_try", existing.Try)
+		res.Status = string(metadata.AttemptSkippedCommitted)
+		if m, err := manifest.Unmarshal(existing.Manifest); err == nil {
+			res.Manifest = m
+		}
+		if err := r.Store.DeletePrefix(ctx, env.OutDir+"/"); err != nil {
+			env.Log.Warn("could not remove discarded staging", "dir", env.OutDir, "error", err)
+		}
+		return nil
+	}
+	res.Committed = true
+	res.Status = string(metadata.AttemptSucceeded)
+	return r.writeCommittedCopy(ctx, env, res.Manifest)
+}
+
+// writeCommittedCopy writes <node>/_manifest.json for humans and tools. The ledger row is the
+// authority, so a failure here is logged, not fatal.
+func (r *Runner) writeCommittedCopy(ctx context.Context, env *Env, m *manifest.Manifest) error {
+	staging := manifest.Staging{Root: r.Config.StagingURI}
+	uri := staging.NodeDir(env.Pipeline.ID, env.RunID, env.Node.ID) + "/_manifest.json"
+	if err := manifest.Write(ctx, r.Store, uri, m); err != nil {
+		env.Log.Warn("could not write the committed manifest copy", "uri", uri, "error", err)
+	}
+	return nil
+}
+
+func (r *Runner) recordLineage(ctx context.Context, env *Env, key metadata.AttemptKey, out *Output, m *manifest.Manifest) {
+	var ds []metadata.Dataset
+	for _, id := range env.InputOrder {
+		in := env.Inputs[id]
+		if in == nil || in.Dataset == nil {
+			continue
+		}
+		ds = append(ds, metadata.Dataset{Direction: metadata.Read, Namespace: in.Dataset.Namespace, Name: in.Dataset.Name, Rows: in.Rows, Bytes: in.Bytes, Schema: schemaJSON(in.Schema)})
+	}
+	for _, d := range out.Read {
+		ds = append(ds, metadata.Dataset{Direction: metadata.Read, Namespace: d.Namespace, Name: d.Name})
+	}
+	if m.Dataset != nil && env.Node.Type != ir.Source {
+		ds = append(ds, metadata.Dataset{Direction: metadata.Wrote, Namespace: m.Dataset.Namespace, Name: m.Dataset.Name, Rows: m.Rows, Bytes: m.Bytes, Schema: schemaJSON(m.Schema)})
+	}
+	if len(ds) == 0 {
+		return
+	}
+	if err := r.Meta.RecordLineage(ctx, key, ds); err != nil {
+		env.Log.Warn("could not record lineage", "error", err)
+	}
+}
+
+func schemaJSON(fs []manifest.Field) json.RawMessage {
+	if len(fs) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(fs)
+	return b
+}
+
+// finish records how the attempt ended, cleans up a failed attempt's staging and writes
+// result.json. started says whether an attempt row exists to end.
+func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, started bool) (*Result, error) {
+	bctx, cancel := bg(ctx)
+	defer cancel()
+	res.EndedAt = time.Now().UTC()
+	res.DurationMS = res.EndedAt.Sub(res.StartedAt).Milliseconds()
+	if err != nil {
+		class := fault.ClassOf(err)
+		res.ExitCode = class.ExitCode()
+		res.ErrorClass = class.String()
+		res.Retryable = class.Retryable()
+		res.Error = err.Error()
+		res.Status = string(metadata.AttemptFailed)
+		if ctx.Err() != nil && class == fault.Temporary {
+			res.Status = string(metadata.AttemptInterrupted)
+		}
+		res.Committed = false
+		// Abort staging: nothing of a failed attempt stays behind to be mistaken for output.
+		if env != nil {
+			if derr := r.Store.DeletePrefix(bctx, env.OutDir+"/"); derr != nil && !errors.Is(derr, objstore.ErrNotExist) {
+				r.Log.Warn("could not remove staging of failed attempt", "dir", env.OutDir, "error", derr)
+			}
+		}
+	} else if res.Status == "" {
+		res.Status = string(metadata.AttemptSucceeded)
+	}
+	if started {
+		code := res.ExitCode
+		a := metadata.Attempt{
+			AttemptKey: metadata.AttemptKey{Pipeline: res.Pipeline, RunID: res.RunID, Node: res.Node, Try: res.Try},
+			IRHash:     res.IRHash, Status: metadata.AttemptStatus(res.Status), ExitCode: &code,
+			ErrorClass: res.ErrorClass, ErrorMessage: truncate(res.Error, 4000), EndedAt: &res.EndedAt,
+			RowsIn: res.RowsIn, RowsOut: res.RowsOut, BytesIn: res.BytesIn, BytesOut: res.BytesOut, Engine: res.Engine,
+		}
+		if eerr := r.Meta.EndAttempt(bctx, a); eerr != nil {
+			r.Log.Error("could not record the end of the attempt", "error", eerr)
+			if err == nil {
+				// Never report success without the ledger agreeing: the commit exists, but a
+				// retry is cheap (it is a no-op) and keeps the store honest.
+				err = eerr
+				res.ExitCode = fault.ClassOf(eerr).ExitCode()
+				res.ErrorClass = fault.ClassOf(eerr).String()
+				res.Error = eerr.Error()
+				res.Retryable = true
+				res.Status = string(metadata.AttemptFailed)
+			}
+		}
+	}
+	if env != nil {
+		res.ResultURI = env.OutDir + "/result.json"
+		if b, merr := json.MarshalIndent(res, "", "  "); merr == nil {
+			if perr := r.Store.Put(bctx, res.ResultURI, strings.NewReader(string(b)+"\n")); perr != nil {
+				r.Log.Warn("could not write result.json", "uri", res.ResultURI, "error", perr)
+			}
+		}
+	}
+	if r.Observer != nil && env != nil {
+		r.Observer.Ended(bctx, env, res)
+	}
+	return res, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,89 @@
+// Package node runs one node of a pipeline: what a pod does (ARCHITECTURE §1, §5, §7). The
+// lifecycle is the same for every node and every engine: check the commit ledger, record the
+// attempt, resolve and pin the inputs from their committed manifests, run the node's runtime into
+// a per-attempt staging folder, commit the manifest exactly once, record the end, and report
+// result.json and the termination message. Runtimes (sources, engines, sinks) attach themselves
+// to the plugin registry and implement the interfaces below.
+package node
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/metadata"
+	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin"
+)
+
+// Env is everything a runtime needs to run one node attempt.
+type Env struct {
+	Pipeline *ir.Pipeline
+	IRHash   string
+	// Node is the node with its params rendered (templates resolved for this run).
+	Node    *ir.Node
+	Decoded *plugin.Decoded
+	RunID   string
+	Try     int
+	Vars    ir.TemplateVars
+
+	Config   *config.Config
+	Registry *plugin.Registry
+	Store    *objstore.Store
+	Meta     metadata.Store
+	Log      *slog.Logger
+
+	// Inputs are the committed manifests of the node's inputs, by input node id, and InputOrder
+	// their order in the IR (the first is the main input).
+	Inputs     map[string]*manifest.Manifest
+	InputOrder []string
+	// OutDir is this attempt's staging folder: write output files there; it is removed if the
+	// attempt fails.
+	OutDir string
+	// Publish is false when a sink runs in replay without --publish: it must write its output
+	// under OutDir only, never to its real destination.
+	Publish bool
+	// Progress, when set, is called with running totals while data flows.
+	Progress func(rows, bytes int64)
+	// Started is when the attempt started.
+	Started time.Time
+}
+
+// Output is what a runtime produced: the manifest of its output (identity fields are filled by
+// the lifecycle) and the counts of what it read.
+type Output struct {
+	Manifest *manifest.Manifest
+	RowsIn   int64
+	BytesIn  int64
+	// Read lists the datasets read, for lineage (inputs' datasets are added by the lifecycle).
+	Read []manifest.DatasetRef
+	// Committed is set by a runtime that recorded the commit itself, in the same transaction as
+	// its publish (the feature store sink); AlreadyCommitted when it found the commit there.
+	Committed        bool
+	AlreadyCommitted bool
+}
+
+// SourceRuntime pins what a source's consumers will read (ARCHITECTURE §7: a source copies
+// nothing).
+type SourceRuntime interface {
+	Pin(ctx context.Context, env *Env) (*Output, error)
+}
+
+// TransformRuntime is an engine: it reads the input manifests and stages its output.
+type TransformRuntime interface {
+	Transform(ctx context.Context, env *Env) (*Output, error)
+}
+
+// SinkRuntime publishes the main input to its destination once per run.
+type SinkRuntime interface {
+	Publish(ctx context.Context, env *Env) (*Output, error)
+}
+
+// Committer lets a runtime record the commit inside its own publish transaction.
+type Committer interface {
+	// Commit is called by the lifecycle with the final manifest.
+	Commit(ctx context.Context, c metadata.Commit) (committed bool, existing *metadata.Commit, err error)
+}

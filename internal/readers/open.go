@@ -1,0 +1,96 @@
+package readers
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/dataset"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/arrowops"
+)
+
+// Counter counts what an input delivered.
+type Counter struct{ Rows, Bytes atomic.Int64 }
+
+// OpenManifest opens a committed manifest for reading as Arrow record batches: exactly its pinned
+// files (sizes and ETags checked), projected to the pinned columns.
+func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter) (*dataset.Dataset, error) {
+	switch m.Kind {
+	case manifest.KindFiles:
+	case manifest.KindTable:
+		return nil, fault.Configf("input %s is a catalog table (%s): only the spark engine reads it", m.Node, m.Table.Name)
+	case manifest.KindKafka:
+		return nil, fault.Configf("input %s is a Kafka range: this runner has no Kafka reader", m.Node)
+	default:
+		return nil, fault.Configf("input %s has no data to read (%s)", m.Node, m.Kind)
+	}
+	opts := dataset.ReadOptions{Format: dataset.Format(m.Format)}
+	if cols, ok := m.Details["columns"].([]any); ok {
+		for _, c := range cols {
+			if s, ok := c.(string); ok {
+				opts.Columns = append(opts.Columns, s)
+			}
+		}
+	}
+	if c != nil {
+		opts.Progress = func(rows, bytes int64) { c.Rows.Store(rows); c.Bytes.Store(bytes) }
+	}
+	if len(m.Files) == 0 {
+		return nil, nil // an empty output: see EmptyReader
+	}
+	return dataset.OpenFiles(ctx, st, m.Files, opts)
+}
+
+// Reader opens a manifest as a record reader; an output with no files reads as no rows of its
+// recorded schema.
+func Reader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
+	ds, err := OpenManifest(ctx, st, m, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ds == nil {
+		sc, err := SchemaOf(m.Schema)
+		if err != nil {
+			return nil, nil, err
+		}
+		rr, err := array.NewRecordReader(sc, nil)
+		return rr, sc, err
+	}
+	rr, err := ds.Reader(ctx, mem)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rr, ds.Schema, nil
+}
+
+// SchemaOf rebuilds an Arrow schema from manifest fields (for empty outputs).
+func SchemaOf(fs []manifest.Field) (*arrow.Schema, error) {
+	out := make([]arrow.Field, len(fs))
+	for i, f := range fs {
+		dt, err := arrowops.ParseType(f.Type)
+		if err != nil {
+			return nil, fault.Wrap(fault.Data, err, "schema field %s", f.Name)
+		}
+		out[i] = arrow.Field{Name: f.Name, Type: dt, Nullable: f.Nullable}
+	}
+	return arrow.NewSchema(out, nil), nil
+}
+
+// DeclaredSchema builds a schema from a declared column → type map, in column-name order.
+func DeclaredSchema(decl map[string]string) (*arrow.Schema, error) {
+	fs := make([]arrow.Field, 0, len(decl))
+	for _, k := range sortedKeys(decl) {
+		dt, err := arrowops.ParseType(decl[k])
+		if err != nil {
+			return nil, fault.Wrap(fault.Config, err, "schema column %s", k)
+		}
+		fs = append(fs, arrow.Field{Name: k, Type: dt, Nullable: true})
+	}
+	return arrow.NewSchema(fs, nil), nil
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make test: install what the tests need (idempotent, pinned), start the real services on loopback,
+# run every test (Go, fuzz seeds, pytest, cross-language checks), stop the services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "install (skips what is already there)"
+scripts/install.sh
+
+step "start services"
+trap 'scripts/services.sh down >/dev/null 2>&1 || true' EXIT
+scripts/services.sh up
+# shellcheck disable=SC1091
+source .services/env
+
+step "build"
+make --no-print-directory build
+export AIFLOW_TEST_RUNNER="$root/bin/aiflow-runner"
+
+step "lint"
+make --no-print-directory lint
+
+step "go test"
+go test -count=1 -timeout 40m ./...
+
+step "fuzz seeds and a short fuzz run"
+FUZZTIME=${FUZZTIME:-5s} scripts/fuzz.sh
+
+if [[ -d python/tests ]]; then
+  step "pytest"
+  "$AIFLOW_TEST_PYTHON" -m pytest -q python/tests
+  step "Python DSL and YAML give the same IR"
+  scripts/check-ir-identity.sh
+fi
+
+if [[ -x scripts/verify-static.sh ]]; then
+  step "verify-static"
+  scripts/verify-static.sh
+fi
+
+step "all tests passed"
