@@ -181,7 +181,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		return r.finish(ctx, env, res, err, true)
 	}
 	r.recordLineage(ctx, env, key, out, m)
-	return r.finish(ctx, env, res, nil, false)
+	return r.finish(ctx, env, res, nil, true)
 }
 
 func (r *Runner) attempt(key metadata.AttemptKey, req Request, n *ir.Node, started time.Time) metadata.Attempt {

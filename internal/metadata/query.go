@@ -1,0 +1,327 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aiflow-dev/aiflow/fault"
+)
+
+// runColumns reads a run with the tenancy of its pipeline version (empty if the version was never
+// recorded, as when a run was started by hand).
+const runColumns = `
+SELECT r.pipeline_id, r.run_id, r.logical_date_us, r.ir_hash, r.status, r.started_us, r.ended_us,
+       COALESCE(p.team, ''), COALESCE(p.env, ''), COALESCE(p.project, ''), COALESCE(p.cost_center, '')
+FROM aiflow_runs r
+LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = r.pipeline_id AND p.ir_hash = r.ir_hash`
+
+func scanRun(row interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var logical, ended sql.NullInt64
+	var started int64
+	var status string
+	err := row.Scan(&r.Pipeline, &r.RunID, &logical, &r.IRHash, &status, &started, &ended,
+		&r.Team, &r.Env, &r.Project, &r.CostCenter)
+	r.Status = RunStatus(status)
+	r.LogicalDate = timePtr(logical)
+	r.StartedAt = fromMicros(started)
+	r.EndedAt = timePtr(ended)
+	return r, err
+}
+
+func (s *sqlStore) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Pipeline != "" {
+		add("r.pipeline_id = $%d", f.Pipeline)
+	}
+	if f.Team != "" {
+		add("p.team = $%d", f.Team)
+	}
+	if f.Status != "" {
+		add("r.status = $%d", string(f.Status))
+	}
+	q := runColumns
+	if len(where) > 0 {
+		q += "\nWHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultRunLimit
+	}
+	args = append(args, limit)
+	q += fmt.Sprintf("\nORDER BY r.started_us DESC, r.pipeline_id, r.run_id LIMIT $%d", len(args))
+
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.fail(err, "list runs")
+	}
+	defer rows.Close()
+	runs := []Run{}
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, s.fail(err, "list runs")
+		}
+		runs = append(runs, r)
+	}
+	return runs, s.fail(rows.Err(), "list runs")
+}
+
+func (s *sqlStore) GetRun(ctx context.Context, pipeline, runID string) (*RunDetail, error) {
+	if pipeline == "" {
+		p, err := s.pipelineOfRun(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		pipeline = p
+	}
+	r, err := scanRun(s.db.QueryRowContext(ctx, runColumns+"\nWHERE r.pipeline_id = $1 AND r.run_id = $2", pipeline, runID))
+	if err == sql.ErrNoRows {
+		return nil, fault.Wrap(fault.Usage, ErrNotFound, "show run %s of pipeline %s", runID, pipeline)
+	}
+	if err != nil {
+		return nil, s.fail(err, "show run %s of %s", runID, pipeline)
+	}
+	d := &RunDetail{Run: r}
+	if d.Attempts, err = s.attempts(ctx, pipeline, runID); err != nil {
+		return nil, err
+	}
+	if d.Pins, err = s.pins(ctx, pipeline, runID); err != nil {
+		return nil, err
+	}
+	if d.Commits, err = s.commits(ctx, pipeline, runID); err != nil {
+		return nil, err
+	}
+	if d.Lineage, err = s.lineage(ctx, pipeline, runID); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// pipelineOfRun finds the one pipeline that has a run with this id. Airflow reuses run ids across
+// DAGs (scheduled__2024-06-01T03:00:00+00:00), so more than one is a usage error.
+func (s *sqlStore) pipelineOfRun(ctx context.Context, runID string) (string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT pipeline_id FROM aiflow_runs WHERE run_id = $1 ORDER BY pipeline_id`, runID)
+	if err != nil {
+		return "", s.fail(err, "find run %s", runID)
+	}
+	defer rows.Close()
+	var ps []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return "", s.fail(err, "find run %s", runID)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return "", s.fail(err, "find run %s", runID)
+	}
+	switch len(ps) {
+	case 0:
+		return "", fault.Wrap(fault.Usage, ErrNotFound, "show run %s", runID)
+	case 1:
+		return ps[0], nil
+	}
+	return "", fault.Usagef("show run %s: it is a run of pipelines %s: name one with --pipeline", runID, strings.Join(ps, ", "))
+}
+
+// each runs a query and calls scan for every row, wrapping errors with what was being done.
+func (s *sqlStore) each(ctx context.Context, doing, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return s.fail(err, "%s", doing)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return s.fail(err, "%s", doing)
+		}
+	}
+	return s.fail(rows.Err(), "%s", doing)
+}
+
+const attemptColumns = `
+SELECT pipeline_id, run_id, node_id, try, ir_hash, status, exit_code, error_class, error_message,
+       started_us, ended_us, rows_in, rows_out, bytes_in, bytes_out, engine, pod_name, host
+FROM aiflow_node_attempts`
+
+func (s *sqlStore) attempts(ctx context.Context, pipeline, runID string) ([]Attempt, error) {
+	out := []Attempt{}
+	err := s.each(ctx, "read attempts of run "+runID, attemptColumns+`
+WHERE pipeline_id = $1 AND run_id = $2 ORDER BY started_us, node_id, try`, []any{pipeline, runID},
+		func(rows *sql.Rows) error {
+			var a Attempt
+			var status string
+			var exit, ended sql.NullInt64
+			var started int64
+			if err := rows.Scan(&a.Pipeline, &a.RunID, &a.Node, &a.Try, &a.IRHash, &status, &exit,
+				&a.ErrorClass, &a.ErrorMessage, &started, &ended, &a.RowsIn, &a.RowsOut, &a.BytesIn,
+				&a.BytesOut, &a.Engine, &a.PodName, &a.Host); err != nil {
+				return err
+			}
+			a.Status = AttemptStatus(status)
+			if exit.Valid {
+				code := int(exit.Int64)
+				a.ExitCode = &code
+			}
+			a.StartedAt = fromMicros(started)
+			a.EndedAt = timePtr(ended)
+			out = append(out, a)
+			return nil
+		})
+	return out, err
+}
+
+func (s *sqlStore) pins(ctx context.Context, pipeline, runID string) ([]Pin, error) {
+	out := []Pin{}
+	err := s.each(ctx, "read pins of run "+runID, `
+SELECT node_id, try, input_id, pin_json, recorded_us FROM aiflow_input_pins
+WHERE pipeline_id = $1 AND run_id = $2 ORDER BY node_id, try, input_id`, []any{pipeline, runID},
+		func(rows *sql.Rows) error {
+			p := Pin{AttemptKey: AttemptKey{Pipeline: pipeline, RunID: runID}}
+			var doc string
+			var at int64
+			if err := rows.Scan(&p.Node, &p.Try, &p.Input, &doc, &at); err != nil {
+				return err
+			}
+			p.Document = rawJSON(doc)
+			p.RecordedAt = fromMicros(at)
+			out = append(out, p)
+			return nil
+		})
+	return out, err
+}
+
+func (s *sqlStore) commits(ctx context.Context, pipeline, runID string) ([]Commit, error) {
+	out := []Commit{}
+	err := s.each(ctx, "read commits of run "+runID, `
+SELECT node_id, try, manifest_json, committed_us FROM aiflow_commits
+WHERE pipeline_id = $1 AND run_id = $2 ORDER BY committed_us, node_id`, []any{pipeline, runID},
+		func(rows *sql.Rows) error {
+			c := Commit{AttemptKey: AttemptKey{Pipeline: pipeline, RunID: runID}}
+			var manifest string
+			var at int64
+			if err := rows.Scan(&c.Node, &c.Try, &manifest, &at); err != nil {
+				return err
+			}
+			c.Manifest = rawJSON(manifest)
+			c.CommittedAt = fromMicros(at)
+			out = append(out, c)
+			return nil
+		})
+	return out, err
+}
+
+func (s *sqlStore) lineage(ctx context.Context, pipeline, runID string) ([]Lineage, error) {
+	out := []Lineage{}
+	err := s.each(ctx, "read lineage of run "+runID, `
+SELECT node_id, try, direction, namespace, name, row_count, byte_count, schema_json, recorded_us
+FROM aiflow_lineage WHERE pipeline_id = $1 AND run_id = $2
+ORDER BY node_id, try, direction, namespace, name`, []any{pipeline, runID},
+		func(rows *sql.Rows) error {
+			l := Lineage{AttemptKey: AttemptKey{Pipeline: pipeline, RunID: runID}}
+			var dir string
+			var schema sql.NullString
+			var at int64
+			if err := rows.Scan(&l.Node, &l.Try, &dir, &l.Namespace, &l.Name, &l.Rows, &l.Bytes, &schema, &at); err != nil {
+				return err
+			}
+			l.Direction = Direction(dir)
+			if schema.Valid {
+				l.Schema = rawJSON(schema.String)
+			}
+			l.RecordedAt = fromMicros(at)
+			out = append(out, l)
+			return nil
+		})
+	return out, err
+}
+
+func (s *sqlStore) PipelineVersion(ctx context.Context, pipeline, irHash string) (*PipelineVersion, error) {
+	v := PipelineVersion{Pipeline: pipeline, IRHash: irHash}
+	var ir string
+	var first, last int64
+	err := s.db.QueryRowContext(ctx, `
+SELECT ir_json, team, env, project, cost_center, first_seen_us, last_seen_us
+FROM aiflow_pipeline_versions WHERE pipeline_id = $1 AND ir_hash = $2`, pipeline, irHash).
+		Scan(&ir, &v.Team, &v.Env, &v.Project, &v.CostCenter, &first, &last)
+	if err == sql.ErrNoRows {
+		return nil, fault.Wrap(fault.Config, ErrNotFound, "pipeline %s version %s", pipeline, irHash)
+	}
+	if err != nil {
+		return nil, s.fail(err, "read pipeline %s version %s", pipeline, irHash)
+	}
+	v.IR = json.RawMessage(ir) // text, byte for byte: its hash is irHash
+	v.FirstSeen, v.LastSeen = fromMicros(first), fromMicros(last)
+	return &v, nil
+}
+
+func (s *sqlStore) ListPipelines(ctx context.Context) ([]Pipeline, error) {
+	// Versions are few per pipeline; picking the latest in Go keeps the SQL portable and settles
+	// ties (two versions seen in the same microsecond) by hash.
+	out := []Pipeline{}
+	err := s.each(ctx, "list pipelines", `
+SELECT pipeline_id, ir_hash, team, env, project, cost_center, first_seen_us, last_seen_us
+FROM aiflow_pipeline_versions ORDER BY pipeline_id, last_seen_us DESC, ir_hash`, nil,
+		func(rows *sql.Rows) error {
+			var v PipelineVersion
+			var first, last int64
+			if err := rows.Scan(&v.Pipeline, &v.IRHash, &v.Team, &v.Env, &v.Project, &v.CostCenter, &first, &last); err != nil {
+				return err
+			}
+			v.FirstSeen, v.LastSeen = fromMicros(first), fromMicros(last)
+			if n := len(out); n > 0 && out[n-1].Pipeline == v.Pipeline {
+				out[n-1].Versions++
+				if v.FirstSeen.Before(out[n-1].FirstSeen) {
+					out[n-1].FirstSeen = v.FirstSeen // first seen of the pipeline, not the version
+				}
+				return nil
+			}
+			out = append(out, Pipeline{PipelineVersion: v, Versions: 1})
+			return nil
+		})
+	return out, err
+}
+
+// usageColumns maps UsageBy to its column: the only way a caller's word reaches the SQL text.
+var usageColumns = map[UsageBy]string{ByTeam: "p.team", ByProject: "p.project", ByCostCenter: "p.cost_center"}
+
+func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
+	col, ok := usageColumns[q.By]
+	if !ok {
+		return nil, fault.Usagef("usage by %q: want team, project or cost_center", q.By)
+	}
+	// Attempts carry their own ir_hash, so an attempt is billed to the tenancy of the IR it ran.
+	// Running attempts have no duration yet and are left out.
+	out := []UsageRow{}
+	err := s.each(ctx, "sum usage by "+string(q.By), `
+SELECT COALESCE(`+col+`, '') AS tenant, COUNT(*),
+       CAST(SUM(a.ended_us - a.started_us) AS BIGINT),
+       CAST(SUM(a.rows_in) AS BIGINT), CAST(SUM(a.rows_out) AS BIGINT),
+       CAST(SUM(a.bytes_in) AS BIGINT), CAST(SUM(a.bytes_out) AS BIGINT)
+FROM aiflow_node_attempts a
+LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = a.pipeline_id AND p.ir_hash = a.ir_hash
+WHERE a.started_us >= $1 AND a.ended_us IS NOT NULL
+GROUP BY COALESCE(`+col+`, '')
+ORDER BY 3 DESC, 1`, []any{micros(q.Since)},
+		func(rows *sql.Rows) error {
+			var u UsageRow
+			var us int64
+			if err := rows.Scan(&u.Tenant, &u.Attempts, &us, &u.RowsIn, &u.RowsOut, &u.BytesIn, &u.BytesOut); err != nil {
+				return err
+			}
+			u.NodeSeconds = float64(us) / 1e6
+			out = append(out, u)
+			return nil
+		})
+	return out, err
+}

@@ -1,0 +1,88 @@
+package metadata
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is wrapped by lookups of a run or pipeline version that is not recorded.
+var ErrNotFound = errors.New("not found")
+
+// Store records what runners do and answers the CLI's questions about it. Both backends (SQLite,
+// PostgreSQL) implement it identically; storetest.Run is the suite that says what identically means.
+// Every method is safe for concurrent use, by goroutines and by processes sharing the database.
+//
+// A node run calls, in order: RecordPipeline, StartRun (optional: StartAttempt creates the run
+// too), LookupCommit (already committed → EndAttempt with AttemptSkippedCommitted, exit 0),
+// StartAttempt, RecordPins, RecordLineage, Commit, EndAttempt.
+type Store interface {
+	// RecordPipeline records a pipeline version, or moves its LastSeen forward if it is known.
+	RecordPipeline(ctx context.Context, v PipelineVersion) error
+	// PipelineVersion returns one version with its IR; ErrNotFound if it was never recorded.
+	PipelineVersion(ctx context.Context, pipeline, irHash string) (*PipelineVersion, error)
+
+	// StartRun records a run if it is not there yet, and its logical date if that was unknown.
+	// A StartedAt of zero means now.
+	StartRun(ctx context.Context, r Run) error
+	// EndRun sets a run's final status.
+	EndRun(ctx context.Context, pipeline, runID string, status RunStatus, endedAt time.Time) error
+
+	// StartAttempt records a running attempt (creating its run if needed) and marks any earlier
+	// attempt of the same node that is still running as interrupted: its pod is gone. Starting the
+	// same try again (a pod restarted in place) starts it afresh. A StartedAt of zero means now.
+	StartAttempt(ctx context.Context, a Attempt) error
+	// RecordPins records what each input of an attempt resolved to (input id → JSON document).
+	RecordPins(ctx context.Context, k AttemptKey, pins map[string]json.RawMessage) error
+	// RecordLineage records the datasets an attempt read and wrote.
+	RecordLineage(ctx context.Context, k AttemptKey, ds []Dataset) error
+	// EndAttempt records how an attempt ended: Status, ExitCode, ErrorClass, ErrorMessage,
+	// EndedAt (zero means now), the row and byte counts and Engine (if set) are written.
+	EndAttempt(ctx context.Context, a Attempt) error
+
+	// Commit records a node's output for a run exactly once. If (pipeline, run_id, node) is
+	// already committed it writes nothing and returns committed=false with the existing commit;
+	// that is not an error. A CommittedAt of zero means now.
+	Commit(ctx context.Context, c Commit) (committed bool, existing *Commit, err error)
+	// LookupCommit returns the commit of a node in a run, or nil if it has none.
+	LookupCommit(ctx context.Context, pipeline, runID, node string) (*Commit, error)
+
+	// ListRuns lists runs, newest first.
+	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+	// GetRun returns a run with its attempts, pins, commits and lineage. pipeline may be empty
+	// when the run id is unique across pipelines (Airflow's run ids are not: scheduled__<date>).
+	GetRun(ctx context.Context, pipeline, runID string) (*RunDetail, error)
+	// ListPipelines lists the latest version of every pipeline, by id, without its IR.
+	ListPipelines(ctx context.Context) ([]Pipeline, error)
+	// Usage sums node-seconds, rows and bytes per tenant over the attempts started since q.Since.
+	Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
+
+	Close() error
+}
+
+// RunFilter selects runs; empty fields match everything. Limit 0 means DefaultRunLimit.
+type RunFilter struct {
+	Pipeline string
+	Team     string
+	Status   RunStatus
+	Limit    int
+}
+
+// DefaultRunLimit is how many runs ListRuns returns when the filter sets no limit.
+const DefaultRunLimit = 50
+
+// UsageBy is the tenancy field usage is grouped by.
+type UsageBy string
+
+const (
+	ByTeam       UsageBy = "team"
+	ByProject    UsageBy = "project"
+	ByCostCenter UsageBy = "cost_center"
+)
+
+// UsageQuery selects the attempts whose usage is summed and how it is grouped.
+type UsageQuery struct {
+	By    UsageBy
+	Since time.Time
+}

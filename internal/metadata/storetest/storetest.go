@@ -1,0 +1,580 @@
+// Package storetest is the conformance suite of metadata.Store (the go-cloud drivertest pattern):
+// every backend runs these same tests, so "SQLite and PostgreSQL behave the same" is checked, not
+// hoped for.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/metadata"
+)
+
+// NewStore returns an empty, migrated store of the backend under test and closes it when t ends.
+type NewStore func(t *testing.T) metadata.Store
+
+// Run runs the conformance suite against the stores newStore makes.
+func Run(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, metadata.Store)
+	}{
+		{"PipelineVersions", testPipelineVersions},
+		{"RunLifecycle", testRunLifecycle},
+		{"StartAttemptCreatesRun", testStartAttemptCreatesRun},
+		{"CommitOnce", testCommitOnce},
+		{"NewAttemptInterruptsOld", testNewAttemptInterruptsOld},
+		{"ListRunsFilters", testListRunsFilters},
+		{"GetRunLookup", testGetRunLookup},
+		{"Usage", testUsage},
+		{"InvalidInput", testInvalidInput},
+		{"ConcurrentCommits", testConcurrentCommits},
+		{"ConcurrentAttempts", testConcurrentAttempts},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
+	}
+}
+
+// base is a fixed instant; the store keeps microseconds, so test times have no finer part.
+var base = time.Date(2024, 6, 1, 3, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return base.Add(d) }
+
+func ptr[T any](v T) *T { return &v }
+
+func key(pipeline, run, node string, try int) metadata.AttemptKey {
+	return metadata.AttemptKey{Pipeline: pipeline, RunID: run, Node: node, Try: try}
+}
+
+func must(t *testing.T, err error, doing string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", doing, err)
+	}
+}
+
+func version(pipeline, hash string, ten metadata.Tenancy, seen time.Time) metadata.PipelineVersion {
+	return metadata.PipelineVersion{
+		Pipeline: pipeline, IRHash: hash, Tenancy: ten, FirstSeen: seen, LastSeen: seen,
+		IR: json.RawMessage(fmt.Sprintf(`{"api_version":"aiflow/v1","id":%q,"nodes":{}}`, pipeline)),
+	}
+}
+
+func testPipelineVersions(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	ten := metadata.Tenancy{Team: "feature-platform", Env: "prod", Project: "feature-store"}
+	v1 := version("daily", "h1", ten, at(0))
+	must(t, s.RecordPipeline(ctx, v1), "record v1")
+	again := v1
+	again.FirstSeen, again.LastSeen = at(time.Hour), at(time.Hour)
+	must(t, s.RecordPipeline(ctx, again), "record v1 again")
+	older := v1
+	older.FirstSeen, older.LastSeen = at(time.Minute), at(time.Minute)
+	must(t, s.RecordPipeline(ctx, older), "record v1 from a late pod")
+	must(t, s.RecordPipeline(ctx, version("daily", "h2", ten, at(2*time.Hour))), "record v2")
+	must(t, s.RecordPipeline(ctx, version("hourly", "h3", metadata.Tenancy{Team: "ads"}, at(0))), "record hourly")
+
+	got, err := s.PipelineVersion(ctx, "daily", "h1")
+	must(t, err, "read v1")
+	if string(got.IR) != string(v1.IR) {
+		t.Errorf("IR = %s, want it byte for byte: %s", got.IR, v1.IR)
+	}
+	if !got.FirstSeen.Equal(at(0)) || !got.LastSeen.Equal(at(time.Hour)) {
+		t.Errorf("v1 seen %v..%v, want %v..%v (first kept, last only moves forward)", got.FirstSeen, got.LastSeen, at(0), at(time.Hour))
+	}
+	if got.Tenancy != ten {
+		t.Errorf("tenancy = %+v, want %+v", got.Tenancy, ten)
+	}
+	if _, err := s.PipelineVersion(ctx, "daily", "nope"); !errors.Is(err, metadata.ErrNotFound) {
+		t.Errorf("unknown version: err = %v, want ErrNotFound", err)
+	}
+
+	ps, err := s.ListPipelines(ctx)
+	must(t, err, "list pipelines")
+	type row struct {
+		id, hash string
+		versions int
+		team     string
+	}
+	var rows []row
+	for _, p := range ps {
+		rows = append(rows, row{p.Pipeline, p.IRHash, p.Versions, p.Team})
+		if p.IR != nil {
+			t.Errorf("ListPipelines carries the IR of %s; it should leave it out", p.Pipeline)
+		}
+	}
+	want := []row{{"daily", "h2", 2, "feature-platform"}, {"hourly", "h3", 1, "ads"}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("ListPipelines = %+v, want %+v", rows, want)
+	}
+}
+
+// normalized re-encodes the JSON documents of a run detail with sorted keys: PostgreSQL's jsonb
+// keeps the document, not its key order.
+func normalized(t *testing.T, d *metadata.RunDetail) *metadata.RunDetail {
+	t.Helper()
+	norm := func(raw json.RawMessage) json.RawMessage {
+		if raw == nil {
+			return nil
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("stored document %s: %v", raw, err)
+		}
+		out, _ := json.Marshal(v)
+		return out
+	}
+	c := *d
+	c.Pins = append([]metadata.Pin(nil), d.Pins...)
+	for i := range c.Pins {
+		c.Pins[i].Document = norm(c.Pins[i].Document)
+	}
+	c.Commits = append([]metadata.Commit(nil), d.Commits...)
+	for i := range c.Commits {
+		c.Commits[i].Manifest = norm(c.Commits[i].Manifest)
+	}
+	c.Lineage = append([]metadata.Lineage(nil), d.Lineage...)
+	for i := range c.Lineage {
+		c.Lineage[i].Schema = norm(c.Lineage[i].Schema)
+	}
+	return &c
+}
+
+func testRunLifecycle(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	ten := metadata.Tenancy{Team: "feature-platform", Env: "prod", Project: "feature-store", CostCenter: "cc-42"}
+	must(t, s.RecordPipeline(ctx, version("daily", "h1", ten, at(0))), "record pipeline")
+	must(t, s.StartRun(ctx, metadata.Run{Pipeline: "daily", RunID: "r1", LogicalDate: ptr(base), IRHash: "h1", StartedAt: at(time.Second)}), "start run")
+
+	k := key("daily", "r1", "enrich_orders", 1)
+	must(t, s.StartAttempt(ctx, metadata.Attempt{AttemptKey: k, IRHash: "h1", StartedAt: at(2 * time.Second),
+		Engine: "spark", PodName: "daily-enrich-orders-abc", Host: "node-7"}), "start attempt")
+	must(t, s.RecordPins(ctx, k, map[string]json.RawMessage{
+		"orders_onelake": json.RawMessage(`{"table":"raw.sales_orders","snapshot":8812}`),
+		"clicks":         json.RawMessage(`{"topic":"clicks","offsets":{"0":[100,200]}}`),
+	}), "record pins")
+	must(t, s.RecordLineage(ctx, k, []metadata.Dataset{
+		{Direction: metadata.Read, Namespace: "onelake", Name: "raw.sales_orders", Rows: 1000, Bytes: 64000},
+		{Direction: metadata.Wrote, Namespace: "s3://stage", Name: "tmp.enriched_orders_daily", Rows: 10, Bytes: 900,
+			Schema: json.RawMessage(`{"fields":[{"name":"user_id","type":"int64"}]}`)},
+	}), "record lineage")
+	committed, existing, err := s.Commit(ctx, metadata.Commit{AttemptKey: k,
+		Manifest: json.RawMessage(`{"files":["part-0.parquet"],"rows":10}`), CommittedAt: at(3 * time.Second)})
+	must(t, err, "commit")
+	if !committed || existing != nil {
+		t.Fatalf("first commit: committed=%v existing=%v, want true, nil", committed, existing)
+	}
+	must(t, s.EndAttempt(ctx, metadata.Attempt{AttemptKey: k, Status: metadata.AttemptSucceeded, ExitCode: ptr(0),
+		EndedAt: ptr(at(4 * time.Second)), RowsIn: 1000, RowsOut: 10, BytesIn: 64000, BytesOut: 900}), "end attempt")
+	must(t, s.EndRun(ctx, "daily", "r1", metadata.RunSucceeded, at(5*time.Second)), "end run")
+
+	got, err := s.GetRun(ctx, "daily", "r1")
+	must(t, err, "get run")
+	want := &metadata.RunDetail{
+		Run: metadata.Run{Pipeline: "daily", RunID: "r1", LogicalDate: ptr(base), IRHash: "h1",
+			Status: metadata.RunSucceeded, StartedAt: at(time.Second), EndedAt: ptr(at(5 * time.Second)), Tenancy: ten},
+		Attempts: []metadata.Attempt{{AttemptKey: k, IRHash: "h1", Status: metadata.AttemptSucceeded, ExitCode: ptr(0),
+			StartedAt: at(2 * time.Second), EndedAt: ptr(at(4 * time.Second)), RowsIn: 1000, RowsOut: 10, BytesIn: 64000,
+			BytesOut: 900, Engine: "spark", PodName: "daily-enrich-orders-abc", Host: "node-7"}},
+		Pins: []metadata.Pin{
+			{AttemptKey: k, Input: "clicks", Document: json.RawMessage(`{"offsets":{"0":[100,200]},"topic":"clicks"}`)},
+			{AttemptKey: k, Input: "orders_onelake", Document: json.RawMessage(`{"snapshot":8812,"table":"raw.sales_orders"}`)},
+		},
+		Commits: []metadata.Commit{{AttemptKey: k, Manifest: json.RawMessage(`{"files":["part-0.parquet"],"rows":10}`),
+			CommittedAt: at(3 * time.Second)}},
+		Lineage: []metadata.Lineage{
+			{AttemptKey: k, Dataset: metadata.Dataset{Direction: metadata.Read, Namespace: "onelake", Name: "raw.sales_orders", Rows: 1000, Bytes: 64000}},
+			{AttemptKey: k, Dataset: metadata.Dataset{Direction: metadata.Wrote, Namespace: "s3://stage", Name: "tmp.enriched_orders_daily",
+				Rows: 10, Bytes: 900, Schema: json.RawMessage(`{"fields":[{"name":"user_id","type":"int64"}]}`)}},
+		},
+	}
+	// Recording times are the store's clock; check they are set, then compare the rest.
+	for i := range got.Pins {
+		if got.Pins[i].RecordedAt.IsZero() {
+			t.Errorf("pin %s has no recorded_at", got.Pins[i].Input)
+		}
+		got.Pins[i].RecordedAt = time.Time{}
+	}
+	for i := range got.Lineage {
+		if got.Lineage[i].RecordedAt.IsZero() {
+			t.Errorf("lineage %s has no recorded_at", got.Lineage[i].Name)
+		}
+		got.Lineage[i].RecordedAt = time.Time{}
+	}
+	if g, w := normalized(t, got), normalized(t, want); !reflect.DeepEqual(g, w) {
+		gj, _ := json.MarshalIndent(g, "", " ")
+		wj, _ := json.MarshalIndent(w, "", " ")
+		t.Errorf("GetRun =\n%s\nwant\n%s", gj, wj)
+	}
+}
+
+func testStartAttemptCreatesRun(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	// Pods of one run start in any order and none of them is "the" run starter.
+	must(t, s.StartAttempt(ctx, metadata.Attempt{AttemptKey: key("p", "r", "a", 1), IRHash: "h", StartedAt: at(time.Minute)}), "start attempt")
+	must(t, s.StartRun(ctx, metadata.Run{Pipeline: "p", RunID: "r", IRHash: "h", LogicalDate: ptr(base), StartedAt: at(2 * time.Minute)}), "start run after")
+	must(t, s.StartRun(ctx, metadata.Run{Pipeline: "p", RunID: "r", IRHash: "h", StartedAt: at(3 * time.Minute)}), "start run again without date")
+	d, err := s.GetRun(ctx, "p", "r")
+	must(t, err, "get run")
+	if d.Status != metadata.RunRunning || !d.StartedAt.Equal(at(time.Minute)) || d.LogicalDate == nil || !d.LogicalDate.Equal(base) {
+		t.Errorf("run = %+v, want running since %v with logical date %v", d.Run, at(time.Minute), base)
+	}
+	if len(d.Attempts) != 1 || d.Attempts[0].Status != metadata.AttemptRunning || d.Attempts[0].EndedAt != nil {
+		t.Errorf("attempts = %+v, want one running", d.Attempts)
+	}
+}
+
+func testCommitOnce(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	if c, err := s.LookupCommit(ctx, "p", "r", "sink"); err != nil || c != nil {
+		t.Fatalf("LookupCommit before any commit = %v, %v; want nil, nil", c, err)
+	}
+	first := metadata.Commit{AttemptKey: key("p", "r", "sink", 1), Manifest: json.RawMessage(`{"attempt":1}`), CommittedAt: at(time.Second)}
+	second := metadata.Commit{AttemptKey: key("p", "r", "sink", 2), Manifest: json.RawMessage(`{"attempt":2}`), CommittedAt: at(2 * time.Second)}
+	other := metadata.Commit{AttemptKey: key("p", "r2", "sink", 1), Manifest: json.RawMessage(`{"attempt":1}`)}
+
+	tests := []struct {
+		name          string
+		c             metadata.Commit
+		wantCommitted bool
+		wantExisting  *metadata.Commit
+	}{
+		{"first commit wins", first, true, nil},
+		{"a retry finds it", second, false, &first},
+		{"the same attempt again finds it", first, false, &first},
+		{"another run commits independently", other, true, nil},
+	}
+	for _, tt := range tests {
+		committed, existing, err := s.Commit(ctx, tt.c)
+		if err != nil {
+			t.Fatalf("%s: Commit: %v (a duplicate is not an error)", tt.name, err)
+		}
+		if committed != tt.wantCommitted {
+			t.Errorf("%s: committed = %v, want %v", tt.name, committed, tt.wantCommitted)
+		}
+		if tt.wantExisting == nil {
+			if existing != nil {
+				t.Errorf("%s: existing = %+v, want nil", tt.name, existing)
+			}
+			continue
+		}
+		if existing == nil || existing.AttemptKey != tt.wantExisting.AttemptKey || string(existing.Manifest) != string(tt.wantExisting.Manifest) ||
+			!existing.CommittedAt.Equal(tt.wantExisting.CommittedAt) {
+			t.Errorf("%s: existing = %+v, want %+v", tt.name, existing, tt.wantExisting)
+		}
+	}
+	c, err := s.LookupCommit(ctx, "p", "r", "sink")
+	must(t, err, "look up commit")
+	if c == nil || c.Try != 1 || string(c.Manifest) != `{"attempt":1}` {
+		t.Errorf("LookupCommit = %+v, want try 1's", c)
+	}
+}
+
+func testNewAttemptInterruptsOld(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	must(t, s.StartAttempt(ctx, metadata.Attempt{AttemptKey: key("p", "r", "n", 1), IRHash: "h", StartedAt: at(0)}), "start try 1")
+	must(t, s.StartAttempt(ctx, metadata.Attempt{AttemptKey: key("p", "r", "other", 1), IRHash: "h", StartedAt: at(0)}), "start other node")
+	// Try 1's pod died without a word; Airflow starts try 2.
+	must(t, s.StartAttempt(ctx, metadata.Attempt{AttemptKey: key("p", "r", "n", 2), IRHash: "h", StartedAt: at(time.Minute)}), "start try 2")
+	must(t, s.EndAttempt(ctx, metadata.Attempt{AttemptKey: key("p", "r", "n", 2), Status: metadata.AttemptFailed, ExitCode: ptr(75),
+		ErrorClass: "temporary", ErrorMessage: "connect kafka: refused", EndedAt: ptr(at(2 * time.Minute))}), "end try 2")
+	// Try 2's pod is restarted in place with the same try number: it starts afresh.
+	must(t, s.StartAttempt(ctx, metadata.Attempt{AttemptKey: key("p", "r", "n", 2), IRHash: "h", StartedAt: at(3 * time.Minute)}), "restart try 2")
+
+	d, err := s.GetRun(ctx, "p", "r")
+	must(t, err, "get run")
+	got := map[string]metadata.Attempt{}
+	for _, a := range d.Attempts {
+		got[a.AttemptKey.String()] = a
+	}
+	if a := got["n#1"]; a.Status != metadata.AttemptInterrupted || a.EndedAt == nil || !a.EndedAt.Equal(at(time.Minute)) {
+		t.Errorf("try 1 = %s ended %v, want interrupted when try 2 started", a.Status, a.EndedAt)
+	}
+	if a := got["n#2"]; a.Status != metadata.AttemptRunning || a.ExitCode != nil || a.ErrorMessage != "" || a.EndedAt != nil || !a.StartedAt.Equal(at(3*time.Minute)) {
+		t.Errorf("restarted try 2 = %+v, want running afresh", a)
+	}
+	if a := got["other#1"]; a.Status != metadata.AttemptRunning {
+		t.Errorf("another node's attempt = %s, want running (untouched)", a.Status)
+	}
+}
+
+func testListRunsFilters(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	must(t, s.RecordPipeline(ctx, version("daily", "h1", metadata.Tenancy{Team: "features"}, at(0))), "record daily")
+	must(t, s.RecordPipeline(ctx, version("hourly", "h2", metadata.Tenancy{Team: "ads"}, at(0))), "record hourly")
+	for i, r := range []struct {
+		pipeline, hash, run string
+		status              metadata.RunStatus
+	}{
+		{"daily", "h1", "d1", metadata.RunSucceeded},
+		{"daily", "h1", "d2", metadata.RunFailed},
+		{"hourly", "h2", "h1", metadata.RunSucceeded},
+		{"hourly", "h2", "h2", metadata.RunRunning},
+		{"unrecorded", "hx", "u1", metadata.RunSucceeded},
+	} {
+		must(t, s.StartRun(ctx, metadata.Run{Pipeline: r.pipeline, RunID: r.run, IRHash: r.hash, StartedAt: at(time.Duration(i) * time.Hour)}), "start run")
+		if r.status != metadata.RunRunning {
+			must(t, s.EndRun(ctx, r.pipeline, r.run, r.status, at(time.Duration(i)*time.Hour+time.Minute)), "end run")
+		}
+	}
+	tests := []struct {
+		name string
+		f    metadata.RunFilter
+		want []string
+	}{
+		{"all, newest first", metadata.RunFilter{}, []string{"u1", "h2", "h1", "d2", "d1"}},
+		{"pipeline", metadata.RunFilter{Pipeline: "daily"}, []string{"d2", "d1"}},
+		{"team", metadata.RunFilter{Team: "ads"}, []string{"h2", "h1"}},
+		{"status", metadata.RunFilter{Status: metadata.RunSucceeded}, []string{"u1", "h1", "d1"}},
+		{"team and status", metadata.RunFilter{Team: "features", Status: metadata.RunFailed}, []string{"d2"}},
+		{"limit", metadata.RunFilter{Limit: 2}, []string{"u1", "h2"}},
+		{"nothing matches", metadata.RunFilter{Team: "nobody"}, []string{}},
+	}
+	for _, tt := range tests {
+		runs, err := s.ListRuns(ctx, tt.f)
+		must(t, err, tt.name)
+		got := []string{}
+		for _, r := range runs {
+			got = append(got, r.RunID)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: ListRuns = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	runs, err := s.ListRuns(ctx, metadata.RunFilter{Pipeline: "hourly", Status: metadata.RunSucceeded})
+	must(t, err, "list hourly")
+	if len(runs) != 1 || runs[0].Team != "ads" || runs[0].EndedAt == nil || !runs[0].EndedAt.Equal(at(2*time.Hour+time.Minute)) {
+		t.Errorf("hourly run = %+v, want team ads, ended", runs)
+	}
+}
+
+func testGetRunLookup(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	must(t, s.StartRun(ctx, metadata.Run{Pipeline: "a", RunID: "shared", IRHash: "h"}), "start a")
+	must(t, s.StartRun(ctx, metadata.Run{Pipeline: "b", RunID: "shared", IRHash: "h"}), "start b")
+	must(t, s.StartRun(ctx, metadata.Run{Pipeline: "a", RunID: "only-a", IRHash: "h"}), "start only-a")
+	tests := []struct {
+		name, pipeline, run string
+		wantPipeline        string
+		wantClass           fault.Class
+		wantNotFound        bool
+	}{
+		{"unique run id without pipeline", "", "only-a", "a", 0, false},
+		{"shared run id with pipeline", "b", "shared", "b", 0, false},
+		{"shared run id without pipeline", "", "shared", "", fault.Usage, false},
+		{"unknown run", "", "nope", "", fault.Usage, true},
+		{"unknown run of a pipeline", "a", "nope", "", fault.Usage, true},
+	}
+	for _, tt := range tests {
+		d, err := s.GetRun(ctx, tt.pipeline, tt.run)
+		if tt.wantClass == 0 {
+			if err != nil || d.Pipeline != tt.wantPipeline || d.Attempts == nil {
+				t.Errorf("%s: GetRun = %+v, %v; want run of %s (with empty, non-nil lists)", tt.name, d, err, tt.wantPipeline)
+			}
+			continue
+		}
+		if fault.ClassOf(err) != tt.wantClass || errors.Is(err, metadata.ErrNotFound) != tt.wantNotFound {
+			t.Errorf("%s: err = %v (class %s), want class %s, not found %v", tt.name, err, fault.ClassOf(err), tt.wantClass, tt.wantNotFound)
+		}
+	}
+}
+
+func testUsage(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	must(t, s.RecordPipeline(ctx, version("daily", "h1", metadata.Tenancy{Team: "features", Project: "fs", CostCenter: "cc1"}, at(0))), "record")
+	must(t, s.RecordPipeline(ctx, version("daily", "h2", metadata.Tenancy{Team: "features", Project: "fs2", CostCenter: "cc1"}, at(0))), "record")
+	must(t, s.RecordPipeline(ctx, version("ads", "h3", metadata.Tenancy{Team: "ads", Project: "fs"}, at(0))), "record")
+	type att struct {
+		pipeline, hash, node string
+		start, secs          int // minutes after base, seconds of duration (-1: still running)
+		bytesIn, bytesOut    int64
+	}
+	for _, a := range []att{
+		{"daily", "h1", "old", -60, 100, 1, 1}, // before since: not counted
+		{"daily", "h1", "n1", 0, 10, 100, 10},
+		{"daily", "h2", "n2", 1, 20, 200, 20},
+		{"ads", "h3", "n3", 2, 5, 50, 5},
+		{"ads", "h3", "n4", 3, -1, 0, 0},  // running: no duration yet
+		{"other", "hx", "n5", 4, 1, 7, 7}, // unrecorded pipeline: no tenant
+	} {
+		k := key(a.pipeline, "r", a.node, 1)
+		start := at(time.Duration(a.start) * time.Minute)
+		must(t, s.StartAttempt(ctx, metadata.Attempt{AttemptKey: k, IRHash: a.hash, StartedAt: start}), "start "+a.node)
+		if a.secs >= 0 {
+			must(t, s.EndAttempt(ctx, metadata.Attempt{AttemptKey: k, Status: metadata.AttemptSucceeded, ExitCode: ptr(0),
+				EndedAt: ptr(start.Add(time.Duration(a.secs) * time.Second)), BytesIn: a.bytesIn, BytesOut: a.bytesOut, RowsIn: 1, RowsOut: 1}), "end "+a.node)
+		}
+	}
+	tests := []struct {
+		by   metadata.UsageBy
+		want []metadata.UsageRow
+	}{
+		{metadata.ByTeam, []metadata.UsageRow{
+			{Tenant: "features", Attempts: 2, NodeSeconds: 30, RowsIn: 2, RowsOut: 2, BytesIn: 300, BytesOut: 30},
+			{Tenant: "ads", Attempts: 1, NodeSeconds: 5, RowsIn: 1, RowsOut: 1, BytesIn: 50, BytesOut: 5},
+			{Tenant: "", Attempts: 1, NodeSeconds: 1, RowsIn: 1, RowsOut: 1, BytesIn: 7, BytesOut: 7},
+		}},
+		{metadata.ByProject, []metadata.UsageRow{
+			{Tenant: "fs2", Attempts: 1, NodeSeconds: 20, RowsIn: 1, RowsOut: 1, BytesIn: 200, BytesOut: 20},
+			{Tenant: "fs", Attempts: 2, NodeSeconds: 15, RowsIn: 2, RowsOut: 2, BytesIn: 150, BytesOut: 15},
+			{Tenant: "", Attempts: 1, NodeSeconds: 1, RowsIn: 1, RowsOut: 1, BytesIn: 7, BytesOut: 7},
+		}},
+		{metadata.ByCostCenter, []metadata.UsageRow{
+			{Tenant: "cc1", Attempts: 2, NodeSeconds: 30, RowsIn: 2, RowsOut: 2, BytesIn: 300, BytesOut: 30},
+			{Tenant: "", Attempts: 2, NodeSeconds: 6, RowsIn: 2, RowsOut: 2, BytesIn: 57, BytesOut: 12},
+		}},
+	}
+	for _, tt := range tests {
+		got, err := s.Usage(ctx, metadata.UsageQuery{By: tt.by, Since: base})
+		must(t, err, "usage by "+string(tt.by))
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("usage by %s = %+v, want %+v", tt.by, got, tt.want)
+		}
+	}
+	if _, err := s.Usage(ctx, metadata.UsageQuery{By: "owner", Since: base}); fault.ClassOf(err) != fault.Usage {
+		t.Errorf("usage by owner: err = %v, want a usage error", err)
+	}
+}
+
+func testInvalidInput(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	k := key("p", "r", "n", 1)
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"manifest is not JSON", func() error {
+			_, _, err := s.Commit(ctx, metadata.Commit{AttemptKey: k, Manifest: json.RawMessage(`{"files":`)})
+			return err
+		}},
+		{"commit without a node", func() error {
+			_, _, err := s.Commit(ctx, metadata.Commit{AttemptKey: key("p", "r", "", 1), Manifest: json.RawMessage(`{}`)})
+			return err
+		}},
+		{"pin is not JSON", func() error {
+			return s.RecordPins(ctx, k, map[string]json.RawMessage{"in": json.RawMessage(`nope`)})
+		}},
+		{"IR is not JSON", func() error {
+			return s.RecordPipeline(ctx, metadata.PipelineVersion{Pipeline: "p", IRHash: "h", IR: json.RawMessage(`{`)})
+		}},
+		{"lineage direction", func() error {
+			return s.RecordLineage(ctx, k, []metadata.Dataset{{Direction: "sideways", Namespace: "x", Name: "y"}})
+		}},
+		{"end an attempt never started", func() error {
+			return s.EndAttempt(ctx, metadata.Attempt{AttemptKey: k, Status: metadata.AttemptSucceeded})
+		}},
+		{"end a run never started", func() error {
+			return s.EndRun(ctx, "p", "nope", metadata.RunSucceeded, time.Time{})
+		}},
+	}
+	for _, tt := range tests {
+		if err := tt.call(); err == nil {
+			t.Errorf("%s: no error", tt.name)
+		}
+	}
+	if c, err := s.LookupCommit(ctx, "p", "r", "n"); err != nil || c != nil {
+		t.Errorf("after a refused commit: LookupCommit = %+v, %v; want nothing committed", c, err)
+	}
+}
+
+func testConcurrentCommits(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	const n = 50
+	var wg sync.WaitGroup
+	results := make([]struct {
+		committed bool
+		existing  *metadata.Commit
+		err       error
+	}, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			c := metadata.Commit{AttemptKey: key("p", "r", "sink", i+1), Manifest: json.RawMessage(fmt.Sprintf(`{"by":%d}`, i+1))}
+			results[i].committed, results[i].existing, results[i].err = s.Commit(ctx, c)
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := 0
+	for i, r := range results {
+		switch {
+		case r.err != nil:
+			t.Errorf("writer %d: %v", i+1, r.err)
+		case r.committed:
+			if winner != 0 {
+				t.Errorf("writers %d and %d both committed", winner, i+1)
+			}
+			winner = i + 1
+		}
+	}
+	if winner == 0 {
+		t.Fatal("no writer committed")
+	}
+	for i, r := range results {
+		if r.err == nil && !r.committed && (r.existing == nil || r.existing.Try != winner) {
+			t.Errorf("writer %d: existing = %+v, want the commit of try %d", i+1, r.existing, winner)
+		}
+	}
+}
+
+// testConcurrentAttempts records 10,000 node attempts (start, pins, commit, end) from 8 writers and
+// counts them afterwards: none may be lost.
+func testConcurrentAttempts(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	const writers = 8
+	total := 10000
+	if testing.Short() {
+		total = 800
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < total; i += writers {
+				k := key("load", "r", fmt.Sprintf("node-%05d", i), 1)
+				if err := s.StartAttempt(ctx, metadata.Attempt{AttemptKey: k, IRHash: "h"}); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.RecordPins(ctx, k, map[string]json.RawMessage{"in": json.RawMessage(`{"snapshot":1}`)}); err != nil {
+					errs <- err
+					return
+				}
+				if _, _, err := s.Commit(ctx, metadata.Commit{AttemptKey: k, Manifest: json.RawMessage(`{}`)}); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.EndAttempt(ctx, metadata.Attempt{AttemptKey: k, Status: metadata.AttemptSucceeded, ExitCode: ptr(0)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("writer: %v", err)
+	}
+	d, err := s.GetRun(ctx, "load", "r")
+	must(t, err, "get run")
+	succeeded := 0
+	for _, a := range d.Attempts {
+		if a.Status == metadata.AttemptSucceeded {
+			succeeded++
+		}
+	}
+	if len(d.Attempts) != total || succeeded != total || len(d.Commits) != total || len(d.Pins) != total {
+		t.Errorf("recorded %d attempts (%d succeeded), %d commits, %d pins; want %d of each",
+			len(d.Attempts), succeeded, len(d.Commits), len(d.Pins), total)
+	}
+}
