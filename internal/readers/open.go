@@ -9,10 +9,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/arrowops"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
-	"github.com/aiflow-dev/aiflow/internal/arrowops"
 )
 
 // Counter counts what an input delivered.

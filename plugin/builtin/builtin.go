@@ -51,9 +51,11 @@ func Register(r *plugin.Registry) {
 		New:     func() plugin.Config { return &KafkaSink{Compression: "zstd", ValueFormat: "json"} }})
 
 	r.Register(plugin.Spec{Kind: Spark, Role: plugin.RoleEngine,
-		Summary:      "Spark SQL (or a registered Go DataFrame function) on a Spark cluster through Spark Connect",
-		New:          func() plugin.Config { return &SparkTransform{OutputFormat: "parquet"} },
-		NewResources: func() plugin.Config { return &SparkResources{DriverMemory: "2g", ExecutorMemory: "4g", ExecutorCores: 2} }})
+		Summary: "Spark SQL (or a registered Go DataFrame function) on a Spark cluster through Spark Connect",
+		New:     func() plugin.Config { return &SparkTransform{OutputFormat: "parquet"} },
+		NewResources: func() plugin.Config {
+			return &SparkResources{DriverMemory: "2g", ExecutorMemory: "4g", ExecutorCores: 2}
+		}})
 	r.Register(plugin.Spec{Kind: Arrow, Role: plugin.RoleEngine,
 		Summary:      "in-process Go over Arrow record batches: declarative steps or a registered Go function",
 		New:          func() plugin.Config { return &ArrowTransform{} },
