@@ -516,3 +516,5 @@ func buildRunner(t *testing.T) string {
 	}
 	return bin
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

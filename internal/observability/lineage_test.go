@@ -1,0 +1,510 @@
+package observability
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/testenv"
+)
+
+const testProducer = "https://github.com/aiflow-dev/aiflow/tree/v0.0.0-test"
+
+// olValidator checks events against the OpenLineage schemas in shared/data/openlineage.
+type olValidator struct {
+	event *jsonschema.Schema
+	// facets by facet key ("parent", "schema", …): the facet file's root schema (an object whose
+	// property of that name refers to the facet definition) and the _schemaURL it must carry.
+	facets map[string]olFacetSchema
+}
+
+type olFacetSchema struct {
+	container string // run, job, dataset, inputFacets, outputFacets
+	schema    *jsonschema.Schema
+	url       string
+}
+
+// schemaDir finds shared/data/openlineage: $AIFLOW_OPENLINEAGE_SCHEMAS, or the first
+// shared/data/openlineage in the working directory or a parent.
+func schemaDir(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("AIFLOW_OPENLINEAGE_SCHEMAS"); d != "" {
+		return d
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		cand := filepath.Join(dir, "shared", "data", "openlineage")
+		if _, err := os.Stat(filepath.Join(cand, "OpenLineage.json")); err == nil {
+			return cand
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	if testenv.CI() {
+		t.Fatal("OpenLineage schemas not found: set AIFLOW_OPENLINEAGE_SCHEMAS or keep shared/data/openlineage beside the repository")
+	}
+	t.Skip("OpenLineage schemas (shared/data/openlineage) not found; set AIFLOW_OPENLINEAGE_SCHEMAS")
+	return ""
+}
+
+var (
+	validatorOnce sync.Once
+	validator     *olValidator
+	validatorErr  error
+)
+
+func newOLValidator(t *testing.T) *olValidator {
+	t.Helper()
+	dir := schemaDir(t)
+	validatorOnce.Do(func() { validator, validatorErr = loadOLValidator(dir) })
+	if validatorErr != nil {
+		t.Fatal(validatorErr)
+	}
+	return validator
+}
+
+func loadOLValidator(dir string) (*olValidator, error) {
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	// Every $id is served from the files; nothing is fetched.
+	c.UseLoader(jsonschema.SchemeURLLoader{})
+	ids := map[string]string{} // file base name → $id
+	files, _ := filepath.Glob(filepath.Join(dir, "facets", "*.json"))
+	files = append(files, filepath.Join(dir, "OpenLineage.json"))
+	for _, f := range files {
+		r, err := os.Open(f)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := jsonschema.UnmarshalJSON(r)
+		r.Close()
+		if err != nil {
+			return nil, err
+		}
+		id, _ := doc.(map[string]any)["$id"].(string)
+		if err := c.AddResource(id, doc); err != nil {
+			return nil, err
+		}
+		ids[strings.TrimSuffix(filepath.Base(f), ".json")] = id
+	}
+	v := &olValidator{facets: map[string]olFacetSchema{}}
+	var err error
+	if v.event, err = c.Compile(ids["OpenLineage"] + "#/$defs/RunEvent"); err != nil {
+		return nil, err
+	}
+	for key, spec := range map[string][2]string{
+		"parent":            {"run", "ParentRunFacet"},
+		"nominalTime":       {"run", "NominalTimeRunFacet"},
+		"errorMessage":      {"run", "ErrorMessageRunFacet"},
+		"processing_engine": {"run", "ProcessingEngineRunFacet"},
+		"jobType":           {"job", "JobTypeJobFacet"},
+		"ownership":         {"job", "OwnershipJobFacet"},
+		"schema":            {"dataset", "SchemaDatasetFacet"},
+		"dataSource":        {"dataset", "DatasourceDatasetFacet"},
+		"outputStatistics":  {"outputFacets", "OutputStatisticsOutputDatasetFacet"},
+		"inputStatistics":   {"inputFacets", "InputStatisticsInputDatasetFacet"},
+	} {
+		id := ids[spec[1]]
+		if id == "" {
+			return nil, errors.New("no schema file for facet " + spec[1])
+		}
+		s, err := c.Compile(id)
+		if err != nil {
+			return nil, err
+		}
+		v.facets[key] = olFacetSchema{container: spec[0], schema: s, url: id + "#/$defs/" + spec[1]}
+	}
+	return v, nil
+}
+
+// validate checks one event (its JSON) against the RunEvent schema and every facet against its
+// facet schema; a facet without a known schema, or with another _schemaURL, is an error.
+func (v *olValidator) validate(t *testing.T, raw []byte) map[string]any {
+	t.Helper()
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("event is not JSON: %v\n%s", err, raw)
+	}
+	if err := v.event.Validate(inst); err != nil {
+		t.Fatalf("event does not match the OpenLineage RunEvent schema: %v\n%s", err, raw)
+	}
+	ev := inst.(map[string]any)
+	check := func(container string, facets any) {
+		m, _ := facets.(map[string]any)
+		for key, f := range m {
+			fs, ok := v.facets[key]
+			if !ok || fs.container != container {
+				t.Errorf("%s facet %q has no schema in shared/data/openlineage/facets", container, key)
+				continue
+			}
+			if got := f.(map[string]any)["_schemaURL"]; got != fs.url {
+				t.Errorf("%s facet %q: _schemaURL %v, want %s", container, key, got, fs.url)
+			}
+			if err := fs.schema.Validate(map[string]any{key: f}); err != nil {
+				t.Errorf("%s facet %q does not match its schema: %v", container, key, err)
+			}
+		}
+	}
+	check("run", ev["run"].(map[string]any)["facets"])
+	check("job", ev["job"].(map[string]any)["facets"])
+	for _, side := range []string{"inputs", "outputs"} {
+		ds, _ := ev[side].([]any)
+		for _, d := range ds {
+			dm := d.(map[string]any)
+			check("dataset", dm["facets"])
+			check("inputFacets", dm["inputFacets"])
+			check("outputFacets", dm["outputFacets"])
+		}
+	}
+	return ev
+}
+
+// receiver is an OpenLineage HTTP endpoint that keeps what it is sent.
+type receiver struct {
+	mu     sync.Mutex
+	paths  []string
+	bodies [][]byte
+	ctype  []string
+	fail   int // answer 503 to this many requests first
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	b, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail > 0 {
+		r.fail--
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return
+	}
+	if req.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	r.paths = append(r.paths, req.URL.Path)
+	r.bodies = append(r.bodies, b)
+	r.ctype = append(r.ctype, req.Header.Get("Content-Type"))
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (r *receiver) events() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]byte(nil), r.bodies...)
+}
+
+const (
+	parentRun = "01931f1e-7a3c-7f00-8000-000000000001"
+	rootRun   = "01931f1e-7a3c-7f00-8000-000000000002"
+)
+
+func lineageInfo() RunInfo {
+	info := testInfo()
+	info.ParentID = "airflow-prod/daily_user_feature_pipeline.enrich_orders/" + parentRun
+	info.RootParentID = "airflow-prod/daily_user_feature_pipeline/" + rootRun
+	return info
+}
+
+var (
+	testInputs = []Dataset{{
+		Namespace: "s3://lake", Name: "raw.sales_orders",
+		Schema: []Field{{"user_id", "int64"}, {"amount", "double"}}, Rows: 1200, Bytes: 40960,
+	}}
+	testOutputs = []Dataset{{
+		Namespace: "file", Name: "/staging/daily_user_feature_pipeline/enrich_orders",
+		Schema: []Field{{"user_id", "int64"}, {"order_cnt_30d", "int64"}}, Rows: 300, Bytes: 8192,
+	}}
+)
+
+func TestLineageHTTPEventsMatchSchema(t *testing.T) {
+	v := newOLValidator(t)
+	recv := &receiver{}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	e, err := NewEmitter(srv.URL, testProducer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := lineageInfo()
+	ctx := context.Background()
+	e.Start(ctx, info, testInputs)
+	e.Complete(ctx, info, testInputs, testOutputs)
+	info.Try = 2
+	e.Start(ctx, info, testInputs)
+	e.Fail(ctx, info, fault.Dataf("check row_count > 0 failed"), fault.Data.String())
+	if e.Errors() != 0 {
+		t.Fatalf("Errors() = %d", e.Errors())
+	}
+	evs := recv.events()
+	if len(evs) != 4 {
+		t.Fatalf("received %d events, want 4", len(evs))
+	}
+	for i, p := range recv.paths {
+		if p != "/api/v1/lineage" || recv.ctype[i] != "application/json" {
+			t.Errorf("event %d: path %q content type %q, want /api/v1/lineage application/json", i, p, recv.ctype[i])
+		}
+	}
+	var parsed []map[string]any
+	for _, b := range evs {
+		parsed = append(parsed, v.validate(t, b))
+	}
+	start, complete, start2, fail := parsed[0], parsed[1], parsed[2], parsed[3]
+	for i, want := range []string{"START", "COMPLETE", "START", "FAIL"} {
+		if parsed[i]["eventType"] != want {
+			t.Errorf("event %d: eventType %v, want %s", i, parsed[i]["eventType"], want)
+		}
+	}
+	runID := func(ev map[string]any) any { return ev["run"].(map[string]any)["runId"] }
+	if runID(start) != runID(complete) || runID(start2) != runID(fail) {
+		t.Error("START and its COMPLETE/FAIL do not share a runId")
+	}
+	if runID(start) == runID(start2) {
+		t.Error("two tries share a runId")
+	}
+	job := complete["job"].(map[string]any)
+	if job["namespace"] != "aiflow" || job["name"] != "daily_user_feature_pipeline.enrich_orders" {
+		t.Errorf("job = %v/%v", job["namespace"], job["name"])
+	}
+	facets := complete["run"].(map[string]any)["facets"].(map[string]any)
+	parent := facets["parent"].(map[string]any)
+	if parent["run"].(map[string]any)["runId"] != parentRun ||
+		parent["job"].(map[string]any)["name"] != "daily_user_feature_pipeline.enrich_orders" ||
+		parent["job"].(map[string]any)["namespace"] != "airflow-prod" ||
+		parent["root"].(map[string]any)["run"].(map[string]any)["runId"] != rootRun {
+		t.Errorf("parent facet = %v", parent)
+	}
+	if facets["nominalTime"].(map[string]any)["nominalStartTime"] != "2026-03-01T03:00:00Z" {
+		t.Errorf("nominalTime = %v", facets["nominalTime"])
+	}
+	if own := job["facets"].(map[string]any)["ownership"]; !strings.Contains(mustJSON(t, own), `"team:feature-platform"`) {
+		t.Errorf("ownership = %v", own)
+	}
+	out := complete["outputs"].([]any)[0].(map[string]any)
+	stats := out["outputFacets"].(map[string]any)["outputStatistics"].(map[string]any)
+	if stats["rowCount"] != json.Number("300") || stats["size"] != json.Number("8192") {
+		t.Errorf("outputStatistics = %v", stats)
+	}
+	if got := mustJSON(t, out["facets"].(map[string]any)["schema"]); !strings.Contains(got, `"order_cnt_30d"`) {
+		t.Errorf("output schema facet = %s", got)
+	}
+	if len(start["outputs"].([]any)) != 0 || len(start["inputs"].([]any)) != 1 {
+		t.Errorf("START inputs/outputs = %v / %v", start["inputs"], start["outputs"])
+	}
+	em := fail["run"].(map[string]any)["facets"].(map[string]any)["errorMessage"].(map[string]any)
+	if em["message"] != "data: check row_count > 0 failed" || em["programmingLanguage"] != "GO" {
+		t.Errorf("errorMessage = %v", em)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestLineageHTTPPathAndRetry(t *testing.T) {
+	recv := &receiver{fail: 1}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	e, err := NewEmitter(srv.URL+"/custom/lineage", testProducer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start(context.Background(), lineageInfo(), nil)
+	if e.Errors() != 0 || len(recv.events()) != 1 || recv.paths[0] != "/custom/lineage" {
+		t.Fatalf("after one 503: errors %d, events %d, paths %v; want the retry delivered to /custom/lineage",
+			e.Errors(), len(recv.events()), recv.paths)
+	}
+	recv.fail = 2 // both attempts fail
+	e.Complete(context.Background(), lineageInfo(), nil, nil)
+	if e.Errors() != 1 {
+		t.Fatalf("Errors() = %d after a lost event, want 1", e.Errors())
+	}
+}
+
+func TestLineageFileTransport(t *testing.T) {
+	v := newOLValidator(t)
+	path := filepath.Join(t.TempDir(), "sub", "events.ndjson")
+	e, err := NewEmitter("file://"+filepath.ToSlash(path), testProducer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := lineageInfo()
+	info.ParentID, info.RootParentID, info.LogicalDate = "", "", time.Time{}
+	e.Start(context.Background(), info, testInputs)
+	e.Complete(context.Background(), info, testInputs, testOutputs)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var types []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		ev := v.validate(t, sc.Bytes())
+		types = append(types, ev["eventType"].(string))
+		if _, ok := ev["run"].(map[string]any)["facets"].(map[string]any)["parent"]; ok {
+			t.Error("parent facet without OPENLINEAGE_PARENT_ID")
+		}
+	}
+	if strings.Join(types, ",") != "START,COMPLETE" {
+		t.Fatalf("file holds %v, want START,COMPLETE", types)
+	}
+}
+
+func TestLineageBackendDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: connection refused
+	var logs bytes.Buffer
+	log := NewLogger(&logs, "json", "info", testInfo(), nil)
+	e, err := NewEmitter("http://"+addr, testProducer, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics(testInfo())
+	m.WatchLineage(e)
+	begin := time.Now()
+	e.Start(context.Background(), lineageInfo(), testInputs)
+	e.Fail(context.Background(), lineageInfo(), errors.New("boom"), "internal")
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Errorf("two events to a closed port took %s", d)
+	}
+	if e.Errors() != 2 {
+		t.Errorf("Errors() = %d, want 2", e.Errors())
+	}
+	if got := counterValue(t, m.Gatherer(), "aiflow_lineage_errors_total", nil); got != 2 {
+		t.Errorf("aiflow_lineage_errors_total = %v, want 2", got)
+	}
+	if n := strings.Count(logs.String(), "openlineage event not delivered"); n != 2 {
+		t.Errorf("%d warnings logged, want 2:\n%s", n, logs.String())
+	}
+}
+
+func TestLineageDisabledAndBadURL(t *testing.T) {
+	e, err := NewEmitter("", testProducer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start(context.Background(), lineageInfo(), nil) // no-op
+	var nilEmitter *Emitter
+	nilEmitter.Complete(context.Background(), lineageInfo(), nil, nil)
+	for _, u := range []string{"kafka://broker:9092/topic", "http://", "file://"} {
+		if _, err := NewEmitter(u, testProducer, nil); err == nil {
+			t.Errorf("NewEmitter(%q): no error", u)
+		}
+	}
+}
+
+func TestLineageSecretRedacted(t *testing.T) {
+	const secret = `pw"s3cr3t\value`
+	r := NewRedactor()
+	r.Add(secret)
+	recv := &receiver{}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	e, err := NewEmitter(srv.URL, testProducer, nil, WithRedactor(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := []Dataset{{Namespace: "postgres://db:5432", Name: "public.t_" + secret}}
+	e.Start(context.Background(), lineageInfo(), ds)
+	e.Fail(context.Background(), lineageInfo(), errors.New("connect with password "+secret+": refused"), "temporary")
+	for _, b := range recv.events() {
+		if !json.Valid(b) {
+			t.Fatalf("event is not JSON: %s", b)
+		}
+		var ev map[string]any
+		_ = json.Unmarshal(b, &ev)
+		if s := mustJSON(t, ev); strings.Contains(s, "s3cr3t") || strings.Contains(string(b), "s3cr3t") {
+			t.Errorf("secret in lineage event: %s", b)
+		}
+	}
+	if len(recv.events()) != 2 {
+		t.Fatalf("%d events", len(recv.events()))
+	}
+}
+
+func TestParseParentID(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		ns, name string
+		ok       bool
+	}{
+		{"default/dag.task/" + parentRun, "default", "dag.task", true},
+		{"ns/with/slash/dag.task/" + parentRun, "ns/with/slash", "dag.task", true},
+		{"default/dag.task/not-a-uuid", "", "", false},
+		{"dag.task/" + parentRun, "", "", false},
+		{"/dag.task/" + parentRun, "", "", false},
+		{"default//" + parentRun, "", "", false},
+		{"", "", "", false},
+	} {
+		ns, name, run, ok := ParseParentID(c.in)
+		if ok != c.ok || ns != c.ns || name != c.name || (ok && run != parentRun) {
+			t.Errorf("ParseParentID(%q) = %q %q %q %v", c.in, ns, name, run, ok)
+		}
+	}
+}
+
+func TestLineageMalformedParentWarnsOnce(t *testing.T) {
+	v := newOLValidator(t)
+	recv := &receiver{}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	var logs bytes.Buffer
+	e, _ := NewEmitter(srv.URL, testProducer, NewLogger(&logs, "json", "info", testInfo(), nil))
+	info := lineageInfo()
+	info.ParentID = "garbage"
+	e.Start(context.Background(), info, nil)
+	e.Complete(context.Background(), info, nil, nil)
+	if n := strings.Count(logs.String(), "OPENLINEAGE_PARENT_ID"); n != 1 {
+		t.Errorf("%d warnings about the parent, want 1:\n%s", n, logs.String())
+	}
+	for _, b := range recv.events() {
+		v.validate(t, b)
+	}
+}
+
+func TestFillFromEnv(t *testing.T) {
+	env := map[string]string{
+		"OPENLINEAGE_NAMESPACE":      "airflow-prod",
+		"OPENLINEAGE_PARENT_ID":      "airflow-prod/dag.task/" + parentRun,
+		"OPENLINEAGE_ROOT_PARENT_ID": "airflow-prod/dag/" + rootRun,
+	}
+	var info RunInfo
+	info.FillFromEnv(func(k string) string { return env[k] })
+	if info.JobNamespace != "airflow-prod" || info.ParentID != env["OPENLINEAGE_PARENT_ID"] || info.RootParentID != env["OPENLINEAGE_ROOT_PARENT_ID"] {
+		t.Errorf("FillFromEnv: %+v", info)
+	}
+	if (RunInfo{}).namespace() != DefaultJobNamespace {
+		t.Error("default namespace")
+	}
+}

@@ -1,0 +1,195 @@
+package observability
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/push"
+)
+
+// PushJob is the Pushgateway job name of every node run.
+const PushJob = "aiflow"
+
+// PushTimeout bounds a push to the Pushgateway.
+const PushTimeout = 2 * time.Second
+
+// ErrorClasses are the error_class values aiflow_node_failures_total starts with at 0: the
+// fault classes and "interrupted". Other values passed to Observe are added as they come.
+var ErrorClasses = []string{"config", "data", "internal", "temporary", "usage", "interrupted"}
+
+// DurationBuckets (seconds) of aiflow_node_duration_seconds: from sub-second no-op runs to
+// four-hour Spark jobs.
+var DurationBuckets = []float64{0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400}
+
+// Metrics are one node run's Prometheus metrics, in registries of their own (never the global
+// default one). Labels are bounded: pipeline, node, engine, team, env, project, cost_center, plus
+// status, direction or error_class where the metric says; never run_id or try.
+//
+// Pushing (Push) is what counts for a pod that lives minutes and is never scraped. The
+// Pushgateway keeps one group per {job="aiflow", pipeline, node}: every run of a node replaces
+// its node's series, so the gateway holds a bounded set (one group per node of each pipeline)
+// that describes the node's latest run. Push uses the gateway's POST ("Add") semantics, which
+// replace the metric families a push carries and keep the others: a failed run carries no
+// aiflow_node_last_success_timestamp_seconds, so the last success survives failures (the SLA
+// alert depends on it), and a successful run carries no last-failure timestamp. The Pushgateway
+// never sums: a counter read from it is the value of the node's latest run (attempts 1, rows of
+// that run), not a total over runs, and rate()/increase() over it are meaningless. Count runs and
+// failures in Prometheus with changes() over the timestamps (push_time_seconds,
+// aiflow_node_last_failure_timestamp_seconds, …) as deploy/observability/alerts.yaml does.
+// On /metrics (Serve) the same metrics are ordinary process-lifetime counters.
+type Metrics struct {
+	info RunInfo
+	// push holds the collectors without the pipeline and node labels (the grouping key carries
+	// them); serve is the same collectors with them, for /metrics.
+	push, serve *prometheus.Registry
+
+	duration    *prometheus.HistogramVec
+	rows, bytes *prometheus.CounterVec
+	attempts    prometheus.Counter
+	failures    *prometheus.CounterVec
+	lastSuccess *prometheus.GaugeVec
+	lastFailure *prometheus.GaugeVec
+	lineageErrs prometheus.Counter
+	now         func() time.Time
+}
+
+// NewMetrics returns the metrics of the node run described by info.
+func NewMetrics(info RunInfo) *Metrics {
+	m := &Metrics{info: info, push: prometheus.NewRegistry(), serve: prometheus.NewRegistry(), now: time.Now}
+	tenancy := prometheus.Labels{
+		"engine": info.Engine, "team": info.Team, "env": info.Env, "project": info.Project, "cost_center": info.CostCenter,
+	}
+	pushReg := prometheus.WrapRegistererWith(tenancy, m.push)
+	serveReg := prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": info.Pipeline, "node": info.Node},
+		prometheus.WrapRegistererWith(tenancy, m.serve))
+
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "aiflow_node_duration_seconds", Help: "Wall time of node runs, by final status.", Buckets: DurationBuckets,
+	}, []string{"status"})
+	m.rows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aiflow_node_rows_total", Help: "Rows read (direction=in) and written (direction=out) by node runs.",
+	}, []string{"direction"})
+	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aiflow_node_bytes_total", Help: "Bytes read (direction=in) and written (direction=out) by node runs.",
+	}, []string{"direction"})
+	m.attempts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aiflow_node_attempts_total", Help: "Node runs (attempts), whatever their outcome.",
+	})
+	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aiflow_node_failures_total", Help: "Failed or interrupted node runs by error class.",
+	}, []string{"error_class"})
+	m.lastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aiflow_node_last_success_timestamp_seconds", Help: "Unix time the node last finished successfully.",
+	}, nil)
+	m.lastFailure = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aiflow_node_last_failure_timestamp_seconds", Help: "Unix time the node last failed or was interrupted.",
+	}, nil)
+	m.lineageErrs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aiflow_lineage_errors_total", Help: "OpenLineage events that could not be delivered.",
+	})
+	for _, d := range []string{"in", "out"} {
+		m.rows.WithLabelValues(d)
+		m.bytes.WithLabelValues(d)
+	}
+	for _, c := range ErrorClasses {
+		m.failures.WithLabelValues(c)
+	}
+	for _, c := range []prometheus.Collector{m.duration, m.rows, m.bytes, m.attempts, m.failures, m.lastSuccess, m.lastFailure, m.lineageErrs} {
+		pushReg.MustRegister(c)
+		serveReg.MustRegister(c)
+	}
+	return m
+}
+
+// WatchLineage counts the delivery errors of e in aiflow_lineage_errors_total (on /metrics and in
+// the push). Call it before the first event.
+func (m *Metrics) WatchLineage(e *Emitter) {
+	if e == nil {
+		return
+	}
+	m.lineageErrs.Add(float64(e.Errors()))
+	e.onError = m.lineageErrs.Inc
+}
+
+// Observe records the outcome of the node run.
+func (m *Metrics) Observe(res NodeResult) {
+	status := res.Status
+	if status == "" {
+		status = StatusSucceeded
+	}
+	m.attempts.Inc()
+	m.duration.WithLabelValues(status).Observe(res.Duration.Seconds())
+	m.rows.WithLabelValues("in").Add(float64(max(res.RowsIn, 0)))
+	m.rows.WithLabelValues("out").Add(float64(max(res.RowsOut, 0)))
+	m.bytes.WithLabelValues("in").Add(float64(max(res.BytesIn, 0)))
+	m.bytes.WithLabelValues("out").Add(float64(max(res.BytesOut, 0)))
+	now := float64(m.now().UnixNano()) / 1e9
+	switch status {
+	case StatusSucceeded:
+		// A skipped_committed run did no work: the success it found was recorded by its own run.
+		m.lastSuccess.WithLabelValues().Set(now)
+	case StatusFailed, StatusInterrupted:
+		class := res.ErrorClass
+		if class == "" {
+			class = "internal"
+			if status == StatusInterrupted {
+				class = "interrupted"
+			}
+		}
+		m.failures.WithLabelValues(class).Inc()
+		m.lastFailure.WithLabelValues().Set(now)
+	}
+}
+
+// Gatherer is what /metrics serves: every series with its pipeline and node labels.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.serve }
+
+// Serve serves /metrics on addr (host:port; ":0" picks a port) until ctx is done. It returns once
+// listening, with the address bound, or the error of listening.
+func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.serve, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return ln.Addr(), nil
+}
+
+// Push sends the run's metrics to the Pushgateway at url (AIFLOW_PUSHGATEWAY_URL) under job
+// "aiflow" and grouping key pipeline + node, with Add (POST) semantics (see Metrics), within
+// PushTimeout. An empty url does nothing. Callers log the error; it never fails the node.
+func (m *Metrics) Push(ctx context.Context, url string) error {
+	if url == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, PushTimeout)
+	defer cancel()
+	err := push.New(url, PushJob).
+		Grouping("pipeline", m.info.Pipeline).
+		Grouping("node", m.info.Node).
+		Gatherer(m.push).
+		Client(&http.Client{Timeout: PushTimeout}).
+		AddContext(ctx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("push metrics to %s: no answer within %s: %w", url, PushTimeout, err)
+		}
+		return fmt.Errorf("push metrics to %s: %w", url, err)
+	}
+	return nil
+}

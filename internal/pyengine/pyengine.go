@@ -1,0 +1,347 @@
+// Package pyengine is the python engine (the seed's engine="python", fn="module:function"): the
+// runner starts `python -m aiflow_sdk.runtime REQUEST` with the interpreter of AIFLOW_PYTHON,
+// streams each input to it as an Arrow IPC stream through a FIFO (never one giant buffer), and
+// reads the function's output back as an Arrow IPC stream into staging. The aiflow_sdk package the
+// subprocess imports is the copy embedded in the runner (package python), so the two sides always
+// speak the same protocol.
+package pyengine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/arrowengine"
+	"github.com/aiflow-dev/aiflow/internal/dataset"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/plugin"
+	"github.com/aiflow-dev/aiflow/plugin/builtin"
+	"github.com/aiflow-dev/aiflow/python"
+)
+
+func init() { plugin.Default.RegisterRuntime(plugin.RoleEngine, builtin.Python, Engine{}) }
+
+// Engine is the python transform runtime.
+type Engine struct{}
+
+var _ node.TransformRuntime = Engine{}
+
+// Exit codes of aiflow_sdk.runtime.
+const (
+	exitBadRequest = 2
+	exitUserError  = 3
+	exitBadResult  = 4
+	exitOutput     = 5
+)
+
+// PythonPathEnv lists extra folders (colon-separated) prepended to the subprocess's sys.path,
+// where the users' modules (etl_jobs/…) live. The working directory is always on it.
+const PythonPathEnv = "AIFLOW_PYTHONPATH"
+
+type request struct {
+	Fn        string            `json:"fn"`
+	Params    map[string]any    `json:"params"`
+	Inputs    map[string]string `json:"inputs"`
+	Output    string            `json:"output"`
+	ErrorFile string            `json:"error_file"`
+	SysPath   []string          `json:"sys_path"`
+}
+
+type pyError struct {
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	LastLine  string `json:"last_line"`
+	Traceback string `json:"traceback"`
+}
+
+// Transform runs the node's function.
+func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error) {
+	cfg := env.Decoded.Params.(*builtin.PythonTransform)
+	work, err := os.MkdirTemp("", "aiflow-python-")
+	if err != nil {
+		return nil, fmt.Errorf("python engine: temp dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+	sdkDir := filepath.Join(work, "sdk")
+	if err := extractSDK(sdkDir); err != nil {
+		return nil, err
+	}
+	cwd, _ := os.Getwd()
+	req := request{Fn: cfg.Function(), Params: cfg.Rest, Inputs: map[string]string{}, Output: filepath.Join(work, "output.arrows"),
+		ErrorFile: filepath.Join(work, "error.json"), SysPath: []string{cwd}}
+	if req.Params == nil {
+		req.Params = map[string]any{}
+	}
+	if extra := os.Getenv(PythonPathEnv); extra != "" {
+		req.SysPath = append(strings.Split(extra, ":"), req.SysPath...)
+	}
+	for _, id := range env.InputOrder {
+		fifo := filepath.Join(work, "in-"+manifest.Seg(id)+".arrows")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			return nil, fmt.Errorf("python engine: mkfifo: %w", err)
+		}
+		req.Inputs[id] = fifo
+	}
+	reqPath := filepath.Join(work, "request.json")
+	b, _ := json.Marshal(req)
+	if err := os.WriteFile(reqPath, b, 0o600); err != nil {
+		return nil, err
+	}
+
+	timeout := cfg.Timeout.Duration
+	if timeout <= 0 {
+		timeout = time.Hour
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	interp := env.Config.Python
+	cmd := exec.CommandContext(pctx, interp, "-m", "aiflow_sdk.runtime", reqPath)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+sdkDir+pathListSep(os.Getenv("PYTHONPATH")), "PYTHONUNBUFFERED=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fault.Configf("python engine: interpreter %q not found (set AIFLOW_PYTHON)", interp)
+		}
+		return nil, fault.Wrap(fault.Temporary, err, "python engine: start %s", interp)
+	}
+	var logs sync.WaitGroup
+	var tail tailBuffer
+	// The function's prints are info; its stderr (warnings, the traceback) is warn.
+	for i, r := range []io.Reader{stdout, stderr} {
+		level := slog.LevelInfo
+		if i == 1 {
+			level = slog.LevelWarn
+		}
+		logs.Add(1)
+		go func(r io.Reader, level slog.Level) {
+			defer logs.Done()
+			sc := bufio.NewScanner(r)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				tail.add(sc.Text())
+				env.Log.Log(ctx, level, "python: "+sc.Text())
+			}
+		}(r, level)
+	}
+
+	// Feed every input concurrently (the runtime reads them in order); a feeder blocked on a FIFO
+	// nobody opens (the function failed early) is released when the process exits.
+	var feed sync.WaitGroup
+	feedErrs := make([]error, len(env.InputOrder))
+	counters := make([]*readers.Counter, len(env.InputOrder))
+	done := make(chan struct{})
+	for i, id := range env.InputOrder {
+		feed.Add(1)
+		counters[i] = &readers.Counter{}
+		go func(i int, id string) {
+			defer feed.Done()
+			feedErrs[i] = feedInput(pctx, env, id, req.Inputs[id], counters[i], done)
+		}(i, id)
+	}
+	logs.Wait()
+	waitErr := cmd.Wait()
+	close(done)
+	for _, fifo := range req.Inputs {
+		unblockWriter(fifo)
+	}
+	feed.Wait()
+
+	if err := classifyExit(ctx, pctx, waitErr, req.ErrorFile, timeout, &tail); err != nil {
+		return nil, err
+	}
+	for i, err := range feedErrs {
+		if err != nil {
+			return nil, fmt.Errorf("python engine: feed input %s: %w", env.InputOrder[i], err)
+		}
+	}
+	out, err := readOutput(ctx, env, req.Output)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range counters {
+		out.RowsIn += c.Rows.Load()
+		out.BytesIn += c.Bytes.Load()
+	}
+	return out, nil
+}
+
+func pathListSep(rest string) string {
+	if rest == "" {
+		return ""
+	}
+	return string(os.PathListSeparator) + rest
+}
+
+// extractSDK writes the embedded aiflow_sdk package to dir.
+func extractSDK(dir string) error {
+	return fs.WalkDir(python.SDK, "aiflow_sdk", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, p)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := python.SDK.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+}
+
+// feedInput streams one input manifest into a FIFO as an Arrow IPC stream.
+func feedInput(ctx context.Context, env *node.Env, id, fifo string, c *readers.Counter, done <-chan struct{}) error {
+	f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	select {
+	case <-done:
+		return nil // the process is gone; it never read this input
+	default:
+	}
+	rr, _, err := readers.Reader(ctx, env.Store, env.Inputs[id], c, memory.DefaultAllocator)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := ipc.NewWriter(bw, ipc.WithSchema(rr.Schema()))
+	for rr.Next() {
+		if err := w.Write(rr.RecordBatch()); err != nil {
+			if errors.Is(err, syscall.EPIPE) {
+				return nil // the function stopped reading: its exit status tells
+			}
+			return err
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil && !errors.Is(err, syscall.EPIPE) {
+		return err
+	}
+	if err := bw.Flush(); err != nil && !errors.Is(err, syscall.EPIPE) {
+		return err
+	}
+	return nil
+}
+
+// unblockWriter releases a feeder stuck opening a FIFO for writing by opening its read end.
+func unblockWriter(fifo string) {
+	f, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err == nil {
+		_, _ = io.Copy(io.Discard, f)
+		f.Close()
+	}
+}
+
+// classifyExit maps the subprocess's end to the runner's error classes.
+func classifyExit(ctx, pctx context.Context, waitErr error, errorFile string, timeout time.Duration, tail *tailBuffer) error {
+	if waitErr == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fault.Wrap(fault.Temporary, ctx.Err(), "python engine: interrupted")
+	}
+	if errors.Is(pctx.Err(), context.DeadlineExceeded) {
+		return fault.Temporaryf("python engine: the function ran longer than its timeout %s and was killed; no output kept", timeout)
+	}
+	var ee *exec.ExitError
+	if !errors.As(waitErr, &ee) {
+		return fault.Wrap(fault.Temporary, waitErr, "python engine")
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fault.Temporaryf("python engine: the subprocess was killed by %s (out of memory?); no output kept", ws.Signal())
+	}
+	var pe pyError
+	if b, err := os.ReadFile(errorFile); err == nil {
+		_ = json.Unmarshal(b, &pe)
+	}
+	msg := pe.LastLine
+	if msg == "" {
+		msg = tail.last()
+	}
+	switch ee.ExitCode() {
+	case exitUserError:
+		return fault.Dataf("python function raised: %s", msg)
+	case exitBadResult:
+		return fault.Dataf("python function returned no table: %s", msg)
+	case exitBadRequest:
+		return fault.Configf("python engine: %s", msg)
+	case exitOutput:
+		return fault.Dataf("python engine: could not write the output: %s", msg)
+	}
+	return fault.Dataf("python engine: exit %d: %s", ee.ExitCode(), msg)
+}
+
+// readOutput streams the output IPC stream into staging.
+func readOutput(ctx context.Context, env *node.Env, path string) (*node.Output, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fault.Dataf("python engine: the function produced no output stream")
+	}
+	defer f.Close()
+	rd, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<20), ipc.WithAllocator(memory.DefaultAllocator))
+	if err != nil {
+		return nil, fault.Wrap(fault.Data, err, "python engine: read output")
+	}
+	defer rd.Release()
+	files, err := dataset.WriteFiles(ctx, env.Store, env.OutDir, rd, dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "out", Progress: env.Progress})
+	if err != nil {
+		return nil, err
+	}
+	m := arrowengine.StagedManifest(files, rd.Schema())
+	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
+	return &node.Output{Manifest: m}, nil
+}
+
+// tailBuffer keeps the last lines the subprocess printed, for a message when error_file is empty.
+type tailBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *tailBuffer) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, s)
+	if len(t.lines) > 20 {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *tailBuffer) last() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := len(t.lines) - 1; i >= 0; i-- {
+		if strings.TrimSpace(t.lines[i]) != "" {
+			return strings.TrimSpace(t.lines[i])
+		}
+	}
+	return "no message"
+}
