@@ -17,6 +17,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/observability"
 	"github.com/aiflow-dev/aiflow/ir"
 )
 
@@ -111,11 +112,25 @@ type session struct {
 	meta   metadata.Store
 	store  *objstore.Store
 	log    *slog.Logger
+	out    *observability.RedactingWriter
 	runner *node.Runner
 }
 
 func openSession(e *Env, cfg *config.Config) (*session, error) {
-	log := newLogger(e, cfg)
+	redact := observability.NewRedactor()
+	// JSON logs go to stdout (the pod log Airflow shows); text logs are for people, on stderr.
+	dest := e.Stdout
+	if cfg.LogFormat == "text" {
+		dest = e.Stderr
+	}
+	out := redact.Writer(dest)
+	getenv := func(k string) string { v, _ := e.Lookup(k); return v }
+	log := observability.NewLogger(out, cfg.LogFormat, cfg.LogLevel, observability.RunInfo{}, redact)
+	lin, err := observability.NewEmitter(cfg.OpenLineageURL, "https://github.com/aiflow-dev/aiflow", log,
+		observability.WithRedactor(redact), observability.WithVersion(version))
+	if err != nil {
+		return nil, fault.Wrap(fault.Config, err, "AIFLOW_OPENLINEAGE_URL")
+	}
 	meta, err := metadata.Open(e.Ctx, cfg.MetadataDSN)
 	if err != nil {
 		return nil, err
@@ -125,21 +140,16 @@ func openSession(e *Env, cfg *config.Config) (*session, error) {
 		opts.S3Endpoint = cfg.S3Endpoint
 	}
 	st := objstore.New(opts)
-	s := &session{cfg: cfg, meta: meta, store: st, log: log}
-	s.runner = &node.Runner{Registry: e.Registry, Config: cfg, Meta: meta, Store: st, Log: log}
+	s := &session{cfg: cfg, meta: meta, store: st, log: log, out: out}
+	s.runner = &node.Runner{Registry: e.Registry, Config: cfg, Meta: meta, Store: st, Log: log,
+		Obs: &node.Observability{Out: out, Format: cfg.LogFormat, Level: cfg.LogLevel, Redact: redact, Lineage: lin,
+			PushgatewayURL: cfg.PushgatewayURL, MetricsAddr: cfg.MetricsAddr, Getenv: getenv}}
 	return s, nil
 }
 
-func (s *session) close() { s.meta.Close() }
-
-func newLogger(e *Env, cfg *config.Config) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(e.Stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(e.Stdout, opts))
+func (s *session) close() {
+	s.meta.Close()
+	_ = s.out.Flush()
 }
 
 type paramFlags map[string]string

@@ -26,16 +26,11 @@ type Runner struct {
 	Meta     metadata.Store
 	Store    *objstore.Store
 	Log      *slog.Logger
-	// Observer, when set, hears about every attempt (metrics, lineage).
-	Observer Observer
+	// Obs, when set, gives every attempt its own logger (with the run's identity on every line),
+	// metrics and lineage events.
+	Obs *Observability
 	// Progress, when set, is handed to runtimes for long reads and writes.
 	Progress func(node string) func(rows, bytes int64)
-}
-
-// Observer is told when an attempt starts and ends (observability: metrics and lineage).
-type Observer interface {
-	Started(ctx context.Context, env *Env)
-	Ended(ctx context.Context, env *Env, res *Result)
 }
 
 // Request names one node attempt.
@@ -110,7 +105,15 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if req.Try < 1 {
 		req.Try, res.Try = 1, 1
 	}
-	log := r.Log.With("node", n.ID, "try", req.Try)
+	var log *slog.Logger
+	var obs *attemptObs
+	if r.Obs != nil {
+		obs = r.Obs.begin(req, res.Engine)
+		log = obs.log
+		defer obs.end()
+	} else {
+		log = r.Log.With("node", n.ID, "try", req.Try)
+	}
 	key := metadata.AttemptKey{Pipeline: p.ID, RunID: req.RunID, Node: n.ID, Try: req.Try}
 
 	canon, err := p.Canonical()
@@ -146,12 +149,16 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 
 	env, err := r.prepare(ctx, req, n, key, log, started)
+	if env != nil {
+		env.obs = obs
+		if obs != nil {
+			env.Redact = r.Obs.Redact
+		}
+	}
 	if err != nil {
 		return r.finish(ctx, env, res, err, true)
 	}
-	if r.Observer != nil {
-		r.Observer.Started(ctx, env)
-	}
+	obs.started(ctx, env)
 	log.Info("node started", "type", n.Type, "plugin", pluginName(n), "inputs", strings.Join(n.InputIDs, ","), "staging", env.OutDir)
 
 	out, err := r.execute(ctx, env)
@@ -424,7 +431,7 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		// Abort staging: nothing of a failed attempt stays behind to be mistaken for output.
 		if env != nil {
 			if derr := r.Store.DeletePrefix(bctx, env.OutDir+"/"); derr != nil && !errors.Is(derr, objstore.ErrNotExist) {
-				r.Log.Warn("could not remove staging of failed attempt", "dir", env.OutDir, "error", derr)
+				env.Log.Warn("could not remove staging of failed attempt", "dir", env.OutDir, "error", derr)
 			}
 		}
 	} else if res.Status == "" {
@@ -439,7 +446,7 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 			RowsIn: res.RowsIn, RowsOut: res.RowsOut, BytesIn: res.BytesIn, BytesOut: res.BytesOut, Engine: res.Engine,
 		}
 		if eerr := r.Meta.EndAttempt(bctx, a); eerr != nil {
-			r.Log.Error("could not record the end of the attempt", "error", eerr)
+			r.logFor(env).Error("could not record the end of the attempt", "error", eerr)
 			if err == nil {
 				// Never report success without the ledger agreeing: the commit exists, but a
 				// retry is cheap (it is a no-op) and keeps the store honest.
@@ -456,14 +463,21 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		res.ResultURI = env.OutDir + "/result.json"
 		if b, merr := json.MarshalIndent(res, "", "  "); merr == nil {
 			if perr := r.Store.Put(bctx, res.ResultURI, strings.NewReader(string(b)+"\n")); perr != nil {
-				r.Log.Warn("could not write result.json", "uri", res.ResultURI, "error", perr)
+				env.Log.Warn("could not write result.json", "uri", res.ResultURI, "error", perr)
 			}
 		}
 	}
-	if r.Observer != nil && env != nil {
-		r.Observer.Ended(bctx, env, res)
+	if env != nil {
+		env.obs.ended(bctx, env, res, err)
 	}
 	return res, err
+}
+
+func (r *Runner) logFor(env *Env) *slog.Logger {
+	if env != nil && env.Log != nil {
+		return env.Log
+	}
+	return r.Log
 }
 
 func truncate(s string, n int) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/observability"
 	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
@@ -50,6 +51,11 @@ type Env struct {
 	Progress func(rows, bytes int64)
 	// Started is when the attempt started.
 	Started time.Time
+	// Redact masks secret values in every output; a runtime that resolves a secret adds its value
+	// (env.Redact.Add) before using it. May be nil in tests.
+	Redact *observability.Redactor
+
+	obs *attemptObs
 }
 
 // Output is what a runtime produced: the manifest of its output (identity fields are filled by

@@ -1,0 +1,117 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/observability"
+)
+
+// Observability is what every attempt reports to: logs (with the run's identity on every line,
+// secrets masked), metrics (served while running, pushed at exit) and OpenLineage events. None of
+// it ever fails a node.
+type Observability struct {
+	Out            io.Writer // the log destination (stdout in a pod), already redacting
+	Format, Level  string
+	Redact         *observability.Redactor
+	Lineage        *observability.Emitter // nil: no lineage
+	PushgatewayURL string
+	MetricsAddr    string
+	Getenv         func(string) string
+}
+
+// attemptObs is one attempt's observability state.
+type attemptObs struct {
+	o       *Observability
+	info    observability.RunInfo
+	log     *slog.Logger
+	metrics *observability.Metrics
+	inputs  []observability.Dataset
+	cancel  context.CancelFunc
+}
+
+func (o *Observability) begin(req Request, engine string) *attemptObs {
+	info := observability.NewRunInfo(req.Pipeline, req.Node, req.RunID, req.IRHash, max(req.Try, 1), req.LogicalDate)
+	if engine != "" {
+		info.Engine = engine
+	}
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	info.FillFromEnv(getenv)
+	a := &attemptObs{o: o, info: info, log: observability.NewLogger(o.Out, o.Format, o.Level, info, o.Redact), metrics: observability.NewMetrics(info)}
+	if o.Lineage != nil {
+		a.metrics.WatchLineage(o.Lineage)
+	}
+	if o.MetricsAddr != "" {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.cancel = cancel
+		if _, err := a.metrics.Serve(ctx, o.MetricsAddr); err != nil {
+			a.log.Warn("cannot serve /metrics", "addr", o.MetricsAddr, "error", err)
+		}
+	}
+	return a
+}
+
+// end stops serving /metrics.
+func (a *attemptObs) end() {
+	if a != nil && a.cancel != nil {
+		a.cancel()
+	}
+}
+
+func (a *attemptObs) started(ctx context.Context, env *Env) {
+	if a == nil {
+		return
+	}
+	for _, id := range env.InputOrder {
+		if m := env.Inputs[id]; m != nil {
+			a.inputs = append(a.inputs, lineageDataset(m))
+		}
+	}
+	a.o.Lineage.Start(ctx, a.info, a.inputs)
+}
+
+func (a *attemptObs) ended(ctx context.Context, env *Env, res *Result, err error) {
+	if a == nil {
+		return
+	}
+	switch {
+	case err == nil:
+		var outs []observability.Dataset
+		if res.Manifest != nil && res.Manifest.Dataset != nil && res.Committed {
+			outs = append(outs, lineageDataset(res.Manifest))
+		}
+		a.o.Lineage.Complete(ctx, a.info, a.inputs, outs)
+	case res.Status == "interrupted":
+		a.o.Lineage.Abort(ctx, a.info, err)
+	default:
+		a.o.Lineage.Fail(ctx, a.info, err, fault.ClassOf(err).String())
+	}
+	a.metrics.Observe(observability.NodeResult{Status: res.Status, ErrorClass: res.ErrorClass, Duration: time.Duration(res.DurationMS) * time.Millisecond,
+		RowsIn: res.RowsIn, RowsOut: res.RowsOut, BytesIn: res.BytesIn, BytesOut: res.BytesOut})
+	if a.o.PushgatewayURL != "" {
+		if perr := a.metrics.Push(ctx, a.o.PushgatewayURL); perr != nil {
+			a.log.Warn("could not push metrics", "error", perr)
+		}
+	}
+}
+
+func lineageDataset(m *manifest.Manifest) observability.Dataset {
+	d := observability.Dataset{Rows: m.Rows, Bytes: m.Bytes}
+	if m.Dataset != nil {
+		d.Namespace, d.Name = m.Dataset.Namespace, m.Dataset.Name
+	} else {
+		d.Namespace, d.Name = "aiflow", m.Pipeline+"."+m.Node
+	}
+	for _, f := range m.Schema {
+		d.Schema = append(d.Schema, observability.Field{Name: f.Name, Type: f.Type})
+	}
+	return d
+}
