@@ -12,6 +12,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/compiler"
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 func init() {
@@ -56,21 +57,13 @@ func runCompile(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	files := make([]*compiler.File, 0, len(ls))
-	var errs []string
-	for _, l := range ls {
-		file, err := compiler.Compile(l.Spec.Pipeline, opts)
-		if err != nil {
-			if fault.ClassOf(err) != fault.Config {
-				return err
-			}
-			errs = append(errs, fmt.Sprintf("%s: %v", l.Spec.File, err))
-			continue
-		}
-		files = append(files, file)
+	ps := make([]*ir.Pipeline, len(ls))
+	for i, l := range ls {
+		ps[i] = l.Spec.Pipeline
 	}
-	if len(errs) > 0 {
-		return fault.Configf("%s", strings.Join(errs, "\n"))
+	files, err := compiler.CompileAll(ps, opts)
+	if err != nil {
+		return err
 	}
 	if *check {
 		return checkDAGs(e, *out, files, *quiet)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiflow-dev/aiflow/compiler"
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
@@ -32,22 +33,9 @@ func init() {
 // of the canonical IR JSON (Jinja-inert, see ARCHITECTURE §9).
 const IREnv = "AIFLOW_IR_B64"
 
-// EncodeIR returns the AIFLOW_IR_B64 form of canonical IR bytes. gzip output is deterministic
-// here: no name, no mtime, a fixed level.
-func EncodeIR(canonical []byte) (string, error) {
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return "", err
-	}
-	if _, err := zw.Write(canonical); err != nil {
-		return "", err
-	}
-	if err := zw.Close(); err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
-}
+// EncodeIR returns the AIFLOW_IR_B64 form of canonical IR bytes (the compiler's encoding: one
+// implementation, so the DAG and the runner agree by construction).
+func EncodeIR(canonical []byte) (string, error) { return compiler.EncodeIR(canonical) }
 
 // DecodeIR reverses EncodeIR.
 func DecodeIR(s string) ([]byte, error) {

@@ -1,0 +1,564 @@
+package compiler
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin"
+	_ "github.com/aiflow-dev/aiflow/plugin/builtin"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// corpusPaths are the pipelines of the golden and Airflow tests.
+var corpusPaths = []string{"../examples", "testdata/corpus"}
+
+// loadCorpus loads and validates the test pipelines, sorted by id.
+func loadCorpus(t testing.TB) []*ir.Pipeline {
+	t.Helper()
+	specs, ps := ir.LoadPaths(corpusPaths)
+	if len(ps) > 0 {
+		t.Fatalf("load corpus: %v", ps)
+	}
+	seen := map[string]bool{}
+	var out []*ir.Pipeline
+	for _, s := range specs {
+		if probs := append(s.Check(ir.CheckOptions{}), plugin.Default.Validate(s)...); len(probs) > 0 {
+			t.Fatalf("corpus: %v", probs)
+		}
+		if !seen[s.Pipeline.ID] {
+			seen[s.Pipeline.ID] = true
+			out = append(out, s.Pipeline)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func testProfiles(t testing.TB) *Profiles {
+	t.Helper()
+	ps, err := LoadProfiles("testdata/profiles.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// goldenCase is one way of compiling the corpus; each has a folder under testdata/golden.
+type goldenCase struct {
+	name string
+	opts func(t testing.TB) Options
+}
+
+var goldenCases = []goldenCase{
+	{"kubernetes-default", func(t testing.TB) Options { return Options{Registry: plugin.Default} }},
+	{"kubernetes-profiles", func(t testing.TB) Options {
+		return Options{Registry: plugin.Default, Profiles: testProfiles(t)}
+	}},
+	{"kubernetes-fused", func(t testing.TB) Options {
+		return Options{Registry: plugin.Default, Profiles: testProfiles(t), Fuse: true}
+	}},
+	{"local", func(t testing.TB) Options {
+		return Options{Registry: plugin.Default, Profiles: testProfiles(t), Target: Local, Runner: "/opt/aiflow/bin/aiflow-runner"}
+	}},
+}
+
+// compileCase compiles the corpus one way.
+func compileCase(t testing.TB, c goldenCase) []*File {
+	t.Helper()
+	var files []*File
+	for _, p := range loadCorpus(t) {
+		f, err := Compile(p, c.opts(t))
+		if err != nil {
+			t.Fatalf("%s: compile %s: %v", c.name, p.ID, err)
+		}
+		files = append(files, f)
+	}
+	return files
+}
+
+func TestGolden(t *testing.T) {
+	for _, c := range goldenCases {
+		t.Run(c.name, func(t *testing.T) {
+			files := compileCase(t, c)
+			again := compileCase(t, c)
+			dir := filepath.Join("testdata", "golden", c.name)
+			if *update {
+				if err := os.RemoveAll(dir); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, f := range files {
+				if !bytes.Equal(f.Data, again[i].Data) {
+					t.Errorf("%s: two compilations differ", f.Name)
+				}
+				if !bytes.HasPrefix(f.Data, []byte(Header+"\n")) {
+					t.Errorf("%s: does not start with the header", f.Name)
+				}
+				path := filepath.Join(dir, f.Name)
+				if *update {
+					if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run go test ./compiler -update)", err)
+				}
+				if !bytes.Equal(f.Data, want) {
+					t.Errorf("%s differs from %s (run go test ./compiler -update and review the diff)", f.Name, path)
+				}
+			}
+		})
+	}
+}
+
+// TestDeterministic compiles many times: map iteration order must never leak into the output.
+func TestDeterministic(t *testing.T) {
+	ps := loadCorpus(t)
+	for _, c := range goldenCases {
+		opts := c.opts(t)
+		for _, p := range ps {
+			first, err := Compile(p, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 20 {
+				f, err := Compile(p, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(f.Data, first.Data) {
+					t.Fatalf("%s/%s: output changed between compilations", c.name, p.ID)
+				}
+			}
+		}
+	}
+}
+
+// TestIRTravels checks that the blob in the file is the pipeline's canonical IR.
+func TestIRTravels(t *testing.T) {
+	blobRE := regexp.MustCompile(`(?s)IR_B64 = \((.*?)\n\)`)
+	for _, p := range loadCorpus(t) {
+		f, err := Compile(p, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := blobRE.FindSubmatch(f.Data)
+		if m == nil {
+			t.Fatalf("%s: no IR_B64", p.ID)
+		}
+		var b64 strings.Builder
+		for _, line := range strings.Split(string(m[1]), "\n") {
+			b64.WriteString(strings.Trim(strings.TrimSpace(line), `"`))
+		}
+		raw, err := base64.StdEncoding.DecodeString(b64.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if zr.Header.Name != "" || !zr.Header.ModTime.IsZero() {
+			t.Errorf("%s: gzip header has name %q, mtime %v", p.ID, zr.Header.Name, zr.Header.ModTime)
+		}
+		canon, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := p.Canonical()
+		if !bytes.Equal(canon, want) {
+			t.Errorf("%s: IR in the DAG is not the canonical IR", p.ID)
+		}
+		if h := ir.HashBytes(canon); h != f.IRHash || !bytes.Contains(f.Data, []byte(`IR_HASH = "`+h+`"`)) {
+			t.Errorf("%s: IR_HASH does not match the IR", p.ID)
+		}
+		if bytes.Contains([]byte(b64.String()), []byte("{")) {
+			t.Errorf("%s: IR blob is not Jinja-inert", p.ID)
+		}
+	}
+}
+
+func pipelineByID(t testing.TB, id string) *ir.Pipeline {
+	t.Helper()
+	for _, p := range loadCorpus(t) {
+		if p.ID == id {
+			return p
+		}
+	}
+	t.Fatalf("no pipeline %s in the corpus", id)
+	return nil
+}
+
+// TestLabelsAreKubernetesSafe checks every pod label of the corpus, whose tenancy fields hold
+// spaces, slashes and ampersands.
+func TestLabelsAreKubernetesSafe(t *testing.T) {
+	labelsRE := regexp.MustCompile(`labels=\{(.*)\},`)
+	pairRE := regexp.MustCompile(`"([^"]*)": "([^"]*)"`)
+	valueRE := regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+	p := pipelineByID(t, "edge-cases_pipeline")
+	f, err := Compile(p, Options{Profiles: testProfiles(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, m := range labelsRE.FindAllSubmatch(f.Data, -1) {
+		for _, kv := range pairRE.FindAllSubmatch(m[1], -1) {
+			found++
+			if v := string(kv[2]); len(v) > 63 || !valueRE.MatchString(v) {
+				t.Errorf("label %s=%q is not a Kubernetes label value", kv[1], v)
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no labels found")
+	}
+	for _, want := range []string{`"project": "edge_cases__quoting"`, `"cost_center": "CC_42___R_D"`, `"pipeline": "edge-cases_pipeline"`, `"node": "events-stream"`} {
+		if !bytes.Contains(f.Data, []byte(want)) {
+			t.Errorf("missing label %s", want)
+		}
+	}
+}
+
+func TestK8sMemory(t *testing.T) {
+	for in, want := range map[string]string{
+		"4g": "4Gi", "512m": "512Mi", "1.5g": "1.5Gi", "100k": "100Ki", "2t": "2Ti",
+		"4Gi": "4Gi", "512Mi": "512Mi", "1G": "1G", "1GB": "1G", "10K": "10k", "1024": "1024",
+	} {
+		if got := k8sMemory(in); got != want {
+			t.Errorf("k8sMemory(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestResources(t *testing.T) {
+	p := pipelineByID(t, "edge-cases_pipeline")
+	prof, err := testProfiles(t).For(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := plan(p, prof, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Resources{}
+	for _, tk := range tasks {
+		got[tk.id] = tk.resources
+	}
+	want := map[string]Resources{
+		"enrich":        {CPU: "250m", Memory: "512Mi"}, // spark: a small pod, the cluster does the work
+		"score":         {CPU: "2", Memory: "3Gi"},      // its own, Spark-style 3g made a Kubernetes quantity
+		"orders":        {CPU: "1", Memory: "2Gi"},      // the profile's default
+		"events-stream": {CPU: "1", Memory: "2Gi"},
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: resources %+v, want %+v", id, got[id], w)
+		}
+	}
+	fused, err := plan(p, prof, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range fused {
+		if tk.id == "score__features" && tk.resources != (Resources{CPU: "2", Memory: "3Gi"}) {
+			t.Errorf("fused score__features: resources %+v, want the largest of its nodes", tk.resources)
+		}
+	}
+}
+
+func TestFuse(t *testing.T) {
+	cases := map[string][][]string{
+		"quickstart_user_orders": {{"orders", "paid_orders_by_user", "user_order_stats"}},
+		"edge-cases_pipeline": {
+			{"events-stream"}, {"orders"}, {"enrich"}, {"audit_copy"}, {"score", "features"},
+		},
+		"daily_user_feature_pipeline": {{"orders_onelake", "enrich_orders", "build_user_features", "user_features_onelake"}},
+	}
+	for id, want := range cases {
+		p := pipelineByID(t, id)
+		prof, _ := DefaultProfiles().For(p)
+		tasks, err := plan(p, prof, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [][]string
+		for _, tk := range tasks {
+			got = append(got, tk.nodes)
+			if tk.id != strings.Join(tk.nodes, "__") {
+				t.Errorf("%s: task id %q", id, tk.id)
+			}
+		}
+		if !equalGroups(got, want) {
+			t.Errorf("%s: fused groups %v, want %v", id, got, want)
+		}
+	}
+	// Every edge between tasks survives fusion.
+	p := pipelineByID(t, "edge-cases_pipeline")
+	prof, _ := DefaultProfiles().For(p)
+	tasks, _ := plan(p, prof, true)
+	ups := map[string][]string{}
+	for _, tk := range tasks {
+		ups[tk.id] = tk.upstream
+	}
+	if u := strings.Join(ups["score__features"], ","); u != "enrich" {
+		t.Errorf("score__features upstream %q, want enrich", u)
+	}
+	if u := strings.Join(ups["enrich"], ","); u != "events-stream,orders" {
+		t.Errorf("enrich upstream %q", u)
+	}
+}
+
+func equalGroups(a, b [][]string) bool {
+	key := func(g [][]string) []string {
+		var out []string
+		for _, x := range g {
+			out = append(out, strings.Join(x, ">"))
+		}
+		sort.Strings(out)
+		return out
+	}
+	return strings.Join(key(a), " ") == strings.Join(key(b), " ")
+}
+
+func TestFusedIDTooLong(t *testing.T) {
+	long := strings.Repeat("n", 127)
+	id := fusedID([]string{long + "1", long + "2", long + "3"})
+	if len(id) > 250 || !airflowIDRE.MatchString(id) {
+		t.Errorf("fused id %q (%d chars) is not an Airflow task id", id, len(id))
+	}
+}
+
+func TestAssetURIs(t *testing.T) {
+	node := func(kind string, params map[string]any) *ir.Node {
+		params["kind"] = kind
+		return &ir.Node{Params: params}
+	}
+	cases := []struct {
+		n    *ir.Node
+		want string
+	}{
+		{node("files", map[string]any{"path": "s3://lake/raw/orders/dt={{ ds }}/"}), "s3://lake/raw/orders"},
+		{node("files", map[string]any{"path": "s3://lake/raw/orders/"}), "s3://lake/raw/orders"},
+		{node("files", map[string]any{"path": "/data/x/"}), "file:///data/x"},
+		{node("files", map[string]any{"path": "file:///data/x"}), "file:///data/x"},
+		{node("files", map[string]any{"path": "data/x/"}), "x-aiflow-files:data/x"},
+		{node("onelake", map[string]any{"table": "raw.sales_orders"}), "x-onelake://raw.sales_orders"},
+		{node("onestream", map[string]any{"topic": "user.events"}), "x-onestream://user.events"},
+		{node("kafka", map[string]any{"topic": "t"}), "x-kafka://t"},
+		{node("feature_store", map[string]any{"feature_group": "g"}), "x-feature-store://public/g"},
+		{node("custom", map[string]any{"x": "y"}), ""},
+	}
+	for _, c := range cases {
+		if got := assetURI(c.n); got != c.want {
+			t.Errorf("assetURI(%v) = %q, want %q", c.n.Params, got, c.want)
+		}
+	}
+}
+
+// TestSecretEnvAgreesWithRunner: the pod gets a Secret reference's value in the variable the
+// runner reads it from.
+func TestSecretEnvAgreesWithRunner(t *testing.T) {
+	name := SecretEnv("feature-store-db", "dsn.url")
+	t.Setenv(name, "postgres://example")
+	got, err := plugin.Secret{Ref: "feature-store-db/dsn.url"}.Resolve()
+	if err != nil || got != "postgres://example" {
+		t.Fatalf("runner resolved %q, %v from %s", got, err, name)
+	}
+}
+
+func TestInvalidPipelineNotCompiled(t *testing.T) {
+	p := pipelineByID(t, "quickstart_user_orders")
+	cyc := *p
+	cyc.Nodes = map[string]*ir.Node{}
+	for k, n := range p.Nodes {
+		c := *n
+		cyc.Nodes[k] = &c
+	}
+	cyc.Nodes["orders"].Type = ir.Transform
+	cyc.Nodes["orders"].Engine = new("arrow")
+	cyc.Nodes["orders"].InputIDs = []string{"user_order_stats"}
+	_, err := Compile(&cyc, Options{})
+	if fault.ClassOf(err) != fault.Config || !strings.Contains(err.Error(), "cycle") {
+		t.Errorf("cycle: got %v (class %v), want a config error naming the cycle", err, fault.ClassOf(err))
+	}
+
+	bad := *p
+	bad.Nodes = map[string]*ir.Node{"has space": {ID: "has space", Type: ir.Source, Params: map[string]any{"kind": "files", "path": "x"}}}
+	_, err = Compile(&bad, Options{})
+	if fault.ClassOf(err) != fault.Config || !strings.Contains(err.Error(), `node "has space" is not a valid Airflow task id`) {
+		t.Errorf("bad node id: got %v", err)
+	}
+
+	cfg := *p
+	cfg.Nodes = map[string]*ir.Node{}
+	for k, n := range p.Nodes {
+		c := *n
+		cfg.Nodes[k] = &c
+	}
+	cfg.Nodes["user_order_stats"].Params = map[string]any{"kind": "files", "path": "x", "partiton_by": []any{"dt"}}
+	_, err = Compile(&cfg, Options{Registry: plugin.Default})
+	if fault.ClassOf(err) != fault.Config || !strings.Contains(err.Error(), "partiton_by") {
+		t.Errorf("bad plugin config: got %v", err)
+	}
+	if _, err := Compile(p, Options{Target: "nomad"}); fault.ClassOf(err) != fault.Usage {
+		t.Errorf("unknown target: got %v", err)
+	}
+}
+
+func TestProfileSelection(t *testing.T) {
+	ps := testProfiles(t)
+	p := pipelineByID(t, "daily_user_feature_pipeline") // prod, team feature-platform: env profile
+	prof, err := ps.For(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prof.Namespace != "aiflow-prod" || *prof.Retries != 3 || prof.EnvVars["AIFLOW_LOG_FORMAT"] != "json" ||
+		prof.EnvVars["AIFLOW_SPARK_CLUSTERS"] == "" || prof.ImagePullPolicy != "IfNotPresent" || prof.RetryDelay != "2m" {
+		t.Errorf("env profile merged with defaults: %+v", prof)
+	}
+	e := pipelineByID(t, "edge-cases_pipeline") // prod, team data-platform: team profile wins
+	prof, err = ps.For(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prof.Namespace != "data-platform" || prof.Labels["billing"] != "data-platform" || prof.Command[0] != "aiflow-runner" {
+		t.Errorf("team profile: %+v", prof)
+	}
+	q := pipelineByID(t, "quickstart_user_orders")
+	only, err := ParseProfiles("only-prod.yaml", []byte("api_version: aiflow/v1\nprofiles:\n  - match: {env: prod}\n    image: r/x@sha256:"+strings.Repeat("a", 64)+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = only.For(q)
+	if fault.ClassOf(err) != fault.Config || !strings.Contains(err.Error(), `no deployment profile for env "dev", team "demo" in only-prod.yaml (have: env prod)`) {
+		t.Errorf("missing profile: %v", err)
+	}
+	if _, err := Compile(q, Options{Profiles: only}); fault.ClassOf(err) != fault.Config {
+		t.Errorf("compile with a missing profile: %v", err)
+	}
+	// The built-in profile compiles every env.
+	if _, err := DefaultProfiles().For(p); err != nil {
+		t.Errorf("built-in profile: %v", err)
+	}
+}
+
+func TestProfileErrors(t *testing.T) {
+	const head = "api_version: aiflow/v1\nprofiles:\n"
+	digest := "@sha256:" + strings.Repeat("0", 64)
+	cases := []struct{ name, doc, want string }{
+		{"empty", "", "empty profiles file"},
+		{"unknown field", head + "  - match: {env: dev}\n    imagee: x\n", "field imagee not found"},
+		{"no profiles", "api_version: aiflow/v1\n", "no profiles"},
+		{"api version", "api_version: v2\nprofiles:\n  - match: {env: dev}\n", `"v2" is not supported`},
+		{"no env", head + "  - image: x\n", "match.env is required"},
+		{"duplicate", head + "  - match: {env: dev}\n  - match: {env: dev}\n", "same match"},
+		{"unpinned prod image", head + "  - match: {env: prod}\n    image: r/x:latest\n", "not pinned by digest"},
+		{"bad namespace", head + "  - match: {env: dev}\n    namespace: Bad_NS\n", "not a Kubernetes name"},
+		{"secret value in env", head + "  - match: {env: dev}\n    env_vars: {DSN: \"${DSN}\"}\n", "list it under secrets"},
+		{"compiler env", head + "  - match: {env: dev}\n    env_vars: {AIFLOW_IR_B64: x}\n", "set by the compiler"},
+		{"secret half", head + "  - match: {env: dev}\n    secrets: [{env: X, secret: s}]\n", "give env and key together"},
+		{"bad resources", head + "  - match: {env: dev}\n    resources: {cpu: lots}\n", "not a CPU quantity"},
+		{"bad duration", head + "  - match: {env: dev}\n    retry_delay: soon\n", "retry_delay"},
+		{"bad date", head + "  - match: {env: dev}\n    start_date: 2024/01/01\n", "start_date"},
+		{"bad toleration", head + "  - match: {env: dev}\n    tolerations: [{key: k, operator: Maybe}]\n", "operator"},
+		{"bad label", head + "  - match: {env: dev}\n    labels: {team: \"a b\"}\n", "not a label value"},
+		{"defaults match", "api_version: aiflow/v1\ndefaults: {match: {env: dev}}\nprofiles:\n  - match: {env: dev}\n", "defaults cannot have a match"},
+		{"pinned ok", head + "  - match: {env: prod}\n    image: r/x" + digest + "\n", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseProfiles("p.yaml", []byte(c.doc))
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+			var fe *fault.Error
+			if !errors.As(err, &fe) || fe.Class != fault.Config {
+				t.Errorf("error class %v, want config", fault.ClassOf(err))
+			}
+		})
+	}
+}
+
+// TestExampleProfiles keeps deploy/profiles.example.yaml valid.
+func TestExampleProfiles(t *testing.T) {
+	ps, err := LoadProfiles("../deploy/profiles.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range loadCorpus(t) {
+		if p.ID == "edge-cases_pipeline" {
+			continue
+		}
+		if _, err := Compile(p, Options{Profiles: ps, Registry: plugin.Default}); err != nil {
+			t.Errorf("%s with the example profiles: %v", p.ID, err)
+		}
+	}
+}
+
+func TestNoHeavyTopLevelImports(t *testing.T) {
+	importRE := regexp.MustCompile(`(?m)^(?:from (\S+) import|import (\S+))`)
+	allowed := map[string]bool{"datetime": true, "airflow.sdk": true, "kubernetes.client": true,
+		"aiflow_sdk.airflow": true, "airflow.providers.cncf.kubernetes.secret": true}
+	for _, c := range goldenCases {
+		for _, f := range compileCase(t, c) {
+			for _, m := range importRE.FindAllSubmatch(f.Data, -1) {
+				mod := string(m[1]) + string(m[2])
+				if !allowed[mod] {
+					t.Errorf("%s/%s imports %s", c.name, f.Name, mod)
+				}
+			}
+		}
+	}
+}
+
+func TestLongTagRejected(t *testing.T) {
+	p := *pipelineByID(t, "quickstart_user_orders")
+	p.Tags = []string{strings.Repeat("x", 101)}
+	_, err := Compile(&p, Options{})
+	if fault.ClassOf(err) != fault.Config || !strings.Contains(err.Error(), "longer than the 100 characters") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestCompileAllKeepsOrder(t *testing.T) {
+	ps := loadCorpus(t)
+	files, err := CompileAll(ps, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ps {
+		one, _ := Compile(p, Options{})
+		if files[i].Pipeline != p.ID || !bytes.Equal(files[i].Data, one.Data) {
+			t.Errorf("file %d is %s, want %s", i, files[i].Pipeline, p.ID)
+		}
+	}
+	bad := *ps[0]
+	bad.Nodes = map[string]*ir.Node{}
+	if _, err := CompileAll([]*ir.Pipeline{ps[1], &bad}, Options{}); fault.ClassOf(err) != fault.Config {
+		t.Errorf("CompileAll with an invalid pipeline: %v", err)
+	}
+}

@@ -1,0 +1,396 @@
+package compiler
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/ir"
+)
+
+// Jinja expressions the tasks pass to the runner. Airflow 3 runs may have no logical date
+// (manual, API and asset-triggered runs): then the run's run_after stands in, so the runner's
+// {{ ds }} is the day the run was due. run_id and ti.try_number always exist.
+const (
+	jinjaRunID       = "{{ run_id }}"
+	jinjaTry         = "{{ ti.try_number }}"
+	jinjaLogicalDate = "{{ (dag_run.logical_date or dag_run.run_after) | ts }}"
+	// The OpenLineage provider's macros, only when its plugin is loaded where the task renders;
+	// otherwise the variables are empty and the DAG still renders under StrictUndefined.
+	jinjaOLParent = "{% if macros.OpenLineageProviderPlugin is defined %}" +
+		"{{ macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance) }}{% endif %}"
+	jinjaOLRoot = "{% if macros.OpenLineageProviderPlugin is defined %}" +
+		"{{ macros.OpenLineageProviderPlugin.lineage_root_parent_id(task_instance) }}{% endif %}"
+)
+
+// gen writes one DAG file.
+type gen struct {
+	p     *ir.Pipeline
+	prof  *Profile
+	opts  Options
+	hash  string
+	blob  string
+	tasks []*task
+	b     strings.Builder
+}
+
+func (g *gen) line(indent int, format string, args ...any) {
+	for range indent {
+		g.b.WriteString("    ")
+	}
+	fmt.Fprintf(&g.b, format, args...)
+	g.b.WriteByte('\n')
+}
+
+// kw writes `name=value,` at indent.
+func (g *gen) kw(indent int, name, value string) { g.line(indent, "%s=%s,", name, value) }
+
+func (g *gen) file() ([]byte, error) {
+	p, prof := g.p, g.prof
+	k8s := g.opts.Target == Kubernetes
+	hasSecrets := k8s && (len(prof.Secrets) > 0 || g.anyTaskSecrets())
+
+	g.line(0, "%s", Header)
+	g.line(0, "# Pipeline %s, ir_hash %s, target %s%s.", p.ID, g.hash, g.opts.Target, map[bool]string{true: ", fused", false: ""}[g.opts.Fuse])
+	g.line(0, "# Change the pipeline spec and run `aiflow-runner compile` again; `compile --check` finds stale files.")
+	g.line(0, "from datetime import datetime, timedelta, timezone")
+	g.line(0, "")
+	if hasSecrets {
+		g.line(0, "from airflow.providers.cncf.kubernetes.secret import Secret")
+	}
+	g.line(0, "from airflow.sdk import DAG, Asset")
+	if k8s {
+		g.line(0, "from kubernetes.client import models as k8s")
+		g.line(0, "")
+		g.line(0, "from aiflow_sdk.airflow import AiflowPodOperator")
+	} else {
+		g.line(0, "")
+		g.line(0, "from aiflow_sdk.airflow import AiflowLocalOperator")
+	}
+	g.line(0, "")
+	g.line(0, "PIPELINE = %s", PyStr(p.ID))
+	g.line(0, "IR_HASH = %s", PyStr(g.hash))
+	g.line(0, "# The pipeline's canonical IR (gzip, base64: Jinja-inert). The runner checks it against IR_HASH.")
+	g.line(0, "IR_B64 = (")
+	for i := 0; i < len(g.blob); i += 76 {
+		g.line(1, "%s", PyStr(g.blob[i:min(i+76, len(g.blob))]))
+	}
+	g.line(0, ")")
+	if k8s {
+		g.line(0, "IMAGE = %s", PyStr(prof.Image))
+		g.line(0, "NAMESPACE = %s", PyStr(prof.Namespace))
+	} else {
+		g.line(0, "RUNNER = %s", PyStr(g.opts.Runner))
+	}
+	g.line(0, "LOGICAL_DATE = %s", PyStr(jinjaLogicalDate))
+	g.line(0, "ENV = {")
+	g.line(1, "%s: IR_B64,", PyStr("AIFLOW_IR_B64"))
+	for _, k := range sortedKeys(prof.EnvVars) {
+		g.line(1, "%s: %s,", PyStr(k), PyStr(prof.EnvVars[k]))
+	}
+	g.line(1, "%s: %s,", PyStr("OPENLINEAGE_PARENT_ID"), PyStr(jinjaOLParent))
+	g.line(1, "%s: %s,", PyStr("OPENLINEAGE_ROOT_PARENT_ID"), PyStr(jinjaOLRoot))
+	g.line(0, "}")
+	g.docMD()
+	g.line(0, "")
+	if err := g.dag(); err != nil {
+		return nil, err
+	}
+	return []byte(g.b.String()), nil
+}
+
+func (g *gen) anyTaskSecrets() bool {
+	for _, t := range g.tasks {
+		if len(t.secrets) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *gen) dag() error {
+	p, prof := g.p, g.prof
+	start, err := time.Parse("2006-01-02", prof.StartDate)
+	if err != nil {
+		return fmt.Errorf("profile start_date %q: %v", prof.StartDate, err)
+	}
+	retryDelay, err := time.ParseDuration(prof.RetryDelay)
+	if err != nil {
+		return fmt.Errorf("profile retry_delay: %v", err)
+	}
+	timeout, err := time.ParseDuration(prof.ExecutionTimeout)
+	if err != nil {
+		return fmt.Errorf("profile execution_timeout: %v", err)
+	}
+	g.line(0, "with DAG(")
+	g.kw(1, "dag_id", "PIPELINE")
+	g.kw(1, "description", PyStr(fmt.Sprintf("aiflow pipeline %s (ir_hash %s)", p.ID, g.hash[:12])))
+	if p.Schedule == nil {
+		g.kw(1, "schedule", "None")
+	} else {
+		g.kw(1, "schedule", PyStr(*p.Schedule))
+	}
+	g.kw(1, "start_date", fmt.Sprintf("datetime(%d, %d, %d, tzinfo=timezone.utc)", start.Year(), int(start.Month()), start.Day()))
+	g.kw(1, "catchup", pyBool(*prof.Catchup))
+	switch {
+	case p.Schedule != nil && *p.Schedule == "@continuous":
+		g.kw(1, "max_active_runs", "1")
+	case prof.MaxActiveRuns != nil:
+		g.kw(1, "max_active_runs", fmt.Sprint(*prof.MaxActiveRuns))
+	}
+	if p.SLAMinutes > 0 {
+		g.kw(1, "dagrun_timeout", pyTimedelta(time.Duration(p.SLAMinutes)*time.Minute))
+	}
+	owner := p.Owner
+	if owner == "" {
+		owner = "airflow"
+	}
+	g.line(1, "default_args={")
+	g.line(2, "%s: %s,", PyStr("owner"), PyStr(owner))
+	g.line(2, "%s: %d,", PyStr("retries"), *prof.Retries)
+	g.line(2, "%s: %s,", PyStr("retry_delay"), pyTimedelta(retryDelay))
+	g.line(2, "%s: %s,", PyStr("execution_timeout"), pyTimedelta(timeout))
+	g.line(1, "},")
+	tags, _ := PyValue(ir.TenancyTags(p.Tags, p.Extra))
+	g.kw(1, "tags", tags)
+	g.kw(1, "doc_md", "DOC_MD")
+	g.line(0, ") as dag:")
+	g.line(1, "t = {}")
+	for _, t := range g.tasks {
+		if err := g.task(t); err != nil {
+			return err
+		}
+	}
+	first := true
+	for _, t := range g.tasks {
+		for _, u := range t.upstream {
+			if first {
+				g.line(0, "")
+				first = false
+			}
+			g.line(1, "t[%s] >> t[%s]", PyStr(u), PyStr(t.id))
+		}
+	}
+	return nil
+}
+
+func (g *gen) task(t *task) error {
+	p, prof := g.p, g.prof
+	k8s := g.opts.Target == Kubernetes
+	g.line(0, "")
+	op := "AiflowLocalOperator"
+	if k8s {
+		op = "AiflowPodOperator"
+	}
+	g.line(1, "t[%s] = %s(", PyStr(t.id), op)
+	g.kw(2, "task_id", PyStr(t.id))
+	if k8s {
+		g.kw(2, "image", "IMAGE")
+		if prof.ImagePullPolicy != "" {
+			g.kw(2, "image_pull_policy", PyStr(prof.ImagePullPolicy))
+		}
+		if len(prof.ImagePullSecrets) > 0 {
+			refs := make([]string, len(prof.ImagePullSecrets))
+			for i, s := range prof.ImagePullSecrets {
+				refs[i] = "k8s.V1LocalObjectReference(name=" + PyStr(s) + ")"
+			}
+			g.kw(2, "image_pull_secrets", "["+strings.Join(refs, ", ")+"]")
+		}
+		g.kw(2, "namespace", "NAMESPACE")
+		if prof.ServiceAccount != "" {
+			g.kw(2, "service_account_name", PyStr(prof.ServiceAccount))
+		}
+		cmds, _ := PyValue(prof.Command)
+		g.kw(2, "cmds", cmds)
+	} else {
+		g.kw(2, "runner", "RUNNER")
+		if prof.Workdir != "" {
+			g.kw(2, "cwd", PyStr(prof.Workdir))
+		}
+	}
+	g.line(2, "arguments=[")
+	g.line(3, `"run", "--pipeline", PIPELINE,`)
+	for _, n := range t.nodes {
+		g.line(3, `"--node", %s,`, PyStr(n))
+	}
+	g.line(3, `"--ir-hash", IR_HASH,`)
+	g.line(3, `"--run-id", %s,`, PyStr(jinjaRunID))
+	g.line(3, `"--logical-date", LOGICAL_DATE,`)
+	g.line(3, `"--try", %s,`, PyStr(jinjaTry))
+	g.line(2, "],")
+	g.kw(2, "env_vars", "dict(ENV)")
+	if k8s {
+		var secrets []string
+		for _, s := range append(append([]SecretRef(nil), prof.Secrets...), t.secrets...) {
+			if s.Env == "" {
+				secrets = append(secrets, fmt.Sprintf("Secret(%s, None, %s)", PyStr("env"), PyStr(s.Secret)))
+			} else {
+				secrets = append(secrets, fmt.Sprintf("Secret(%s, %s, %s, %s)", PyStr("env"), PyStr(s.Env), PyStr(s.Secret), PyStr(s.Key)))
+			}
+		}
+		if len(secrets) > 0 {
+			g.line(2, "secrets=[")
+			for _, s := range secrets {
+				g.line(3, "%s,", s)
+			}
+			g.line(2, "],")
+		}
+		res := map[string]string{}
+		if t.resources.CPU != "" {
+			res["cpu"] = t.resources.CPU
+		}
+		if t.resources.Memory != "" {
+			res["memory"] = t.resources.Memory
+		}
+		rv, _ := PyValue(res)
+		g.kw(2, "container_resources", fmt.Sprintf("k8s.V1ResourceRequirements(requests=%s, limits=%s)", rv, rv))
+		labels := map[string]string{}
+		for k, v := range prof.Labels {
+			labels[k] = v
+		}
+		labels["pipeline"] = ir.LabelValue(p.ID)
+		labels["node"] = ir.LabelValue(t.id)
+		for _, k := range ir.TenancyKeys {
+			if v := ir.LabelValue(p.Tenant(k)); v != "" {
+				labels[k] = v
+			} else {
+				delete(labels, k)
+			}
+		}
+		lv, _ := PyValue(labels)
+		g.kw(2, "labels", lv)
+		ann := map[string]string{}
+		for k, v := range prof.Annotations {
+			ann[k] = v
+		}
+		ann["aiflow.dev/ir-hash"] = g.hash
+		ann["aiflow.dev/nodes"] = strings.Join(t.nodes, ",")
+		av, _ := PyValue(ann)
+		g.kw(2, "annotations", av)
+		if len(prof.NodeSelector) > 0 {
+			nv, _ := PyValue(prof.NodeSelector)
+			g.kw(2, "node_selector", nv)
+		}
+		if len(prof.Tolerations) > 0 {
+			g.line(2, "tolerations=[")
+			for _, tol := range prof.Tolerations {
+				g.line(3, "%s,", pyToleration(tol))
+			}
+			g.line(2, "],")
+		}
+		if prof.PodTemplateFile != "" {
+			g.kw(2, "pod_template_file", PyStr(prof.PodTemplateFile))
+		}
+		g.kw(2, "do_xcom_push", "False")
+	}
+	if len(t.inlets) > 0 {
+		g.kw(2, "inlets", pyAssets(t.inlets))
+	}
+	if len(t.outlets) > 0 {
+		g.kw(2, "outlets", pyAssets(t.outlets))
+	}
+	g.line(1, ")")
+	return nil
+}
+
+func pyAssets(uris []string) string {
+	parts := make([]string, len(uris))
+	for i, u := range uris {
+		parts[i] = "Asset(uri=" + PyStr(u) + ")"
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func pyToleration(t Toleration) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+PyStr(v))
+		}
+	}
+	add("key", t.Key)
+	add("operator", t.Operator)
+	add("value", t.Value)
+	add("effect", t.Effect)
+	if t.TolerationSeconds != nil {
+		parts = append(parts, fmt.Sprintf("toleration_seconds=%d", *t.TolerationSeconds))
+	}
+	return "k8s.V1Toleration(" + strings.Join(parts, ", ") + ")"
+}
+
+func pyBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+// pyTimedelta writes d in the largest whole unit.
+func pyTimedelta(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("timedelta(hours=%d)", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("timedelta(minutes=%d)", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("timedelta(seconds=%d)", d/time.Second)
+	}
+	return fmt.Sprintf("timedelta(microseconds=%d)", d/time.Microsecond)
+}
+
+// mdCell escapes text for a Markdown table cell.
+var mdCell = strings.NewReplacer("|", `\|`, "\n", " ", "`", "'")
+
+// docMD writes DOC_MD: the pipeline as the Airflow UI shows it.
+func (g *gen) docMD() {
+	p := g.p
+	cell := func(s string) string {
+		if s == "" {
+			return "—"
+		}
+		return mdCell.Replace(s)
+	}
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	add("### %s", cell(p.ID))
+	add("")
+	add("Generated by `aiflow-runner compile` from the pipeline's IR (ir_hash `%s`). Edit the pipeline spec, not this DAG.", g.hash)
+	add("")
+	add("| | |")
+	add("|---|---|")
+	add("| owner | %s |", cell(p.Owner))
+	sched := "none (manual or API runs only)"
+	if p.Schedule != nil {
+		sched = "`" + cell(*p.Schedule) + "`"
+	}
+	add("| schedule | %s |", sched)
+	for _, k := range ir.TenancyKeys {
+		add("| %s | %s |", k, cell(p.Tenant(k)))
+	}
+	if p.SLAMinutes > 0 {
+		add("| SLA | %d min (dagrun_timeout) |", p.SLAMinutes)
+	}
+	add("")
+	add("| task | node | type | plugin | inputs |")
+	add("|---|---|---|---|---|")
+	for _, t := range g.tasks {
+		for _, id := range t.nodes {
+			n := p.Nodes[id]
+			what := n.Kind()
+			if n.Type == ir.Transform {
+				what = n.EngineName()
+			} else if n.Engine != nil {
+				what += " on " + *n.Engine
+			}
+			add("| %s | %s | %s | %s | %s |", cell(t.id), cell(id), cell(n.Type), cell(what), cell(strings.Join(n.InputIDs, ", ")))
+		}
+	}
+	g.line(0, "DOC_MD = (")
+	for i, l := range lines {
+		if i < len(lines)-1 {
+			l += "\n"
+		}
+		g.line(1, "%s", PyStr(l))
+	}
+	g.line(0, ")")
+}

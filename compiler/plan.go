@@ -1,0 +1,263 @@
+package compiler
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin"
+)
+
+// task is one Airflow task: one node, or a fused linear chain of nodes run in one pod.
+type task struct {
+	id        string
+	nodes     []string // in run order
+	resources Resources
+	inlets    []string // asset URIs read by sources of this task
+	outlets   []string // asset URIs written by sinks of this task
+	secrets   []SecretRef
+	upstream  []string // task ids, in task order
+}
+
+// plan groups the nodes into tasks in topological order.
+func plan(p *ir.Pipeline, prof *Profile, fuse bool) ([]*task, error) {
+	order, err := p.TopoOrder()
+	if err != nil {
+		return nil, fault.Wrap(fault.Config, err, "")
+	}
+	downstream := map[string][]string{}
+	for _, id := range order {
+		for _, in := range p.Nodes[id].InputIDs {
+			downstream[in] = append(downstream[in], id)
+		}
+	}
+	var tasks []*task
+	taskOf := map[string]*task{}
+	for _, id := range order {
+		n := p.Nodes[id]
+		if fuse && len(n.InputIDs) == 1 && len(downstream[n.InputIDs[0]]) == 1 {
+			t := taskOf[n.InputIDs[0]]
+			t.nodes = append(t.nodes, id)
+			taskOf[id] = t
+			continue
+		}
+		t := &task{nodes: []string{id}}
+		tasks = append(tasks, t)
+		taskOf[id] = t
+	}
+	index := map[*task]int{}
+	for i, t := range tasks {
+		index[t] = i
+		t.id = fusedID(t.nodes)
+		t.resources = taskResources(p, prof, t.nodes)
+		up := map[*task]bool{}
+		secrets := map[SecretRef]bool{}
+		for _, id := range t.nodes {
+			n := p.Nodes[id]
+			for _, in := range n.InputIDs {
+				if u := taskOf[in]; u != t {
+					up[u] = true
+				}
+			}
+			if uri := assetURI(n); uri != "" {
+				if n.Type == ir.Source {
+					t.inlets = appendUnique(t.inlets, uri)
+				} else if n.Type == ir.Sink {
+					t.outlets = appendUnique(t.outlets, uri)
+				}
+			}
+			for _, ref := range secretRefs(n.Params) {
+				secrets[ref] = true
+			}
+		}
+		ups := make([]*task, 0, len(up))
+		for u := range up {
+			ups = append(ups, u)
+		}
+		sort.Slice(ups, func(a, b int) bool { return index[ups[a]] < index[ups[b]] })
+		for _, u := range ups {
+			t.upstream = append(t.upstream, u.id)
+		}
+		for ref := range secrets {
+			t.secrets = append(t.secrets, ref)
+		}
+		sort.Slice(t.secrets, func(a, b int) bool { return t.secrets[a].Env < t.secrets[b].Env })
+	}
+	return tasks, nil
+}
+
+// fusedID names the task of a chain: the node ids joined by "__", shortened with a hash when
+// longer than an Airflow task id may be.
+func fusedID(nodes []string) string {
+	id := strings.Join(nodes, "__")
+	if len(id) <= 250 {
+		return id
+	}
+	first, last := nodes[0], nodes[len(nodes)-1]
+	if len(first) > 100 {
+		first = first[:100]
+	}
+	if len(last) > 100 {
+		last = last[:100]
+	}
+	return fmt.Sprintf("%s__%s__%s", first, ir.HashBytes([]byte(id))[:12], last)
+}
+
+// taskResources are the pod resources of a task: for each node its own cpu/memory, else the
+// profile's (spark_resources for spark nodes); a fused task takes the largest of its nodes.
+func taskResources(p *ir.Pipeline, prof *Profile, nodes []string) Resources {
+	var out Resources
+	var bestCPU, bestMem int64 = -1, -1
+	for _, id := range nodes {
+		n := p.Nodes[id]
+		def := prof.Resources
+		if n.EngineName() == "spark" {
+			def = prof.SparkResources
+		}
+		cpu, _ := n.Resources["cpu"].(string)
+		mem, _ := n.Resources["memory"].(string)
+		if cpu == "" {
+			cpu = def.CPU
+		}
+		if mem == "" {
+			mem = def.Memory
+		}
+		if v, err := plugin.MilliCPU(cpu); err == nil && v > bestCPU {
+			bestCPU, out.CPU = v, cpu
+		}
+		if v, err := plugin.MemoryBytes(mem); err == nil && v > bestMem {
+			bestMem, out.Memory = v, mem
+		}
+	}
+	out.Memory = k8sMemory(out.Memory)
+	return out
+}
+
+var k8sMemUnits = map[string]string{
+	"": "", "k": "Ki", "m": "Mi", "g": "Gi", "t": "Ti", "p": "Pi",
+	"K": "k", "M": "M", "G": "G", "T": "T", "P": "P",
+	"KB": "k", "MB": "M", "GB": "G", "TB": "T", "PB": "P",
+	"Ki": "Ki", "Mi": "Mi", "Gi": "Gi", "Ti": "Ti", "Pi": "Pi",
+}
+
+var memSplitRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)$`)
+
+// k8sMemory turns a memory quantity as aiflow accepts it (Spark style "4g", "512m", or "1GB")
+// into a Kubernetes quantity ("4Gi", "512Mi", "1G"). Kubernetes reads "m" as milli, so Spark's
+// lowercase units must not pass through.
+func k8sMemory(q string) string {
+	m := memSplitRE.FindStringSubmatch(q)
+	if m == nil {
+		return q
+	}
+	unit, ok := k8sMemUnits[m[2]]
+	if !ok {
+		return q
+	}
+	return m[1] + unit
+}
+
+// assetURI is the Airflow Asset a source reads or a sink writes, from the plugin's params; "" for
+// kinds the compiler does not know. Templated tails ({{ ds }}) are cut off: an asset names the
+// dataset, not one run's partition. Custom stores use x- schemes, which Airflow does not validate.
+func assetURI(n *ir.Node) string {
+	str := func(k string) string {
+		s, _ := n.Params[k].(string)
+		return untemplated(s)
+	}
+	switch n.Kind() {
+	case "files":
+		return filesURI(str("path"))
+	case "onelake":
+		if t := str("table"); t != "" {
+			return "x-onelake://" + t
+		}
+	case "onestream", "kafka":
+		if t := str("topic"); t != "" {
+			return "x-" + n.Kind() + "://" + t
+		}
+	case "feature_store":
+		if g := str("feature_group"); g != "" {
+			schema := str("schema")
+			if schema == "" {
+				schema = "public"
+			}
+			return "x-feature-store://" + schema + "/" + g
+		}
+	}
+	return ""
+}
+
+func filesURI(p string) string {
+	if p == "" {
+		return ""
+	}
+	if i := strings.Index(p, "://"); i > 0 {
+		return strings.TrimRight(p, "/")
+	}
+	if strings.HasPrefix(p, "/") {
+		return "file://" + path.Clean(p)
+	}
+	// A path relative to the runner's working directory: not a URL Airflow knows.
+	return "x-aiflow-files:" + path.Clean(p)
+}
+
+// untemplated cuts s before its first template, back to the last "/" or "." before it.
+func untemplated(s string) string {
+	i := strings.Index(s, "{{")
+	if i < 0 {
+		return s
+	}
+	s = s[:i]
+	if j := strings.LastIndexAny(s, "/."); j >= 0 {
+		return s[:j]
+	}
+	return ""
+}
+
+func appendUnique(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+var secretEnvRE = regexp.MustCompile(`[^A-Za-z0-9]`)
+
+// SecretEnv is the variable a pod reads the Kubernetes Secret reference name/key from; it must
+// agree with plugin.Secret.Resolve (AIFLOW_SECRET_<NAME>_<KEY>, non-alphanumerics as _).
+func SecretEnv(name, key string) string {
+	return "AIFLOW_SECRET_" + strings.ToUpper(secretEnvRE.ReplaceAllString(name+"_"+key, "_"))
+}
+
+// secretRefs finds the {"secret": "name/key"} references in params, so that the pod gets those
+// Secret keys in its environment.
+func secretRefs(v any) []SecretRef {
+	var out []SecretRef
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ir.IsSecretRef(x) {
+				name, key, _ := strings.Cut(x["secret"].(string), "/")
+				out = append(out, SecretRef{Env: SecretEnv(name, key), Secret: name, Key: key})
+				return
+			}
+			for _, k := range sortedKeys(x) {
+				walk(x[k])
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
