@@ -1,0 +1,148 @@
+package objstore_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/objstore/objstoretest"
+)
+
+func TestConformanceFile(t *testing.T) {
+	st := objstore.New(objstore.Options{})
+	objstoretest.Conformance(t, st, "file://"+t.TempDir()+"/")
+}
+
+func TestConformanceFakeS3(t *testing.T) {
+	st, base := objstoretest.FakeS3(t)
+	objstoretest.Conformance(t, st, base+"prefix/")
+}
+
+func TestConformanceRealS3(t *testing.T) {
+	st, base := objstoretest.RealS3(t)
+	objstoretest.Conformance(t, st, base)
+}
+
+func TestEndpointDownIsTemporaryAndQuick(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there any more: connection refused
+	st := objstore.New(objstore.Options{S3Endpoint: "http://" + addr, AccessKeyID: "a", SecretAccessKey: "b"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	for name, f := range map[string]func() error{
+		"stat": func() error { _, err := st.Stat(ctx, "s3://b/k"); return err },
+		"list": func() error { _, err := st.List(ctx, "s3://b/"); return err },
+		"put":  func() error { return st.Put(ctx, "s3://b/k", strings.NewReader("x")) },
+	} {
+		err := f()
+		if fault.ClassOf(err) != fault.Temporary || fault.ExitCode(err) != 75 {
+			t.Errorf("%s: %v: class %v, want temporary", name, err, fault.ClassOf(err))
+		}
+	}
+	// Three operations, three attempts each with sub-second backoff: seconds, not minutes. This is
+	// a generous bound to catch an unbounded retryer, not a timing assertion.
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("endpoint down took %v", d)
+	}
+}
+
+func TestHungEndpointTimesOut(t *testing.T) {
+	// A server that accepts connections but never answers.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	st := objstore.New(objstore.Options{S3Endpoint: "http://" + l.Addr().String(), AccessKeyID: "a", SecretAccessKey: "b",
+		ResponseTimeout: 200 * time.Millisecond, MaxAttempts: 2})
+	_, err = st.Stat(context.Background(), "s3://b/k")
+	if fault.ClassOf(err) != fault.Temporary {
+		t.Fatalf("hung endpoint: %v (class %v), want temporary", err, fault.ClassOf(err))
+	}
+}
+
+func TestBadURIIsConfig(t *testing.T) {
+	st := objstore.New(objstore.Options{})
+	for _, uri := range []string{"gs://b/k", "s3:///k", "s3://b/../k", "file://", "s3://b/a\x00b"} {
+		_, err := st.Stat(context.Background(), uri)
+		if fault.ClassOf(err) != fault.Config {
+			t.Errorf("%q: %v, want config", uri, err)
+		}
+	}
+	bad := objstore.New(objstore.Options{S3Endpoint: "not a url"})
+	if _, err := bad.Stat(context.Background(), "s3://b/k"); fault.ClassOf(err) != fault.Config {
+		t.Errorf("bad endpoint: %v, want config", err)
+	}
+}
+
+func TestJoin(t *testing.T) {
+	for _, c := range []struct{ base, rel, want string }{
+		{"s3://b/p", "x/y.parquet", "s3://b/p/x/y.parquet"},
+		{"s3://b/p/", "./x//y", "s3://b/p/x/y"},
+		{"file:///tmp/a", "b/../c", "file:///tmp/a/c"},
+		{"file:///tmp/a", "dt=1/", "file:///tmp/a/dt=1/"},
+		{"s3://b/p", ".", "s3://b/p/"},
+	} {
+		got, err := objstore.Join(c.base, c.rel)
+		if err != nil || got != c.want {
+			t.Errorf("Join(%q, %q) = %q, %v; want %q", c.base, c.rel, got, err, c.want)
+		}
+	}
+	for _, rel := range []string{"..", "../x", "a/../../x", "/etc/passwd", "a\x00b", `..\x`} {
+		if got, err := objstore.Join("s3://b/p", rel); fault.ClassOf(err) != fault.Config {
+			t.Errorf("Join(_, %q) = %q, %v; want config error", rel, got, err)
+		}
+	}
+}
+
+func TestCleanFileURIs(t *testing.T) {
+	dir := t.TempDir()
+	got, err := objstore.Clean("file://" + dir + "/a/./b/../c")
+	if err != nil || got != "file://"+dir+"/a/c" {
+		t.Errorf("Clean = %q, %v", got, err)
+	}
+	wd, _ := os.Getwd()
+	got, _ = objstore.Clean("file://rel/x/")
+	if want := "file://" + filepath.Join(wd, "rel/x") + "/"; got != want {
+		t.Errorf("relative: %q, want %q", got, want)
+	}
+}
+
+func TestFilePutLeavesNoTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	st := objstore.New(objstore.Options{})
+	boom := errors.New("boom")
+	err := st.Put(context.Background(), "file://"+dir+"/x", errReader{boom})
+	if !errors.Is(err, boom) && err == nil {
+		t.Fatalf("err = %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 0 {
+		t.Fatalf("left %v", ents)
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
