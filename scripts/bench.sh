@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make bench: every benchmark of bench/README.md, side by side with what a user would otherwise
+# run (pyarrow, a PySpark Connect client, dag-factory). Services the comparisons need are started
+# as in make test. Figures go to stdout; bench/README.md records them with the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*"; }
+
+scripts/install.sh
+trap 'scripts/services.sh down >/dev/null 2>&1 || true' EXIT
+scripts/services.sh up
+# shellcheck disable=SC1091
+source .services/env
+make --no-print-directory build
+
+step "foundation: validate + plan of 1,000 pipelines x 10 nodes; version cold start"
+go test ./bench/foundation/ -run '^$' -bench . -benchtime 3x
+step "arrow engine: filter + group-by over 10M rows (Go) vs pyarrow"
+go test ./internal/arrowops/ -run '^$' -bench BenchmarkFilterGroupBy -benchtime 3x
+"$AIFLOW_TEST_PYTHON" bench/arrowops/pyarrow_filter_groupby.py
+step "pipeline: Parquet -> filter + group-by -> Parquet on 10M rows (runner) vs pyarrow; cold start of run"
+bench/pipeline/run.sh
+step "dataset: streaming Parquet copy of 10M rows (rows/s, peak RSS)"
+go test ./bench/dataset/ -run '^$' -bench . -benchtime 1x
+step "metadata: overhead per node run, SQLite and PostgreSQL"
+go test ./internal/metadata/ -run '^$' -bench BenchmarkNodeRun -benchtime 500x
+step "observability: overhead per node run"
+go test ./bench/observability/ -run '^$' -bench NodeRunOverhead -benchtime 1x
+step "compiler: 1,000 x 10 and DAG parse time vs dag-factory"
+bench/compiler/run.sh
+for extra in bench/spark/run.sh bench/kafka/run.sh bench/python/run.sh; do
+  if [[ -x $extra ]]; then step "$extra"; "$extra"; fi
+done
