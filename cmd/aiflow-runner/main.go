@@ -7,12 +7,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The IANA time zone database inside the binary: the distroless/scratch image has no
+	// /usr/share/zoneinfo, and schedules and logical dates must not depend on the base image.
+	_ "time/tzdata"
 
 	"github.com/aiflow-dev/aiflow/internal/cli"
 	_ "github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
 func main() {
+	setMemoryLimit()
 	// SIGTERM (pod eviction, task killed) and SIGINT cancel the context; the node aborts its
 	// staging and exits 75 without committing.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
