@@ -56,14 +56,20 @@ func (w *workspace) write(name, content string) string {
 }
 
 // run calls the whole runner (plugin.Default with every runtime) in the workspace.
-func (w *workspace) run(args ...string) result {
+// runResult is what a CLI call returned.
+type runResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func (w *workspace) run(args ...string) runResult {
 	w.t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := cli.RunWith(&cli.Env{
 		Ctx: context.Background(), Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Registry: plugin.Default,
 		Lookup: func(k string) (string, bool) { v, ok := w.env[k]; return v, ok },
 	}, args)
-	return result{code, stdout.String(), stderr.String()}
+	return runResult{code, stdout.String(), stderr.String()}
 }
 
 // orders writes n deterministic order rows as Parquet under dir (relative to the workspace).
