@@ -40,6 +40,9 @@ const MaxRenderedLen = 1 << 20
 // CheckTemplate returns an error for each template in s that names an unknown variable or an
 // undeclared parameter, and for unbalanced braces.
 func CheckTemplate(s string, params map[string]any) []error {
+	if !strings.Contains(s, "{{") && !strings.Contains(s, "}}") {
+		return nil
+	}
 	var errs []error
 	for _, m := range templateRE.FindAllStringSubmatch(s, -1) {
 		if err := checkVar(m[1], params); err != nil {
@@ -79,11 +82,23 @@ func RenderString(s string, v TemplateVars) (string, error) {
 		return s, nil
 	}
 	var firstErr error
+	// The running total stops the expansion as soon as it passes the limit: a spec that repeats a
+	// large parameter must not allocate gigabytes before being refused.
+	total := len(s)
 	out := templateRE.ReplaceAllStringFunc(s, func(m string) string {
+		if firstErr != nil {
+			return ""
+		}
 		name := templateRE.FindStringSubmatch(m)[1]
 		val, err := v.lookup(name)
-		if err != nil && firstErr == nil {
+		if err != nil {
 			firstErr = err
+			return ""
+		}
+		total += len(val) - len(m)
+		if total > MaxRenderedLen {
+			firstErr = fmt.Errorf("rendered template is over the %d-byte limit", MaxRenderedLen)
+			return ""
 		}
 		return val
 	})

@@ -65,8 +65,13 @@ echo "==> aiflow-runner version (in the chroot)"
 in_root version || fail "aiflow-runner version failed inside the chroot"
 
 echo "==> aiflow-runner run --all (in the chroot)"
-in_root run --pipeline static_check --all --ir /spec.yaml --run-id static --logical-date 2024-05-02 ||
-  fail "the files→files pipeline failed inside the chroot"
+out=$(in_root run --pipeline static_check --all --ir /spec.yaml --run-id static --logical-date 2024-05-02 2>&1) || {
+  echo "$out"; fail "the files→files pipeline failed inside the chroot"
+}
+echo "$out"
+# No /usr/share/zoneinfo in the root: TZ=Europe/Berlin works only with the embedded database.
+grep -Eq 'time=[0-9T:.-]+\+0[12]:00' <<<"$out" ||
+  fail "log times are not in TZ=Europe/Berlin: is time/tzdata embedded (cmd/aiflow-runner/main.go)?"
 
 [[ -f $root/out/orders/_aiflow/current.json ]] || fail "no published table version under /out/orders/_aiflow/current.json"
 parts=$(find "$root/out/orders" -path '*/dt=*/part-*' -type f | wc -l)

@@ -17,7 +17,7 @@ import (
 
 func init() {
 	register(&command{name: "compile",
-		usage:   "PATH... --out DIR [--target kubernetes|local] [--profiles FILE] [--fuse] [--runner PATH] [--check]",
+		usage:   "PATH... --out DIR [--target kubernetes|local] [--profiles FILE] [--fuse] [--runner PATH] [--check] [--policy FILE]",
 		summary: "write one Airflow DAG file per pipeline (exit 78 on invalid input; --check: exit 65 when files on disk are stale)",
 		run:     runCompile})
 }
@@ -31,6 +31,7 @@ func runCompile(e *Env, args []string) error {
 	fuse := f.Bool("fuse", false, "run each linear chain of nodes in one task")
 	runner := f.String("runner", "aiflow-runner", "runner binary the tasks of target local execute")
 	quiet := f.Bool("q", false, "print nothing on success")
+	policyFile := f.String("policy", "", "tenant policy YAML enforced before any DAG is written (default $AIFLOW_POLICY_FILE)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -47,6 +48,9 @@ func runCompile(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *policyFile == "" {
+		*policyFile = cfg.PolicyFile
+	}
 	opts := compiler.Options{Target: t, Registry: e.Registry, Fuse: *fuse, Runner: *runner}
 	if *profiles != "" {
 		if opts.Profiles, err = compiler.LoadProfiles(*profiles); err != nil {
@@ -60,6 +64,10 @@ func runCompile(e *Env, args []string) error {
 	ps := make([]*ir.Pipeline, len(ls))
 	for i, l := range ls {
 		ps[i] = l.Spec.Pipeline
+	}
+	// Tenant policy (internal/cli/policy.go): a pipeline it denies gets no DAG (exit 78).
+	if err := checkPolicy(e, *policyFile, ps, nil); err != nil {
+		return err
 	}
 	files, err := compiler.CompileAll(ps, opts)
 	if err != nil {

@@ -209,6 +209,10 @@ func runRun(e *Env, args []string) error {
 	if rid == "" {
 		rid = "local__" + time.Now().UTC().Format("20060102T150405.000Z")
 	}
+	// The tenant policy again, inside the pod: a hand-edited DAG cannot bypass compile's check.
+	if err := enforcePolicy(e, cfg, p, ld, rid, params); err != nil {
+		return writeTermination(e, cfg, nil, err)
+	}
 	order := []string(nodes)
 	if *all {
 		if order, err = p.TopoOrder(); err != nil {

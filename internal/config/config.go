@@ -26,8 +26,9 @@ type Config struct {
 	LakeRoot string `env:"AIFLOW_LAKE_ROOT"`
 	// SparkRemote is the Spark Connect remote (sc://host:15002); spark nodes fail clearly when unset.
 	SparkRemote string `env:"AIFLOW_SPARK_REMOTE"`
-	// SparkClusters maps resources.cluster names to remotes: "emr-a=sc://h1:15002,emr-b=sc://h2:15002".
-	SparkClusters map[string]string `env:"AIFLOW_SPARK_CLUSTERS"`
+	// SparkClusters maps resources.cluster names to remotes: "emr-a=sc://h1:15002,emr-b=sc://h2:15002"
+	// (name=remote: go-envconfig separates map keys with ":" unless told otherwise).
+	SparkClusters map[string]string `env:"AIFLOW_SPARK_CLUSTERS, separator=="`
 	// S3Endpoint points the S3 client at any S3-compatible server (path-style addressing).
 	S3Endpoint string `env:"AIFLOW_S3_ENDPOINT"`
 	// KafkaBrokers is the default bootstrap list for Kafka sources and sinks.
@@ -114,5 +115,9 @@ var Doc = [][2]string{
 	{"AIFLOW_LOG_LEVEL", "debug, info (default), warn, error"},
 	{"AIFLOW_ENVS", "allowed pipeline envs (default dev,staging,prod)"},
 	{"AIFLOW_PYTHON", "interpreter of the python engine (default python3)"},
-	{"AIFLOW_POLICY_FILE", "tenant policy file, enforced at compile and run time"},
+	{"AIFLOW_POLICY_FILE", "tenant policy file, enforced at compile and run time (/etc/aiflow/policy.yaml always, when present)"},
+	{"AIFLOW_TEAM", "the team this runner may act for; a pipeline naming another team is refused"},
+	{"AIFLOW_ALLOWED_ROOTS", "confine local paths to these folders (colon-separated; .. and symlinks resolved)"},
+	{"AIFLOW_PYTHONPATH", "folders prepended to the python engine's sys.path (where etl_jobs/… live)"},
+	{"AIFLOW_SECRETS_DIR", "where Kubernetes Secret volumes are mounted (default /var/run/secrets/aiflow)"},
 }

@@ -134,6 +134,11 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 			res.RowsOut, res.BytesOut = m.Rows, m.Bytes
 		}
 		// Touch nothing: not the data, not the attempt history of the run.
+		// After-commit hooks (Kafka offsets) run again: the pod that committed may have died first.
+		henv := &Env{Pipeline: p, IRHash: req.IRHash, Node: n, RunID: req.RunID, Try: req.Try, Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log, Publish: !req.NoPublish}
+		if err := runAfterCommit(ctx, henv); err != nil {
+			return r.finish(ctx, nil, res, err, false)
+		}
 		return r.finish(ctx, nil, res, nil, false)
 	}
 	run := metadata.Run{Pipeline: p.ID, RunID: req.RunID, IRHash: req.IRHash, Status: metadata.RunRunning, StartedAt: started}
@@ -185,6 +190,9 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		return r.finish(ctx, env, res, err, true)
 	}
 	if err := r.commit(ctx, env, res, out); err != nil {
+		return r.finish(ctx, env, res, err, true)
+	}
+	if err := runAfterCommit(ctx, env); err != nil {
 		return r.finish(ctx, env, res, err, true)
 	}
 	r.recordLineage(ctx, env, key, out, m)
@@ -415,6 +423,13 @@ func schemaJSON(fs []manifest.Field) json.RawMessage {
 func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, started bool) (*Result, error) {
 	bctx, cancel := bg(ctx)
 	defer cancel()
+	// An error may quote a resolved secret (a driver's "connect postgres://app:VALUE@…"): mask it
+	// before result.json, the metadata store, the termination message and stderr.
+	if err != nil && r.Obs != nil && r.Obs.Redact != nil {
+		if msg := r.Obs.Redact.Redact(err.Error()); msg != err.Error() {
+			err = &fault.Error{Class: fault.ClassOf(err), Msg: msg}
+		}
+	}
 	res.EndedAt = time.Now().UTC()
 	res.DurationMS = res.EndedAt.Sub(res.StartedAt).Milliseconds()
 	if err != nil {

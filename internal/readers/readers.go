@@ -16,6 +16,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/pathguard"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
 	"github.com/aiflow-dev/aiflow/internal/table"
 	"github.com/aiflow-dev/aiflow/plugin"
@@ -37,7 +38,25 @@ var (
 
 // ResolveURI turns a user path into a URI: s3:// and file:// stay, a plain path becomes an
 // absolute file:// URI (relative to the working directory). A trailing slash is kept.
+//
+// With AIFLOW_ALLOWED_ROOTS set, a local path must lie under one of those roots, `..` and
+// symlinks resolved (internal/pathguard); else the error is a configuration error (exit 78).
 func ResolveURI(p string) (string, error) {
+	uri, err := resolveURI(p)
+	if err != nil {
+		return "", err
+	}
+	g, err := pathguard.FromEnv()
+	if err != nil {
+		return "", err
+	}
+	if err := g.CheckURI(uri); err != nil {
+		return "", err
+	}
+	return uri, nil
+}
+
+func resolveURI(p string) (string, error) {
 	if strings.HasPrefix(p, "s3://") || strings.HasPrefix(p, "file://") {
 		return p, nil
 	}
@@ -174,7 +193,8 @@ func TableDir(root, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSuffix(root, "/") + "/" + strings.ReplaceAll(name, ".", "/") + "/", nil
+	// Checked again as a whole: a symlinked namespace folder under the root must not lead out.
+	return ResolveURI(strings.TrimSuffix(root, "/") + "/" + strings.ReplaceAll(name, ".", "/") + "/")
 }
 
 type onelakeSource struct{}
