@@ -43,6 +43,9 @@ func writeCanonical(buf *bytes.Buffer, v any) error {
 	case string:
 		writeString(buf, x)
 	case json.Number:
+		if !json.Valid([]byte(x)) {
+			return fmt.Errorf("invalid number literal %q", string(x))
+		}
 		s, err := canonicalNumber(string(x))
 		if err != nil {
 			return err
@@ -162,7 +165,8 @@ func abs(i int) int {
 }
 
 // writeString quotes like encoding/json without HTML escaping: \" \\ \n \r \t \b \f, other
-// control characters as \u00XX, and U+2028/U+2029 as \u2028/\u2029. Everything else is raw UTF-8.
+// control characters as \u00XX, and U+2028/U+2029 as \u2028/\u2029. Everything else is raw UTF-8
+// (invalid bytes as a raw U+FFFD).
 func writeString(buf *bytes.Buffer, s string) {
 	const hexd = "0123456789abcdef"
 	buf.WriteByte('"')
@@ -199,7 +203,9 @@ func writeString(buf *bytes.Buffer, s string) {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			buf.WriteString(`\ufffd`)
+			// An invalid byte becomes U+FFFD, written raw like every other rune, so that
+			// canonical JSON re-parses to the same bytes.
+			buf.WriteRune(utf8.RuneError)
 		case r == '\u2028' || r == '\u2029':
 			buf.WriteString(`\u202`)
 			buf.WriteByte(hexd[r&0xf])

@@ -173,7 +173,7 @@ func (d *decoder) authoring(doc *value) *Spec {
 		p.Extra["params"] = d.mapping(v, "", "params")
 	}
 
-	s := &Spec{Pipeline: p, File: d.file, Line: pv.line, nodeLine: map[string]int{}, paramLine: map[string]map[string]int{}}
+	s := &Spec{Pipeline: p, File: d.file, Line: pv.line, nodeLine: map[string]int{}, paramLine: map[string]map[string]int{}, fieldLine: keyLines(pv)}
 	nv, nLine := doc.get("nodes")
 	if nv == nil || nv.kind != vList {
 		d.addf(max(nLine, doc.line), "", "nodes must be a list of nodes")
@@ -278,7 +278,7 @@ func (d *decoder) irDoc(doc *value) *Spec {
 	p.Tags = d.strList(tv, "", "tags")
 	ev, _ := doc.get("extra")
 	p.Extra = d.mapping(ev, "", "extra")
-	s := &Spec{Pipeline: p, File: d.file, Line: doc.line, nodeLine: map[string]int{}, paramLine: map[string]map[string]int{}}
+	s := &Spec{Pipeline: p, File: d.file, Line: doc.line, nodeLine: map[string]int{}, paramLine: map[string]map[string]int{}, fieldLine: keyLines(doc)}
 	nv, nLine := doc.get("nodes")
 	if nv == nil || nv.kind != vMap {
 		d.addf(max(nLine, doc.line), "", "nodes must be a mapping of node id to node")
@@ -398,11 +398,11 @@ func (s *Spec) Check(opts CheckOptions) Problems {
 	}
 	if p.Schedule != nil {
 		if err := CheckSchedule(*p.Schedule); err != nil {
-			ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Msg: err.Error()}, ""))
+			ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Msg: err.Error()}, "schedule"))
 		}
 	}
 	if p.SLAMinutes < 0 {
-		ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Msg: "sla_minutes must not be negative"}, ""))
+		ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Msg: "sla_minutes must not be negative"}, "sla_minutes"))
 	}
 	for _, pr := range p.CheckTenancy(opts.Envs) {
 		ps = append(ps, s.Locate(pr, ""))
@@ -413,7 +413,7 @@ func (s *Spec) Check(opts CheckOptions) Problems {
 		case string, bool, nil:
 		default:
 			if _, isNum := v.(interface{ String() string }); !isNum {
-				ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Msg: fmt.Sprintf("pipeline param %q must be a scalar", k)}, ""))
+				ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Msg: fmt.Sprintf("pipeline param %q must be a scalar", k)}, "params"))
 			}
 		}
 	}

@@ -30,7 +30,8 @@ func (p *Pipeline) CheckGraph() Problems {
 	if len(p.Nodes) == 0 {
 		add("", "pipeline has no nodes")
 	}
-	for _, key := range p.NodeIDs() {
+	ids := p.NodeIDs()
+	for _, key := range ids {
 		n := p.Nodes[key]
 		if n == nil {
 			add(key, "node is null")
@@ -49,7 +50,7 @@ func (p *Pipeline) CheckGraph() Problems {
 			}
 			seen[in] = true
 			if _, ok := p.Nodes[in]; !ok {
-				add(key, "input %q is not a node of this pipeline%s", in, suggest(in, p.NodeIDs()))
+				add(key, "input %q is not a node of this pipeline%s", in, suggest(in, ids))
 			}
 		}
 		switch n.Type {
@@ -76,6 +77,8 @@ func (p *Pipeline) CheckGraph() Problems {
 		_, okA := p.Nodes[a]
 		nb, okB := p.Nodes[b]
 		switch {
+		case !okA && nb != nil && contains(nb.InputIDs, a):
+			// Reported above as an unknown input of b (Normalize made the edge from input_ids).
 		case !okA:
 			add("", "edge %s -> %s: %q is not a node", a, b, a)
 		case !okB:
@@ -102,10 +105,24 @@ func (p *Pipeline) NodeIDs() []string {
 
 // Downstream returns the ids of the nodes that list id as an input, sorted.
 func (p *Pipeline) Downstream(id string) []string {
-	var out []string
-	for _, k := range p.NodeIDs() {
-		if n := p.Nodes[k]; n != nil && contains(n.InputIDs, id) {
-			out = append(out, k)
+	return p.downstream(p.NodeIDs())[id]
+}
+
+// downstream maps every node id to the ids of the nodes that list it as an input, each list
+// sorted (ids must be sorted). Built once per graph walk, so that checks stay linear in the
+// number of nodes: a spec file may hold tens of thousands.
+func (p *Pipeline) downstream(ids []string) map[string][]string {
+	out := make(map[string][]string, len(ids))
+	for _, k := range ids {
+		n := p.Nodes[k]
+		if n == nil {
+			continue
+		}
+		for i, in := range n.InputIDs {
+			if indexOf(n.InputIDs[:i], in) >= 0 {
+				continue // listed twice: one edge
+			}
+			out[in] = append(out[in], k)
 		}
 	}
 	return out
@@ -118,6 +135,8 @@ func (p *Pipeline) cycle() []string {
 		grey
 		black
 	)
+	ids := p.NodeIDs()
+	down := p.downstream(ids)
 	color := map[string]int{}
 	var stack []string
 	var found []string
@@ -125,7 +144,7 @@ func (p *Pipeline) cycle() []string {
 	visit = func(id string) bool {
 		color[id] = grey
 		stack = append(stack, id)
-		for _, next := range p.Downstream(id) {
+		for _, next := range down[id] {
 			switch color[next] {
 			case grey:
 				i := indexOf(stack, next)
@@ -141,7 +160,7 @@ func (p *Pipeline) cycle() []string {
 		color[id] = black
 		return false
 	}
-	for _, id := range p.NodeIDs() {
+	for _, id := range ids {
 		if color[id] == white && visit(id) {
 			return found
 		}
@@ -152,18 +171,23 @@ func (p *Pipeline) cycle() []string {
 // TopoOrder returns the node ids in a deterministic topological order: among the nodes whose
 // inputs are all done, the smallest id first (Kahn's algorithm). It fails on a cycle.
 func (p *Pipeline) TopoOrder() ([]string, error) {
+	ids := p.NodeIDs()
+	down := p.downstream(ids)
 	indeg := map[string]int{}
-	for id, n := range p.Nodes {
-		cnt := 0
-		for _, in := range n.InputIDs {
-			if _, ok := p.Nodes[in]; ok {
-				cnt++
+	for _, next := range down {
+		for _, id := range next {
+			indeg[id]++
+		}
+	}
+	for in := range down {
+		if _, ok := p.Nodes[in]; !ok {
+			for _, id := range down[in] {
+				indeg[id]-- // an input that is not a node (CheckGraph reports it) does not block
 			}
 		}
-		indeg[id] = cnt
 	}
 	var ready []string
-	for _, id := range p.NodeIDs() {
+	for _, id := range ids {
 		if indeg[id] == 0 {
 			ready = append(ready, id)
 		}
@@ -173,7 +197,7 @@ func (p *Pipeline) TopoOrder() ([]string, error) {
 		id := ready[0]
 		ready = ready[1:]
 		order = append(order, id)
-		for _, next := range p.Downstream(id) {
+		for _, next := range down[id] {
 			indeg[next]--
 			if indeg[next] == 0 {
 				ready = insertSorted(ready, next)

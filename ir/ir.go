@@ -7,7 +7,6 @@ package ir
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 )
 
 // APIVersion is the only IR and spec version this runner reads and writes.
@@ -76,16 +75,60 @@ func (p *Pipeline) Tenant(key string) string {
 // UTF-8, HTML characters not escaped, integral numbers written as integers. The same pipeline
 // authored in YAML, in the Python DSL or as IR JSON gives the same bytes.
 func (p *Pipeline) Canonical() ([]byte, error) {
-	// Round-trip through a generic value so that struct fields and map keys are ordered alike.
-	raw, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
+	return CanonicalJSON(p.generic())
+}
+
+// generic is the pipeline as the generic value encoding/json would give for it (nil slices and
+// maps are null), built directly: canonical JSON is taken for every pipeline on every load.
+func (p *Pipeline) generic() map[string]any {
+	var nodes any
+	if p.Nodes != nil {
+		m := make(map[string]any, len(p.Nodes))
+		for id, n := range p.Nodes {
+			if n == nil {
+				m[id] = nil
+				continue
+			}
+			m[id] = map[string]any{
+				"id": n.ID, "type": n.Type, "engine": strOrNil(n.Engine), "params": mapOrNil(n.Params),
+				"resources": mapOrNil(n.Resources), "input_ids": strsOrNil(n.InputIDs), "output_schema": mapOrNil(n.OutputSchema),
+			}
+		}
+		nodes = m
 	}
-	v, err := decodeGeneric(raw)
-	if err != nil {
-		return nil, err
+	var edges any
+	if p.Edges != nil {
+		l := make([]any, len(p.Edges))
+		for i, e := range p.Edges {
+			l[i] = []string{e[0], e[1]}
+		}
+		edges = l
 	}
-	return CanonicalJSON(v)
+	return map[string]any{
+		"api_version": p.APIVersion, "id": p.ID, "schedule": strOrNil(p.Schedule), "owner": p.Owner,
+		"sla_minutes": p.SLAMinutes, "tags": strsOrNil(p.Tags), "extra": mapOrNil(p.Extra), "nodes": nodes, "edges": edges,
+	}
+}
+
+func strOrNil(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}
+
+func strsOrNil(s []string) any {
+	if s == nil {
+		return nil
+	}
+	return s
+}
+
+func mapOrNil(m map[string]any) any {
+	if m == nil {
+		return nil
+	}
+	return m
 }
 
 // Hash returns ir_hash: the hex sha256 of the canonical JSON.

@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -21,6 +23,8 @@ type Spec struct {
 	nodeLine map[string]int
 	// paramLine holds the line of each top-level key of a node's params ("" = the params block).
 	paramLine map[string]map[string]int
+	// fieldLine holds the line of each key of the pipeline mapping (schedule, sla_minutes, …).
+	fieldLine map[string]int
 }
 
 // NodeLine is the line where node id is declared (or the pipeline's line).
@@ -40,7 +44,8 @@ func (s *Spec) ParamLine(id, key string) int {
 }
 
 // Locate fills in the file and line of a problem found in this spec. Field, when set, is the
-// top-level params key the problem is about.
+// top-level params key the problem is about, or for a pipeline-level problem (no node) the
+// pipeline key (schedule, sla_minutes).
 func (s *Spec) Locate(p Problem, field string) Problem {
 	p.File = s.File
 	if p.Pipeline == "" && s.Pipeline != nil {
@@ -52,6 +57,8 @@ func (s *Spec) Locate(p Problem, field string) Problem {
 			p.Line = s.ParamLine(p.Node, field)
 		case p.Node != "":
 			p.Line = s.NodeLine(p.Node)
+		case field != "" && s.fieldLine[field] > 0:
+			p.Line = s.fieldLine[field]
 		default:
 			p.Line = s.Line
 		}
@@ -64,19 +71,25 @@ var SpecExtensions = []string{".yaml", ".yml", ".json"}
 
 // LoadPaths loads every file or folder named. Folders are walked recursively for *.yaml, *.yml
 // and *.json, skipping hidden entries and files that are not aiflow documents (no api_version,
-// pipeline or nodes key at the top). It returns every spec that decoded and every problem met.
+// pipeline or nodes key at the top). It returns every spec that decoded and every problem met,
+// in the order of the paths (a folder's files sorted). Files are parsed concurrently.
 func LoadPaths(paths []string) ([]*Spec, Problems) {
-	var specs []*Spec
-	var ps Problems
+	type job struct {
+		path        string
+		skipForeign bool
+		specs       []*Spec
+		ps          Problems
+	}
+	var jobs []*job
+	failed := func(root string, err error) { jobs = append(jobs, &job{ps: Problems{{File: root, Msg: errMsg(err)}}}) }
 	for _, root := range paths {
 		info, err := os.Stat(root)
 		if err != nil {
-			ps = append(ps, Problem{File: root, Msg: errMsg(err)})
+			failed(root, err)
 			continue
 		}
 		if !info.IsDir() {
-			s, p := LoadFile(root, false)
-			specs, ps = append(specs, s...), append(ps, p...)
+			jobs = append(jobs, &job{path: root})
 			continue
 		}
 		var files []string
@@ -97,13 +110,35 @@ func LoadPaths(paths []string) ([]*Spec, Problems) {
 			return nil
 		})
 		if err != nil {
-			ps = append(ps, Problem{File: root, Msg: errMsg(err)})
+			failed(root, err)
 		}
 		sort.Strings(files)
 		for _, f := range files {
-			s, p := LoadFile(f, true)
-			specs, ps = append(specs, s...), append(ps, p...)
+			jobs = append(jobs, &job{path: f, skipForeign: true})
 		}
+	}
+	work := make(chan *job)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				j.specs, j.ps = LoadFile(j.path, j.skipForeign)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		if j.path != "" {
+			work <- j
+		}
+	}
+	close(work)
+	wg.Wait()
+	var specs []*Spec
+	var ps Problems
+	for _, j := range jobs {
+		specs, ps = append(specs, j.specs...), append(ps, j.ps...)
 	}
 	return specs, ps
 }
@@ -146,7 +181,7 @@ func LoadFile(path string, skipForeign bool) ([]*Spec, Problems) {
 		return nil, Problems{{File: path, Msg: errMsg(err)}}
 	}
 	if len(data) > MaxSpecSize {
-		return nil, Problems{{File: path, Msg: fmt.Sprintf("file is larger than the %d MiB limit for specs", MaxSpecSize>>20)}}
+		return nil, Problems{{File: path, Line: 1, Msg: fmt.Sprintf("file is larger than the %d MiB limit for specs", MaxSpecSize>>20)}}
 	}
 	return Parse(path, data, skipForeign)
 }

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Secret values never enter the IR (ARCHITECTURE §3): params reference them, as
@@ -42,7 +43,7 @@ func secretLiterals(path string, v any) []string {
 		sort.Strings(keys)
 		for _, k := range keys {
 			p := joinPath(path, k)
-			if s, ok := x[k].(string); ok && secretKeyRE.MatchString(k) && s != "" && !IsSecretRef(s) && !strings.Contains(s, "{{") {
+			if s, ok := x[k].(string); ok && s != "" && namesSecret(k) && !IsSecretRef(s) && !strings.Contains(s, "{{") {
 				out = append(out, p)
 				continue
 			}
@@ -54,4 +55,24 @@ func secretLiterals(path string, v any) []string {
 		}
 	}
 	return out
+}
+
+// secretWords are what secretKeyRE matches, for the ASCII fast path of namesSecret.
+var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "accesskey", "access_key", "privatekey", "private_key", "credential"}
+
+// namesSecret reports whether a params key names a secret (secretKeyRE), without a regexp for
+// plain ASCII keys: every string of every node passes here on each validate.
+func namesSecret(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if k[i] >= utf8.RuneSelf {
+			return secretKeyRE.MatchString(k) // Unicode case folding: let the regexp decide
+		}
+	}
+	l := strings.ToLower(k)
+	for _, w := range secretWords {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
 }

@@ -33,8 +33,11 @@ func Closest(got string, candidates []string) string {
 // Suggest is suggest for other packages: ` (did you mean "x"?)` or "".
 func Suggest(got string, candidates []string) string { return suggest(got, candidates) }
 
+// levenshtein is the optimal-string-alignment edit distance: insertions, deletions,
+// substitutions and transpositions of neighbours ("sprak" is one edit from "spark").
 func levenshtein(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
 	for j := range prev {
@@ -48,8 +51,11 @@ func levenshtein(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(rb)]
 }

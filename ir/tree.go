@@ -109,7 +109,7 @@ func parseYAML(data []byte) ([]*value, error) {
 			break
 		}
 		if err != nil {
-			return nil, yamlErr(err)
+			return nil, yamlErr(err, data)
 		}
 		c := &yamlConv{}
 		v, err := c.conv(&n, 0)
@@ -123,8 +123,11 @@ func parseYAML(data []byte) ([]*value, error) {
 	return docs, nil
 }
 
-// yamlErr turns "yaml: line 3: mapping values are not allowed" into a positioned error.
-func yamlErr(err error) error {
+// yamlErr turns "yaml: line 3: mapping values are not allowed" into a positioned error. yaml.v3
+// leaves the line out when the problem is on the first line and for some errors (unknown anchor,
+// control characters); those get the line of the anchor's first use, or line 1, so that every
+// problem reads `file:line:`.
+func yamlErr(err error, data []byte) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
@@ -134,7 +137,15 @@ func yamlErr(err error) error {
 			}
 		}
 	}
-	return &parseError{msg: "invalid YAML: " + msg}
+	line := 1
+	if rest, ok := strings.CutPrefix(msg, "unknown anchor '"); ok {
+		if name, _, ok := strings.Cut(rest, "'"); ok {
+			if i := bytes.Index(data, []byte("*"+name)); i >= 0 {
+				line += bytes.Count(data[:i], []byte("\n"))
+			}
+		}
+	}
+	return &parseError{line: line, msg: "invalid YAML: " + msg}
 }
 
 type yamlConv struct{ nodes int }
@@ -300,7 +311,7 @@ func (c *jsonConv) err(err error, line int) error {
 	if errors.As(err, &se) {
 		return &parseError{line: c.lineOf(int(se.Offset)), msg: "invalid JSON: " + se.Error()}
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return &parseError{line: len(c.lines), msg: "invalid JSON: unexpected end of file"}
 	}
 	return &parseError{line: line, msg: "invalid JSON: " + err.Error()}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aiflow-dev/aiflow/ir"
 )
@@ -36,37 +38,67 @@ type Field struct {
 	index    []int
 }
 
-// Fields lists the fields of a config, in declaration order.
+// Fields lists the fields of a config, in declaration order, with the config's values as
+// defaults.
 func Fields(cfg Config) []Field {
 	v := reflect.ValueOf(cfg)
 	for v.Kind() == reflect.Pointer {
 		v = v.Elem()
 	}
-	var out []Field
-	collectFields(v, nil, &out)
+	out := append([]Field(nil), fieldsOf(v.Type()).list...)
+	for i := range out {
+		if fv := v.FieldByIndex(out[i].index); !fv.IsZero() {
+			if b, err := json.Marshal(fv.Interface()); err == nil {
+				out[i].Default = string(b)
+			}
+		}
+	}
 	return out
 }
 
-func collectFields(v reflect.Value, index []int, out *[]Field) {
-	t := v.Type()
+// typeFields is the struct-tag part of Fields, computed once per config type: decoding a node
+// must not re-read struct tags (validating 1,000 pipelines decodes 10,000 configs).
+type typeFields struct {
+	list   []Field // without Default
+	byName map[string]int
+	names  []string
+	rest   []int // index of the `plugin:"rest"` field, nil if none
+}
+
+var fieldCache sync.Map // reflect.Type → *typeFields
+
+func fieldsOf(t reflect.Type) *typeFields {
+	if tf, ok := fieldCache.Load(t); ok {
+		return tf.(*typeFields)
+	}
+	tf := &typeFields{byName: map[string]int{}}
+	collectFields(t, nil, &tf.list)
+	for i, f := range tf.list {
+		tf.byName[f.Name] = i
+		tf.names = append(tf.names, f.Name)
+	}
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Tag.Get("plugin") == "rest" {
+			tf.rest = []int{i}
+		}
+	}
+	fieldCache.Store(t, tf)
+	return tf
+}
+
+func collectFields(t reflect.Type, index []int, out *[]Field) {
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		idx := append(append([]int{}, index...), i)
 		if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
-			collectFields(v.Field(i), idx, out)
+			collectFields(sf.Type, idx, out)
 			continue
 		}
 		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
 		if name == "" || name == "-" || !sf.IsExported() {
 			continue
 		}
-		f := Field{Name: name, Type: typeName(sf.Type), Required: sf.Tag.Get("required") == "true", Doc: sf.Tag.Get("doc"), index: idx}
-		if fv := v.Field(i); !fv.IsZero() {
-			if b, err := json.Marshal(fv.Interface()); err == nil {
-				f.Default = string(b)
-			}
-		}
-		*out = append(*out, f)
+		*out = append(*out, Field{Name: name, Type: typeName(sf.Type), Required: sf.Tag.Get("required") == "true", Doc: sf.Tag.Get("doc"), index: idx})
 	}
 }
 
@@ -100,17 +132,6 @@ func typeName(t reflect.Type) string {
 	return t.String()
 }
 
-// restField finds the field tagged `plugin:"rest"` of an Open config.
-func restField(v reflect.Value) (reflect.Value, bool) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Tag.Get("plugin") == "rest" {
-			return v.Field(i), true
-		}
-	}
-	return reflect.Value{}, false
-}
-
 // Decode builds the spec's config from a node's params (or resources, with resources=true):
 // defaults from New, then each key decoded strictly into its field, then required fields, then
 // Validate. All problems are returned, not just the first. The "kind" key of sources and sinks is
@@ -132,14 +153,9 @@ func (s *Spec) Decode(params map[string]any, resources bool) (Config, []FieldErr
 
 func decodeInto(cfg Config, params map[string]any, open, skipKind bool) []FieldError {
 	var errs []FieldError
-	fields := Fields(cfg)
-	byName := map[string]Field{}
-	names := make([]string, 0, len(fields))
-	for _, f := range fields {
-		byName[f.Name] = f
-		names = append(names, f.Name)
-	}
 	root := reflect.ValueOf(cfg).Elem()
+	tf := fieldsOf(root.Type())
+	fields, names := tf.list, tf.names
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
@@ -150,7 +166,7 @@ func decodeInto(cfg Config, params map[string]any, open, skipKind bool) []FieldE
 		if k == "kind" && skipKind {
 			continue
 		}
-		f, ok := byName[k]
+		fi, ok := tf.byName[k]
 		if !ok {
 			hint := ir.Suggest(k, names)
 			if open && hint == "" {
@@ -166,14 +182,12 @@ func decodeInto(cfg Config, params map[string]any, open, skipKind bool) []FieldE
 		if params[k] == nil {
 			continue // null means "use the default"
 		}
-		if err := decodeValue(root.FieldByIndex(f.index), params[k]); err != nil {
+		if err := decodeValue(root.FieldByIndex(fields[fi].index), params[k]); err != nil {
 			errs = append(errs, FieldError{Field: k, Msg: err.Error()})
 		}
 	}
-	if open && len(rest) > 0 {
-		if rv, ok := restField(root); ok {
-			rv.Set(reflect.ValueOf(rest))
-		}
+	if open && len(rest) > 0 && tf.rest != nil {
+		root.FieldByIndex(tf.rest).Set(reflect.ValueOf(rest))
 	}
 	for _, f := range fields {
 		if f.Required {
@@ -198,6 +212,9 @@ func decodeInto(cfg Config, params map[string]any, open, skipKind bool) []FieldE
 // decodeValue decodes a generic value into a field through JSON, strictly, with a message that
 // names the expected type rather than Go's.
 func decodeValue(dst reflect.Value, v any) error {
+	if setPlain(dst, v) {
+		return nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -214,6 +231,134 @@ func decodeValue(dst reflect.Value, v any) error {
 	}
 	dst.Set(ptr.Elem())
 	return nil
+}
+
+var (
+	stringType    = reflect.TypeOf("")
+	stringsType   = reflect.TypeOf([]string(nil))
+	stringMapType = reflect.TypeOf(map[string]string(nil))
+	anyMapType    = reflect.TypeOf(map[string]any(nil))
+	anyMapsType   = reflect.TypeOf([]map[string]any(nil))
+	anyType       = reflect.TypeOf((*any)(nil)).Elem()
+	boolType      = reflect.TypeOf(false)
+	intType       = reflect.TypeOf(0)
+	int64Type     = reflect.TypeOf(int64(0))
+)
+
+// setPlain sets the common field types (string, []string, map[string]string, bool, int) from
+// a matching generic value without a JSON round trip. It reports false when it did not set dst,
+// and the strict JSON path decides (and words any error).
+func setPlain(dst reflect.Value, v any) bool {
+	switch dst.Type() {
+	case stringType:
+		if s, ok := v.(string); ok {
+			dst.SetString(s)
+			return true
+		}
+	case boolType:
+		if b, ok := v.(bool); ok {
+			dst.SetBool(b)
+			return true
+		}
+	case intType, int64Type:
+		if n, ok := v.(json.Number); ok {
+			if i, err := strconv.ParseInt(string(n), 10, 64); err == nil && (dst.Type() == int64Type || int64(int(i)) == i) {
+				dst.SetInt(i)
+				return true
+			}
+		}
+	case stringsType:
+		if l, ok := v.([]any); ok {
+			out := make([]string, len(l))
+			for i, e := range l {
+				s, ok := e.(string)
+				if !ok {
+					return false
+				}
+				out[i] = s
+			}
+			dst.Set(reflect.ValueOf(out))
+			return true
+		}
+	case anyMapType, anyMapsType, anyType:
+		// What encoding/json would make of a generic value: numbers become float64.
+		g, ok := plainGeneric(v)
+		if !ok {
+			return false
+		}
+		switch dst.Type() {
+		case anyMapType:
+			m, ok := g.(map[string]any)
+			if !ok {
+				return false
+			}
+			dst.Set(reflect.ValueOf(m))
+		case anyMapsType:
+			l, ok := g.([]any)
+			if !ok {
+				return false
+			}
+			out := make([]map[string]any, len(l))
+			for i, e := range l {
+				if out[i], ok = e.(map[string]any); !ok {
+					return false
+				}
+			}
+			dst.Set(reflect.ValueOf(out))
+		default:
+			if g == nil {
+				return false
+			}
+			dst.Set(reflect.ValueOf(g))
+		}
+		return true
+	case stringMapType:
+		if m, ok := v.(map[string]any); ok {
+			out := make(map[string]string, len(m))
+			for k, e := range m {
+				s, ok := e.(string)
+				if !ok {
+					return false
+				}
+				out[k] = s
+			}
+			dst.Set(reflect.ValueOf(out))
+			return true
+		}
+	}
+	return false
+}
+
+// plainGeneric deep-copies a generic value as encoding/json would decode it into an `any`
+// (json.Number → float64). It reports false for anything else.
+func plainGeneric(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil, string, bool, float64:
+		return x, true
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		return f, err == nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			var ok bool
+			if out[i], ok = plainGeneric(e); !ok {
+				return nil, false
+			}
+		}
+		return out, true
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			g, ok := plainGeneric(e)
+			if !ok {
+				return nil, false
+			}
+			out[k] = g
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 func jsonKind(v any) string {
