@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/ir"
@@ -13,6 +15,9 @@ import (
 type Loaded struct {
 	Spec *ir.Spec
 	Hash string
+	// Canonical is the canonical IR the hash was taken of (nil: not kept; use
+	// Spec.Pipeline.Canonical).
+	Canonical []byte
 }
 
 // LoadValid loads, checks and plugin-validates specs from paths, and merges pipelines found in
@@ -23,20 +28,48 @@ func LoadValid(r *plugin.Registry, envs []string, paths []string) ([]*Loaded, er
 		return nil, fault.Usagef("no spec paths given")
 	}
 	specs, ps := ir.LoadPaths(paths)
+	// Check, validate and hash every spec, concurrently; then merge in load order.
+	type checked struct {
+		ps    ir.Problems
+		canon []byte
+	}
+	res := make([]checked, len(specs))
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), len(specs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				s := specs[i]
+				sp := s.Check(ir.CheckOptions{Envs: envs})
+				sp = append(sp, r.Validate(s)...)
+				if len(sp) > 0 {
+					res[i].ps = sp
+					continue
+				}
+				canon, err := s.Pipeline.Canonical()
+				if err != nil {
+					res[i].ps = ir.Problems{s.Locate(ir.Problem{Msg: "canonical IR: " + err.Error()}, "")}
+					continue
+				}
+				res[i].canon = canon
+			}
+		}()
+	}
+	for i := range specs {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 	byID := map[string]*Loaded{}
 	var out []*Loaded
-	for _, s := range specs {
-		sp := s.Check(ir.CheckOptions{Envs: envs})
-		sp = append(sp, r.Validate(s)...)
-		if len(sp) > 0 {
-			ps = append(ps, sp...)
+	for i, s := range specs {
+		if len(res[i].ps) > 0 {
+			ps = append(ps, res[i].ps...)
 			continue
 		}
-		h, err := s.Pipeline.Hash()
-		if err != nil {
-			ps = append(ps, s.Locate(ir.Problem{Msg: "canonical IR: " + err.Error()}, ""))
-			continue
-		}
+		h := ir.HashBytes(res[i].canon)
 		if prev, ok := byID[s.Pipeline.ID]; ok {
 			if prev.Hash != h {
 				ps = append(ps, s.Locate(ir.Problem{Msg: fmt.Sprintf("pipeline %q is also defined in %s:%d with different content (ir_hash %s vs %s)",
@@ -44,7 +77,7 @@ func LoadValid(r *plugin.Registry, envs []string, paths []string) ([]*Loaded, er
 			}
 			continue
 		}
-		l := &Loaded{Spec: s, Hash: h}
+		l := &Loaded{Spec: s, Hash: h, Canonical: res[i].canon}
 		byID[s.Pipeline.ID] = l
 		out = append(out, l)
 	}

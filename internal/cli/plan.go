@@ -60,9 +60,11 @@ func runPlan(e *Env, args []string) error {
 			return fault.Wrap(fault.Config, err, "")
 		}
 		if *asJSON {
-			canon, err := p.Canonical()
-			if err != nil {
-				return err
+			canon := l.Canonical
+			if canon == nil {
+				if canon, err = p.Canonical(); err != nil {
+					return err
+				}
 			}
 			b, err := json.Marshal(PlanJSON{IR: canon, IRHash: l.Hash, Order: order})
 			if err != nil {
