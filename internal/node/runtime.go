@@ -93,3 +93,28 @@ type Committer interface {
 	// Commit is called by the lifecycle with the final manifest.
 	Commit(ctx context.Context, c metadata.Commit) (committed bool, existing *metadata.Commit, err error)
 }
+
+// ---- after-commit hooks (added for Kafka offsets; see OnCommitted) ----
+
+// AfterCommitHook runs once a node's commit exists: right after this attempt's commit (or after
+// it found another attempt's), and when a retry finds the node already committed — so a step
+// that must follow a commit (committing Kafka consumer offsets after the sink committed) is
+// never lost to a pod killed between the two. It must be idempotent. On the already-committed
+// path env carries only Pipeline, IRHash, Node (params unrendered), RunID, Try, Config, Registry,
+// Store, Meta and Log. An error fails the attempt with its class (a retry runs the hook again);
+// the commit stays.
+type AfterCommitHook func(ctx context.Context, env *Env) error
+
+var afterCommitHooks []AfterCommitHook
+
+// OnCommitted registers an AfterCommitHook (from an init function: it is not synchronised).
+func OnCommitted(h AfterCommitHook) { afterCommitHooks = append(afterCommitHooks, h) }
+
+func runAfterCommit(ctx context.Context, env *Env) error {
+	for _, h := range afterCommitHooks {
+		if err := h(ctx, env); err != nil {
+			return err
+		}
+	}
+	return nil
+}

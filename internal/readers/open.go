@@ -15,8 +15,9 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 )
 
-// Counter counts what an input delivered.
-type Counter struct{ Rows, Bytes atomic.Int64 }
+// Counter counts what an input delivered. DeadLetters counts the records a Kafka input set aside
+// as undecodable (on_error: dead_letter); consumers report it in their output manifest.
+type Counter struct{ Rows, Bytes, DeadLetters atomic.Int64 }
 
 // OpenManifest opens a committed manifest for reading as Arrow record batches: exactly its pinned
 // files (sizes and ETags checked), projected to the pinned columns.
@@ -26,7 +27,7 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 	case manifest.KindTable:
 		return nil, fault.Configf("input %s is a catalog table (%s): only the spark engine reads it", m.Node, m.Table.Name)
 	case manifest.KindKafka:
-		return nil, fault.Configf("input %s is a Kafka range: this runner has no Kafka reader", m.Node)
+		return nil, fault.Configf("input %s is a Kafka range: open it with Reader", m.Node)
 	default:
 		return nil, fault.Configf("input %s has no data to read (%s)", m.Node, m.Kind)
 	}
@@ -50,6 +51,9 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 // Reader opens a manifest as a record reader; an output with no files reads as no rows of its
 // recorded schema.
 func Reader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
+	if m.Kind == manifest.KindKafka {
+		return OpenKafka(ctx, st, m, c, mem)
+	}
 	ds, err := OpenManifest(ctx, st, m, c)
 	if err != nil {
 		return nil, nil, err
