@@ -116,9 +116,16 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 	m := StagedManifest(files, out.Schema())
 	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
 	o := &node.Output{Manifest: m}
+	var dead int64
 	for _, c := range counters {
 		o.RowsIn += c.Rows.Load()
 		o.BytesIn += c.Bytes.Load()
+		dead += c.DeadLetters.Load()
+	}
+	if dead > 0 {
+		// Undecodable stream records set aside (on_error: dead_letter): in the run record.
+		m.Details = map[string]any{"dead_letters": dead}
+		env.Log.Warn("records sent to the dead-letter destination", "dead_letters", dead)
 	}
 	return o, nil
 }

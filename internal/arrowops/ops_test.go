@@ -362,3 +362,18 @@ func TestParseType(t *testing.T) {
 		t.Errorf("ParseType(timestamp with zone) = %v, %v", tt, err)
 	}
 }
+
+// TestParseTypeReadsArrowNames: a manifest records types with DataType.String(); they must parse
+// back to the same type (empty outputs are rebuilt from their manifest schema).
+func TestParseTypeReadsArrowNames(t *testing.T) {
+	for _, dt := range []arrow.DataType{
+		arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64, arrow.BinaryTypes.String, arrow.BinaryTypes.Binary,
+		arrow.FixedWidthTypes.Date32, &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"},
+		&arrow.TimestampType{Unit: arrow.Microsecond},
+	} {
+		got, err := ParseType(dt.String())
+		if err != nil || !arrow.TypeEqual(got, dt) {
+			t.Errorf("ParseType(%q) = %v, %v; want %v", dt.String(), got, err, dt)
+		}
+	}
+}

@@ -163,6 +163,7 @@ var typeByName = map[string]arrow.DataType{
 	"string": arrow.BinaryTypes.String, "utf8": arrow.BinaryTypes.String,
 	"large_string": arrow.BinaryTypes.LargeString, "large_utf8": arrow.BinaryTypes.LargeString,
 	"date32": arrow.FixedWidthTypes.Date32, "date": arrow.FixedWidthTypes.Date32,
+	"binary": arrow.BinaryTypes.Binary, "large_binary": arrow.BinaryTypes.LargeBinary,
 }
 
 // ParseType resolves a type name of TypeNames.
@@ -175,10 +176,12 @@ func ParseType(name string) (arrow.DataType, error) {
 		unit, zone, _ := strings.Cut(strings.TrimSuffix(rest, "]"), ",")
 		units := map[string]arrow.TimeUnit{"s": arrow.Second, "ms": arrow.Millisecond, "us": arrow.Microsecond, "ns": arrow.Nanosecond}
 		if u, ok := units[strings.TrimSpace(unit)]; ok {
-			// Zone names are case-sensitive: take them from the original text.
+			// Zone names are case-sensitive: take them from the original text. Arrow's own
+			// DataType.String() writes "timestamp[ms, tz=UTC]", so accept the tz= form too.
 			if zone != "" {
 				_, orig, _ := strings.Cut(name, ",")
 				zone = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(orig), "]"))
+				zone = strings.TrimPrefix(zone, "tz=")
 			}
 			return &arrow.TimestampType{Unit: u, TimeZone: zone}, nil
 		}

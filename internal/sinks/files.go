@@ -54,6 +54,13 @@ type onelakeSink struct{}
 
 func (onelakeSink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
 	c := env.Decoded.Params.(*builtin.OnelakeSink)
+	if env.Node.EngineName() == builtin.Spark || env.Inputs[env.InputOrder[0]].Kind == manifest.KindTable {
+		// A catalog table on Spark: internal/spark's runtime (absent from a -tags nospark build).
+		if rt, ok := env.Registry.Runtime(plugin.RoleSink, "onelake@spark"); ok {
+			return rt.(node.SinkRuntime).Publish(ctx, env)
+		}
+		return nil, fault.Configf("onelake sink %s: needs the spark engine, which this aiflow-runner was built without", c.Table)
+	}
 	if c.Format == "delta" {
 		return nil, fault.Configf("onelake sink %s: format delta needs the spark engine (engine: spark on the sink)", c.Table)
 	}
@@ -135,6 +142,9 @@ func publish(ctx context.Context, env *node.Env, t target) (*node.Output, error)
 	m.Format = t.format
 	m.Dataset = t.ref
 	m.Details = map[string]any{"table_dir": dir, "table_version": v.Version, "mode": t.mode}
+	if dead := c.DeadLetters.Load(); dead > 0 {
+		m.Details["dead_letters"] = dead
+	}
 	env.Log.Info("published", "table", dir, "version", v.Version, "files", len(files), "rows", m.Rows)
 	return &node.Output{Manifest: m, RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
 }
