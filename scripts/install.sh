@@ -172,17 +172,21 @@ EOF
 }
 version_kafka() { echo "$KAFKA_VERSION"; }
 
-is_spark() { [[ -x .venv-spark/bin/python ]] && marker_ok spark "$PYSPARK_VERSION"; }
+# The PySpark Connect client (bench/spark's baseline) needs these beside pyspark; pinned.
+SPARK_CLIENT_PINS="grpcio==1.85.3 grpcio-status==1.85.3 googleapis-common-protos==1.76.0 protobuf==7.36.2 pandas==3.1.1 numpy==2.4.6 pyarrow==26.0.1"
+is_spark() { [[ -x .venv-spark/bin/python ]] && marker_ok spark "$PYSPARK_VERSION+client"; }
 do_spark() {
   make_venv .venv-spark
   # pyspark is an sdist (~300 MB, includes jars/); pip builds its wheel once and caches it.
   pip_in .venv-spark "pyspark==$PYSPARK_VERSION"
+  # shellcheck disable=SC2086
+  pip_in .venv-spark $SPARK_CLIENT_PINS
   .venv-spark/bin/python - <<'EOF'
 import os, glob, pyspark
 jars = os.path.join(os.path.dirname(pyspark.__file__), "jars")
 assert glob.glob(os.path.join(jars, "spark-connect_*.jar")), "no Spark Connect server jar in " + jars
 EOF
-  marker_set spark "$PYSPARK_VERSION"
+  marker_set spark "$PYSPARK_VERSION+client"
 }
 version_spark() { echo "pyspark $PYSPARK_VERSION"; }
 

@@ -65,3 +65,16 @@ func Equals(col, value string) (string, error) {
 	}
 	return c + " = " + v, nil
 }
+
+// Idents quotes a list of identifiers and joins them with ", " (a column list).
+func Idents(names []string) (string, error) {
+	out := make([]string, len(names))
+	for i, n := range names {
+		q, err := Ident(n)
+		if err != nil {
+			return "", err
+		}
+		out[i] = q
+	}
+	return strings.Join(out, ", "), nil
+}

@@ -70,3 +70,19 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func TestIdents(t *testing.T) {
+	got, err := Idents([]string{"user_id", "we`ird", "dt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "`user_id`, `we``ird`, `dt`"; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if _, err := Idents([]string{"ok", ""}); err == nil {
+		t.Fatal("an empty identifier was accepted")
+	}
+	if got, _ := Idents(nil); got != "" {
+		t.Fatalf("no names: got %q", got)
+	}
+}

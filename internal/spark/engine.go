@@ -1,0 +1,368 @@
+//go:build !nospark
+
+package spark
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/spark-connect-go/spark/sql"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/dataset"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/plugin"
+	"github.com/aiflow-dev/aiflow/plugin/builtin"
+	"github.com/aiflow-dev/aiflow/plugin/sparkfn"
+)
+
+// SinkKind is the runtime key of the onelake sink on Spark; the arrow-side onelake sink hands
+// over to it when the node's engine is spark or its input is a catalog table.
+const SinkKind = "onelake@spark"
+
+func init() { Register(plugin.Default) }
+
+// Register attaches the spark engine, its readers and its onelake sink to r.
+func Register(r *plugin.Registry) {
+	r.RegisterRuntime(plugin.RoleEngine, builtin.Spark, Engine{})
+	r.RegisterRuntime(plugin.RoleSink, SinkKind, OnelakeSink{})
+	r.RegisterReader(builtin.Spark, "onelake", Reader(readOnelake))
+	r.RegisterReader(builtin.Spark, "files", Reader(readFilesSource))
+	r.RegisterReader(builtin.Spark, UpstreamKind, Reader(readManifest))
+	r.AddCheck(plugin.RoleEngine, builtin.Spark, func(cfg plugin.Config) error {
+		c := cfg.(*builtin.SparkTransform)
+		if c.Entrypoint != "" {
+			if _, err := sparkfn.Lookup(r, c.Entrypoint); err != nil {
+				return plugin.Errorf("entrypoint", "%v", err)
+			}
+		}
+		return nil
+	})
+}
+
+// testHook, set by tests, is called at named points of a node (a crash or a server restart
+// there).
+var testHook func(stage string) error
+
+func hook(stage string) error {
+	if testHook == nil {
+		return nil
+	}
+	return testHook(stage)
+}
+
+// Engine is the spark transform runtime.
+type Engine struct{}
+
+var (
+	_ node.TransformRuntime = Engine{}
+	_ node.SinkRuntime      = OnelakeSink{}
+)
+
+// SessionFor connects the node to its cluster (see ResolveRemote and Connect) and prepares the
+// session: timestamps staged as Parquet INT64 micros (readable by every engine), dynamic
+// partition overwrite.
+func SessionFor(ctx context.Context, env *node.Env) (*Session, error) {
+	remote, err := ResolveRemote(env.Config, clusterOf(env), env.Log)
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := ConnectTimeout()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	s, err := Connect(ctx, Options{Remote: remote, ConnectTimeout: timeout, Log: env.Log})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Exec(ctx,
+		"SET spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS",
+		"SET spark.sql.sources.partitionOverwriteMode=dynamic"); err != nil {
+		s.Close()
+		return nil, err
+	}
+	env.Log.Info("spark session open", "remote", s.Remote, "server_session", s.ServerSessionID(), "ms", time.Since(start).Milliseconds())
+	return s, nil
+}
+
+// clusterOf is the node's resources.cluster; a sink, which has no Spark resources, runs on the
+// cluster of its main input when that is a spark transform.
+func clusterOf(env *node.Env) string {
+	if r, ok := env.Decoded.Resources.(*builtin.SparkResources); ok {
+		return r.Cluster
+	}
+	if len(env.InputOrder) > 0 {
+		if up := env.Pipeline.Nodes[env.InputOrder[0]]; up != nil {
+			if c, ok := up.Resources["cluster"].(string); ok {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// Transform runs Spark SQL (or a registered Go function) over the inputs, stages the result as
+// Parquet written by Spark, and saves it to output_table / output_path when asked.
+func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error) {
+	cfg := env.Decoded.Params.(*builtin.SparkTransform)
+	s, err := SessionFor(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	out := &node.Output{}
+	inputs, stats, err := registerInputs(ctx, s, env, out)
+	if err != nil {
+		return nil, s.checkLost(ctx, err)
+	}
+	if err := hook("inputs-registered"); err != nil {
+		return nil, err
+	}
+	var df sql.DataFrame
+	if cfg.SQL != "" {
+		if df, err = s.Sql(ctx, cfg.SQL); err != nil {
+			return nil, s.checkLost(ctx, fmt.Errorf("spark sql of %s: %w", env.Node.ID, Classify(err, s.Remote)))
+		}
+	} else {
+		fn, err := sparkfn.Lookup(env.Registry, cfg.Entrypoint)
+		if err != nil {
+			return nil, fault.Wrap(fault.Config, err, "")
+		}
+		if df, err = fn(ctx, s.SparkSession, inputs, funcParams(env)); err != nil {
+			err = Classify(err, s.Remote)
+			if fault.ClassOf(err) == fault.Internal {
+				err = fault.Wrap(fault.Data, err, "function %s", cfg.Entrypoint)
+			}
+			return nil, s.checkLost(ctx, err)
+		}
+		if df == nil {
+			return nil, fault.Dataf("function %s returned no DataFrame", cfg.Entrypoint)
+		}
+	}
+	m, err := Stage(ctx, s, env, df)
+	if err != nil {
+		return nil, s.checkLost(ctx, err)
+	}
+	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
+	m.Details = map[string]any{"engine": builtin.Spark, "remote": s.Remote, "inputs": stats}
+	if cfg.OutputTable != "" || cfg.OutputPath != "" {
+		staged, err := readFiles(ctx, s, env, m, nil)
+		if err != nil {
+			return nil, s.checkLost(ctx, err)
+		}
+		if cfg.OutputTable != "" {
+			res, err := WriteTable(ctx, s, staged, TableWrite{Name: cfg.OutputTable, Format: "parquet", Mode: "overwrite", Commit: commitToken(env)})
+			if err != nil {
+				return nil, s.checkLost(ctx, fmt.Errorf("output_table %s: %w", cfg.OutputTable, err))
+			}
+			m.Details["output_table"] = cfg.OutputTable
+			m.Dataset = &manifest.DatasetRef{Namespace: "onelake", Name: cfg.OutputTable}
+			env.Log.Info("saved output table", "table", cfg.OutputTable, "created", res.Created)
+		}
+		if cfg.OutputPath != "" {
+			uri, err := readers.ResolveURI(cfg.OutputPath)
+			if err != nil {
+				return nil, err
+			}
+			if err := staged.Write().Mode("overwrite").Format(cfg.OutputFormat).Save(ctx, SparkURI(uri)); err != nil {
+				return nil, s.checkLost(ctx, fmt.Errorf("output_path %s: %w", uri, Classify(err, s.Remote)))
+			}
+			m.Details["output_path"] = uri
+			m.Details["output_format"] = cfg.OutputFormat
+			if cfg.OutputTable == "" {
+				m.Dataset = readers.DatasetRef(uri)
+			}
+		}
+	}
+	env.Log.Info("spark transform staged", "rows", m.Rows, "files", len(m.Files), "bytes", m.Bytes)
+	out.Manifest = m
+	return out, nil
+}
+
+// commitToken names this run's write of a node: <pipeline>/<run_id>/<node>.
+func commitToken(env *node.Env) string {
+	return env.Pipeline.ID + "/" + env.RunID + "/" + env.Node.ID
+}
+
+// funcParams are what a Go function gets as params: the node's template variables.
+func funcParams(env *node.Env) map[string]any {
+	p := map[string]any{"run_id": env.RunID}
+	if !env.Vars.LogicalDate.IsZero() {
+		p["ds"] = env.Vars.LogicalDate.Format("2006-01-02")
+		p["logical_date"] = env.Vars.LogicalDate.Format(time.RFC3339)
+	}
+	params := map[string]any{}
+	for k, v := range env.Vars.Params {
+		params[k] = v
+	}
+	p["params"] = params
+	return p
+}
+
+// InputStats is what was read of one input: rows and schema, recorded in the output manifest
+// (and so in the metadata store).
+type InputStats struct {
+	Rows   int64            `json:"rows"`
+	Schema []manifest.Field `json:"schema,omitempty"`
+}
+
+// registerInputs reads every input, registers it as a temp view named by its node id, and counts
+// what was read.
+func registerInputs(ctx context.Context, s *Session, env *node.Env, out *node.Output) (map[string]sql.DataFrame, map[string]InputStats, error) {
+	inputs := map[string]sql.DataFrame{}
+	stats := map[string]InputStats{}
+	for _, id := range env.InputOrder {
+		df, err := ReadInput(ctx, s, env, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := df.CreateOrReplaceTempView(ctx, id); err != nil {
+			return nil, nil, fmt.Errorf("register input %s as a temp view: %w", id, Classify(err, s.Remote))
+		}
+		st, err := statsOf(ctx, s, df, env.Inputs[id])
+		if err != nil {
+			return nil, nil, fmt.Errorf("count input %s: %w", id, err)
+		}
+		inputs[id], stats[id] = df, st
+		out.RowsIn += st.Rows
+		out.BytesIn += env.Inputs[id].Bytes
+		if m := env.Inputs[id]; m.Table != nil {
+			out.Read = append(out.Read, manifest.DatasetRef{Namespace: "onelake", Name: m.Table.Name})
+		}
+	}
+	return inputs, stats, nil
+}
+
+// statsOf counts an input: a files manifest knows its rows; a table is counted by Spark (after
+// its partition filter).
+func statsOf(ctx context.Context, s *Session, df sql.DataFrame, m *manifest.Manifest) (InputStats, error) {
+	st := InputStats{Rows: m.Rows, Schema: m.Schema}
+	if m.Kind == manifest.KindFiles && (m.Rows > 0 || len(m.Files) == 0) && len(m.Schema) > 0 {
+		return st, nil
+	}
+	n, err := df.Count(ctx)
+	if err != nil {
+		return st, Classify(err, s.Remote)
+	}
+	st.Rows = n
+	if sc, err := df.Schema(ctx); err == nil {
+		st.Schema = sparkFields(sc)
+	}
+	return st, nil
+}
+
+// Stage writes df as Parquet into the attempt's staging folder (Spark writes it, nothing goes
+// through the client) and describes the files: sizes from the store, rows from the Parquet
+// footers, the schema as Arrow reads it, so a downstream arrow or python node reads them like
+// any staged output.
+func Stage(ctx context.Context, s *Session, env *node.Env, df sql.DataFrame) (*manifest.Manifest, error) {
+	dir := env.OutDir + "/data"
+	if err := df.Write().Mode("overwrite").Format("parquet").Save(ctx, SparkURI(dir)); err != nil {
+		return nil, fmt.Errorf("stage %s: %w", env.Node.ID, Classify(err, s.Remote))
+	}
+	return StagedManifest(ctx, env.Store, dir, func() ([]manifest.Field, error) {
+		sc, err := df.Schema(ctx)
+		if err != nil {
+			return nil, Classify(err, s.Remote)
+		}
+		return sparkFields(sc), nil
+	})
+}
+
+// StagedManifest lists the Parquet files Spark wrote under dir (not _SUCCESS, not .crc) and
+// describes them. schema is called only when Spark wrote no data file.
+func StagedManifest(ctx context.Context, st *objstore.Store, dir string, schema func() ([]manifest.Field, error)) (*manifest.Manifest, error) {
+	objs, err := st.List(ctx, dir+"/")
+	if err != nil {
+		return nil, fmt.Errorf("list staged output %s: %w", dir, err)
+	}
+	m := &manifest.Manifest{Kind: manifest.KindFiles, Format: string(dataset.Parquet)}
+	var files []dataset.FileInfo
+	for _, o := range objs {
+		rel := strings.TrimPrefix(o.URI, dir+"/")
+		if hidden(rel) || !strings.HasSuffix(rel, ".parquet") {
+			continue
+		}
+		files = append(files, dataset.FileInfo{URI: o.URI, Size: o.Size, ETag: o.ETag})
+	}
+	if len(files) == 0 {
+		if m.Schema, err = schema(); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	ds, err := dataset.OpenFiles(ctx, st, files, dataset.ReadOptions{Format: dataset.Parquet})
+	if err != nil {
+		return nil, fmt.Errorf("read staged output %s: %w", dir, err)
+	}
+	m.Files = ds.Files
+	m.Schema = readers.Fields(ds.Schema)
+	for _, f := range files {
+		n, err := parquetRows(ctx, st, f.URI)
+		if err != nil {
+			return nil, err
+		}
+		m.Rows += n
+		m.Bytes += f.Size
+	}
+	return m, nil
+}
+
+// parquetRows reads a Parquet file's row count from its footer.
+func parquetRows(ctx context.Context, st *objstore.Store, uri string) (int64, error) {
+	r, err := st.NewReader(ctx, uri)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	pf, err := file.NewParquetReader(r)
+	if err != nil {
+		return 0, fault.Wrap(fault.Data, err, "parquet footer of %s", uri)
+	}
+	defer pf.Close()
+	return pf.NumRows(), nil
+}
+
+// sparkFields turns a Spark schema into manifest fields with Arrow type names.
+func sparkFields(sc interface{ ToArrowType() arrow.DataType }) []manifest.Field {
+	st, ok := sc.ToArrowType().(*arrow.StructType)
+	if !ok {
+		return nil
+	}
+	out := make([]manifest.Field, len(st.Fields()))
+	for i, f := range st.Fields() {
+		out[i] = manifest.Field{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable}
+	}
+	return out
+}
+
+// checkLost turns an error into a temporary one when the server lost the session meanwhile (a
+// restart between two calls makes Spark report the node's temp views as missing: that is not the
+// user's error).
+func (s *Session) checkLost(ctx context.Context, err error) error {
+	if err == nil || fault.ClassOf(err) == fault.Temporary {
+		return err
+	}
+	before := s.ServerSessionID()
+	if before == "" {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	perr := s.probe(pctx)
+	if perr == nil && s.ServerSessionID() == before {
+		return err
+	}
+	if perr != nil && fault.ClassOf(Classify(perr, s.Remote)) != fault.Temporary {
+		return err
+	}
+	return fault.Wrap(fault.Temporary, err, "Spark Connect %s lost the session during the node (server restarted?)", s.Remote)
+}

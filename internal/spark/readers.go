@@ -1,0 +1,350 @@
+//go:build !nospark
+
+package spark
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/spark-connect-go/spark/sql"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/dataset"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/internal/sqltext"
+	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin/builtin"
+)
+
+// UpstreamKind is the reader key of the committed output of an upstream aiflow node (a
+// transform's staged Parquet, a sink's table): any manifest.
+const UpstreamKind = "aiflow"
+
+// Input is one pinned input of a node, handed to a Reader.
+type Input struct {
+	// ID is the input node's id; Node its IR (params not rendered).
+	ID       string
+	Node     *ir.Node
+	Manifest *manifest.Manifest
+}
+
+// Reader turns a pinned input into a DataFrame on the node's session (the seed's
+// register_spark_source_reader). Register one with
+// plugin.Registry.RegisterReader(builtin.Spark, kind, spark.Reader(...)).
+type Reader func(ctx context.Context, s *Session, env *node.Env, in Input) (sql.DataFrame, error)
+
+// ReadInput reads an input with the reader registered for its source kind, or, for the output of
+// a transform or sink, with the upstream reader.
+func ReadInput(ctx context.Context, s *Session, env *node.Env, id string) (sql.DataFrame, error) {
+	n := env.Pipeline.Nodes[id]
+	m := env.Inputs[id]
+	if n == nil || m == nil {
+		return nil, fault.New(fault.Internal, "input %s has no node or manifest", id)
+	}
+	kind := UpstreamKind
+	if n.Type == ir.Source {
+		kind = n.Kind()
+	}
+	v, ok := env.Registry.Reader(builtin.Spark, kind)
+	if !ok {
+		return nil, fault.Configf("input %s: the spark engine has no reader for %s sources (readers: %s)", id, kind, strings.Join(readerKinds(env), ", "))
+	}
+	r, ok := v.(Reader)
+	if !ok {
+		return nil, fault.New(fault.Internal, "spark reader for %s is a %T", kind, v)
+	}
+	df, err := r(ctx, s, env, Input{ID: id, Node: n, Manifest: m})
+	if err != nil {
+		return nil, fmt.Errorf("read input %s: %w", id, err)
+	}
+	return df, nil
+}
+
+func readerKinds(env *node.Env) []string {
+	var out []string
+	for _, k := range append(env.Registry.Kinds("source"), UpstreamKind) {
+		if _, ok := env.Registry.Reader(builtin.Spark, k); ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// readManifest reads any committed output: a catalog table or files.
+func readManifest(ctx context.Context, s *Session, env *node.Env, in Input) (sql.DataFrame, error) {
+	switch in.Manifest.Kind {
+	case manifest.KindTable:
+		return readTable(ctx, s, in.Manifest)
+	case manifest.KindFiles:
+		return readFiles(ctx, s, env, in.Manifest, nil)
+	case manifest.KindKafka:
+		return nil, fault.Configf("%s is a Kafka offset range: the spark engine does not read Kafka (use the arrow engine, or land it as files first)", in.ID)
+	}
+	return nil, fault.Configf("%s has no data to read (%s output)", in.ID, in.Manifest.Kind)
+}
+
+// readOnelake reads a onelake source: the pinned catalog table (or, when the source pinned files,
+// those files).
+func readOnelake(ctx context.Context, s *Session, env *node.Env, in Input) (sql.DataFrame, error) {
+	return readManifest(ctx, s, env, in)
+}
+
+// readFilesSource reads a files source with its format options.
+func readFilesSource(ctx context.Context, s *Session, env *node.Env, in Input) (sql.DataFrame, error) {
+	if in.Manifest.Kind != manifest.KindFiles {
+		return readManifest(ctx, s, env, in)
+	}
+	opts := map[string]string{}
+	if o, ok := in.Node.Params["options"].(map[string]any); ok {
+		for k, v := range o {
+			opts[k] = fmt.Sprint(v)
+		}
+	}
+	return readFiles(ctx, s, env, in.Manifest, opts)
+}
+
+// TableQuery renders the SELECT that reads a pinned table: its columns, its snapshot (delta
+// VERSION / TIMESTAMP AS OF) and its partition filter (already quoted by the source node through
+// sqltext).
+func TableQuery(t *manifest.Table, columns []string) (string, error) {
+	qn, err := sqltext.QualifiedName(t.Name)
+	if err != nil {
+		return "", fault.Wrap(fault.Config, err, "")
+	}
+	cols := "*"
+	if len(columns) > 0 {
+		qs := make([]string, len(columns))
+		for i, c := range columns {
+			if qs[i], err = sqltext.Ident(c); err != nil {
+				return "", fault.Wrap(fault.Config, err, "columns")
+			}
+		}
+		cols = strings.Join(qs, ", ")
+	}
+	q := "SELECT " + cols + " FROM " + qn
+	if t.Snapshot != "" {
+		if t.Format != "delta" {
+			return "", fault.Configf("table %s: snapshot needs format delta", t.Name)
+		}
+		if versionRE.MatchString(t.Snapshot) {
+			q += " VERSION AS OF " + t.Snapshot
+		} else {
+			lit, err := sqltext.String(t.Snapshot)
+			if err != nil {
+				return "", fault.Wrap(fault.Config, err, "snapshot")
+			}
+			q += " TIMESTAMP AS OF " + lit
+		}
+	}
+	if t.Filter != "" {
+		q += " WHERE " + t.Filter
+	}
+	return q, nil
+}
+
+var versionRE = regexp.MustCompile(`^[0-9]{1,18}$`)
+
+func readTable(ctx context.Context, s *Session, m *manifest.Manifest) (sql.DataFrame, error) {
+	if m.Table == nil {
+		return nil, fault.Dataf("table manifest of %s has no table", m.Node)
+	}
+	q, err := TableQuery(m.Table, stringList(m.Details["columns"]))
+	if err != nil {
+		return nil, err
+	}
+	df, err := s.Sql(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", m.Table.Name, Classify(err, s.Remote))
+	}
+	return df, nil
+}
+
+func stringList(v any) []string {
+	switch x := v.(type) {
+	case []string:
+		return x
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// SparkURI turns an aiflow URI into one the cluster reads: s3:// becomes s3a:// (ARCHITECTURE
+// §7); file:// stays (a local test server shares the runner's file system).
+func SparkURI(uri string) string {
+	if rest, ok := strings.CutPrefix(uri, "s3://"); ok {
+		return "s3a://" + rest
+	}
+	return uri
+}
+
+// readFiles reads exactly the pinned files. When they are all the data files of one folder (a
+// stage written by Spark, say), the folder is read in one relation; otherwise each file is read
+// and the results are unioned. Hive partition columns come from the paths (basePath).
+func readFiles(ctx context.Context, s *Session, env *node.Env, m *manifest.Manifest, opts map[string]string) (sql.DataFrame, error) {
+	format := m.Format
+	switch format {
+	case "parquet", "csv", "json", "orc":
+	case "", "ipc":
+		return nil, fault.Configf("%s: the spark engine cannot read %q files (use parquet, csv or json)", m.Node, format)
+	default:
+		return nil, fault.Configf("%s: unknown file format %q", m.Node, format)
+	}
+	if format == "csv" {
+		if _, ok := opts["header"]; !ok {
+			opts = withOpt(opts, "header", "true")
+		}
+		if _, ok := opts["inferSchema"]; !ok {
+			opts = withOpt(opts, "inferSchema", "true")
+		}
+	}
+	if len(m.Files) == 0 {
+		return emptyFrame(ctx, s, m)
+	}
+	root := baseOf(m.Files[0])
+	partitioned := len(m.Files[0].Partition) > 0
+	load := func(p string) (sql.DataFrame, error) {
+		r := s.Read().Format(format)
+		if partitioned {
+			r = r.Option("basePath", SparkURI(root))
+		}
+		for _, k := range sortedKeys(opts) {
+			r = r.Option(k, opts[k])
+		}
+		return r.Load(SparkURI(p))
+	}
+	var df sql.DataFrame
+	if wholeFolder(ctx, env, root, m.Files) {
+		d, err := load(root)
+		if err != nil {
+			return nil, Classify(err, s.Remote)
+		}
+		df = d
+	} else {
+		for _, f := range m.Files {
+			d, err := load(f.URI)
+			if err != nil {
+				return nil, Classify(err, s.Remote)
+			}
+			if df == nil {
+				df = d
+			} else {
+				df = df.UnionAll(ctx, d)
+			}
+		}
+	}
+	if cols := stringList(m.Details["columns"]); len(cols) > 0 {
+		qs := make([]string, len(cols))
+		for i, c := range cols {
+			q, err := sqltext.Ident(c)
+			if err != nil {
+				return nil, fault.Wrap(fault.Config, err, "columns")
+			}
+			qs[i] = q
+		}
+		d, err := df.SelectExpr(ctx, qs...)
+		if err != nil {
+			return nil, Classify(err, s.Remote)
+		}
+		df = d
+	}
+	// Analyse now, so a missing or unreadable file fails here, naming the input.
+	if _, err := df.Schema(ctx); err != nil {
+		return nil, fmt.Errorf("files of %s under %s: %w", m.Node, root, Classify(err, s.Remote))
+	}
+	return df, nil
+}
+
+func withOpt(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{}
+	for a, b := range m {
+		out[a] = b
+	}
+	out[k] = v
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// baseOf is the folder above a file's Hive partition folders.
+func baseOf(f dataset.FileInfo) string {
+	dir := f.URI[:strings.LastIndex(f.URI, "/")]
+	for range len(f.Partition) + len(f.NullPartitions) {
+		if i := strings.LastIndex(dir, "/"); i > 0 && strings.Contains(dir[i:], "=") {
+			dir = dir[:i]
+		}
+	}
+	return dir
+}
+
+// wholeFolder reports whether the files are exactly the data files under root (names starting
+// with _ or . are not data, as for Spark).
+func wholeFolder(ctx context.Context, env *node.Env, root string, files []dataset.FileInfo) bool {
+	objs, err := env.Store.List(ctx, root+"/")
+	if err != nil {
+		return false
+	}
+	want := map[string]bool{}
+	for _, f := range files {
+		if baseOf(f) != root {
+			return false
+		}
+		want[f.URI] = true
+	}
+	n := 0
+	for _, o := range objs {
+		rel := strings.TrimPrefix(o.URI, root+"/")
+		if hidden(rel) {
+			continue
+		}
+		if !want[o.URI] {
+			return false
+		}
+		n++
+	}
+	return n == len(want)
+}
+
+func hidden(rel string) bool {
+	for _, seg := range strings.Split(rel, "/") {
+		if strings.HasPrefix(seg, "_") || strings.HasPrefix(seg, ".") {
+			return true
+		}
+	}
+	return path.Ext(rel) == ".crc"
+}
+
+// emptyFrame is an output with no files: no rows of the recorded schema.
+func emptyFrame(ctx context.Context, s *Session, m *manifest.Manifest) (sql.DataFrame, error) {
+	sc, err := readers.SchemaOf(m.Schema)
+	if err != nil {
+		return nil, err
+	}
+	tbl := array.NewTableFromRecords(sc, nil)
+	defer tbl.Release()
+	df, err := s.CreateDataFrameFromArrow(ctx, tbl)
+	if err != nil {
+		return nil, Classify(err, s.Remote)
+	}
+	return df, nil
+}

@@ -1,0 +1,373 @@
+//go:build !nospark
+
+// Package spark is the spark engine (ARCHITECTURE §8): the runner talks to a Spark cluster through
+// Spark Connect (github.com/apache/spark-connect-go, the protocol of Spark 4.0), so the pod stays
+// small and the heavy work runs on the cluster. It provides:
+//
+//   - sessions: the remote from AIFLOW_SPARK_REMOTE or from AIFLOW_SPARK_CLUSTERS by the node's
+//     resources.cluster, token auth, a real connect timeout with retries, release at the end;
+//   - readers of pinned inputs, per source kind (the seed's register_spark_source_reader):
+//     onelake (a catalog table with a safely quoted partition filter), files, and the committed
+//     output of any upstream aiflow node;
+//   - the transform runtime: Spark SQL over the inputs registered as temp views, or a Go
+//     function registered through plugin/sparkfn; the result is staged as Parquet written by
+//     Spark (never collected through the client) and optionally saved to output_table /
+//     output_path;
+//   - the onelake sink on Spark: tables written through SQL, overwrite replacing only the
+//     partitions the run touched, append recorded in the table's properties so a retry does not
+//     append twice.
+//
+// Every file carries the build tag !nospark: `go build -tags nospark` leaves the engine (and
+// spark-connect-go) out of a slim runner.
+package spark
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/spark-connect-go/spark/client/channel"
+	"github.com/apache/spark-connect-go/spark/sql"
+	"golang.org/x/oauth2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials/oauth"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
+)
+
+// Environment variables read by the engine beyond internal/config.
+const (
+	// EnvToken is a bearer token added to the remote (as ;token=…) when the remote has none.
+	// Spark Connect uses TLS whenever a token is set.
+	EnvToken = "AIFLOW_SPARK_TOKEN"
+	// EnvConnectTimeout bounds how long a node waits for the Spark Connect server to answer
+	// before it gives up with exit 75 (a Go duration, default 30s).
+	EnvConnectTimeout = "AIFLOW_SPARK_CONNECT_TIMEOUT"
+)
+
+// DefaultConnectTimeout is the connect timeout when EnvConnectTimeout is unset.
+const DefaultConnectTimeout = 30 * time.Second
+
+// Options say how to reach the cluster.
+type Options struct {
+	// Remote is the sc:// URL, token included.
+	Remote string
+	// ConnectTimeout bounds the first round trip, retries included.
+	ConnectTimeout time.Duration
+	Log            *slog.Logger
+}
+
+// ResolveRemote picks the remote of a node: the cluster's entry in AIFLOW_SPARK_CLUSTERS when the
+// node names a cluster that is mapped there, else AIFLOW_SPARK_REMOTE. The token of
+// AIFLOW_SPARK_TOKEN is added when the remote carries none.
+func ResolveRemote(cfg *config.Config, cluster string, log *slog.Logger) (string, error) {
+	remote := ""
+	switch {
+	case cluster != "" && cfg.SparkClusters[cluster] != "":
+		remote = cfg.SparkClusters[cluster]
+	case cfg.SparkRemote != "":
+		remote = cfg.SparkRemote
+		if cluster != "" && log != nil {
+			log.Info("spark cluster not in AIFLOW_SPARK_CLUSTERS: using AIFLOW_SPARK_REMOTE", "cluster", cluster, "remote", Redact(remote))
+		}
+	case cluster != "":
+		return "", fault.Configf("spark cluster %q has no remote: map it in AIFLOW_SPARK_CLUSTERS (%s=sc://host:15002) or set AIFLOW_SPARK_REMOTE", cluster, cluster)
+	default:
+		return "", fault.Configf("no Spark Connect remote: set AIFLOW_SPARK_REMOTE=sc://host:15002 (or map resources.cluster in AIFLOW_SPARK_CLUSTERS)")
+	}
+	if tok := os.Getenv(EnvToken); tok != "" && !strings.Contains(remote, ";token=") {
+		if !strings.Contains(strings.TrimPrefix(remote, "sc://"), "/") {
+			remote += "/"
+		}
+		remote += ";token=" + tok
+	}
+	if _, err := channel.NewBuilder(remote); err != nil {
+		return "", fault.Wrap(fault.Config, err, "spark remote %q", Redact(remote))
+	}
+	return remote, nil
+}
+
+// ConnectTimeout reads EnvConnectTimeout.
+func ConnectTimeout() (time.Duration, error) {
+	v := os.Getenv(EnvConnectTimeout)
+	if v == "" {
+		return DefaultConnectTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fault.Configf("%s=%q: want a positive duration such as 30s", EnvConnectTimeout, v)
+	}
+	return d, nil
+}
+
+var tokenRE = regexp.MustCompile(`(;token=)[^;]*`)
+
+// Redact hides the token of a remote, for messages and logs.
+func Redact(remote string) string { return tokenRE.ReplaceAllString(remote, "${1}***") }
+
+// Session is one Spark Connect session of a node. Close releases it on the server.
+type Session struct {
+	sql.SparkSession
+	// Remote is the redacted remote, for messages.
+	Remote string
+	conn   *channelBuilder
+}
+
+// Connect opens a session and proves the server answers (a SELECT 1), retrying transient
+// failures with backoff until the connect timeout: then it fails with fault.Temporary naming the
+// remote (exit 75). Authentication failures and bad remotes are fault.Config.
+func Connect(ctx context.Context, o Options) (*Session, error) {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	red := Redact(o.Remote)
+	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	defer cancel()
+	start := time.Now()
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		s, err := open(cctx, o.Remote)
+		if err != nil {
+			return nil, err
+		}
+		err = s.probe(cctx)
+		if err == nil {
+			log.Debug("spark session open", "remote", red, "attempts", attempt, "ms", time.Since(start).Milliseconds())
+			return s, nil
+		}
+		s.Close()
+		cerr := Classify(err, red)
+		if ctx.Err() != nil {
+			return nil, fault.Wrap(fault.Temporary, ctx.Err(), "connect to Spark Connect %s", red)
+		}
+		if fault.ClassOf(cerr) != fault.Temporary {
+			return nil, fmt.Errorf("connect to Spark Connect %s: %w", red, cerr)
+		}
+		left := time.Until(start.Add(o.ConnectTimeout))
+		if left <= backoff {
+			return nil, fault.Wrap(fault.Temporary, err, "Spark Connect %s did not answer within the connect timeout %s (%d attempts)", red, o.ConnectTimeout, attempt)
+		}
+		log.Warn("spark connect failed; retrying", "remote", red, "attempt", attempt, "backoff", backoff.String(), "error", err.Error())
+		select {
+		case <-time.After(backoff):
+		case <-cctx.Done():
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func open(ctx context.Context, remote string) (*Session, error) {
+	base, err := channel.NewBuilder(remote)
+	if err != nil {
+		return nil, fault.Wrap(fault.Config, err, "spark remote %q", Redact(remote))
+	}
+	cb := &channelBuilder{BaseBuilder: base}
+	s, err := sql.NewSessionBuilder().Remote(remote).WithChannelBuilder(cb).Build(ctx)
+	if err != nil {
+		return nil, fault.Wrap(fault.Config, err, "spark remote %q", Redact(remote))
+	}
+	return &Session{SparkSession: s, Remote: Redact(remote), conn: cb}, nil
+}
+
+// probe runs SELECT 1 under ctx. The client may block in its own retry sleeps, which ignore
+// the context: the probe gives up at the deadline regardless.
+func (s *Session) probe(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		df, err := s.Sql(ctx, "SELECT 1 AS aiflow_probe")
+		if err == nil {
+			_, err = df.Collect(ctx)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Exec runs statements in order (DDL, SET, INSERT) and classifies the first failure.
+func (s *Session) Exec(ctx context.Context, stmts ...string) error {
+	for _, q := range stmts {
+		if _, err := s.Sql(ctx, q); err != nil {
+			return Classify(err, s.Remote)
+		}
+	}
+	return nil
+}
+
+// ServerSessionID is the server-side id of the session, as the server last reported it.
+func (s *Session) ServerSessionID() string { return s.conn.ids.server() }
+
+// Close releases the session on the server (its temp views, cached plans) and closes the
+// connection. It never fails the node: a server that is gone has nothing to release.
+func (s *Session) Close() {
+	if s == nil || s.conn == nil || s.conn.conn == nil {
+		return
+	}
+	if id := s.conn.ids.client(); id != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = releaseSession(ctx, s.conn.conn, id, s.conn.User())
+		cancel()
+	}
+	_ = s.conn.conn.Close()
+	s.conn.conn = nil
+}
+
+// releaseSession calls SparkConnectService/ReleaseSession. spark-connect-go does not expose it,
+// but its generated messages are registered with protobuf, so the request is built by name.
+func releaseSession(ctx context.Context, conn *grpc.ClientConn, sessionID, user string) error {
+	reqType, err := protoregistry.GlobalTypes.FindMessageByName("spark.connect.ReleaseSessionRequest")
+	if err != nil {
+		return err
+	}
+	respType, err := protoregistry.GlobalTypes.FindMessageByName("spark.connect.ReleaseSessionResponse")
+	if err != nil {
+		return err
+	}
+	req := reqType.New()
+	fields := req.Descriptor().Fields()
+	req.Set(fields.ByName("session_id"), protoreflect.ValueOfString(sessionID))
+	if f := fields.ByName("user_context"); f != nil {
+		uc := req.NewField(f).Message()
+		uc.Set(uc.Descriptor().Fields().ByName("user_id"), protoreflect.ValueOfString(user))
+		req.Set(f, protoreflect.ValueOfMessage(uc))
+	}
+	resp := respType.New()
+	return conn.Invoke(ctx, "/spark.connect.SparkConnectService/ReleaseSession", req.Interface(), resp.Interface())
+}
+
+// sessionIDs tracks the client session id (sent with every request) and the server-side session
+// id (returned with every response). The server-side id goes back to the server as
+// client_observed_server_side_session_id, so a server that restarted mid-node answers
+// INVALID_HANDLE.SESSION_CHANGED instead of silently running the rest of the node in a fresh
+// session without the node's temp views.
+type sessionIDs struct {
+	mu            sync.Mutex
+	clientID, srv string
+}
+
+func (i *sessionIDs) client() string { i.mu.Lock(); defer i.mu.Unlock(); return i.clientID }
+func (i *sessionIDs) server() string { i.mu.Lock(); defer i.mu.Unlock(); return i.srv }
+
+func (i *sessionIDs) outgoing(m any) {
+	pm, ok := m.(protoreflect.ProtoMessage)
+	if !ok {
+		return
+	}
+	msg := pm.ProtoReflect()
+	fields := msg.Descriptor().Fields()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if f := fields.ByName("session_id"); f != nil && f.Kind() == protoreflect.StringKind && i.clientID == "" {
+		i.clientID = msg.Get(f).String()
+	}
+	if f := fields.ByName("client_observed_server_side_session_id"); f != nil && i.srv != "" {
+		msg.Set(f, protoreflect.ValueOfString(i.srv))
+	}
+}
+
+func (i *sessionIDs) incoming(m any) {
+	pm, ok := m.(protoreflect.ProtoMessage)
+	if !ok {
+		return
+	}
+	msg := pm.ProtoReflect()
+	f := msg.Descriptor().Fields().ByName("server_side_session_id")
+	if f == nil || f.Kind() != protoreflect.StringKind {
+		return
+	}
+	if v := msg.Get(f).String(); v != "" {
+		i.mu.Lock()
+		if i.srv == "" {
+			i.srv = v
+		}
+		i.mu.Unlock()
+	}
+}
+
+// channelBuilder is spark-connect-go's BaseBuilder with the session-id interceptors and a handle
+// on the connection (to release the session and close it).
+type channelBuilder struct {
+	*channel.BaseBuilder
+	ids  sessionIDs
+	conn *grpc.ClientConn
+}
+
+func (b *channelBuilder) Build(ctx context.Context) (*grpc.ClientConn, error) {
+	opts := []grpc.DialOption{grpc.WithAuthority(b.Host())}
+	if b.Token() == "" {
+		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	} else {
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts,
+			grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots})),
+			grpc.WithPerRPCCredentials(oauth.TokenSource{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: b.Token(), TokenType: "bearer"})}))
+	}
+	opts = append(opts,
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, o ...grpc.CallOption) error {
+			b.ids.outgoing(req)
+			err := invoker(ctx, method, req, reply, cc, o...)
+			if err == nil {
+				b.ids.incoming(reply)
+			}
+			return err
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, o ...grpc.CallOption) (grpc.ClientStream, error) {
+			cs, err := streamer(ctx, desc, cc, method, o...)
+			if err != nil {
+				return nil, err
+			}
+			return &idStream{ClientStream: cs, ids: &b.ids}, nil
+		}))
+	conn, err := grpc.NewClient(net.JoinHostPort(b.Host(), strconv.Itoa(b.Port())), opts...)
+	if err != nil {
+		return nil, err
+	}
+	b.conn = conn
+	return conn, nil
+}
+
+type idStream struct {
+	grpc.ClientStream
+	ids *sessionIDs
+}
+
+func (s *idStream) SendMsg(m any) error {
+	s.ids.outgoing(m)
+	return s.ClientStream.SendMsg(m)
+}
+
+func (s *idStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err == nil {
+		s.ids.incoming(m)
+	}
+	return err
+}
+
+var errNoSession = errors.New("no spark session")

@@ -1,0 +1,109 @@
+//go:build !nospark
+
+package spark
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/sqltext"
+	"github.com/aiflow-dev/aiflow/plugin/builtin"
+)
+
+// OnelakeSink writes the main input to a catalog table on Spark (see WriteTable). The arrow-side
+// onelake sink hands over to it (runtime onelake@spark) when the node's engine is spark or its
+// input is a catalog table.
+type OnelakeSink struct{}
+
+// Publish writes the table once per run. In replay without --publish the input is staged as
+// Parquet under the attempt folder instead, and the table is not touched.
+func (OnelakeSink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
+	c := env.Decoded.Params.(*builtin.OnelakeSink)
+	s, err := SessionFor(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	mainID := env.InputOrder[0]
+	df, err := ReadInput(ctx, s, env, mainID)
+	if err != nil {
+		return nil, s.checkLost(ctx, err)
+	}
+	st, err := statsOf(ctx, s, df, env.Inputs[mainID])
+	if err != nil {
+		return nil, s.checkLost(ctx, err)
+	}
+	out := &node.Output{RowsIn: st.Rows, BytesIn: env.Inputs[mainID].Bytes}
+	if err := hook("sink-input-read"); err != nil {
+		return nil, err
+	}
+	ref := &manifest.DatasetRef{Namespace: "onelake", Name: c.Table}
+	if !env.Publish {
+		m, err := Stage(ctx, s, env, df)
+		if err != nil {
+			return nil, s.checkLost(ctx, err)
+		}
+		m.Dataset = ref
+		m.Details = map[string]any{"engine": builtin.Spark, "replay": "not published", "table": c.Table}
+		out.Manifest = m
+		return out, nil
+	}
+	res, err := WriteTable(ctx, s, df, TableWrite{Name: c.Table, Format: c.Format, Mode: c.Mode, PartitionBy: c.PartitionBy, Commit: commitToken(env)})
+	if err != nil {
+		return nil, s.checkLost(ctx, fmt.Errorf("write table %s: %w", c.Table, err))
+	}
+	if err := hook("sink-written"); err != nil {
+		return nil, err
+	}
+	m := &manifest.Manifest{Kind: manifest.KindTable, Dataset: ref, Schema: st.Schema, Rows: st.Rows,
+		Table:   &manifest.Table{Name: c.Table, Format: c.Format},
+		Details: map[string]any{"engine": builtin.Spark, "remote": s.Remote, "mode": c.Mode, "commit": commitToken(env)}}
+	switch {
+	case res.Skipped:
+		m.Kind, m.Table, m.Rows = manifest.KindNone, nil, 0
+		m.Details["skipped"] = "mode ignore and the table has data"
+		env.Log.Info("mode ignore: the table has data; nothing written", "table", c.Table)
+	case res.AlreadyWritten:
+		m.Details["already_written"] = true
+		env.Log.Info("this run already wrote the table; recording the commit only", "table", c.Table)
+	default:
+		env.Log.Info("wrote table", "table", c.Table, "mode", c.Mode, "created", res.Created, "rows", st.Rows, "partitions", len(res.Touched))
+	}
+	if len(res.Touched) > 0 {
+		m.Details["touched"] = res.Touched
+		if f, err := partitionFilter(res.Touched); err == nil {
+			// Consumers of this output read exactly the partitions this run wrote.
+			m.Table.Filter = f
+		}
+	}
+	out.Manifest = m
+	return out, nil
+}
+
+// partitionFilter renders (p1 = 'a' AND p2 = 'b') OR (…) for the touched partitions.
+func partitionFilter(parts []map[string]string) (string, error) {
+	var ors []string
+	for _, p := range parts {
+		var ands []string
+		for _, k := range sortedKeys(p) {
+			c, err := sqltext.Equals(k, p[k])
+			if err != nil {
+				return "", err
+			}
+			ands = append(ands, c)
+		}
+		if len(ands) > 0 {
+			ors = append(ors, strings.Join(ands, " AND "))
+		}
+	}
+	if len(ors) == 1 {
+		return ors[0], nil
+	}
+	for i := range ors {
+		ors[i] = "(" + ors[i] + ")"
+	}
+	return strings.Join(ors, " OR "), nil
+}
