@@ -106,6 +106,8 @@ var Doc = [][2]string{
 	{"AIFLOW_LAKE_ROOT", "onelake table root for the arrow engine (default $AIFLOW_HOME/lake)"},
 	{"AIFLOW_SPARK_REMOTE", "Spark Connect remote sc://host:15002 (unset: spark nodes fail clearly)"},
 	{"AIFLOW_SPARK_CLUSTERS", "resources.cluster to remote: name=sc://…,name2=sc://…"},
+	{"AIFLOW_SPARK_TOKEN", "Spark Connect bearer token (turns on TLS)"},
+	{"AIFLOW_SPARK_CONNECT_TIMEOUT", "how long to try reaching Spark Connect before exit 75 (default 30s)"},
 	{"AIFLOW_S3_ENDPOINT", "any S3-compatible endpoint (AWS_* variables for credentials and region)"},
 	{"AIFLOW_KAFKA_BROKERS", "default Kafka bootstrap brokers host:port,…"},
 	{"AIFLOW_PUSHGATEWAY_URL", "push node metrics there at exit"},
