@@ -78,7 +78,7 @@ func CommitRange(ctx context.Context, kr *manifest.KafkaRange) (int, error) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, AdminTimeout)
 	defer cancel()
-	cur, err := adm.FetchOffsets(ctx, kr.Group)
+	cur, err := retriable(ctx, func() (kadm.OffsetResponses, error) { return adm.FetchOffsets(ctx, kr.Group) })
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return 0, classifyAdmin(ctx, err, "fetch committed offsets")
 	}
@@ -92,10 +92,13 @@ func CommitRange(ctx context.Context, kr *manifest.KafkaRange) (int, error) {
 	if len(os) == 0 {
 		return 0, nil
 	}
-	resp, err := adm.CommitOffsets(ctx, kr.Group, os)
-	if err == nil {
-		err = resp.Error()
-	}
+	_, err = retriable(ctx, func() (kadm.OffsetResponses, error) {
+		resp, err := adm.CommitOffsets(ctx, kr.Group, os)
+		if err == nil {
+			err = resp.Error()
+		}
+		return resp, err
+	})
 	if err != nil {
 		if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.RebalanceInProgress) {
 			return 0, fault.Wrap(fault.Config, err, "group %s has active members: an aiflow source needs a group of its own", kr.Group)

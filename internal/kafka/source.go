@@ -171,7 +171,7 @@ func PinRange(ctx context.Context, adm *kadm.Client, brokers []string, topic, gr
 	if err != nil {
 		return nil, wrap(err, "start offsets")
 	}
-	committed, err := adm.FetchOffsets(ctx, group)
+	committed, err := retriable(ctx, func() (kadm.OffsetResponses, error) { return adm.FetchOffsets(ctx, group) })
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return nil, wrap(err, "committed offsets of group "+group)
 	}

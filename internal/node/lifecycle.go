@@ -154,16 +154,15 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 
 	env, err := r.prepare(ctx, req, n, key, log, started)
-	if env != nil {
-		env.obs = obs
-		if obs != nil {
-			env.Redact = r.Obs.Redact
-		}
+	env.obs = obs
+	if obs != nil {
+		env.Redact = r.Obs.Redact
 	}
+	// START even when preparing failed: every FAIL event has its START (OpenLineage).
+	obs.started(ctx, env)
 	if err != nil {
 		return r.finish(ctx, env, res, err, true)
 	}
-	obs.started(ctx, env)
 	log.Info("node started", "type", n.Type, "plugin", pluginName(n), "inputs", strings.Join(n.InputIDs, ","), "staging", env.OutDir)
 
 	out, err := r.execute(ctx, env)
@@ -229,6 +228,16 @@ func tenancy(p *ir.Pipeline) metadata.Tenancy {
 // prepare renders the node's params, decodes its config, and resolves and pins its inputs.
 func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metadata.AttemptKey, log *slog.Logger, started time.Time) (*Env, error) {
 	p := req.Pipeline
+	// The env exists from the start, so that an attempt failing here is still reported like any
+	// other (result.json, a FAIL lineage event, failure metrics).
+	staging := manifest.Staging{Root: r.Config.StagingURI}
+	env := &Env{
+		Pipeline: p, IRHash: req.IRHash, Node: n, RunID: req.RunID, Try: req.Try,
+		Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log,
+		Inputs: map[string]*manifest.Manifest{}, InputOrder: n.InputIDs,
+		OutDir:  staging.AttemptDir(p.ID, req.RunID, n.ID, req.Try),
+		Publish: !req.NoPublish, Started: started,
+	}
 	vars := ir.TemplateVars{LogicalDate: req.LogicalDate, RunID: req.RunID, Params: map[string]string{}}
 	for k, v := range p.PipelineParams() {
 		switch x := v.(type) {
@@ -242,27 +251,20 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 	}
 	for k, v := range req.Params {
 		if _, declared := p.PipelineParams()[k]; !declared {
-			return nil, fault.Usagef("--param %s: not declared in pipeline params", k)
+			return env, fault.Usagef("--param %s: not declared in pipeline params", k)
 		}
 		vars.Params[k] = v
 	}
+	env.Vars = vars
 	rendered, err := ir.Render(n.Params, vars)
 	if err != nil {
-		return nil, fault.Wrap(fault.Config, err, "render params of %s", n.ID)
+		return env, fault.Wrap(fault.Config, err, "render params of %s", n.ID)
 	}
 	rn := *n
 	rn.Params = rendered.(map[string]any)
-	dec, err := r.Registry.DecodeNode(&rn)
-	if err != nil {
-		return nil, err
-	}
-	staging := manifest.Staging{Root: r.Config.StagingURI}
-	env := &Env{
-		Pipeline: p, IRHash: req.IRHash, Node: &rn, Decoded: dec, RunID: req.RunID, Try: req.Try, Vars: vars,
-		Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log,
-		Inputs: map[string]*manifest.Manifest{}, InputOrder: n.InputIDs,
-		OutDir:  staging.AttemptDir(p.ID, req.RunID, n.ID, req.Try),
-		Publish: !req.NoPublish, Started: started,
+	env.Node = &rn
+	if env.Decoded, err = r.Registry.DecodeNode(&rn); err != nil {
+		return env, err
 	}
 	if r.Progress != nil {
 		env.Progress = r.Progress(n.ID)

@@ -59,10 +59,12 @@ func (o *Observability) begin(req Request, engine string) *attemptObs {
 	return a
 }
 
-// end stops serving /metrics.
+// end stops serving /metrics and waits until the address is free: the next node of a
+// `run --all` serves on the same AIFLOW_METRICS_ADDR.
 func (a *attemptObs) end() {
 	if a != nil && a.cancel != nil {
 		a.cancel()
+		a.metrics.Wait()
 	}
 }
 
@@ -75,24 +77,25 @@ func (a *attemptObs) started(ctx context.Context, env *Env) {
 			a.inputs = append(a.inputs, lineageDataset(m))
 		}
 	}
-	a.o.Lineage.Start(ctx, a.info, a.inputs)
+	a.o.Lineage.Start(observability.ContextWithLogger(ctx, a.log), a.info, a.inputs)
 }
 
 func (a *attemptObs) ended(ctx context.Context, env *Env, res *Result, err error) {
 	if a == nil {
 		return
 	}
+	lctx := observability.ContextWithLogger(ctx, a.log)
 	switch {
 	case err == nil:
 		var outs []observability.Dataset
 		if res.Manifest != nil && res.Manifest.Dataset != nil && res.Committed {
 			outs = append(outs, lineageDataset(res.Manifest))
 		}
-		a.o.Lineage.Complete(ctx, a.info, a.inputs, outs)
+		a.o.Lineage.Complete(lctx, a.info, a.inputs, outs)
 	case res.Status == "interrupted":
-		a.o.Lineage.Abort(ctx, a.info, err)
+		a.o.Lineage.Abort(lctx, a.info, err)
 	default:
-		a.o.Lineage.Fail(ctx, a.info, err, fault.ClassOf(err).String())
+		a.o.Lineage.Fail(lctx, a.info, err, fault.ClassOf(err).String())
 	}
 	a.metrics.Observe(observability.NodeResult{Status: res.Status, ErrorClass: res.ErrorClass, Duration: time.Duration(res.DurationMS) * time.Millisecond,
 		RowsIn: res.RowsIn, RowsOut: res.RowsOut, BytesIn: res.BytesIn, BytesOut: res.BytesOut})

@@ -169,6 +169,26 @@ func (e *Emitter) Errors() int64 {
 	return e.errs.Load()
 }
 
+type loggerKey struct{}
+
+// ContextWithLogger returns ctx carrying log: an Emitter logs what happens to the events sent
+// with that ctx (delivery failures, a malformed parent) there rather than on the logger it was
+// made with, so that with one Emitter for a whole `run --all` those lines still carry the node
+// run's identity (the logger of NewLogger for that run).
+func ContextWithLogger(ctx context.Context, log *slog.Logger) context.Context {
+	if log == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, loggerKey{}, log)
+}
+
+func (e *Emitter) logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return e.log
+}
+
 // Start sends the START event of the node run with the datasets it reads.
 func (e *Emitter) Start(ctx context.Context, info RunInfo, inputs []Dataset) {
 	e.emit(ctx, "START", info, inputs, nil, false, "")
@@ -204,7 +224,7 @@ func (e *Emitter) emit(ctx context.Context, eventType string, info RunInfo, inpu
 	if e == nil || e.send == nil {
 		return
 	}
-	body, err := json.Marshal(e.event(eventType, info, inputs, outputs, stats, errMsg))
+	body, err := json.Marshal(e.event(ctx, eventType, info, inputs, outputs, stats, errMsg))
 	if err == nil && e.redact != nil {
 		body = []byte(e.redact.Redact(string(body)))
 		if !json.Valid(body) {
@@ -219,10 +239,10 @@ func (e *Emitter) emit(ctx context.Context, eventType string, info RunInfo, inpu
 		if e.onError != nil {
 			e.onError()
 		}
-		e.log.Warn("openlineage event not delivered", "event", eventType, "target", e.target, "err", err)
+		e.logger(ctx).Warn("openlineage event not delivered", "event", eventType, "target", e.target, "err", err)
 		return
 	}
-	e.log.Debug("openlineage event sent", "event", eventType, "target", e.target, "lineage_run_id", info.LineageRunID())
+	e.logger(ctx).Debug("openlineage event sent", "event", eventType, "target", e.target, "lineage_run_id", info.LineageRunID())
 }
 
 // post sends body, with one retry after a network error, a 5xx or a 429.
@@ -400,7 +420,7 @@ func (e *Emitter) facet(schemaURL string) olFacet {
 	return olFacet{Producer: e.producer, SchemaURL: schemaURL}
 }
 
-func (e *Emitter) event(eventType string, info RunInfo, inputs, outputs []Dataset, stats bool, errMsg string) olEvent {
+func (e *Emitter) event(ctx context.Context, eventType string, info RunInfo, inputs, outputs []Dataset, stats bool, errMsg string) olEvent {
 	ev := olEvent{
 		EventType: eventType,
 		EventTime: e.now().UTC().Format(time.RFC3339Nano),
@@ -412,7 +432,7 @@ func (e *Emitter) event(eventType string, info RunInfo, inputs, outputs []Datase
 		Outputs:   []olOutput{},
 	}
 	ev.Run.Facets["processing_engine"] = olEngineFacet{olFacet: e.facet(facetEngine), Name: "aiflow", Version: e.version}
-	if p := e.parentFacet(info); p != nil {
+	if p := e.parentFacet(ctx, info); p != nil {
 		ev.Run.Facets["parent"] = p
 	}
 	if !info.LogicalDate.IsZero() {
@@ -465,14 +485,14 @@ func (e *Emitter) datasetFacets(d Dataset) map[string]any {
 
 // parentFacet is the Airflow task that runs the node (OPENLINEAGE_PARENT_ID) and the DAG run at
 // the root (OPENLINEAGE_ROOT_PARENT_ID); nil without a usable parent.
-func (e *Emitter) parentFacet(info RunInfo) *olParentFacet {
+func (e *Emitter) parentFacet(ctx context.Context, info RunInfo) *olParentFacet {
 	if info.ParentID == "" {
 		return nil
 	}
 	ns, name, runID, ok := ParseParentID(info.ParentID)
 	if !ok {
 		e.warnedOnce.Do(func() {
-			e.log.Warn("OPENLINEAGE_PARENT_ID is not namespace/job_name/run_id with a UUID run id; events have no parent",
+			e.logger(ctx).Warn("OPENLINEAGE_PARENT_ID is not namespace/job_name/run_id with a UUID run id; events have no parent",
 				"value", info.ParentID)
 		})
 		return nil

@@ -17,172 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/aiflow-dev/aiflow/fault"
-	"github.com/aiflow-dev/aiflow/internal/testenv"
+	"github.com/aiflow-dev/aiflow/internal/observability/oltest"
 )
 
 const testProducer = "https://github.com/aiflow-dev/aiflow/tree/v0.0.0-test"
-
-// olValidator checks events against the OpenLineage schemas in shared/data/openlineage.
-type olValidator struct {
-	event *jsonschema.Schema
-	// facets by facet key ("parent", "schema", …): the facet file's root schema (an object whose
-	// property of that name refers to the facet definition) and the _schemaURL it must carry.
-	facets map[string]olFacetSchema
-}
-
-type olFacetSchema struct {
-	container string // run, job, dataset, inputFacets, outputFacets
-	schema    *jsonschema.Schema
-	url       string
-}
-
-// schemaDir finds shared/data/openlineage: $AIFLOW_OPENLINEAGE_SCHEMAS, or the first
-// shared/data/openlineage in the working directory or a parent.
-func schemaDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("AIFLOW_OPENLINEAGE_SCHEMAS"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "data", "openlineage")
-		if _, err := os.Stat(filepath.Join(cand, "OpenLineage.json")); err == nil {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	// The team's workspace keeps them at /work/shared whatever folder a clone is in.
-	if _, err := os.Stat("/work/shared/data/openlineage/OpenLineage.json"); err == nil {
-		return "/work/shared/data/openlineage"
-	}
-	if testenv.CI() {
-		t.Fatal("OpenLineage schemas not found: set AIFLOW_OPENLINEAGE_SCHEMAS or keep shared/data/openlineage beside the repository")
-	}
-	t.Skip("OpenLineage schemas (shared/data/openlineage) not found; set AIFLOW_OPENLINEAGE_SCHEMAS")
-	return ""
-}
-
-var (
-	validatorOnce sync.Once
-	validator     *olValidator
-	validatorErr  error
-)
-
-func newOLValidator(t *testing.T) *olValidator {
-	t.Helper()
-	dir := schemaDir(t)
-	validatorOnce.Do(func() { validator, validatorErr = loadOLValidator(dir) })
-	if validatorErr != nil {
-		t.Fatal(validatorErr)
-	}
-	return validator
-}
-
-func loadOLValidator(dir string) (*olValidator, error) {
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	// Every $id is served from the files; nothing is fetched.
-	c.UseLoader(jsonschema.SchemeURLLoader{})
-	ids := map[string]string{} // file base name → $id
-	files, _ := filepath.Glob(filepath.Join(dir, "facets", "*.json"))
-	files = append(files, filepath.Join(dir, "OpenLineage.json"))
-	for _, f := range files {
-		r, err := os.Open(f)
-		if err != nil {
-			return nil, err
-		}
-		doc, err := jsonschema.UnmarshalJSON(r)
-		r.Close()
-		if err != nil {
-			return nil, err
-		}
-		id, _ := doc.(map[string]any)["$id"].(string)
-		if err := c.AddResource(id, doc); err != nil {
-			return nil, err
-		}
-		ids[strings.TrimSuffix(filepath.Base(f), ".json")] = id
-	}
-	v := &olValidator{facets: map[string]olFacetSchema{}}
-	var err error
-	if v.event, err = c.Compile(ids["OpenLineage"] + "#/$defs/RunEvent"); err != nil {
-		return nil, err
-	}
-	for key, spec := range map[string][2]string{
-		"parent":            {"run", "ParentRunFacet"},
-		"nominalTime":       {"run", "NominalTimeRunFacet"},
-		"errorMessage":      {"run", "ErrorMessageRunFacet"},
-		"processing_engine": {"run", "ProcessingEngineRunFacet"},
-		"jobType":           {"job", "JobTypeJobFacet"},
-		"ownership":         {"job", "OwnershipJobFacet"},
-		"schema":            {"dataset", "SchemaDatasetFacet"},
-		"dataSource":        {"dataset", "DatasourceDatasetFacet"},
-		"outputStatistics":  {"outputFacets", "OutputStatisticsOutputDatasetFacet"},
-		"inputStatistics":   {"inputFacets", "InputStatisticsInputDatasetFacet"},
-	} {
-		id := ids[spec[1]]
-		if id == "" {
-			return nil, errors.New("no schema file for facet " + spec[1])
-		}
-		s, err := c.Compile(id)
-		if err != nil {
-			return nil, err
-		}
-		v.facets[key] = olFacetSchema{container: spec[0], schema: s, url: id + "#/$defs/" + spec[1]}
-	}
-	return v, nil
-}
-
-// validate checks one event (its JSON) against the RunEvent schema and every facet against its
-// facet schema; a facet without a known schema, or with another _schemaURL, is an error.
-func (v *olValidator) validate(t *testing.T, raw []byte) map[string]any {
-	t.Helper()
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatalf("event is not JSON: %v\n%s", err, raw)
-	}
-	if err := v.event.Validate(inst); err != nil {
-		t.Fatalf("event does not match the OpenLineage RunEvent schema: %v\n%s", err, raw)
-	}
-	ev := inst.(map[string]any)
-	check := func(container string, facets any) {
-		m, _ := facets.(map[string]any)
-		for key, f := range m {
-			fs, ok := v.facets[key]
-			if !ok || fs.container != container {
-				t.Errorf("%s facet %q has no schema in shared/data/openlineage/facets", container, key)
-				continue
-			}
-			if got := f.(map[string]any)["_schemaURL"]; got != fs.url {
-				t.Errorf("%s facet %q: _schemaURL %v, want %s", container, key, got, fs.url)
-			}
-			if err := fs.schema.Validate(map[string]any{key: f}); err != nil {
-				t.Errorf("%s facet %q does not match its schema: %v", container, key, err)
-			}
-		}
-	}
-	check("run", ev["run"].(map[string]any)["facets"])
-	check("job", ev["job"].(map[string]any)["facets"])
-	for _, side := range []string{"inputs", "outputs"} {
-		ds, _ := ev[side].([]any)
-		for _, d := range ds {
-			dm := d.(map[string]any)
-			check("dataset", dm["facets"])
-			check("inputFacets", dm["inputFacets"])
-			check("outputFacets", dm["outputFacets"])
-		}
-	}
-	return ev
-}
 
 // receiver is an OpenLineage HTTP endpoint that keeps what it is sent.
 type receiver struct {
@@ -242,7 +81,7 @@ var (
 )
 
 func TestLineageHTTPEventsMatchSchema(t *testing.T) {
-	v := newOLValidator(t)
+	v := oltest.New(t)
 	recv := &receiver{}
 	srv := httptest.NewServer(recv)
 	defer srv.Close()
@@ -271,7 +110,7 @@ func TestLineageHTTPEventsMatchSchema(t *testing.T) {
 	}
 	var parsed []map[string]any
 	for _, b := range evs {
-		parsed = append(parsed, v.validate(t, b))
+		parsed = append(parsed, v.Validate(t, b))
 	}
 	start, complete, start2, fail := parsed[0], parsed[1], parsed[2], parsed[3]
 	for i, want := range []string{"START", "COMPLETE", "START", "FAIL"} {
@@ -351,7 +190,7 @@ func TestLineageHTTPPathAndRetry(t *testing.T) {
 }
 
 func TestLineageFileTransport(t *testing.T) {
-	v := newOLValidator(t)
+	v := oltest.New(t)
 	path := filepath.Join(t.TempDir(), "sub", "events.ndjson")
 	e, err := NewEmitter("file://"+filepath.ToSlash(path), testProducer, nil)
 	if err != nil {
@@ -370,7 +209,7 @@ func TestLineageFileTransport(t *testing.T) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		ev := v.validate(t, sc.Bytes())
+		ev := v.Validate(t, sc.Bytes())
 		types = append(types, ev["eventType"].(string))
 		if _, ok := ev["run"].(map[string]any)["facets"].(map[string]any)["parent"]; ok {
 			t.Error("parent facet without OPENLINEAGE_PARENT_ID")
@@ -479,7 +318,7 @@ func TestParseParentID(t *testing.T) {
 }
 
 func TestLineageMalformedParentWarnsOnce(t *testing.T) {
-	v := newOLValidator(t)
+	v := oltest.New(t)
 	recv := &receiver{}
 	srv := httptest.NewServer(recv)
 	defer srv.Close()
@@ -493,7 +332,7 @@ func TestLineageMalformedParentWarnsOnce(t *testing.T) {
 		t.Errorf("%d warnings about the parent, want 1:\n%s", n, logs.String())
 	}
 	for _, b := range recv.events() {
-		v.validate(t, b)
+		v.Validate(t, b)
 	}
 }
 

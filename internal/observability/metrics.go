@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,7 @@ type Metrics struct {
 	lastFailure *prometheus.GaugeVec
 	lineageErrs prometheus.Counter
 	now         func() time.Time
+	serving     sync.WaitGroup // the /metrics servers of Serve, until they have stopped
 }
 
 // NewMetrics returns the metrics of the node run described by info.
@@ -107,13 +109,14 @@ func NewMetrics(info RunInfo) *Metrics {
 	return m
 }
 
-// WatchLineage counts the delivery errors of e in aiflow_lineage_errors_total (on /metrics and in
-// the push). Call it before the first event.
+// WatchLineage counts the delivery errors of e from now on in aiflow_lineage_errors_total (on
+// /metrics and in the push): the errors of this node run's events. Errors of events sent before
+// (another node's, when one Emitter serves a whole `run --all`) are not this run's. Call it
+// before the run's first event.
 func (m *Metrics) WatchLineage(e *Emitter) {
 	if e == nil {
 		return
 	}
-	m.lineageErrs.Add(float64(e.Errors()))
 	e.onError = m.lineageErrs.Inc
 }
 
@@ -151,7 +154,9 @@ func (m *Metrics) Observe(res NodeResult) {
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.serve }
 
 // Serve serves /metrics on addr (host:port; ":0" picks a port) until ctx is done. It returns once
-// listening, with the address bound, or the error of listening.
+// listening, with the address bound, or the error of listening. The server stops in the
+// background once ctx is done; Wait blocks until it has (the address is free again, for the next
+// node of a `run --all` on the same AIFLOW_METRICS_ADDR).
 func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -161,7 +166,9 @@ func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
 	mux.Handle("/metrics", promhttp.HandlerFor(m.serve, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
+	m.serving.Add(1)
 	go func() {
+		defer m.serving.Done()
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -169,6 +176,10 @@ func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
 	}()
 	return ln.Addr(), nil
 }
+
+// Wait blocks until every server Serve started has stopped listening (at most about a second
+// after its ctx is done). Call it after cancelling that ctx.
+func (m *Metrics) Wait() { m.serving.Wait() }
 
 // Push sends the run's metrics to the Pushgateway at url (AIFLOW_PUSHGATEWAY_URL) under job
 // "aiflow" and grouping key pipeline + node, with Add (POST) semantics (see Metrics), within
