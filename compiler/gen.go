@@ -376,12 +376,7 @@ func (g *gen) docMD() {
 	for _, t := range g.tasks {
 		for _, id := range t.nodes {
 			n := p.Nodes[id]
-			what := n.Kind()
-			if n.Type == ir.Transform {
-				what = n.EngineName()
-			} else if n.Engine != nil {
-				what += " on " + *n.Engine
-			}
+			what := n.Plugin()
 			add("| %s | %s | %s | %s | %s |", cell(t.id), cell(id), cell(n.Type), cell(what), cell(strings.Join(n.InputIDs, ", ")))
 		}
 	}

@@ -145,3 +145,15 @@ func HashBytes(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// Plugin describes what runs a node, for people: a transform's engine, a source's or sink's kind,
+// and "kind on engine" when a source or sink pins an engine.
+func (n *Node) Plugin() string {
+	if n.Type == Transform {
+		return n.EngineName()
+	}
+	if n.Engine != nil {
+		return n.Kind() + " on " + *n.Engine
+	}
+	return n.Kind()
+}

@@ -198,3 +198,37 @@ func joinPath(a, b string) string {
 	}
 	return a + "." + b
 }
+
+// Vars returns the template values of a run of p: the declared pipeline params (extra.params)
+// as strings (non-strings as their canonical JSON), overridden by overrides, which may only name
+// declared params.
+func (p *Pipeline) Vars(logicalDate time.Time, runID string, overrides map[string]string) (TemplateVars, error) {
+	v := TemplateVars{LogicalDate: logicalDate, RunID: runID, Params: map[string]string{}}
+	declared := p.PipelineParams()
+	for k, val := range declared {
+		switch x := val.(type) {
+		case string:
+			v.Params[k] = x
+		case nil:
+			v.Params[k] = ""
+		default:
+			b, err := CanonicalJSON(x)
+			if err != nil {
+				return v, fmt.Errorf("pipeline param %s: %w", k, err)
+			}
+			v.Params[k] = string(b)
+		}
+	}
+	for k, val := range overrides {
+		if _, ok := declared[k]; !ok {
+			names := make([]string, 0, len(declared))
+			for n := range declared {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return v, fmt.Errorf("param %s is not declared in pipeline params%s", k, suggest(k, names))
+		}
+		v.Params[k] = val
+	}
+	return v, nil
+}

@@ -87,16 +87,11 @@ func printPlan(e *Env, l *Loaded, order []string, ld time.Time) {
 	}
 	fmt.Fprintf(w, "pipeline %s\n  ir_hash   %s\n  file      %s\n  schedule  %s\n  owner     %s\n  sla       %d min\n  tags      %s\n",
 		p.ID, l.Hash, l.Spec.File, sched, p.Owner, p.SLAMinutes, strings.Join(p.Tags, ", "))
-	vars := ir.TemplateVars{LogicalDate: ld, RunID: "plan__" + ld.Format("2006-01-02T15:04:05"), Params: paramDefaults(p)}
+	vars, _ := p.Vars(ld, "plan__"+ld.Format("2006-01-02T15:04:05"), nil)
 	fmt.Fprintf(w, "  nodes (in order, templates rendered for logical date %s):\n", ld.Format("2006-01-02"))
 	for i, id := range order {
 		n := p.Nodes[id]
-		what := n.Kind()
-		if n.Type == ir.Transform {
-			what = n.EngineName()
-		} else if n.Engine != nil {
-			what += " on " + *n.Engine
-		}
+		what := n.Plugin()
 		in := ""
 		if len(n.InputIDs) > 0 {
 			in = " <- " + strings.Join(n.InputIDs, ", ")
@@ -123,23 +118,6 @@ func printPlan(e *Env, l *Loaded, order []string, ld time.Time) {
 			fmt.Fprintf(w, "        resources = %s\n", b)
 		}
 	}
-}
-
-// paramDefaults turns declared pipeline params into template values.
-func paramDefaults(p *ir.Pipeline) map[string]string {
-	out := map[string]string{}
-	for k, v := range p.PipelineParams() {
-		switch x := v.(type) {
-		case string:
-			out[k] = x
-		case nil:
-			out[k] = ""
-		default:
-			b, _ := ir.CanonicalJSON(x)
-			out[k] = string(b)
-		}
-	}
-	return out
 }
 
 // ParseLogicalDate accepts YYYY-MM-DD or RFC 3339 and returns UTC.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -87,19 +86,9 @@ func quoteOrNone(s string) string {
 // enforcePolicy is the run-time check: params are rendered as the node will see them (logical
 // date, run id, --param values), so a template cannot lead a write outside the allowed paths.
 func enforcePolicy(e *Env, cfg *config.Config, p *ir.Pipeline, logicalDate time.Time, runID string, params map[string]string) error {
-	vars := ir.TemplateVars{LogicalDate: logicalDate, RunID: runID, Params: map[string]string{}}
-	for k, v := range p.PipelineParams() {
-		switch x := v.(type) {
-		case string:
-			vars.Params[k] = x
-		case nil:
-		default:
-			b, _ := json.Marshal(x)
-			vars.Params[k] = string(b)
-		}
-	}
-	for k, v := range params {
-		vars.Params[k] = v
+	vars, err := p.Vars(logicalDate, runID, params)
+	if err != nil {
+		return fault.Usagef("--param: %v", err)
 	}
 	render := func(params map[string]any) (map[string]any, error) {
 		out, err := ir.Render(params, vars)

@@ -163,7 +163,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return r.finish(ctx, env, res, err, true)
 	}
-	log.Info("node started", "type", n.Type, "plugin", pluginName(n), "inputs", strings.Join(n.InputIDs, ","), "staging", env.OutDir)
+	log.Info("node started", "type", n.Type, "plugin", n.Plugin(), "inputs", strings.Join(n.InputIDs, ","), "staging", env.OutDir)
 
 	out, err := r.execute(ctx, env)
 	if err == nil && ctx.Err() != nil {
@@ -214,13 +214,6 @@ func engineOf(n *ir.Node) string {
 	return ""
 }
 
-func pluginName(n *ir.Node) string {
-	if n.Type == ir.Transform {
-		return n.EngineName()
-	}
-	return n.Kind()
-}
-
 func tenancy(p *ir.Pipeline) metadata.Tenancy {
 	return metadata.Tenancy{Team: p.Tenant("team"), Env: p.Tenant("env"), Project: p.Tenant("project"), CostCenter: p.Tenant("cost_center")}
 }
@@ -238,22 +231,9 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 		OutDir:  staging.AttemptDir(p.ID, req.RunID, n.ID, req.Try),
 		Publish: !req.NoPublish, Started: started,
 	}
-	vars := ir.TemplateVars{LogicalDate: req.LogicalDate, RunID: req.RunID, Params: map[string]string{}}
-	for k, v := range p.PipelineParams() {
-		switch x := v.(type) {
-		case string:
-			vars.Params[k] = x
-		case nil:
-		default:
-			b, _ := json.Marshal(x)
-			vars.Params[k] = string(b)
-		}
-	}
-	for k, v := range req.Params {
-		if _, declared := p.PipelineParams()[k]; !declared {
-			return env, fault.Usagef("--param %s: not declared in pipeline params", k)
-		}
-		vars.Params[k] = v
+	vars, err := p.Vars(req.LogicalDate, req.RunID, req.Params)
+	if err != nil {
+		return env, fault.Usagef("--param: %v", err)
 	}
 	env.Vars = vars
 	rendered, err := ir.Render(n.Params, vars)
