@@ -15,7 +15,7 @@ cat > p.yaml <<YAML
 api_version: aiflow/v1
 pipeline: {id: bench, owner: bench, env: dev}
 nodes:
-  - {id: orders, source: files, with: {path: data/orders/, format: parquet}}
+  - {id: orders, source: files, with: {path: data/orders/, format: parquet, columns: [user_id, amount, status]}}
   - id: agg
     transform: arrow
     inputs: [orders]
@@ -31,6 +31,17 @@ for i in 1 2 3; do
   /usr/bin/time -f "aiflow   wall_s=%e peak_rss_mb=%M cpu_s=%U+%S" "$runner" run --pipeline bench --all --ir p.yaml --run-id "b$i" 2>&1 | grep -E "wall_s|agg " | sed 's/peak_rss_mb=\([0-9]*\)/peak_rss_kb=\1/'
   "$py" "$OLDPWD/bench/pipeline/pyarrow_pipeline.py" data/orders "pa-$i.parquet"
 done
+
+cat > copy.yaml <<YAML
+api_version: aiflow/v1
+pipeline: {id: copy, owner: bench, env: dev}
+nodes:
+  - {id: orders, source: files, with: {path: data/orders/, format: parquet}}
+  - {id: out, sink: files, inputs: [orders], with: {path: out/copy/}}
+YAML
+"$runner" run --pipeline copy --node orders --ir copy.yaml --run-id c >/dev/null 2>&1
+/usr/bin/time -f "copy     wall_s=%e peak_rss_kb=%M cpu_s=%U+%S (streaming Parquet -> Parquet sink of $ROWS rows)" \
+  "$runner" run --pipeline copy --node out --ir copy.yaml --run-id c 2>&1 | grep wall_s
 
 printf 'user_id,amount\n1,2.5\n2,3.5\n' > tiny.csv
 cat > tiny.yaml <<YAML

@@ -8,7 +8,7 @@ import (
 )
 
 // setMemoryLimit gives the Go runtime a soft memory limit when GOMEMLIMIT is not set: 70% of the
-// pod's cgroup memory limit, or 256 MiB without one. Streaming readers and writers keep the live
+// pod's cgroup memory limit, or 200 MiB without one. Streaming readers and writers keep the live
 // heap near 100 MB; without a limit the GC lets garbage grow to twice that before collecting,
 // which is what pushes a streaming copy past its RSS budget. The limit is soft: a node that
 // really needs more memory (a large group-by) still gets it, at the cost of more GC work.
@@ -16,7 +16,7 @@ func setMemoryLimit() {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	limit := int64(256 << 20)
+	limit := int64(200 << 20)
 	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
 		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
 			limit = n * 7 / 10

@@ -70,7 +70,8 @@ func Reader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Co
 	if err != nil {
 		return nil, nil, err
 	}
-	return rr, ds.Schema, nil
+	// Decode the next batches while the consumer works on this one.
+	return dataset.Prefetch(ctx, rr, 1), ds.Schema, nil
 }
 
 // SchemaOf rebuilds an Arrow schema from manifest fields (for empty outputs).
