@@ -14,6 +14,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/arrowops/expr"
+	"github.com/aiflow-dev/aiflow/internal/readahead"
 )
 
 // maxOutBatch bounds the rows of the batches blocking operators emit.
@@ -197,7 +198,12 @@ func (p *Plan) Run(ctx context.Context, inputs map[string]array.RecordReader, me
 	env := &runEnv{inputs: inputs, mem: mem}
 	up := inputs[p.main]
 	up.Retain()
-	for _, o := range p.ops {
+	for i, o := range p.ops {
+		if i > 0 && isBlocking(o) {
+			// The streaming steps before a group_by or sort run in their own goroutine, one
+			// batch ahead of the aggregation: two cores, two stages.
+			up = readahead.New(ctx, up, 1)
+		}
 		next, err := o.open(ctx, up, env)
 		if err != nil {
 			up.Release()
@@ -206,6 +212,14 @@ func (p *Plan) Run(ctx context.Context, inputs map[string]array.RecordReader, me
 		up = next
 	}
 	return up, nil
+}
+
+func isBlocking(o op) bool {
+	switch o.(type) {
+	case *groupByOp, *sortOp:
+		return true
+	}
+	return false
 }
 
 // sameFields compares names and types, ignoring metadata and nullability.

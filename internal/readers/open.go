@@ -13,6 +13,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/readahead"
 )
 
 // Counter counts what an input delivered. DeadLetters counts the records a Kafka input set aside
@@ -71,7 +72,7 @@ func Reader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Co
 		return nil, nil, err
 	}
 	// Decode the next batches while the consumer works on this one.
-	return dataset.Prefetch(ctx, rr, 1), ds.Schema, nil
+	return readahead.New(ctx, rr, 1), ds.Schema, nil
 }
 
 // SchemaOf rebuilds an Arrow schema from manifest fields (for empty outputs).

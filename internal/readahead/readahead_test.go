@@ -1,4 +1,4 @@
-package dataset
+package readahead
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-func TestPrefetch(t *testing.T) {
+func TestNew(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	sc := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
@@ -30,7 +30,7 @@ func TestPrefetch(t *testing.T) {
 
 	t.Run("all batches in order", func(t *testing.T) {
 		rr, _ := array.NewRecordReader(sc, recs)
-		p := Prefetch(context.Background(), rr, 2)
+		p := New(context.Background(), rr, 2)
 		defer p.Release()
 		var got []int64
 		for p.Next() {
@@ -42,12 +42,12 @@ func TestPrefetch(t *testing.T) {
 	})
 	t.Run("release early frees what was read ahead", func(t *testing.T) {
 		rr, _ := array.NewRecordReader(sc, recs)
-		p := Prefetch(context.Background(), rr, 3)
+		p := New(context.Background(), rr, 3)
 		p.Next()
 		p.Release()
 	})
 	t.Run("the source error comes through", func(t *testing.T) {
-		p := Prefetch(context.Background(), &failing{sc: sc}, 2)
+		p := New(context.Background(), &failing{sc: sc}, 2)
 		defer p.Release()
 		for p.Next() {
 		}

@@ -1,4 +1,7 @@
-package dataset
+// Package readahead overlaps producing record batches with consuming them: a goroutine reads a
+// few batches ahead of the consumer. On a 2-core pod, decoding Parquet (or filtering) on one core
+// while aggregating on the other is most of a core won back.
+package readahead
 
 import (
 	"context"
@@ -8,10 +11,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// Prefetch reads up to depth batches of rr ahead in its own goroutine, so that decoding the next
-// batch (Parquet decompression, CSV parsing, S3 reads) overlaps with whatever the consumer does
-// with the current one — on a 2-core pod that is most of a core. It takes ownership of rr.
-func Prefetch(ctx context.Context, rr array.RecordReader, depth int) array.RecordReader {
+// New reads up to depth batches of rr ahead in its own goroutine, so that producing the next
+// batch (Parquet decompression, CSV parsing, S3 reads, a filter) overlaps with whatever the
+// consumer does with the current one. It takes ownership of rr.
+func New(ctx context.Context, rr array.RecordReader, depth int) array.RecordReader {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &prefetcher{schema: rr.Schema(), ch: make(chan arrow.RecordBatch, depth), cancel: cancel, done: make(chan struct{})}
 	p.refs.Store(1)
