@@ -204,14 +204,7 @@ func (r *Runner) attempt(key metadata.AttemptKey, req Request, n *ir.Node, start
 	if pod == "" {
 		pod = os.Getenv("HOSTNAME")
 	}
-	return metadata.Attempt{AttemptKey: key, IRHash: req.IRHash, Status: metadata.AttemptRunning, StartedAt: started, Engine: engineOf(n), PodName: pod, Host: host}
-}
-
-func engineOf(n *ir.Node) string {
-	if n.Engine != nil {
-		return *n.Engine
-	}
-	return ""
+	return metadata.Attempt{AttemptKey: key, IRHash: req.IRHash, Status: metadata.AttemptRunning, StartedAt: started, Engine: n.EngineName(), PodName: pod, Host: host}
 }
 
 func tenancy(p *ir.Pipeline) metadata.Tenancy {
@@ -424,9 +417,9 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		if ctx.Err() != nil && class == fault.Temporary {
 			res.Status = string(metadata.AttemptInterrupted)
 		}
-		res.Committed = false
-		// Abort staging: nothing of a failed attempt stays behind to be mistaken for output.
-		if env != nil {
+		// Abort staging: nothing of a failed attempt stays behind to be mistaken for output —
+		// unless this attempt committed it (an after-commit step failed): the commit points at it.
+		if env != nil && !res.Committed {
 			if derr := r.Store.DeletePrefix(bctx, env.OutDir+"/"); derr != nil && !errors.Is(derr, objstore.ErrNotExist) {
 				env.Log.Warn("could not remove staging of failed attempt", "dir", env.OutDir, "error", derr)
 			}
