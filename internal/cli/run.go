@@ -15,6 +15,7 @@ import (
 	"github.com/aiflow-dev/aiflow/compiler"
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
@@ -271,6 +272,10 @@ func printSummary(e *Env, p *ir.Pipeline, runID string, results []*node.Result, 
 		switch r.Status {
 		case "succeeded":
 			what = fmt.Sprintf("committed %d rows (%s) in %s", r.RowsOut, human(r.BytesOut), time.Duration(r.DurationMS)*time.Millisecond)
+			if n := p.Nodes[r.Node]; n != nil && n.Type == ir.Source && r.Manifest != nil {
+				// A source copies nothing: it pins what its consumers will read.
+				what = fmt.Sprintf("pinned %s in %s", pinned(r.Manifest), time.Duration(r.DurationMS)*time.Millisecond)
+			}
 			if r.RowsIn > 0 {
 				what = fmt.Sprintf("read %d rows, ", r.RowsIn) + what
 			}
@@ -284,6 +289,21 @@ func printSummary(e *Env, p *ir.Pipeline, runID string, results []*node.Result, 
 	if err == nil {
 		fmt.Fprintf(w, "see it: aiflow-runner runs show %s\n", runID)
 	}
+}
+
+// pinned says what a source's manifest pins, for people.
+func pinned(m *manifest.Manifest) string {
+	switch {
+	case m.Kafka != nil:
+		var n int64
+		for _, p := range m.Kafka.Partitions {
+			n += p.End - p.Start
+		}
+		return fmt.Sprintf("offsets of %d partitions of %s (%d records)", len(m.Kafka.Partitions), m.Kafka.Topic, n)
+	case m.Table != nil:
+		return "table " + m.Table.Name
+	}
+	return fmt.Sprintf("%d files (%s)", len(m.Files), human(m.Bytes))
 }
 
 func human(b int64) string {
