@@ -341,14 +341,32 @@ func (r *Runner) commit(ctx context.Context, env *Env, res *Result, out *Output)
 		if m, err := manifest.Unmarshal(existing.Manifest); err == nil {
 			res.Manifest = m
 		}
-		if err := r.Store.DeletePrefix(ctx, env.OutDir+"/"); err != nil {
-			env.Log.Warn("could not remove discarded staging", "dir", env.OutDir, "error", err)
-		}
+		r.discardStaging(ctx, env)
 		return nil
 	}
 	res.Committed = true
 	res.Status = string(metadata.AttemptSucceeded)
 	return r.writeCommittedCopy(ctx, env, res.Manifest)
+}
+
+// discardStaging removes the attempt's staging folder unless the ledger's commit points at it:
+// a concurrent attempt of the same try (a zombie pod) stages into the same folder and may have
+// committed it, and a commit whose insert succeeded but whose answer was lost (connection reset,
+// SIGTERM) points at this very attempt. When the ledger cannot be asked, the staging stays:
+// garbage is cheap, a commit pointing at deleted files is not.
+func (r *Runner) discardStaging(ctx context.Context, env *Env) {
+	c, err := r.Meta.LookupCommit(ctx, env.Pipeline.ID, env.RunID, env.Node.ID)
+	if err != nil {
+		env.Log.Warn("keeping staging: cannot check whether a commit points at it", "dir", env.OutDir, "error", err)
+		return
+	}
+	if c != nil && c.Try == env.Try {
+		env.Log.Info("keeping staging: the committed output of this try lives there", "dir", env.OutDir)
+		return
+	}
+	if err := r.Store.DeletePrefix(ctx, env.OutDir+"/"); err != nil && !errors.Is(err, objstore.ErrNotExist) {
+		env.Log.Warn("could not remove staging of a failed or discarded attempt", "dir", env.OutDir, "error", err)
+	}
 }
 
 // writeCommittedCopy writes <node>/_manifest.json for humans and tools. The ledger row is the
@@ -420,9 +438,7 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		// Abort staging: nothing of a failed attempt stays behind to be mistaken for output —
 		// unless this attempt committed it (an after-commit step failed): the commit points at it.
 		if env != nil && !res.Committed {
-			if derr := r.Store.DeletePrefix(bctx, env.OutDir+"/"); derr != nil && !errors.Is(derr, objstore.ErrNotExist) {
-				env.Log.Warn("could not remove staging of failed attempt", "dir", env.OutDir, "error", derr)
-			}
+			r.discardStaging(bctx, env)
 		}
 	} else if res.Status == "" {
 		res.Status = string(metadata.AttemptSucceeded)

@@ -214,16 +214,11 @@ func extractSDK(dir string) error {
 
 // feedInput streams one input manifest into a FIFO as an Arrow IPC stream.
 func feedInput(ctx context.Context, env *node.Env, id, fifo string, c *readers.Counter, done <-chan struct{}) error {
-	f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-	if err != nil {
+	f, err := openWriter(ctx, fifo, done)
+	if err != nil || f == nil {
 		return err
 	}
 	defer f.Close()
-	select {
-	case <-done:
-		return nil // the process is gone; it never read this input
-	default:
-	}
 	rr, _, err := readers.Reader(ctx, env.Store, env.Inputs[id], c, memory.DefaultAllocator)
 	if err != nil {
 		return err
@@ -249,6 +244,35 @@ func feedInput(ctx context.Context, env *node.Env, id, fifo string, c *readers.C
 		return err
 	}
 	return nil
+}
+
+// openWriter opens the write end of a FIFO once the subprocess opens its read end. A blocking
+// open would wait forever when the process exits without opening it before the feeder got there
+// (unblockWriter then comes too early), so it polls without blocking. nil, nil: the process is
+// gone without reading this input.
+func openWriter(ctx context.Context, fifo string, done <-chan struct{}) (*os.File, error) {
+	for {
+		select {
+		case <-done:
+			return nil, nil
+		default:
+		}
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			// Writes wait for the reader through the runtime's poller: the fd stays non-blocking.
+			return f, nil
+		}
+		if !errors.Is(err, syscall.ENXIO) {
+			return nil, err
+		}
+		select {
+		case <-done:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // unblockWriter releases a feeder stuck opening a FIFO for writing by opening its read end.

@@ -5,6 +5,7 @@ package readers
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -107,7 +108,15 @@ func filesManifest(ds *dataset.Dataset, ref *manifest.DatasetRef, details map[st
 // pinFolder pins a folder: through its aiflow table version when it has one (so a source never
 // sees a half-published table), else by listing it.
 func pinFolder(ctx context.Context, st *objstore.Store, uri string, opts dataset.ReadOptions) (*dataset.Dataset, map[string]any, error) {
-	if strings.HasSuffix(uri, "/") {
+	folder := strings.HasSuffix(uri, "/")
+	if !folder {
+		// A path without its trailing slash that is not a file is read as a folder (dataset.Open):
+		// it must go through the table version too, never a listing of every version's files.
+		if _, err := st.Stat(ctx, uri); errors.Is(err, objstore.ErrNotExist) {
+			folder = true
+		}
+	}
+	if folder {
 		v, err := table.Current(ctx, st, uri)
 		if err != nil {
 			return nil, nil, err

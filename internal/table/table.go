@@ -9,7 +9,8 @@
 //
 // A publish writes its data files first (invisible: no version lists them), then the next version
 // (a conditional create, so two concurrent publishers cannot both win), then flips current.json.
-// Readers go through current.json, so a publish is atomic for them. A version records which
+// Readers start at current.json and follow any newer version (a writer killed before the flip
+// leaves one), so a publish is atomic for them: a version is immutable and complete. A version records which
 // (pipeline, run, node) wrote it, so a retry after a publish that was not yet committed in the
 // metadata store finds its own version and does not publish twice. Overwrite replaces only the
 // partitions the run touched. Old files stay on storage until vacuumed (readers holding an older
@@ -72,17 +73,38 @@ func versionURI(dir string, v int64) string {
 func Current(ctx context.Context, st *objstore.Store, dir string) (*Version, error) {
 	dir = strings.TrimSuffix(dir, "/")
 	b, err := st.Get(ctx, currentURI(dir))
-	if errors.Is(err, objstore.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read table version of %s: %w", dir, err)
-	}
 	var v Version
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fault.Wrap(fault.Data, err, "table %s: corrupt %s", dir, currentURI(dir))
+	switch {
+	case errors.Is(err, objstore.ErrNotExist):
+		// No current.json: maybe a first publish died before writing it (v-1 exists).
+	case err != nil:
+		return nil, fmt.Errorf("read table version of %s: %w", dir, err)
+	default:
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil, fault.Wrap(fault.Data, err, "table %s: corrupt %s", dir, currentURI(dir))
+		}
 	}
-	return &v, nil
+	// A writer killed between creating v-<n+1> and flipping current.json leaves a complete,
+	// immutable version that current.json does not name yet. It is the table's latest state:
+	// follow it, or every later publish would collide with it forever (and its writer's retry
+	// would publish twice).
+	for {
+		nb, err := st.Get(ctx, versionURI(dir, v.Version+1))
+		if errors.Is(err, objstore.ErrNotExist) {
+			if v.Version == 0 {
+				return nil, nil // never published by aiflow
+			}
+			return &v, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read table version %d of %s: %w", v.Version+1, dir, err)
+		}
+		var next Version
+		if err := json.Unmarshal(nb, &next); err != nil {
+			return nil, fault.Wrap(fault.Data, err, "table %s: corrupt %s", dir, versionURI(dir, v.Version+1))
+		}
+		v = next
+	}
 }
 
 // Decision is what a publish should do, decided before any data is written.
@@ -104,6 +126,14 @@ func Plan(ctx context.Context, st *objstore.Store, dir, mode string, w Writer) (
 		return Write, nil, err
 	}
 	if cur != nil && cur.Writer.same(w) {
+		// Make sure current.json names it: the earlier attempt may have died before flipping it.
+		b, err := json.MarshalIndent(cur, "", "  ")
+		if err != nil {
+			return Write, nil, err
+		}
+		if err := st.Put(ctx, currentURI(strings.TrimSuffix(dir, "/")), strings.NewReader(string(b))); err != nil {
+			return Write, nil, fmt.Errorf("publish table version %d of %s: %w", cur.Version, dir, err)
+		}
 		return AlreadyPublished, cur, nil
 	}
 	hasData := cur != nil && len(cur.Files) > 0

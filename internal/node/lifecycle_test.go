@@ -1,0 +1,159 @@
+package node_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	_ "github.com/aiflow-dev/aiflow/internal/arrowengine"
+	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/dataset"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/metadata"
+	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/objstore"
+	_ "github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin"
+)
+
+// commitHook wraps a store to stage what happens around the commit insert.
+type commitHook struct {
+	metadata.Store
+	commit func(ctx context.Context, c metadata.Commit) (bool, *metadata.Commit, error)
+}
+
+func (h *commitHook) Commit(ctx context.Context, c metadata.Commit) (bool, *metadata.Commit, error) {
+	return h.commit(ctx, c)
+}
+
+const lifecycleSpec = `api_version: aiflow/v1
+pipeline: {id: lc, schedule: "@daily", owner: me, team: t, env: dev}
+nodes:
+  - id: src
+    source: files
+    with: {path: IN, format: parquet}
+  - id: tr
+    transform: arrow
+    inputs: [src]
+    with:
+      steps:
+        - filter: "x > 0"
+`
+
+func setup(t *testing.T) (*ir.Pipeline, string, metadata.Store, *objstore.Store, *config.Config) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := objstore.New(objstore.Options{})
+	sc := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.AppendValues([]int64{1, 2, 3}, nil)
+	col := b.NewArray()
+	rec := array.NewRecordBatch(sc, []arrow.Array{col}, 3)
+	rr, _ := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+	if _, err := dataset.WriteFiles(ctx, st, "file://"+dir+"/in", rr, dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "in"}); err != nil {
+		t.Fatal(err)
+	}
+	specs, ps := ir.Parse("lc.yaml", []byte(strings.ReplaceAll(lifecycleSpec, "IN", dir+"/in/")), false)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	if ps := plugin.Default.Validate(specs[0]); len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	p := specs[0].Pipeline
+	h, err := p.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := metadata.Open(ctx, "sqlite://"+filepath.Join(dir, "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	cfg := &config.Config{StagingURI: "file://" + dir + "/staging"}
+	r := &node.Runner{Registry: plugin.Default, Config: cfg, Meta: meta, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if _, err := r.Run(ctx, node.Request{Pipeline: p, IRHash: h, Node: "src", RunID: "r", LogicalDate: time.Now(), Try: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return p, h, meta, st, cfg
+}
+
+// committedFilesExist fails the test when a file of the node's committed manifest is gone.
+func committedFilesExist(t *testing.T, meta metadata.Store, node string) {
+	t.Helper()
+	c, err := meta.LookupCommit(context.Background(), "lc", "r", node)
+	if err != nil || c == nil {
+		t.Fatalf("no commit of %s: %v", node, err)
+	}
+	m, err := manifest.Unmarshal(c.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Files) == 0 {
+		t.Fatal("committed manifest lists no files")
+	}
+	for _, f := range m.Files {
+		if _, err := os.Stat(strings.TrimPrefix(f.URI, "file://")); err != nil {
+			t.Fatalf("the commit of %s (try %d) points at a removed file: %v", node, c.Try, err)
+		}
+	}
+}
+
+// A zombie pod of the same try commits first: the loser shares the attempt folder, and must not
+// remove the files the winner's commit points at.
+func TestLosingToSameTryKeepsCommittedStaging(t *testing.T) {
+	p, h, meta, st, cfg := setup(t)
+	hook := &commitHook{Store: meta}
+	hook.commit = func(ctx context.Context, c metadata.Commit) (bool, *metadata.Commit, error) {
+		if _, _, err := meta.Commit(ctx, c); err != nil { // the zombie of the same try wins
+			return false, nil, err
+		}
+		return meta.Commit(ctx, c)
+	}
+	r := &node.Runner{Registry: plugin.Default, Config: cfg, Meta: hook, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	res, err := r.Run(context.Background(), node.Request{Pipeline: p, IRHash: h, Node: "tr", RunID: "r", LogicalDate: time.Now(), Try: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "skipped_committed" {
+		t.Fatalf("status %s, want skipped_committed", res.Status)
+	}
+	committedFilesExist(t, meta, "tr")
+}
+
+// The commit insert succeeds but its answer is lost (connection reset): the attempt fails
+// retryably, and its staging, which the ledger now points at, must stay.
+func TestLostCommitAnswerKeepsCommittedStaging(t *testing.T) {
+	p, h, meta, st, cfg := setup(t)
+	hook := &commitHook{Store: meta}
+	hook.commit = func(ctx context.Context, c metadata.Commit) (bool, *metadata.Commit, error) {
+		if _, _, err := meta.Commit(ctx, c); err != nil {
+			return false, nil, err
+		}
+		return false, nil, fault.Temporaryf("commit: connection reset by peer")
+	}
+	r := &node.Runner{Registry: plugin.Default, Config: cfg, Meta: hook, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	res, err := r.Run(context.Background(), node.Request{Pipeline: p, IRHash: h, Node: "tr", RunID: "r", LogicalDate: time.Now(), Try: 1})
+	if fault.ClassOf(err) != fault.Temporary || res.ExitCode != 75 {
+		t.Fatalf("err %v exit %d, want a temporary failure", err, res.ExitCode)
+	}
+	committedFilesExist(t, meta, "tr")
+	// The retry is a no-op, and what the ledger points at is still there.
+	r.Meta = meta
+	if res, err := r.Run(context.Background(), node.Request{Pipeline: p, IRHash: h, Node: "tr", RunID: "r", LogicalDate: time.Now(), Try: 2}); err != nil || res.Status != "skipped_committed" {
+		t.Fatalf("retry: %v %s", err, res.Status)
+	}
+	committedFilesExist(t, meta, "tr")
+}
