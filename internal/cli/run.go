@@ -217,7 +217,7 @@ func runRun(e *Env, args []string) error {
 	order := []string(nodes)
 	if *all {
 		if order, err = p.TopoOrder(); err != nil {
-			return fault.Wrap(fault.Config, err, "")
+			return writeTermination(e, cfg, nil, fault.Wrap(fault.Config, err, ""))
 		}
 	}
 	for _, id := range order {
@@ -374,6 +374,15 @@ func writeTermination(e *Env, cfg *config.Config, res *node.Result, err error) e
 	return err
 }
 
+// metaClass keeps the class of a metadata store error (a database that is down stays
+// temporary); anything else about a run that cannot be replayed is a configuration error.
+func metaClass(err error) fault.Class {
+	if c := fault.ClassOf(err); c == fault.Temporary || c == fault.Usage {
+		return c
+	}
+	return fault.Config
+}
+
 func runReplay(e *Env, args []string) error {
 	f := newFlags(e, commands["replay"])
 	pipeline := f.String("pipeline", "", "pipeline id (required)")
@@ -399,7 +408,7 @@ func runReplay(e *Env, args []string) error {
 	defer s.close()
 	detail, err := s.meta.GetRun(e.Ctx, *pipeline, *runID)
 	if err != nil {
-		return fault.Wrap(fault.Config, err, "replay: run %s of %s", *runID, *pipeline)
+		return fault.Wrap(metaClass(err), err, "replay: run %s of %s", *runID, *pipeline)
 	}
 	var l *Loaded
 	if *irPath != "" {
@@ -410,7 +419,7 @@ func runReplay(e *Env, args []string) error {
 		// The exact IR the run used, from the metadata store.
 		v, err := s.meta.PipelineVersion(e.Ctx, *pipeline, detail.IRHash)
 		if err != nil {
-			return fault.Wrap(fault.Config, err, "replay: IR %s of run %s", short(detail.IRHash), *runID)
+			return fault.Wrap(metaClass(err), err, "replay: IR %s of run %s", short(detail.IRHash), *runID)
 		}
 		specs, ps := ir.Parse("metadata:"+short(detail.IRHash)+".json", v.IR, false)
 		if len(ps) > 0 || len(specs) != 1 {

@@ -168,6 +168,13 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 	}
 	feed.Wait()
 
+	// An input that could not be read (an S3 timeout, say) cuts the stream the function reads,
+	// so the function fails too; the input's error is the cause and decides the class.
+	for i, err := range feedErrs {
+		if err != nil && waitErr != nil {
+			return nil, fmt.Errorf("python engine: feed input %s: %w", env.InputOrder[i], err)
+		}
+	}
 	if err := classifyExit(ctx, pctx, waitErr, req.ErrorFile, timeout, &tail); err != nil {
 		return nil, err
 	}
