@@ -562,3 +562,47 @@ func TestCompileAllKeepsOrder(t *testing.T) {
 		t.Errorf("CompileAll with an invalid pipeline: %v", err)
 	}
 }
+
+// TestSecretRefsCollide: two Secret references whose variables coincide would give one of them
+// the other's value, and their order in the DAG would depend on map iteration.
+func TestSecretRefsCollide(t *testing.T) {
+	p := pipelineByID(t, "quickstart_user_orders")
+	prof, _ := DefaultProfiles().For(p)
+	q := *p
+	q.Nodes = map[string]*ir.Node{}
+	for id, n := range p.Nodes {
+		c := *n
+		q.Nodes[id] = &c
+	}
+	var src *ir.Node
+	for _, id := range q.NodeIDs() {
+		if q.Nodes[id].Type == ir.Source {
+			src = q.Nodes[id]
+			break
+		}
+	}
+	src.Params = map[string]any{}
+	for k, v := range p.Nodes[src.ID].Params {
+		src.Params[k] = v
+	}
+	src.Params["x_a"] = map[string]any{"secret": "a-b/c"}
+	src.Params["x_b"] = map[string]any{"secret": "a/b-c"}
+	if _, err := plan(&q, prof, false); err == nil || !strings.Contains(err.Error(), "AIFLOW_SECRET_A_B_C") {
+		t.Fatalf("plan: err = %v, want a collision on AIFLOW_SECRET_A_B_C", err)
+	}
+	delete(src.Params, "x_b")
+	src.Params["x_c"] = map[string]any{"secret": "a/d"}
+	for range 20 {
+		tasks, err := plan(&q, prof, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range tasks {
+			for i := 1; i < len(tk.secrets); i++ {
+				if tk.secrets[i-1].Env >= tk.secrets[i].Env {
+					t.Fatalf("secrets not in order: %+v", tk.secrets)
+				}
+			}
+		}
+	}
+}

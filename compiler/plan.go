@@ -85,7 +85,24 @@ func plan(p *ir.Pipeline, prof *Profile, fuse bool) ([]*task, error) {
 		for ref := range secrets {
 			t.secrets = append(t.secrets, ref)
 		}
-		sort.Slice(t.secrets, func(a, b int) bool { return t.secrets[a].Env < t.secrets[b].Env })
+		sort.Slice(t.secrets, func(a, b int) bool {
+			x, y := t.secrets[a], t.secrets[b]
+			if x.Env != y.Env {
+				return x.Env < y.Env
+			}
+			if x.Secret != y.Secret {
+				return x.Secret < y.Secret
+			}
+			return x.Key < y.Key
+		})
+		// Two references that map to one variable (a-b/c and a/b-c are both
+		// AIFLOW_SECRET_A_B_C) would hand one of them the other's value.
+		for i := 1; i < len(t.secrets); i++ {
+			if a, b := t.secrets[i-1], t.secrets[i]; a.Env == b.Env {
+				return nil, fault.Configf("pipeline %s: task %s: secret references %s/%s and %s/%s both map to the variable %s: rename one",
+					p.ID, t.id, a.Secret, a.Key, b.Secret, b.Key, a.Env)
+			}
+		}
 	}
 	return tasks, nil
 }

@@ -15,6 +15,8 @@ import (
 	"log"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -43,8 +45,13 @@ func main() {
 	produceOnly := flag.Bool("produce", false, "only produce the records to a new topic, print its name and keep it")
 	discard = flag.Bool("discard", false, "read and decode only: no Parquet (isolates the reader)")
 	topic := flag.String("topic", "", "read this topic (made by -produce) instead of producing one; deleted afterwards")
+	memprofile := flag.String("memprofile", "", "write a heap profile taken at the peak of the live heap to this file")
 	flag.Parse()
 	ctx := context.Background()
+	if *memprofile != "" {
+		stop := peakHeapProfile(*memprofile)
+		defer stop()
+	}
 	if *records > 0 {
 		brokers := strings.Split(os.Getenv("AIFLOW_TEST_KAFKA_BROKERS"), ",")
 		if brokers[0] == "" {
@@ -59,6 +66,35 @@ func main() {
 		}
 		benchUpsert(ctx, dsn, *rows)
 	}
+}
+
+// peakHeapProfile samples the live heap every 100 ms and keeps a heap profile of its peak.
+func peakHeapProfile(path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var peak uint64
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-done:
+				fmt.Printf("peak live heap %d MiB (profile: %s)\n", peak>>20, path)
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak+peak/20 {
+				peak = ms.HeapAlloc
+				runtime.GC() // the profile shows the heap as of the last GC
+				if f, err := os.Create(path); err == nil {
+					_ = pprof.WriteHeapProfile(f)
+					f.Close()
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 type usage struct {

@@ -137,8 +137,8 @@ func (l loc) String() string {
 	return s
 }
 
-// parse accepts s3://bucket/key, file:///abs/path, file://rel/path (made absolute against the
-// working directory) and a plain path (treated as file://).
+// parse accepts s3://bucket/key, file:///abs/path, file://localhost/abs/path, file://rel/path
+// (made absolute against the working directory) and a plain path (treated as file://).
 func parse(uri string) (loc, error) {
 	if strings.ContainsRune(uri, 0) {
 		return loc{}, fault.Configf("invalid URI %q: contains NUL", uri)
@@ -156,6 +156,10 @@ func parse(uri string) (loc, error) {
 			}
 		}
 		return loc{scheme: "s3", bucket: bucket, key: key, dir: key == "" || strings.HasSuffix(key, "/")}, nil
+	case strings.HasPrefix(uri, "file://localhost/"):
+		// RFC 8089: the host localhost is the local machine, the path is absolute (as the
+		// policy check and Spark read it), not a folder named localhost.
+		return parseFile(uri, strings.TrimPrefix(uri, "file://localhost"))
 	case strings.HasPrefix(uri, "file://"):
 		return parseFile(uri, strings.TrimPrefix(uri, "file://"))
 	case strings.Contains(uri, "://"):

@@ -127,6 +127,11 @@ func TestCleanFileURIs(t *testing.T) {
 	if want := "file://" + filepath.Join(wd, "rel/x") + "/"; got != want {
 		t.Errorf("relative: %q, want %q", got, want)
 	}
+	// file://localhost/x is /x (RFC 8089; the policy check reads it so), not ./localhost/x.
+	got, err = objstore.Clean("file://localhost" + dir + "/a")
+	if err != nil || got != "file://"+dir+"/a" {
+		t.Errorf("localhost: %q, %v; want %q", got, err, "file://"+dir+"/a")
+	}
 }
 
 func TestFilePutLeavesNoTempFiles(t *testing.T) {

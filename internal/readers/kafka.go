@@ -35,8 +35,21 @@ import (
 // (int32), offset (int64), timestamp (timestamp[ms, UTC]), headers (JSON object as a string),
 // then the value: typed columns decoded from a JSON object, or value (binary) for raw values.
 
-// KafkaBatchRows is how many records go into one Arrow batch.
+// KafkaBatchRows is how many records go into one Arrow batch at most.
 const KafkaBatchRows = 64 << 10
+
+// KafkaBatchBytes closes a batch early once its records' keys and values reach this many bytes,
+// so wide records (1 KB and more) make batches of a few MiB, not 64k rows of 64+ MiB.
+const KafkaBatchBytes = 8 << 20
+
+// Fetch sizes of the reader's client. They count compressed bytes, and the client holds a whole
+// fetch decompressed in memory while the reader consumes the previous one: with a 10-20× codec
+// ratio, 2 MiB fetches are 20-40 MiB in memory each. Variables so tests can make a read take
+// many small fetches.
+var (
+	KafkaFetchMaxBytes          int32 = 2 << 20
+	KafkaFetchMaxPartitionBytes int32 = 1 << 20
+)
 
 // KafkaIdleTimeout bounds how long a read waits without receiving anything before it gives up
 // (fault.Temporary): long enough to ride out a broker restart.
@@ -256,9 +269,7 @@ func OpenKafka(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c 
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(), // the last offset of a range may be a commit marker: see Next
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-		// Fetch sizes count compressed bytes: a well-compressed fetch decompresses many times larger,
-		// and the client holds a whole fetch in memory.
-		kgo.FetchMaxBytes(8<<20), kgo.FetchMaxPartitionBytes(2<<20),
+		kgo.FetchMaxBytes(KafkaFetchMaxBytes), kgo.FetchMaxPartitionBytes(KafkaFetchMaxPartitionBytes),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
 	if r.cl, err = kgo.NewClient(opts...); err != nil {
@@ -322,8 +333,8 @@ func (r *kafkaReader) Next() bool {
 	if r.err != nil || r.done {
 		return false
 	}
-	n := 0
-	for n < KafkaBatchRows {
+	n, size := 0, 0
+	for n < KafkaBatchRows && size < KafkaBatchBytes {
 		if r.maxRows > 0 && r.rows >= r.maxRows {
 			r.ends, r.pending = nil, nil
 			break
@@ -371,6 +382,7 @@ func (r *kafkaReader) Next() bool {
 			continue
 		}
 		n++
+		size += len(rec.Value) + len(rec.Key)
 		r.rows++
 		r.bytes += int64(len(rec.Value) + len(rec.Key))
 	}
