@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/spark-connect-go/spark/sparkerrors"
 	"google.golang.org/grpc/codes"
@@ -74,7 +75,11 @@ func classifySpark(err error, se *sparkerrors.SparkError, remote string) error {
 		msg = err.Error()
 	}
 	if len(msg) > maxMessage {
-		msg = msg[:maxMessage] + "…"
+		cut := maxMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) { // never split a character
+			cut--
+		}
+		msg = msg[:cut] + "…"
 	}
 	for _, s := range sessionLost {
 		if strings.Contains(se.ErrorClass, s) || strings.Contains(se.Message, s) {
@@ -83,6 +88,9 @@ func classifySpark(err error, se *sparkerrors.SparkError, remote string) error {
 	}
 	if c := codeClass(se.Code); c != 0 && se.SqlState == "" {
 		return fault.Wrap(c, errors.New(msg), "Spark Connect %s: %s", remote, se.Code)
+	}
+	if se.SqlState == "42501" { // insufficient privilege: the deployment's grants, not the data
+		return fault.Wrap(fault.Config, errors.New(msg), "spark")
 	}
 	if se.SqlState != "" && !systemState(se.SqlState) {
 		return fault.Wrap(fault.Data, errors.New(msg), "spark")

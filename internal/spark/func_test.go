@@ -69,6 +69,7 @@ func TestClassify(t *testing.T) {
 		{"no sqlstate", &sparkerrors.SparkError{Code: codes.Internal, Message: "executor lost"}, fault.Temporary},
 		{"system sqlstate", &sparkerrors.SparkError{Code: codes.Internal, SqlState: "XX000", ErrorClass: "INTERNAL_ERROR"}, fault.Temporary},
 		{"unauthenticated", &sparkerrors.SparkError{Code: codes.Unauthenticated}, fault.Config},
+		{"insufficient privilege", &sparkerrors.SparkError{Code: codes.Internal, SqlState: "42501", ErrorClass: "INSUFFICIENT_PERMISSIONS"}, fault.Config},
 		{"deadline", context.DeadlineExceeded, fault.Temporary},
 		{"already classified", fault.Configf("x"), fault.Config},
 		{"other", errors.New("bug"), fault.Internal},
