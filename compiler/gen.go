@@ -2,6 +2,8 @@ package compiler
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,7 +87,7 @@ func (g *gen) file() ([]byte, error) {
 	g.line(0, "LOGICAL_DATE = %s", PyStr(jinjaLogicalDate))
 	g.line(0, "ENV = {")
 	g.line(1, "%s: IR_B64,", PyStr("AIFLOW_IR_B64"))
-	for _, k := range sortedKeys(prof.EnvVars) {
+	for _, k := range slices.Sorted(maps.Keys(prof.EnvVars)) {
 		g.line(1, "%s: %s,", PyStr(k), PyStr(prof.EnvVars[k]))
 	}
 	g.line(1, "%s: %s,", PyStr("OPENLINEAGE_PARENT_ID"), PyStr(jinjaOLParent))

@@ -2,8 +2,10 @@ package compiler
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -266,7 +268,7 @@ func secretRefs(v any) []SecretRef {
 				out = append(out, SecretRef{Env: SecretEnv(name, key), Secret: name, Key: key})
 				return
 			}
-			for _, k := range sortedKeys(x) {
+			for _, k := range slices.Sorted(maps.Keys(x)) {
 				walk(x[k])
 			}
 		case []any:

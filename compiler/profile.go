@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -210,7 +212,7 @@ func (p *Profile) check() []string {
 	default:
 		add("image_pull_policy %q is not Always, IfNotPresent or Never", p.ImagePullPolicy)
 	}
-	for _, k := range sortedKeys(p.EnvVars) {
+	for _, k := range slices.Sorted(maps.Keys(p.EnvVars)) {
 		if !envNameRE.MatchString(k) {
 			add("env_vars: %q is not an environment variable name", k)
 		}
@@ -231,7 +233,7 @@ func (p *Profile) check() []string {
 			add("secrets[%d]: %q is not an environment variable name", i, s.Env)
 		}
 	}
-	for _, k := range sortedKeys(p.NodeSelector) {
+	for _, k := range slices.Sorted(maps.Keys(p.NodeSelector)) {
 		if !labelKeyRE.MatchString(k) {
 			add("node_selector: %q is not a label key", k)
 		}
@@ -257,7 +259,7 @@ func (p *Profile) check() []string {
 			add("%s: %v", r.name, err)
 		}
 	}
-	for _, k := range sortedKeys(p.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
 		if !labelKeyRE.MatchString(k) {
 			add("labels: %q is not a label key", k)
 		}

@@ -3,6 +3,8 @@ package arrowops
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -35,7 +37,7 @@ func compileGroupBy(g *GroupBy, in *arrow.Schema) (op, *arrow.Schema, error) {
 		o.keyTypes = append(o.keyTypes, f.Type)
 		fields = append(fields, arrow.Field{Name: f.Name, Type: f.Type, Nullable: true})
 	}
-	for _, name := range sortedKeys(g.Aggs) {
+	for _, name := range slices.Sorted(maps.Keys(g.Aggs)) {
 		s, err := bindAgg(name, g.Aggs[name], in)
 		if err != nil {
 			return nil, nil, fmt.Errorf("aggs %s: %w", name, err)

@@ -3,6 +3,8 @@ package arrowops
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -27,7 +29,7 @@ type joinOp struct {
 func (p *Plan) compileJoin(j *Join, in *arrow.Schema, inputs map[string]*arrow.Schema) (op, *arrow.Schema, error) {
 	rs, ok := inputs[j.Right]
 	if !ok {
-		return nil, nil, fmt.Errorf("right input %q not found (inputs: %s)", j.Right, strings.Join(sortedKeys(inputs), ", "))
+		return nil, nil, fmt.Errorf("right input %q not found (inputs: %s)", j.Right, strings.Join(slices.Sorted(maps.Keys(inputs)), ", "))
 	}
 	if j.Right == p.main {
 		return nil, nil, fmt.Errorf("cannot join the main input %q with itself", j.Right)

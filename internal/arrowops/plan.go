@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -46,7 +48,7 @@ type runEnv struct {
 func Compile(steps []Step, inputs map[string]*arrow.Schema, main string) (*Plan, error) {
 	in, ok := inputs[main]
 	if !ok {
-		return nil, fault.Configf("main input %q not found (inputs: %s)", main, strings.Join(sortedKeys(inputs), ", "))
+		return nil, fault.Configf("main input %q not found (inputs: %s)", main, strings.Join(slices.Sorted(maps.Keys(inputs)), ", "))
 	}
 	p := &Plan{main: main, inputs: map[string]*arrow.Schema{main: in}}
 	cur := in
@@ -73,7 +75,7 @@ func Compile(steps []Step, inputs map[string]*arrow.Schema, main string) (*Plan,
 func (p *Plan) Schema() *arrow.Schema { return p.schema }
 
 // Inputs names the inputs Run reads (the main input and the right sides of joins), sorted.
-func (p *Plan) Inputs() []string { return sortedKeys(p.inputs) }
+func (p *Plan) Inputs() []string { return slices.Sorted(maps.Keys(p.inputs)) }
 
 func (p *Plan) compileStep(s Step, in *arrow.Schema, inputs map[string]*arrow.Schema) (op, *arrow.Schema, error) {
 	switch s.Kind() {
@@ -111,7 +113,7 @@ func (p *Plan) compileStep(s Step, in *arrow.Schema, inputs map[string]*arrow.Sc
 		}
 		return newProject(in, keep, nil)
 	case "rename":
-		from := sortedKeys(s.Rename)
+		from := slices.Sorted(maps.Keys(s.Rename))
 		idx, err := lookupCols(in, from, "rename")
 		if err != nil {
 			return nil, nil, err
@@ -402,7 +404,7 @@ func sliceBatches(rec arrow.RecordBatch) []arrow.RecordBatch {
 }
 
 func sortedNames(m map[string]string) []string {
-	ks := sortedKeys(m)
+	ks := slices.Sorted(maps.Keys(m))
 	sort.Strings(ks)
 	return ks
 }

@@ -30,7 +30,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -189,11 +188,3 @@ func ParseType(name string) (arrow.DataType, error) {
 	return nil, fmt.Errorf("unknown type %q (known: %s)", name, strings.Join(TypeNames, ", "))
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}

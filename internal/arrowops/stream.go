@@ -3,6 +3,8 @@ package arrowops
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -153,7 +155,7 @@ func compileDerive(m map[string]string, in *arrow.Schema) (op, *arrow.Schema, er
 	}
 	o := &deriveOp{nIn: in.NumFields()}
 	fields := append([]arrow.Field(nil), in.Fields()...)
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		if name == "" {
 			return nil, nil, fmt.Errorf("derive: empty column name")
 		}
@@ -240,7 +242,7 @@ type castOp struct {
 }
 
 func compileCast(m map[string]string, in *arrow.Schema) (op, *arrow.Schema, error) {
-	names := sortedKeys(m)
+	names := slices.Sorted(maps.Keys(m))
 	idx, err := lookupCols(in, names, "cast")
 	if err != nil {
 		return nil, nil, err

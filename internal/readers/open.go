@@ -2,6 +2,8 @@ package readers
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -91,7 +93,7 @@ func SchemaOf(fs []manifest.Field) (*arrow.Schema, error) {
 // DeclaredSchema builds a schema from a declared column → type map, in column-name order.
 func DeclaredSchema(decl map[string]string) (*arrow.Schema, error) {
 	fs := make([]arrow.Field, 0, len(decl))
-	for _, k := range sortedKeys(decl) {
+	for _, k := range slices.Sorted(maps.Keys(decl)) {
 		dt, err := arrowops.ParseType(decl[k])
 		if err != nil {
 			return nil, fault.Wrap(fault.Config, err, "schema column %s", k)

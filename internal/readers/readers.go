@@ -6,8 +6,10 @@ package readers
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -241,7 +243,7 @@ func consumedBySpark(env *node.Env) bool {
 // filter as safely quoted SQL.
 func pinTable(env *node.Env, cfg *builtin.OnelakeSource) (*node.Output, error) {
 	var conds []string
-	for _, k := range sortedKeys(cfg.Partitions) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Partitions)) {
 		c, err := sqltext.Equals(k, cfg.Partitions[k])
 		if err != nil {
 			return nil, fault.Wrap(fault.Config, err, "partition %s", k)
@@ -257,17 +259,4 @@ func pinTable(env *node.Env, cfg *builtin.OnelakeSource) (*node.Output, error) {
 		return nil, fault.Configf("onelake table %s has format delta, which only the spark engine reads: give its consumer engine spark, or use format parquet on the arrow engine", cfg.Table)
 	}
 	return &node.Output{Manifest: m}, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }

@@ -5,9 +5,10 @@ package spark
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -221,7 +222,7 @@ func readFiles(ctx context.Context, s *Session, env *node.Env, m *manifest.Manif
 		if partitioned {
 			r = r.Option("basePath", SparkURI(root))
 		}
-		for _, k := range sortedKeys(opts) {
+		for _, k := range slices.Sorted(maps.Keys(opts)) {
 			r = r.Option(k, opts[k])
 		}
 		return r.Load(SparkURI(p))
@@ -275,15 +276,6 @@ func withOpt(m map[string]string, k, v string) map[string]string {
 	}
 	out[k] = v
 	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // baseOf is the folder above a file's Hive partition folders.

@@ -5,6 +5,8 @@ package spark
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aiflow-dev/aiflow/internal/manifest"
@@ -88,7 +90,7 @@ func partitionFilter(parts []map[string]string) (string, error) {
 	var ors []string
 	for _, p := range parts {
 		var ands []string
-		for _, k := range sortedKeys(p) {
+		for _, k := range slices.Sorted(maps.Keys(p)) {
 			c, err := sqltext.Equals(k, p[k])
 			if err != nil {
 				return "", err
