@@ -187,4 +187,3 @@ func ParseType(name string) (arrow.DataType, error) {
 	}
 	return nil, fmt.Errorf("unknown type %q (known: %s)", name, strings.Join(TypeNames, ", "))
 }
-
