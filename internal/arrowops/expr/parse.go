@@ -262,9 +262,9 @@ func (n *Lit) String() string {
 	case LitString:
 		return "'" + strings.ReplaceAll(n.Val, "'", "''") + "'"
 	case LitDate:
-		return "DATE '" + n.Val + "'"
+		return "DATE '" + strings.ReplaceAll(n.Val, "'", "''") + "'"
 	case LitTimestamp:
-		return "TIMESTAMP '" + n.Val + "'"
+		return "TIMESTAMP '" + strings.ReplaceAll(n.Val, "'", "''") + "'"
 	}
 	return n.Val
 }
