@@ -223,6 +223,11 @@ func FuzzParse(f *testing.F) {
 		// What parses renders to something that parses to the same tree, and binding never panics.
 		out := n.String()
 		n2, err := Parse(out)
+		// The rendering parenthesises every operation, so it nests deeper than its source: near
+		// the nesting limit it may be refused where the source was not. Anything else is a bug.
+		if e, ok := err.(*Error); ok && strings.Contains(e.Msg, "nested too deeply") {
+			return
+		}
 		if err != nil || n2.String() != out {
 			t.Fatalf("Parse(%q) renders %q which reparses to %v, %v", src, out, n2, err)
 		}
