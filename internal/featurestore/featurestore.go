@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgtype"
 	"io"
 	"net"
 	"slices"
@@ -356,8 +357,20 @@ func goValue(col arrow.Array, i int) any {
 		return a.Value(i)
 	case *array.Binary:
 		return a.Value(i)
+	case *array.Float16:
+		return a.Value(i).Float32()
+	case *array.LargeBinary:
+		return a.Value(i)
 	case *array.Date32:
 		return a.Value(i).ToTime()
+	case *array.Date64:
+		return a.Value(i).ToTime()
+	case *array.Decimal128, *array.Decimal256:
+		// numeric columns (upsert.go maps decimals there) take the exact decimal text.
+		var n pgtype.Numeric
+		if err := n.Scan(col.ValueStr(i)); err == nil {
+			return n
+		}
 	case *array.Timestamp:
 		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit).UTC()
 	}
