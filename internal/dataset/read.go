@@ -428,7 +428,7 @@ func (ds *Dataset) outputSchema() error {
 	}
 	for _, p := range ds.opts.Predicates {
 		if _, ok := byName[p.Column]; !ok {
-			return fault.Configf("read %s: predicate on unknown column %s (columns: %s)", ds.URI, p.Column, names(all))
+			return fault.Configf("read %s: predicate on unknown column %s (columns: %s)", ds.URI, p.Column, ColumnNames(all))
 		}
 	}
 	if len(ds.opts.Columns) == 0 {
@@ -440,7 +440,7 @@ func (ds *Dataset) outputSchema() error {
 	for _, c := range ds.opts.Columns {
 		f, ok := byName[c]
 		if !ok {
-			return fault.Configf("read %s: no column %s (columns: %s)", ds.URI, c, names(all))
+			return fault.Configf("read %s: no column %s (columns: %s)", ds.URI, c, ColumnNames(all))
 		}
 		if seen[c] {
 			return fault.Configf("read %s: column %s requested twice", ds.URI, c)
@@ -452,7 +452,8 @@ func (ds *Dataset) outputSchema() error {
 	return nil
 }
 
-func names(fs []arrow.Field) string {
+// ColumnNames lists the field names for messages: "a, b, c".
+func ColumnNames(fs []arrow.Field) string {
 	n := make([]string, len(fs))
 	for i, f := range fs {
 		n[i] = f.Name

@@ -343,7 +343,7 @@ func (ds *Dataset) openText(ctx context.Context, f FileInfo, mem memory.Allocato
 	if fields == nil || len(header) != ds.fileRef.NumFields() {
 		s.close()
 		return nil, fault.Dataf("schema mismatch: CSV header of %s does not have the columns of %s\n  %s: %s\n  %s: header %s",
-			f.URI, ds.refURI, ds.refURI, schemaString(ds.fileRef), f.URI, names(hs))
+			f.URI, ds.refURI, ds.refURI, schemaString(ds.fileRef), f.URI, ColumnNames(hs))
 	}
 	s.rr = arrowcsv.NewReader(br, arrow.NewSchema(fields, nil),
 		arrowcsv.WithHeader(true), arrowcsv.WithChunk(ds.batchRows()), arrowcsv.WithAllocator(mem),

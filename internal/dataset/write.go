@@ -163,7 +163,7 @@ func newWriter(ctx context.Context, st *objstore.Store, dir string, in *arrow.Sc
 		}
 		idx := in.FieldIndices(k)
 		if len(idx) != 1 {
-			return nil, fault.Configf("write %s: partition column %s is not in the data (columns: %s)", dir, k, names(in.Fields()))
+			return nil, fault.Configf("write %s: partition column %s is not in the data (columns: %s)", dir, k, ColumnNames(in.Fields()))
 		}
 		if isPart[k] {
 			return nil, fault.Configf("write %s: partition column %s given twice", dir, k)

@@ -219,7 +219,7 @@ func (t *Target) resolve(s *arrow.Schema) error {
 	}
 	for _, k := range append(slices.Clone(t.Keys), t.EventTime) {
 		if k != "" && !s.HasField(k) {
-			return fault.Dataf("feature group %s: column %q is not in the input (columns: %s)", t.Table, k, names(s))
+			return fault.Dataf("feature group %s: column %q is not in the input (columns: %s)", t.Table, k, dataset.ColumnNames(s.Fields()))
 		}
 	}
 	if len(t.Keys) == 0 {
@@ -238,14 +238,6 @@ func sameDatabase(metaDSN string, fs *pgx.ConnConfig) bool {
 		return false
 	}
 	return mc.Host == fs.Host && mc.Port == fs.Port && mc.Database == fs.Database
-}
-
-func names(s *arrow.Schema) string {
-	out := make([]string, s.NumFields())
-	for i, f := range s.Fields() {
-		out[i] = f.Name
-	}
-	return strings.Join(out, ", ")
 }
 
 func mustIdent(s string) string {

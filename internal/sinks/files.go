@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
@@ -107,7 +106,7 @@ func publish(ctx context.Context, env *node.Env, t target) (*node.Output, error)
 	defer rr.Release()
 	for _, k := range t.partitionBy {
 		if schema.FieldIndices(k) == nil {
-			return nil, fault.Dataf("partition_by column %q is not in the input (columns: %s)", k, fieldNames(schema.Fields()))
+			return nil, fault.Dataf("partition_by column %q is not in the input (columns: %s)", k, dataset.ColumnNames(schema.Fields()))
 		}
 	}
 	token := table.FileToken(w)
@@ -188,12 +187,4 @@ func versionManifest(v *table.Version, ref *manifest.DatasetRef, token string) *
 		}
 	}
 	return m
-}
-
-func fieldNames(fs []arrow.Field) string {
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = f.Name
-	}
-	return strings.Join(names, ", ")
 }

@@ -337,11 +337,7 @@ func sparkFields(sc interface{ ToArrowType() arrow.DataType }) []manifest.Field 
 	if !ok {
 		return nil
 	}
-	out := make([]manifest.Field, len(st.Fields()))
-	for i, f := range st.Fields() {
-		out[i] = manifest.Field{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable}
-	}
-	return out
+	return readers.Fields(arrow.NewSchema(st.Fields(), nil))
 }
 
 // checkLost turns an error into a temporary one when the server lost the session meanwhile (a
