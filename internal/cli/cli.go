@@ -105,17 +105,10 @@ func RunWith(e *Env, args []string) int {
 
 // reportError prints an error: one line per problem for spec problems, else one line.
 func reportError(w io.Writer, err error) {
-	if errors.Is(err, errReported) {
-		return
-	}
-	msg := err.Error()
-	for _, line := range strings.Split(msg, "\n") {
+	for _, line := range strings.Split(err.Error(), "\n") {
 		fmt.Fprintln(w, line)
 	}
 }
-
-// errReported marks an error whose details the command already printed.
-var errReported = errors.New("reported")
 
 func suggestCommand(name string) string {
 	var names []string
