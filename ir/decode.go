@@ -2,6 +2,7 @@ package ir
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -407,6 +408,11 @@ func (s *Spec) Check(opts CheckOptions) Problems {
 	for _, pr := range p.CheckTenancy(opts.Envs) {
 		ps = append(ps, s.Locate(pr, ""))
 	}
+	cron := false
+	if p.Schedule != nil {
+		sch, err := ParseSchedule(*p.Schedule)
+		cron = err == nil && sch != nil
+	}
 	params := p.PipelineParams()
 	for k, v := range params {
 		switch v.(type) {
@@ -426,6 +432,14 @@ func (s *Spec) Check(opts CheckOptions) Problems {
 			for _, err := range CheckTemplate(str, params) {
 				ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Node: id, Msg: path + ": " + err.Error()}, topKey(path)))
 			}
+			if !cron {
+				for _, name := range TemplateNames(str) {
+					if slices.Contains(ScheduleVars, name) {
+						ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Node: id, Msg: fmt.Sprintf(
+							"%s: template {{ %s }} needs a cron schedule (the pipeline's is %s)", path, name, scheduleText(p.Schedule))}, topKey(path)))
+					}
+				}
+			}
 		})
 		for _, path := range secretLiterals("", n.Params) {
 			ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Node: id, Msg: fmt.Sprintf(
@@ -434,6 +448,13 @@ func (s *Spec) Check(opts CheckOptions) Problems {
 	}
 	ps.Sort()
 	return ps
+}
+
+func scheduleText(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
 }
 
 func topKey(path string) string {
