@@ -19,7 +19,9 @@ START = dt.datetime(2026, 3, 14, 15, 9, tzinfo=dt.timezone.utc)
 
 def verdict(expr):
     try:
-        dag = DAG(dag_id="x", schedule=expr, start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+        # @continuous needs max_active_runs=1, which the compiler sets for it.
+        dag = DAG(dag_id="x", schedule=expr, start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+                  max_active_runs=1 if expr == "@continuous" else 16)
         dag.timetable.validate()
     except Exception as e:  # Airflow raises several classes; any refusal counts
         return {"ok": False, "error": f"{type(e).__name__}: {e}"}
