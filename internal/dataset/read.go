@@ -36,6 +36,9 @@ type ReadOptions struct {
 	// Parquet and IPC files must match it, and partition columns named in it get its types
 	// (otherwise they are strings).
 	Schema *arrow.Schema
+	// PartitionTypes types partition columns (otherwise strings, or the declared Schema's type):
+	// a table format that records its schema (Delta) says what its partition values are.
+	PartitionTypes map[string]arrow.DataType
 	// BatchRows is the number of rows per record batch (default 64Ki).
 	BatchRows int
 	// InferRows is how many leading rows of a CSV/NDJSON file type inference looks at (default 1000).
@@ -279,7 +282,9 @@ func (ds *Dataset) resolve(ctx context.Context, files []FileInfo) error {
 	ds.partTypes = map[string]arrow.DataType{}
 	for _, k := range keys {
 		ds.partTypes[k] = arrow.BinaryTypes.String
-		if ds.opts.Schema != nil {
+		if dt, ok := ds.opts.PartitionTypes[k]; ok {
+			ds.partTypes[k] = dt
+		} else if ds.opts.Schema != nil {
 			if idx := ds.opts.Schema.FieldIndices(k); len(idx) > 0 {
 				ds.partTypes[k] = ds.opts.Schema.Field(idx[0]).Type
 			}

@@ -46,6 +46,10 @@ type WriteOptions struct {
 	// MaxOpenFiles bounds the files open at once when partitioning (default 64); the least recently
 	// used is closed (finished) when a new partition needs a file.
 	MaxOpenFiles int
+	// Interop writes Parquet the way Delta Lake and Spark expect it: timestamps as microseconds
+	// (nanoseconds are truncated) and no Arrow schema in the footer (it would name the original
+	// unit, and the table's own schema is the reference).
+	Interop bool
 	// Allocator for the writers' buffers (default memory.DefaultAllocator).
 	Allocator memory.Allocator
 	// Progress, when set, is called after each input batch with the rows and bytes written so far.
@@ -587,8 +591,12 @@ func (w *writer) newEncoder(out io.Writer) (encoder, error) {
 			parquet.WithMaxRowGroupLength(w.opts.RowGroupRows),
 			parquet.WithAllocator(w.mem),
 		)
-		fw, err := pqarrow.NewFileWriter(w.data, out, props,
-			pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(w.mem)))
+		aopts := []pqarrow.WriterOption{pqarrow.WithStoreSchema(), pqarrow.WithAllocator(w.mem)}
+		if w.opts.Interop {
+			aopts = []pqarrow.WriterOption{pqarrow.WithAllocator(w.mem),
+				pqarrow.WithCoerceTimestamps(arrow.Microsecond), pqarrow.WithTruncatedTimestamps(true)}
+		}
+		fw, err := pqarrow.NewFileWriter(w.data, out, props, pqarrow.NewArrowWriterProperties(aopts...))
 		if err != nil {
 			return nil, fault.Wrap(fault.Config, err, "write %s: parquet schema", w.dir)
 		}

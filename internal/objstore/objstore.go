@@ -111,6 +111,8 @@ type Store struct {
 	s3once sync.Once
 	s3     *s3Driver
 	s3err  error
+
+	probed sync.Map // bucket → probeResult (CheckPutIfAbsent)
 }
 
 // New returns a Store. The S3 client is built on the first s3:// operation.
