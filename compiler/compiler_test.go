@@ -482,6 +482,13 @@ func TestProfileErrors(t *testing.T) {
 		{"bad label", head + "  - match: {env: dev}\n    labels: {team: \"a b\"}\n", "not a label value"},
 		{"defaults match", "api_version: aiflow/v1\ndefaults: {match: {env: dev}}\nprofiles:\n  - match: {env: dev}\n", "defaults cannot have a match"},
 		{"pinned ok", head + "  - match: {env: prod}\n    image: r/x" + digest + "\n", ""},
+		{"unpinned engine image", head + "  - match: {env: prod}\n    images: {python: r/py:latest}\n", "images: python: image \"r/py:latest\" is not pinned"},
+		{"bad engine key", head + "  - match: {env: dev}\n    images: {Py Thon: x}\n", "not an engine name"},
+		{"empty engine image", head + "  - match: {env: dev}\n    images: {python: \"\"}\n", "empty image"},
+		{"bad on_finish_action", head + "  - match: {env: dev}\n    on_finish_action: keep\n", "on_finish_action"},
+		{"bad termination policy", head + "  - match: {env: dev}\n    termination_message_policy: Logs\n", "termination_message_policy"},
+		{"bad startup timeout", head + "  - match: {env: dev}\n    startup_timeout: 10ms\n", "startup_timeout"},
+		{"kpo options ok", head + "  - match: {env: dev}\n    on_finish_action: keep_pod\n    get_logs: false\n    termination_message_policy: FallbackToLogsOnError\n    deferrable: true\n    startup_timeout: 2m\n    images: {python: r/py:dev}\n", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -80,6 +80,14 @@ func (g *gen) file() ([]byte, error) {
 	g.line(0, ")")
 	if k8s {
 		g.line(0, "IMAGE = %s", PyStr(prof.Image))
+		if keys := g.imageKeys(); len(keys) > 0 {
+			g.line(0, "# Images of the tasks whose engine the profile maps to its own image.")
+			g.line(0, "IMAGES = {")
+			for _, k := range keys {
+				g.line(1, "%s: %s,", PyStr(k), PyStr(prof.Images[k]))
+			}
+			g.line(0, "}")
+		}
 		g.line(0, "NAMESPACE = %s", PyStr(prof.Namespace))
 	} else {
 		g.line(0, "RUNNER = %s", PyStr(g.opts.Runner))
@@ -99,6 +107,17 @@ func (g *gen) file() ([]byte, error) {
 		return nil, err
 	}
 	return []byte(g.b.String()), nil
+}
+
+// imageKeys are the images keys the tasks use, sorted.
+func (g *gen) imageKeys() []string {
+	seen := map[string]bool{}
+	for _, t := range g.tasks {
+		if t.imageKey != "" {
+			seen[t.imageKey] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 func (g *gen) anyTaskSecrets() bool {
@@ -187,7 +206,11 @@ func (g *gen) task(t *task) error {
 	g.line(1, "t[%s] = %s(", PyStr(t.id), op)
 	g.kw(2, "task_id", PyStr(t.id))
 	if k8s {
-		g.kw(2, "image", "IMAGE")
+		if t.imageKey != "" {
+			g.kw(2, "image", "IMAGES["+PyStr(t.imageKey)+"]")
+		} else {
+			g.kw(2, "image", "IMAGE")
+		}
 		if prof.ImagePullPolicy != "" {
 			g.kw(2, "image_pull_policy", PyStr(prof.ImagePullPolicy))
 		}
@@ -284,6 +307,22 @@ func (g *gen) task(t *task) error {
 			g.kw(2, "pod_template_file", PyStr(prof.PodTemplateFile))
 		}
 		g.kw(2, "do_xcom_push", "False")
+		if prof.OnFinishAction != "" {
+			g.kw(2, "on_finish_action", PyStr(prof.OnFinishAction))
+		}
+		if prof.GetLogs != nil {
+			g.kw(2, "get_logs", pyBool(*prof.GetLogs))
+		}
+		if prof.TerminationMessagePolicy != "" {
+			g.kw(2, "termination_message_policy", PyStr(prof.TerminationMessagePolicy))
+		}
+		if prof.Deferrable != nil {
+			g.kw(2, "deferrable", pyBool(*prof.Deferrable))
+		}
+		if prof.StartupTimeout != "" {
+			d, _ := time.ParseDuration(prof.StartupTimeout)
+			g.kw(2, "startup_timeout_seconds", fmt.Sprint(int(d/time.Second)))
+		}
 	}
 	if len(t.inlets) > 0 {
 		g.kw(2, "inlets", pyAssets(t.inlets))

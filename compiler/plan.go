@@ -23,6 +23,8 @@ type task struct {
 	outlets   []string // asset URIs written by sinks of this task
 	secrets   []SecretRef
 	upstream  []string // task ids, in task order
+	// imageKey is the profile's images key whose image the task runs in; "" for the profile's image.
+	imageKey string
 }
 
 // plan groups the nodes into tasks in topological order.
@@ -56,6 +58,9 @@ func plan(p *ir.Pipeline, prof *Profile, fuse bool) ([]*task, error) {
 		index[t] = i
 		t.id = fusedID(t.nodes)
 		t.resources = taskResources(p, prof, t.nodes)
+		if t.imageKey, err = taskImageKey(p, prof, t); err != nil {
+			return nil, err
+		}
 		up := map[*task]bool{}
 		secrets := map[SecretRef]bool{}
 		for _, id := range t.nodes {
@@ -124,6 +129,36 @@ func fusedID(nodes []string) string {
 		last = last[:100]
 	}
 	return fmt.Sprintf("%s__%s__%s", first, ir.HashBytes([]byte(id))[:12], last)
+}
+
+// ImageKey is the profile images key of a node: its engine, except that a spark transform with a
+// PySpark entrypoint runs Python in its pod and so takes the "python" image.
+func ImageKey(n *ir.Node) string {
+	e := n.EngineName()
+	if e == "spark" {
+		if ep, _ := n.Params["entrypoint"].(string); ep != "" {
+			return "python"
+		}
+	}
+	return e
+}
+
+// taskImageKey picks the images key of a task: the one of its nodes that the profile maps to an
+// image. A fused task whose nodes want two different images cannot run in one pod.
+func taskImageKey(p *ir.Pipeline, prof *Profile, t *task) (string, error) {
+	key := ""
+	for _, id := range t.nodes {
+		k := ImageKey(p.Nodes[id])
+		if k == "" || prof.Images[k] == "" || k == key {
+			continue
+		}
+		if key != "" && prof.Images[key] != prof.Images[k] {
+			return "", fault.Configf("pipeline %s: task %s fuses nodes that run in different images (%s: %s, %s: %s): compile without fusing them",
+				p.ID, t.id, key, prof.Images[key], k, prof.Images[k])
+		}
+		key = k
+	}
+	return key, nil
 }
 
 // taskResources are the pod resources of a task: for each node its own cpu/memory, else the

@@ -46,9 +46,13 @@ type Profile struct {
 	Match Match `yaml:"match"`
 
 	// Image is the runner image, pinned by digest (repo@sha256:…); a tag is accepted only for env dev.
-	Image            string   `yaml:"image"`
-	ImagePullPolicy  string   `yaml:"image_pull_policy"`
-	ImagePullSecrets []string `yaml:"image_pull_secrets"`
+	Image string `yaml:"image"`
+	// Images overrides Image per engine: a task whose nodes run on that engine runs in that
+	// image. Key "python" also covers spark transforms with a PySpark entrypoint (their Python
+	// runs in the pod). Same pinning rule as Image.
+	Images           map[string]string `yaml:"images"`
+	ImagePullPolicy  string            `yaml:"image_pull_policy"`
+	ImagePullSecrets []string          `yaml:"image_pull_secrets"`
 	// Command is the container command (default ["aiflow-runner"]).
 	Command        []string `yaml:"command"`
 	Namespace      string   `yaml:"namespace"`
@@ -66,6 +70,19 @@ type Profile struct {
 	SparkResources Resources         `yaml:"spark_resources"`
 	Labels         map[string]string `yaml:"labels"`
 	Annotations    map[string]string `yaml:"annotations"`
+
+	// KubernetesPodOperator options (target kubernetes).
+	// OnFinishAction: delete_pod (the operator's default), delete_succeeded_pod or keep_pod.
+	OnFinishAction string `yaml:"on_finish_action"`
+	// GetLogs streams the pod's output into the task log (the operator's default: true).
+	GetLogs *bool `yaml:"get_logs"`
+	// TerminationMessagePolicy of the runner container: File (default; the runner writes its
+	// one-line reason to /dev/termination-log) or FallbackToLogsOnError.
+	TerminationMessagePolicy string `yaml:"termination_message_policy"`
+	// Deferrable frees the worker slot while the pod runs (needs a running triggerer).
+	Deferrable *bool `yaml:"deferrable"`
+	// StartupTimeout is how long a pod may stay Pending (image pull, scheduling); Go duration.
+	StartupTimeout string `yaml:"startup_timeout"`
 
 	// DAG settings.
 	StartDate        string `yaml:"start_date"`        // YYYY-MM-DD, UTC (default 2024-01-01)
@@ -138,10 +155,11 @@ func ParseProfiles(name string, data []byte) (*Profiles, error) {
 }
 
 var (
-	digestRE   = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
-	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	k8sNameRE  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
-	labelKeyRE = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+	digestRE    = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	k8sNameRE   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+	engineKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	labelKeyRE  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
 )
 
 func (ps *Profiles) check() error {
@@ -200,6 +218,32 @@ func (p *Profile) check() []string {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	if p.Image != "" && !digestRE.MatchString(p.Image) && p.Match.Env != "dev" {
 		add("image %q is not pinned by digest (repo@sha256:…); only env dev may use a tag", p.Image)
+	}
+	for _, e := range slices.Sorted(maps.Keys(p.Images)) {
+		img := p.Images[e]
+		switch {
+		case !engineKeyRE.MatchString(e):
+			add("images: %q is not an engine name", e)
+		case img == "":
+			add("images: %s: empty image", e)
+		case !digestRE.MatchString(img) && p.Match.Env != "dev":
+			add("images: %s: image %q is not pinned by digest (repo@sha256:…); only env dev may use a tag", e, img)
+		}
+	}
+	switch p.OnFinishAction {
+	case "", "delete_pod", "delete_succeeded_pod", "keep_pod":
+	default:
+		add("on_finish_action %q is not delete_pod, delete_succeeded_pod or keep_pod", p.OnFinishAction)
+	}
+	switch p.TerminationMessagePolicy {
+	case "", "File", "FallbackToLogsOnError":
+	default:
+		add("termination_message_policy %q is not File or FallbackToLogsOnError", p.TerminationMessagePolicy)
+	}
+	if p.StartupTimeout != "" {
+		if v, err := time.ParseDuration(p.StartupTimeout); err != nil || v < time.Second {
+			add("startup_timeout %q: want a duration of at least 1s such as 2m", p.StartupTimeout)
+		}
 	}
 	if p.Namespace != "" && !k8sNameRE.MatchString(p.Namespace) {
 		add("namespace %q is not a Kubernetes name", p.Namespace)
@@ -378,6 +422,15 @@ func merge(base, over Profile) Profile {
 	str(&out.RetryDelay, base.RetryDelay)
 	str(&out.ExecutionTimeout, base.ExecutionTimeout)
 	str(&out.Workdir, base.Workdir)
+	str(&out.OnFinishAction, base.OnFinishAction)
+	str(&out.TerminationMessagePolicy, base.TerminationMessagePolicy)
+	str(&out.StartupTimeout, base.StartupTimeout)
+	if out.GetLogs == nil {
+		out.GetLogs = base.GetLogs
+	}
+	if out.Deferrable == nil {
+		out.Deferrable = base.Deferrable
+	}
 	if out.ImagePullSecrets == nil {
 		out.ImagePullSecrets = base.ImagePullSecrets
 	}
@@ -400,6 +453,7 @@ func merge(base, over Profile) Profile {
 		out.MaxActiveRuns = base.MaxActiveRuns
 	}
 	out.EnvVars = mergeMap(base.EnvVars, over.EnvVars)
+	out.Images = mergeMap(base.Images, over.Images)
 	out.NodeSelector = mergeMap(base.NodeSelector, over.NodeSelector)
 	out.Labels = mergeMap(base.Labels, over.Labels)
 	out.Annotations = mergeMap(base.Annotations, over.Annotations)

@@ -30,6 +30,10 @@ IR_B64 = (
     "njLoD5A8PD83m78DAAD//7OPtnZ9BwAA"
 )
 IMAGE = "registry.example.com/aiflow-runner@sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+# Images of the tasks whose engine the profile maps to its own image.
+IMAGES = {
+    "python": "registry.example.com/aiflow-runner-python@sha256:abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcd",
+}
 NAMESPACE = "data-platform"
 LOGICAL_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ts }}"
 ENV = {
@@ -115,6 +119,11 @@ with DAG(
         ],
         pod_template_file="pod_template.yaml",
         do_xcom_push=False,
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        termination_message_policy="FallbackToLogsOnError",
+        deferrable=False,
+        startup_timeout_seconds=300,
         inlets=[Asset(uri="x-onestream://user.events")],
     )
 
@@ -148,6 +157,11 @@ with DAG(
         ],
         pod_template_file="pod_template.yaml",
         do_xcom_push=False,
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        termination_message_policy="FallbackToLogsOnError",
+        deferrable=False,
+        startup_timeout_seconds=300,
         inlets=[Asset(uri="s3://lake/raw/orders")],
     )
 
@@ -181,6 +195,11 @@ with DAG(
         ],
         pod_template_file="pod_template.yaml",
         do_xcom_push=False,
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        termination_message_policy="FallbackToLogsOnError",
+        deferrable=False,
+        startup_timeout_seconds=300,
     )
 
     t["audit_copy"] = AiflowPodOperator(
@@ -213,12 +232,17 @@ with DAG(
         ],
         pod_template_file="pod_template.yaml",
         do_xcom_push=False,
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        termination_message_policy="FallbackToLogsOnError",
+        deferrable=False,
+        startup_timeout_seconds=300,
         outlets=[Asset(uri="file:///data/audit/enriched")],
     )
 
     t["score__features"] = AiflowPodOperator(
         task_id="score__features",
-        image=IMAGE,
+        image=IMAGES["python"],
         image_pull_policy="IfNotPresent",
         image_pull_secrets=[k8s.V1LocalObjectReference(name="regcred")],
         namespace=NAMESPACE,
@@ -248,6 +272,11 @@ with DAG(
         ],
         pod_template_file="pod_template.yaml",
         do_xcom_push=False,
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        termination_message_policy="FallbackToLogsOnError",
+        deferrable=False,
+        startup_timeout_seconds=300,
         outlets=[Asset(uri="x-feature-store://public/user_scores")],
     )
 

@@ -26,6 +26,10 @@ IR_B64 = (
     "c/rRsVXSGV8ylXt/SaMsDm6yEn0rFGNGKF7Y4HT3NwAA///gOH9eBQYAAA=="
 )
 IMAGE = "registry.example.com/aiflow-runner@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+# Images of the tasks whose engine the profile maps to its own image.
+IMAGES = {
+    "python": "registry.example.com/aiflow-runner-python@sha256:abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcd",
+}
 NAMESPACE = "aiflow-prod"
 LOGICAL_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ts }}"
 ENV = {
@@ -108,6 +112,11 @@ with DAG(
             k8s.V1Toleration(key="dedicated", operator="Equal", value="etl", effect="NoSchedule"),
         ],
         do_xcom_push=False,
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        termination_message_policy="FallbackToLogsOnError",
+        deferrable=False,
+        startup_timeout_seconds=300,
         inlets=[Asset(uri="x-onelake://raw.sales_orders")],
     )
 
@@ -140,11 +149,16 @@ with DAG(
             k8s.V1Toleration(key="dedicated", operator="Equal", value="etl", effect="NoSchedule"),
         ],
         do_xcom_push=False,
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        termination_message_policy="FallbackToLogsOnError",
+        deferrable=False,
+        startup_timeout_seconds=300,
     )
 
     t["build_user_features"] = AiflowPodOperator(
         task_id="build_user_features",
-        image=IMAGE,
+        image=IMAGES["python"],
         image_pull_policy="IfNotPresent",
         image_pull_secrets=[k8s.V1LocalObjectReference(name="regcred")],
         namespace=NAMESPACE,
@@ -171,6 +185,11 @@ with DAG(
             k8s.V1Toleration(key="dedicated", operator="Equal", value="etl", effect="NoSchedule"),
         ],
         do_xcom_push=False,
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        termination_message_policy="FallbackToLogsOnError",
+        deferrable=False,
+        startup_timeout_seconds=300,
     )
 
     t["user_features_onelake"] = AiflowPodOperator(
@@ -202,6 +221,11 @@ with DAG(
             k8s.V1Toleration(key="dedicated", operator="Equal", value="etl", effect="NoSchedule"),
         ],
         do_xcom_push=False,
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        termination_message_policy="FallbackToLogsOnError",
+        deferrable=False,
+        startup_timeout_seconds=300,
         outlets=[Asset(uri="x-onelake://feature_store.user_features_daily")],
     )
 
