@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X github.com/aiflow-dev/aiflow/internal/cli.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 FUZZTIME ?= 5s
 
-.PHONY: all build build-slim test test-go demo lint fmt vet bench fuzz fuzz-short install services-up services-down spark-up spark-down verify-static clean
+.PHONY: all build build-slim image test test-go demo lint fmt vet bench fuzz fuzz-short install services-up services-down spark-up spark-down verify-static clean
 
 all: build
 
@@ -20,6 +20,10 @@ build:
 ## build-slim: the runner without the Spark engine (build tag noSpark)
 build-slim:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -tags nospark -o bin/aiflow-runner-slim ./cmd/aiflow-runner
+
+## image: the runner images with podman/buildah, no registry (scripts/image.sh; archives in bin/images/)
+image: build
+	@scripts/image.sh
 
 ## demo: generate ~1M sample orders and run examples/quickstart end to end on the embedded defaults (no services)
 demo: build

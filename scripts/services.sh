@@ -17,7 +17,12 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-SVC="$ROOT/.services"
+# AIFLOW_SERVICES_DIR: another state folder (scripts/k8s.sh keeps the copies it starts inside
+# the cluster's network namespace apart from the checkout's own services).
+# AIFLOW_SERVICES_HOST: the address every service listens on and advertises (default loopback;
+# scripts/k8s.sh passes the node address so that pods reach the services).
+SVC="${AIFLOW_SERVICES_DIR:-$ROOT/.services}"
+HOST="${AIFLOW_SERVICES_HOST:-127.0.0.1}"
 ALL_COMPONENTS=(postgres versitygw kafka spark pushgateway airflow python)
 # Slow starters first so they overlap with the fast ones when run in parallel.
 START_ORDER=(spark kafka postgres versitygw pushgateway airflow python)
@@ -37,11 +42,11 @@ PY="$(command -v python3 || true)"
 
 # free_port: a port the kernel considers free right now on 127.0.0.1.
 free_port() {
-  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  "$PY" -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1]); s.close()' "$HOST"
 }
 
 # port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
-port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null; }
 
 # pid_alive PID [PATTERN]: process exists (and its command line contains PATTERN).
 pid_alive() {
@@ -126,7 +131,7 @@ fail_with_log() {
   tail -n 40 "$dir/log" 2>/dev/null | sed 's/^/    /' || true
 }
 
-up_line() { echo "service $1: up on 127.0.0.1:$2 ($3)"; }
+up_line() { echo "service $1: up on $HOST:$2 ($3)"; }
 
 # ---- postgres ----------------------------------------------------------------
 pg_bindir() {
@@ -185,11 +190,11 @@ up_postgres() {
   sock="$data"; (( ${#data} > 80 )) && sock=""
   # fsync=off: throwaway test cluster, durability is not needed and CI disks are slow.
   as_pg "$bin/pg_ctl" -D "$data" -l "$pglog" -w -t 60 \
-    -o "-p $port -k '$sock' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+    -o "-p $port -k '$sock' -c listen_addresses=$HOST -c fsync=off -c max_connections=200" \
     start >/dev/null 2>&1 || return 1
   head -1 "$data/postmaster.pid" >"$dir/pid"
-  "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -t 30 || return 1
-  write_env postgres "AIFLOW_TEST_PG_DSN='postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable'"
+  "$bin/pg_isready" -q -h $HOST -p "$port" -t 30 || return 1
+  write_env postgres "AIFLOW_TEST_PG_DSN='postgres://postgres@$HOST:$port/postgres?sslmode=disable'"
 }
 
 down_postgres() {
@@ -209,7 +214,7 @@ running_versitygw() {
     && port_open "$(cat "$SVC/versitygw/port")"
 }
 
-s3_answers() { curl -s -o /dev/null "http://127.0.0.1:$1/"; }
+s3_answers() { curl -s -o /dev/null "http://$HOST:$1/"; }
 
 up_versitygw() {
   local bin="$ROOT/.tools/bin/versitygw" dir port meta=()
@@ -225,10 +230,10 @@ up_versitygw() {
   port="$(free_port)"
   echo "$port" >"$dir/port"
   ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" \
-    spawn "$dir" "$bin" --port "127.0.0.1:$port" --quiet posix "${meta[@]}" "$dir/data"
+    spawn "$dir" "$bin" --port "$HOST:$port" --quiet posix "${meta[@]}" "$dir/data"
   wait_for 30 "$(cat "$dir/pid")" s3_answers "$port" || return 1
   write_env versitygw \
-    "AIFLOW_TEST_S3_ENDPOINT=http://127.0.0.1:$port" \
+    "AIFLOW_TEST_S3_ENDPOINT=http://$HOST:$port" \
     "AIFLOW_TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY" \
     "AIFLOW_TEST_S3_SECRET_KEY=$S3_SECRET_KEY" \
     "AIFLOW_TEST_S3_REGION=us-east-1"
@@ -256,13 +261,13 @@ up_kafka() {
 # KRaft single node: broker and controller in one JVM.
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport
+advertised.listeners=PLAINTEXT://$HOST:$port
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 # Dynamic quorum (KIP-853): formatted with --standalone below.
-controller.quorum.bootstrap.servers=127.0.0.1:$cport
+controller.quorum.bootstrap.servers=$HOST:$cport
 log.dirs=$dir/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -303,7 +308,7 @@ setsid java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \\
 echo \$! >pid
 for _ in \$(seq 240); do
   # Ready once the listener accepts and the server logged that it finished starting.
-  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && tail -n +\$start_line log | grep -q 'Kafka Server started'; then exit 0; fi
+  if (exec 3<>/dev/tcp/$HOST/$port) 2>/dev/null && tail -n +\$start_line log | grep -q 'Kafka Server started'; then exit 0; fi
   kill -0 "\$(cat pid)" 2>/dev/null || { echo "kafka exited; see $dir/log" >&2; exit 1; }
   sleep 0.5
 done
@@ -330,7 +335,7 @@ EOF
   java -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$libs/*" kafka.tools.StorageTool \
     format -t "$cluster_id" -c "$dir/server.properties" --standalone >>"$dir/log" 2>&1 || return 1
   "$dir/start.sh" >>"$dir/log" 2>&1 || return 1
-  write_env kafka "AIFLOW_TEST_KAFKA_BROKERS=127.0.0.1:$port" "AIFLOW_TEST_KAFKA_HOME=$dir"
+  write_env kafka "AIFLOW_TEST_KAFKA_BROKERS=$HOST:$port" "AIFLOW_TEST_KAFKA_HOME=$dir"
 }
 
 down_kafka() {
@@ -349,9 +354,9 @@ running_spark() {
 # SETTINGS frame the server must answer with a SETTINGS frame (type 4). A plain open port
 # is not enough: Spark opens it before the service is bound.
 h2_answers() {
-  "$PY" - "$1" <<'EOF' 2>/dev/null
+  "$PY" - "$1" "$HOST" <<'EOF' 2>/dev/null
 import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s = socket.create_connection((sys.argv[2], int(sys.argv[1])), timeout=5)
 s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
 hdr = b""
 while len(hdr) < 9:
@@ -385,7 +390,7 @@ up_spark() {
     fi
   fi
   # UI off (it would grab 4040+), everything bound to loopback, all scratch under $dir.
-  SPARK_HOME="$spark_home" SPARK_LOCAL_IP=127.0.0.1 SPARK_LOG_DIR="$dir" \
+  SPARK_HOME="$spark_home" SPARK_LOCAL_IP=$HOST SPARK_LOG_DIR="$dir" \
   PYSPARK_PYTHON="$venv/bin/python" \
     spawn "$dir" "$spark_home/bin/spark-submit" \
       --class org.apache.spark.sql.connect.service.SparkConnectServer \
@@ -393,10 +398,10 @@ up_spark() {
       --master 'local[2]' \
       --driver-memory 2g \
       --driver-java-options "-Dderby.system.home=$dir/derby -Djava.io.tmpdir=$dir/tmp" \
-      --conf spark.connect.grpc.binding.address=127.0.0.1 \
+      --conf spark.connect.grpc.binding.address=$HOST \
       --conf "spark.connect.grpc.binding.port=$port" \
-      --conf spark.driver.host=127.0.0.1 \
-      --conf spark.driver.bindAddress=127.0.0.1 \
+      --conf spark.driver.host=$HOST \
+      --conf spark.driver.bindAddress=$HOST \
       --conf spark.ui.enabled=false \
       --conf "spark.sql.warehouse.dir=$dir/warehouse" \
       --conf "spark.local.dir=$dir/tmp" \
@@ -405,7 +410,7 @@ up_spark() {
       spark-internal
   # Usually 5-20 s; allow 180 s for a machine busy compiling in parallel.
   wait_for 180 "$(cat "$dir/pid")" spark_ready "$port" "$dir" || return 1
-  write_env spark "AIFLOW_TEST_SPARK_REMOTE=sc://127.0.0.1:$port"
+  write_env spark "AIFLOW_TEST_SPARK_REMOTE=sc://$HOST:$port"
 }
 
 down_spark() { stop_pid "$SVC/spark" SparkConnectServer 30; rm -f "$SVC/spark/env"; }
@@ -416,7 +421,7 @@ running_pushgateway() {
     && port_open "$(cat "$SVC/pushgateway/port")"
 }
 
-pushgateway_ready() { curl -sf -o /dev/null "http://127.0.0.1:$1/-/ready"; }
+pushgateway_ready() { curl -sf -o /dev/null "http://$HOST:$1/-/ready"; }
 
 up_pushgateway() {
   local bin=/usr/bin/prometheus-pushgateway dir port
@@ -428,9 +433,9 @@ up_pushgateway() {
   echo "$port" >"$dir/port"
   # Debian's build persists to /var/lib/prometheus/pushgateway.data by default, which every
   # instance on the machine would share: keep metrics in memory only.
-  spawn "$dir" "$bin" --web.listen-address="127.0.0.1:$port" --persistence.file=""
+  spawn "$dir" "$bin" --web.listen-address="$HOST:$port" --persistence.file=""
   wait_for 30 "$(cat "$dir/pid")" pushgateway_ready "$port" || return 1
-  write_env pushgateway "AIFLOW_TEST_PUSHGATEWAY_URL=http://127.0.0.1:$port"
+  write_env pushgateway "AIFLOW_TEST_PUSHGATEWAY_URL=http://$HOST:$port"
 }
 
 down_pushgateway() { stop_pid "$SVC/pushgateway" pushgateway 10; rm -f "$SVC/pushgateway/env"; }
@@ -520,7 +525,7 @@ cmd_status() {
     if "running_$c"; then
       case "$c" in
         airflow|python) echo "service $c: ok ($(sed 's/^export //' "$SVC/$c/env"))";;
-        *) echo "service $c: up on 127.0.0.1:$(port_of "$c") (pid $(cat "$SVC/$c/pid" 2>/dev/null))";;
+        *) echo "service $c: up on $HOST:$(port_of "$c") (pid $(cat "$SVC/$c/pid" 2>/dev/null))";;
       esac
     else
       echo "service $c: down"; rc=3
