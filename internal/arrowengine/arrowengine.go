@@ -113,7 +113,7 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 	if err != nil {
 		return nil, err
 	}
-	m := StagedManifest(files, out.Schema())
+	m := readers.StagedManifest(files, out.Schema())
 	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
 	o := &node.Output{Manifest: m}
 	var dead int64
@@ -128,15 +128,4 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 		env.Log.Warn("records sent to the dead-letter destination", "dead_letters", dead)
 	}
 	return o, nil
-}
-
-// StagedManifest describes files written to staging.
-func StagedManifest(files []dataset.WrittenFile, schema *arrow.Schema) *manifest.Manifest {
-	m := &manifest.Manifest{Kind: manifest.KindFiles, Format: string(dataset.Parquet), Schema: readers.Fields(schema)}
-	for _, f := range files {
-		m.Files = append(m.Files, dataset.FileInfo{URI: f.URI, Size: f.Bytes, Partition: f.Partition})
-		m.Rows += f.Rows
-		m.Bytes += f.Bytes
-	}
-	return m
 }

@@ -4,8 +4,8 @@ package cli
 // runner (tests included), and cmd/aiflow-runner only wires main.
 import (
 	_ "github.com/aiflow-dev/aiflow/internal/arrowengine"
+	_ "github.com/aiflow-dev/aiflow/internal/files"
+	_ "github.com/aiflow-dev/aiflow/internal/onelake"
 	_ "github.com/aiflow-dev/aiflow/internal/pyengine"
-	_ "github.com/aiflow-dev/aiflow/internal/readers"
-	_ "github.com/aiflow-dev/aiflow/internal/sinks"
 	_ "github.com/aiflow-dev/aiflow/plugin/builtin"
 )

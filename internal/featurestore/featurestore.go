@@ -34,7 +34,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/aiflow-dev/aiflow/fault"
-	"github.com/aiflow-dev/aiflow/internal/arrowengine"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
@@ -90,7 +89,7 @@ func (Sink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &node.Output{Manifest: arrowengine.StagedManifest(files, schema), RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
+		return &node.Output{Manifest: readers.StagedManifest(files, schema), RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
 	}
 	dsn, err := cfg.DSN.Resolve()
 	if err != nil {

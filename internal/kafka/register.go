@@ -1,12 +1,15 @@
 package kafka
 
 import (
+	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 func init() {
 	Register(plugin.Default)
+	readers.RegisterOpener(manifest.KindKafka, OpenKafka)
 	node.OnCommitted(CommitUpstreamOffsets)
 }
 

@@ -44,7 +44,7 @@ type Sink struct{}
 var _ node.SinkRuntime = Sink{}
 
 func wrapKafka(err error, format string, args ...any) error {
-	return readers.ClassifyKafka(err, format, args...)
+	return ClassifyKafka(err, format, args...)
 }
 
 // TransactionalID is the producer's transactional id for one run of a sink node: stable across
@@ -314,8 +314,8 @@ func findLedger(ctx context.Context, brokers []string, key string) (*ledgerEntry
 		}
 		kr.Partitions = append(kr.Partitions, manifest.PartitionRange{Partition: o.Partition, Start: start, End: o.Offset})
 	})
-	m := &manifest.Manifest{Node: LedgerTopic, Kafka: kr, Details: map[string]any{readers.KafkaDetail: readers.KafkaSpec{ValueFormat: "raw", OnError: "fail"}}}
-	rr, _, err := readers.OpenKafka(ctx, nil, m, nil, memory.DefaultAllocator)
+	m := &manifest.Manifest{Node: LedgerTopic, Kafka: kr, Details: map[string]any{KafkaDetail: KafkaSpec{ValueFormat: "raw", OnError: "fail"}}}
+	rr, _, err := OpenKafka(ctx, nil, m, nil, memory.DefaultAllocator)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ func DefaultGroup(pipeline, node string) string { return "aiflow." + pipeline + 
 
 // newAdmin opens a client for metadata and offset calls.
 func newAdmin(brokers []string, extra ...kgo.Opt) (*kgo.Client, *kadm.Client, error) {
-	cl, err := kgo.NewClient(append(readers.KafkaClientOpts(brokers), extra...)...)
+	cl, err := kgo.NewClient(append(KafkaClientOpts(brokers), extra...)...)
 	if err != nil {
 		return nil, nil, fault.Wrap(fault.Config, err, "kafka client for %s", strings.Join(brokers, ","))
 	}
@@ -74,14 +74,14 @@ func checkTopic(ctx context.Context, adm *kadm.Client, brokers []string, topic s
 		if tctx.Err() != nil && ctx.Err() == nil {
 			return nil, fault.Wrap(fault.Temporary, err, "kafka brokers %s: no answer within %s", strings.Join(brokers, ","), AdminTimeout)
 		}
-		return nil, readers.ClassifyKafka(err, "kafka brokers %s: list topic %s", strings.Join(brokers, ","), topic)
+		return nil, ClassifyKafka(err, "kafka brokers %s: list topic %s", strings.Join(brokers, ","), topic)
 	}
 	d, ok := td[topic]
 	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
 		return nil, fault.Configf("kafka topic %s does not exist on %s", topic, strings.Join(brokers, ","))
 	}
 	if d.Err != nil {
-		return nil, readers.ClassifyKafka(d.Err, "kafka topic %s", topic)
+		return nil, ClassifyKafka(d.Err, "kafka topic %s", topic)
 	}
 	ps := d.Partitions.Numbers()
 	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
@@ -109,7 +109,7 @@ func (Source) Pin(ctx context.Context, env *node.Env) (*node.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := readers.KafkaSpec{ValueFormat: cfg.ValueFormat, OnError: cfg.OnError, DeadLetter: cfg.DeadLetter}
+	spec := KafkaSpec{ValueFormat: cfg.ValueFormat, OnError: cfg.OnError, DeadLetter: cfg.DeadLetter}
 	m := &manifest.Manifest{Kind: manifest.KindKafka, Kafka: kr, Dataset: DatasetRef(brokers, cfg.Topic)}
 	for _, p := range kr.Partitions {
 		m.Rows += p.End - p.Start
@@ -122,24 +122,24 @@ func (Source) Pin(ctx context.Context, env *node.Env) (*node.Output, error) {
 			}
 			sort.Strings(names)
 			for _, k := range names {
-				spec.Fields = append(spec.Fields, readers.KafkaField{Name: k, Field: k, Type: cfg.Schema[k]})
+				spec.Fields = append(spec.Fields, KafkaField{Name: k, Field: k, Type: cfg.Schema[k]})
 			}
 		} else if m.Rows > 0 {
 			sctx, cancel := context.WithTimeout(ctx, 2*AdminTimeout)
-			sample, err := readers.SampleKafka(sctx, &manifest.Manifest{Node: env.Node.ID, Kafka: kr}, InferSample)
+			sample, err := SampleKafka(sctx, &manifest.Manifest{Node: env.Node.ID, Kafka: kr}, InferSample)
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("infer the value schema of %s: %w", cfg.Topic, err)
 			}
-			spec.Fields, spec.Inferred = readers.InferKafkaFields(sample), true
+			spec.Fields, spec.Inferred = InferKafkaFields(sample), true
 		}
 	}
-	schema, err := readers.KafkaSchema(&spec)
+	schema, err := KafkaSchema(&spec)
 	if err != nil {
 		return nil, err
 	}
 	m.Schema = readers.Fields(schema)
-	m.Details = map[string]any{readers.KafkaDetail: spec}
+	m.Details = map[string]any{KafkaDetail: spec}
 	env.Log.Info("pinned kafka range", "topic", cfg.Topic, "group", group, "partitions", len(kr.Partitions), "offsets", m.Rows, "inferred_schema", spec.Inferred)
 	return &node.Output{Manifest: m}, nil
 }
@@ -161,7 +161,7 @@ func PinRange(ctx context.Context, adm *kadm.Client, brokers []string, topic, gr
 		if ctx.Err() != nil {
 			return fault.Wrap(fault.Temporary, err, "kafka %s of %s: no answer within %s", what, topic, AdminTimeout)
 		}
-		return readers.ClassifyKafka(err, "kafka %s of %s", what, topic)
+		return ClassifyKafka(err, "kafka %s of %s", what, topic)
 	}
 	ends, err := adm.ListCommittedOffsets(ctx, topic) // read-committed: the last stable offsets
 	if err != nil {

@@ -1,3 +1,9 @@
+// Package node runs one node of a pipeline: what a pod does. The lifecycle is the same for
+// every node and every engine: check the commit ledger, record the attempt, resolve and pin the
+// inputs from their committed manifests, run the node's runtime into a per-attempt staging
+// folder, commit the manifest exactly once, record the end, and report result.json and the
+// termination message. Runtimes (sources, engines, sinks) implement the interfaces of package
+// plugin and are found in the runner's registry.
 package node
 
 import (
@@ -76,6 +82,8 @@ type Result struct {
 	DurationMS int64     `json:"duration_ms"`
 	ResultURI  string    `json:"result_uri,omitempty"`
 	OutputURI  string    `json:"output_uri,omitempty"`
+
+	obs *attemptObs // the attempt's logs, metrics and lineage; nil without Runner.Obs
 }
 
 // Err is the attempt's error, classified, or nil.
@@ -136,7 +144,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		// Touch nothing: not the data, not the attempt history of the run.
 		// After-commit hooks (Kafka offsets) run again: the pod that committed may have died first.
 		henv := &Env{Pipeline: p, IRHash: req.IRHash, Node: n, RunID: req.RunID, Try: req.Try, Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log, Publish: !req.NoPublish}
-		if err := runAfterCommit(ctx, henv); err != nil {
+		if err := plugin.RunAfterCommit(ctx, henv); err != nil {
 			return r.finish(ctx, nil, res, err, false)
 		}
 		return r.finish(ctx, nil, res, nil, false)
@@ -154,7 +162,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 
 	env, err := r.prepare(ctx, req, n, key, log, started)
-	env.obs = obs
+	res.obs = obs
 	if obs != nil {
 		env.Redact = r.Obs.Redact
 	}
@@ -191,7 +199,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := r.commit(ctx, env, res, out); err != nil {
 		return r.finish(ctx, env, res, err, true)
 	}
-	if err := runAfterCommit(ctx, env); err != nil {
+	if err := plugin.RunAfterCommit(ctx, env); err != nil {
 		return r.finish(ctx, env, res, err, true)
 	}
 	r.recordLineage(ctx, env, key, out, m)
@@ -474,7 +482,7 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		}
 	}
 	if env != nil {
-		env.obs.ended(bctx, env, res, err)
+		res.obs.ended(bctx, env, res, err)
 	}
 	return res, err
 }

@@ -18,11 +18,11 @@ import (
 	_ "github.com/aiflow-dev/aiflow/internal/arrowengine"
 	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
+	_ "github.com/aiflow-dev/aiflow/internal/files"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
-	_ "github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )

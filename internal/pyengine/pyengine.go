@@ -27,7 +27,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
-	"github.com/aiflow-dev/aiflow/internal/arrowengine"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
@@ -346,7 +345,7 @@ func readOutput(ctx context.Context, env *node.Env, path string) (*node.Output, 
 	if err != nil {
 		return nil, err
 	}
-	m := arrowengine.StagedManifest(files, rd.Schema())
+	m := readers.StagedManifest(files, rd.Schema())
 	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
 	return &node.Output{Manifest: m}, nil
 }

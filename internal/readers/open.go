@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -18,6 +19,35 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/readahead"
 )
 
+// Opener opens a committed manifest of one kind as a record reader. The technology that writes a
+// manifest kind registers its opener (RegisterOpener), so this package needs no client library:
+// a Kafka range is opened by the kafka package, files by this one.
+type Opener func(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error)
+
+var (
+	openersMu sync.RWMutex
+	openers   = map[string]Opener{}
+)
+
+// RegisterOpener makes Reader open manifests of kind with fn. Like image.RegisterFormat it is
+// process-wide (a manifest kind is a data format, the same in every registry) and panics on a
+// duplicate, a programming error found at init.
+func RegisterOpener(kind string, fn Opener) {
+	openersMu.Lock()
+	defer openersMu.Unlock()
+	if _, dup := openers[kind]; dup || fn == nil {
+		panic("readers: RegisterOpener twice or without a function for manifest kind " + kind)
+	}
+	openers[kind] = fn
+}
+
+func opener(kind string) (Opener, bool) {
+	openersMu.RLock()
+	defer openersMu.RUnlock()
+	fn, ok := openers[kind]
+	return fn, ok
+}
+
 // Counter counts what an input delivered. DeadLetters counts the records a Kafka input set aside
 // as undecodable (on_error: dead_letter); consumers report it in their output manifest.
 type Counter struct{ Rows, Bytes, DeadLetters atomic.Int64 }
@@ -29,9 +59,10 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 	case manifest.KindFiles:
 	case manifest.KindTable:
 		return nil, fault.Configf("input %s is a catalog table (%s): only the spark engine reads it", m.Node, m.Table.Name)
-	case manifest.KindKafka:
-		return nil, fault.Configf("input %s is a Kafka range: open it with Reader", m.Node)
 	default:
+		if _, ok := opener(m.Kind); ok {
+			return nil, fault.Configf("input %s is a %s manifest: open it with Reader", m.Node, m.Kind)
+		}
 		return nil, fault.Configf("input %s has no data to read (%s)", m.Node, m.Kind)
 	}
 	opts := dataset.ReadOptions{Format: dataset.Format(m.Format)}
@@ -54,8 +85,8 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 // Reader opens a manifest as a record reader; an output with no files reads as no rows of its
 // recorded schema.
 func Reader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
-	if m.Kind == manifest.KindKafka {
-		return OpenKafka(ctx, st, m, c, mem)
+	if fn, ok := opener(m.Kind); ok {
+		return fn(ctx, st, m, c, mem)
 	}
 	ds, err := OpenManifest(ctx, st, m, c)
 	if err != nil {
@@ -101,4 +132,15 @@ func DeclaredSchema(decl map[string]string) (*arrow.Schema, error) {
 		fs = append(fs, arrow.Field{Name: k, Type: dt, Nullable: true})
 	}
 	return arrow.NewSchema(fs, nil), nil
+}
+
+// StagedManifest describes files a runtime wrote to staging (or published) as Parquet.
+func StagedManifest(files []dataset.WrittenFile, schema *arrow.Schema) *manifest.Manifest {
+	m := &manifest.Manifest{Kind: manifest.KindFiles, Format: string(dataset.Parquet), Schema: Fields(schema)}
+	for _, f := range files {
+		m.Files = append(m.Files, dataset.FileInfo{URI: f.URI, Size: f.Bytes, Partition: f.Partition})
+		m.Rows += f.Rows
+		m.Bytes += f.Bytes
+	}
+	return m
 }

@@ -1,10 +1,9 @@
-// Package node runs one node of a pipeline: what a pod does (ARCHITECTURE §1, §5, §7). The
-// lifecycle is the same for every node and every engine: check the commit ledger, record the
-// attempt, resolve and pin the inputs from their committed manifests, run the node's runtime into
-// a per-attempt staging folder, commit the manifest exactly once, record the end, and report
-// result.json and the termination message. Runtimes (sources, engines, sinks) attach themselves
-// to the plugin registry and implement the interfaces below.
-package node
+package plugin
+
+// The runtime side of the contract: what a source, an engine or a sink gets to run one node
+// attempt (Env) and what it returns (Output). The node lifecycle that calls them (ledger,
+// staging, commit, result.json) lives in the runner; a runtime only reads its inputs and writes
+// its output or destination.
 
 import (
 	"context"
@@ -17,7 +16,6 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/observability"
 	"github.com/aiflow-dev/aiflow/ir"
-	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // Env is everything a runtime needs to run one node attempt.
@@ -26,13 +24,13 @@ type Env struct {
 	IRHash   string
 	// Node is the node with its params rendered (templates resolved for this run).
 	Node    *ir.Node
-	Decoded *plugin.Decoded
+	Decoded *Decoded
 	RunID   string
 	Try     int
 	Vars    ir.TemplateVars
 
 	Config   *config.Config
-	Registry *plugin.Registry
+	Registry *Registry
 	Store    *objstore.Store
 	Meta     metadata.Store
 	Log      *slog.Logger
@@ -54,8 +52,6 @@ type Env struct {
 	// Redact masks secret values in every output; a runtime that resolves a secret adds its value
 	// (env.Redact.Add) before using it. May be nil in tests.
 	Redact *observability.Redactor
-
-	obs *attemptObs
 }
 
 // Output is what a runtime produced: the manifest of its output (identity fields are filled by
@@ -72,8 +68,7 @@ type Output struct {
 	AlreadyCommitted bool
 }
 
-// SourceRuntime pins what a source's consumers will read (ARCHITECTURE §7: a source copies
-// nothing).
+// SourceRuntime pins what a source's consumers will read: a source copies nothing.
 type SourceRuntime interface {
 	Pin(ctx context.Context, env *Env) (*Output, error)
 }
@@ -110,7 +105,8 @@ var afterCommitHooks []AfterCommitHook
 // OnCommitted registers an AfterCommitHook (from an init function: it is not synchronised).
 func OnCommitted(h AfterCommitHook) { afterCommitHooks = append(afterCommitHooks, h) }
 
-func runAfterCommit(ctx context.Context, env *Env) error {
+// RunAfterCommit runs the registered after-commit hooks in order; the runner calls it.
+func RunAfterCommit(ctx context.Context, env *Env) error {
 	for _, h := range afterCommitHooks {
 		if err := h(ctx, env); err != nil {
 			return err

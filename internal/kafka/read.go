@@ -1,4 +1,4 @@
-package readers
+package kafka
 
 import (
 	"bytes"
@@ -26,9 +26,10 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/arrowops"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/readers"
 )
 
-// Reading a pinned Kafka range (manifest.KindKafka). The source node (internal/kafka) pins, per
+// Reading a pinned Kafka range (manifest.KindKafka). The source node (Source) pins, per
 // partition, [start, end) with end the last stable offset at pin time and copies how to decode
 // the values into the manifest (Details["kafka"], a KafkaSpec). Every consumer reads exactly that
 // range, read-committed, so a retry sees the same records. Columns: key (string), partition
@@ -233,7 +234,7 @@ func ClassifyKafka(err error, format string, args ...any) error {
 // ---- reading ----
 
 // OpenKafka opens a pinned Kafka range as a record reader.
-func OpenKafka(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
+func OpenKafka(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *readers.Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
 	kr := m.Kafka
 	if kr == nil {
 		return nil, nil, fault.Dataf("input %s: kafka manifest without a range", m.Node)
@@ -284,7 +285,7 @@ type kafkaReader struct {
 	spec    *KafkaSpec
 	schema  *arrow.Schema
 	mem     memory.Allocator
-	counter *Counter
+	counter *readers.Counter
 	cl      *kgo.Client
 	dec     *valueDecoder
 	dead    *deadLetters
@@ -908,7 +909,7 @@ func (d *deadLetters) flush(ctx context.Context) error {
 	if len(d.files) == 0 {
 		return nil
 	}
-	dir, err := ResolveURI(d.spec.DeadLetter)
+	dir, err := readers.ResolveURI(d.spec.DeadLetter)
 	if err != nil {
 		return err
 	}

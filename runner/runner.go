@@ -1,0 +1,42 @@
+// Package runner is aiflow-runner as a library: every command of the aiflow-runner binary
+// (run, replay, validate, plan, compile, plugins, runs...) over a plugin registry the caller
+// builds. A team that adds its own source, sink or engine builds its own runner binary with it:
+//
+//	func main() {
+//		reg := builtin.Registry() // every built-in plugin
+//		mysink.Register(reg)      // the team's own
+//		runner.Main(reg)
+//	}
+//
+// cmd/aiflow-runner is exactly that without the team's line; examples/custom-runner is a
+// separate Go module that does it with a custom sink (docs/plugins.md).
+package runner
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/aiflow-dev/aiflow/internal/cli"
+	"github.com/aiflow-dev/aiflow/plugin"
+)
+
+// Main runs the command line of the process (os.Args) with reg and exits with the command's exit
+// code. SIGTERM (pod eviction, task killed) and SIGINT cancel the running node: it aborts its
+// staging and exits 75 without committing.
+func Main(reg *plugin.Registry) {
+	setMemoryLimit()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := Run(ctx, reg, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Run runs one command line (args without the program name) with reg and returns its exit code:
+// 0 ok, 64 usage, 65 data, 75 temporary, 78 configuration, 1 a bug. It reads the process
+// environment for configuration.
+func Run(ctx context.Context, reg *plugin.Registry, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return cli.RunWith(&cli.Env{Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr, Registry: reg, Lookup: os.LookupEnv}, args)
+}
