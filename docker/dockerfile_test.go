@@ -246,14 +246,22 @@ func TestPinsMatchInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pkg := range []string{"PYARROW", "PANDAS"} {
+	for _, pkg := range []string{"PYARROW", "PANDAS", "PYSPARK_CLIENT"} {
 		m := regexp.MustCompile(`(?m)^` + pkg + `_VERSION=(\S+)`).FindSubmatch(b)
 		if m == nil {
 			continue
 		}
-		want := strings.ToLower(pkg) + "==" + string(m[1])
+		want := strings.ReplaceAll(strings.ToLower(pkg), "_", "-") + "==" + string(m[1])
 		if !strings.Contains(string(df), want) {
 			t.Errorf("Dockerfile.python does not pin %s (scripts/install.sh does)", want)
+		}
+	}
+	// The Spark Connect client's gRPC pins, too.
+	if m := regexp.MustCompile(`(?m)^PYSPARK_CLIENT_PINS="([^"]*)"`).FindSubmatch(b); m != nil {
+		for _, want := range strings.Fields(string(m[1])) {
+			if !strings.Contains(string(df), want) {
+				t.Errorf("Dockerfile.python does not pin %s (scripts/install.sh does)", want)
+			}
 		}
 	}
 }

@@ -4,7 +4,7 @@
 #   scripts/install.sh                 # all components
 #   scripts/install.sh kafka spark     # only those
 #
-# Components: postgres pushgateway versitygw kafka spark airflow python
+# Components: postgres pushgateway versitygw kafka spark sparkkafka airflow python
 #
 # Everything project-local lives in git-ignored folders of the repo:
 #   .tools/            versitygw binary, Kafka jars, install markers
@@ -35,8 +35,22 @@ PYARROW_VERSION=26.0.1
 PANDAS_VERSION=2.3.3
 PYTEST_VERSION=9.2.0
 JSONSCHEMA_VERSION=4.26.0
+# The lightweight Spark Connect client (no JVM jars) of PySpark entrypoints and Python Spark
+# readers, in .venv beside pyarrow/pandas; its gRPC pins are the ones .venv-spark uses.
+PYSPARK_CLIENT_VERSION=4.0.1
+PYSPARK_CLIENT_PINS="grpcio==1.85.3 grpcio-status==1.85.3 googleapis-common-protos==1.76.0 protobuf==7.36.2"
+# Spark's Kafka connector for the test Spark Connect server (spark.read.format("kafka")), from
+# Maven Central: spark-sql-kafka 4.0.1 with the kafka-clients and commons-pool2 its pom names.
+# spark-token-provider-kafka 4.0.1 is not served by the registry this machine reaches; 4.0.0 is
+# the same code (the patch release did not touch it).
+SPARK_KAFKA_JARS=(
+  "org/apache/spark/spark-sql-kafka-0-10_2.13/4.0.1/spark-sql-kafka-0-10_2.13-4.0.1.jar 75ffc494b738b91fc675fe087ac57417ac408a29"
+  "org/apache/spark/spark-token-provider-kafka-0-10_2.13/4.0.0/spark-token-provider-kafka-0-10_2.13-4.0.0.jar bb6fa56777661c2860cc5a9b7361fb1db7255554"
+  "org/apache/kafka/kafka-clients/3.9.1/kafka-clients-3.9.1.jar 86ca079953ed5606257ff298c24666b26da6985b"
+  "org/apache/commons/commons-pool2/2.12.0/commons-pool2-2.12.0.jar 458563f69fbdaebf7daadfe10dc3a22e42a7de50"
+)
 
-ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark airflow python)
+ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark sparkkafka airflow python)
 
 TOOLS="$ROOT/.tools"
 MARKERS="$TOOLS/markers"
@@ -190,6 +204,30 @@ EOF
 }
 version_spark() { echo "pyspark $PYSPARK_VERSION"; }
 
+# Jars land in .tools/spark-extra-jars/, which scripts/services.sh puts on the server's classpath.
+SPARK_EXTRA="$TOOLS/spark-extra-jars"
+sparkkafka_marker() { printf '%s\n' "${SPARK_KAFKA_JARS[@]}" | md5sum | cut -c1-12; }
+is_sparkkafka() {
+  marker_ok sparkkafka "$(sparkkafka_marker)" || return 1
+  local e; for e in "${SPARK_KAFKA_JARS[@]}"; do [[ -f "$SPARK_EXTRA/$(basename "${e% *}")" ]] || return 1; done
+}
+do_sparkkafka() {
+  local maven="${AIFLOW_MAVEN_MIRROR:-https://repo1.maven.org/maven2}" e path sum name
+  mkdir -p "$SPARK_EXTRA"
+  for e in "${SPARK_KAFKA_JARS[@]}"; do
+    path="${e% *}" sum="${e#* }" name="$(basename "${e% *}")"
+    if [[ -f "$SPARK_EXTRA/$name" ]] && echo "$sum  $SPARK_EXTRA/$name" | sha1sum -c --quiet - 2>/dev/null; then
+      continue
+    fi
+    retry curl -fsSL -o "$SPARK_EXTRA/$name.part" "$maven/$path"
+    echo "$sum  $SPARK_EXTRA/$name.part" | sha1sum -c --quiet - \
+      || { log "sparkkafka: checksum mismatch for $name"; rm -f "$SPARK_EXTRA/$name.part"; return 1; }
+    mv "$SPARK_EXTRA/$name.part" "$SPARK_EXTRA/$name"
+  done
+  marker_set sparkkafka "$(sparkkafka_marker)"
+}
+version_sparkkafka() { echo "spark-sql-kafka-0-10 4.0.1"; }
+
 airflow_marker() { echo "$AIRFLOW_VERSION/$AIRFLOW_K8S_PROVIDER_VERSION/$DAG_FACTORY_VERSION"; }
 is_airflow() { [[ -x .venv-airflow/bin/python ]] && marker_ok airflow "$(airflow_marker)"; }
 do_airflow() {
@@ -221,7 +259,7 @@ sdk_dir() {
   return 0
 }
 python_marker() {
-  local m="$PYARROW_VERSION/$PANDAS_VERSION/$PYTEST_VERSION/$JSONSCHEMA_VERSION" d
+  local m="$PYARROW_VERSION/$PANDAS_VERSION/$PYTEST_VERSION/$JSONSCHEMA_VERSION/pyspark-client-$PYSPARK_CLIENT_VERSION" d
   d="$(sdk_dir)"
   # Editable install: code changes need no reinstall, but changed packaging metadata does.
   [[ -n "$d" ]] && m="$m/sdk:$d:$(md5sum <"$d/pyproject.toml" | cut -c1-12)"
@@ -232,13 +270,15 @@ do_python() {
   make_venv .venv
   pip_in .venv "pyarrow==$PYARROW_VERSION" "pandas==$PANDAS_VERSION" \
     "pytest==$PYTEST_VERSION" "jsonschema==$JSONSCHEMA_VERSION"
+  # shellcheck disable=SC2086
+  pip_in .venv "pyspark-client==$PYSPARK_CLIENT_VERSION" $PYSPARK_CLIENT_PINS
   local d; d="$(sdk_dir)"
   if [[ -n "$d" ]]; then
     pip_in .venv -e "$d/"
   fi
   marker_set python "$(python_marker)"
 }
-version_python() { echo "pyarrow $PYARROW_VERSION, pandas $PANDAS_VERSION, pytest $PYTEST_VERSION, jsonschema $JSONSCHEMA_VERSION"; }
+version_python() { echo "pyarrow $PYARROW_VERSION, pandas $PANDAS_VERSION, pytest $PYTEST_VERSION, jsonschema $JSONSCHEMA_VERSION, pyspark-client $PYSPARK_CLIENT_VERSION"; }
 
 # ---- Airflow constraints ---------------------------------------------------
 # `pip freeze` of a clean install of the three pins above on CPython 3.11 (Debian 12),

@@ -1,14 +1,5 @@
-"""The seed's daily_user_feature_pipeline (seed §4.3) in aiflow's Python DSL.
-
-It is the same pipeline as pipeline.yaml and gives the same canonical IR and ir_hash
-(pipeline.ir.json). As in the YAML, the seed's PySpark entrypoint etl_jobs.enrich_orders:main
-becomes Spark SQL over the input, registered as a temp view named by its node id, and
-build_user_features runs etl_jobs/build_user_features.py on the python engine.
-
-    python -m aiflow_sdk build examples/user_features/user_features.py --out build/ir
-"""
-
-from aiflow_sdk.dsl import pipeline, resources, sink, source
+# user_repo/pipelines/user_features.py
+from aiflow_sdk.dsl import pipeline, source, sink, resources
 
 
 @pipeline(
@@ -32,10 +23,7 @@ def daily_user_feature(p):
     enriched_orders = raw_orders.transform(
         id="enrich_orders",
         engine="spark",
-        sql=(
-            "SELECT user_id, dt, count(*) AS order_cnt_30d, sum(amount) AS order_amt_30d "
-            "FROM orders_onelake GROUP BY user_id, dt"
-        ),
+        entrypoint="etl_jobs.enrich_orders:main",
         resources=resources.spark(
             cluster="emr-feature-prod",
             driver_memory="4g",

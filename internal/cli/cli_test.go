@@ -233,7 +233,7 @@ func TestPlanText(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	for _, want := range []string{
-		"pipeline daily_user_feature_pipeline", "ir_hash   0e7b6f354ca8", "schedule  0 3 * * *",
+		"pipeline daily_user_feature_pipeline", "ir_hash   32f05eab9a06", "schedule  0 3 * * *",
 		"tags      env:prod, project:feature-store, team:feature-platform",
 		" 1. orders_onelake", " 4. user_features_onelake", `partitions = {"dt":"2024-01-02"}`,
 		`resources = {"cluster":"emr-feature-prod","driver_memory":"4g","executor_cores":4,"executor_memory":"8g"}`,

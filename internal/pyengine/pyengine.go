@@ -83,14 +83,10 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 	if err := extractSDK(sdkDir); err != nil {
 		return nil, err
 	}
-	cwd, _ := os.Getwd()
 	req := request{Fn: cfg.Function(), Params: cfg.Rest, Inputs: map[string]string{}, Output: filepath.Join(work, "output.arrows"),
-		ErrorFile: filepath.Join(work, "error.json"), SysPath: []string{cwd}}
+		ErrorFile: filepath.Join(work, "error.json"), SysPath: SysPath()}
 	if req.Params == nil {
 		req.Params = map[string]any{}
-	}
-	if extra := os.Getenv(PythonPathEnv); extra != "" {
-		req.SysPath = append(strings.Split(extra, ":"), req.SysPath...)
 	}
 	for _, id := range env.InputOrder {
 		fifo := filepath.Join(work, "in-"+manifest.Seg(id)+".arrows")
@@ -113,7 +109,7 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 	defer cancel()
 	interp := env.Config.Python
 	cmd := exec.CommandContext(pctx, interp, "-m", "aiflow_sdk.runtime", reqPath)
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+sdkDir+pathListSep(os.Getenv("PYTHONPATH")), "PYTHONUNBUFFERED=1")
+	cmd.Env = append(os.Environ(), SubprocessEnv(env, sdkDir)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -136,12 +132,7 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 		logs.Add(1)
 		go func(r io.Reader, level slog.Level) {
 			defer logs.Done()
-			sc := bufio.NewScanner(r)
-			sc.Buffer(make([]byte, 64<<10), 1<<20)
-			for sc.Scan() {
-				tail.add(sc.Text())
-				env.Log.Log(ctx, level, "python: "+sc.Text())
-			}
+			relayLines(ctx, env, r, level, &tail)
 		}(r, level)
 	}
 

@@ -5,6 +5,8 @@ package spark
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,12 +40,18 @@ func Register(r *plugin.Registry) {
 	r.RegisterReader(builtin.Spark, UpstreamKind, Reader(readManifest))
 	r.AddCheck(plugin.RoleEngine, builtin.Spark, func(cfg plugin.Config) error {
 		c := cfg.(*builtin.SparkTransform)
-		if c.Entrypoint != "" {
-			if _, err := sparkfn.Lookup(r, c.Entrypoint); err != nil {
-				return plugin.Errorf("entrypoint", "%v", err)
-			}
+		if c.Entrypoint == "" {
+			return nil
 		}
-		return nil
+		if _, err := sparkfn.Lookup(r, c.Entrypoint); err == nil {
+			if len(c.Rest) > 0 {
+				k := slices.Sorted(maps.Keys(c.Rest))[0]
+				return plugin.Errorf(k, "unknown field %q (a Go function takes the run's variables, not params)", k)
+			}
+			return nil
+		}
+		// Not a Go function of this runner: a Python entrypoint, imported when the node runs.
+		return checkPythonEntrypoint(c.Entrypoint)
 	})
 }
 
@@ -131,11 +139,11 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 		if df, err = s.Sql(ctx, cfg.SQL); err != nil {
 			return nil, s.checkLost(ctx, fmt.Errorf("spark sql of %s: %w", env.Node.ID, Classify(err, s.Remote)))
 		}
-	} else {
-		fn, err := sparkfn.Lookup(env.Registry, cfg.Entrypoint)
-		if err != nil {
-			return nil, fault.Wrap(fault.Config, err, "")
+	} else if fn, lerr := sparkfn.Lookup(env.Registry, cfg.Entrypoint); lerr != nil {
+		if df, err = runPythonEntrypoint(ctx, s, env, cfg); err != nil {
+			return nil, s.checkLost(ctx, err)
 		}
+	} else {
 		if df, err = fn(ctx, s.SparkSession, inputs, funcParams(env)); err != nil {
 			err = Classify(err, s.Remote)
 			if fault.ClassOf(err) == fault.Internal {

@@ -4,7 +4,10 @@ package spark_test
 
 import (
 	"context"
+	"encoding/json"
+	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,8 +18,11 @@ import (
 
 // TestUserFeaturesExample runs the seed's daily_user_feature_pipeline (examples/user_features)
 // end to end against the real server, from the sample data the example creates: onelake source
-// on Spark → Spark SQL → the python engine → the onelake sink. It uses the example's own table
-// names (raw.sales_orders, tmp.enriched_orders_daily), as its README does.
+// on Spark → the seed's PySpark entrypoint etl_jobs.enrich_orders:main → the python engine → the
+// onelake sink. It uses the example's own table names (raw.sales_orders,
+// tmp.enriched_orders_daily), as its README does, and reads the results back with a PySpark
+// client (the output table through Spark SQL, the features through pyarrow), row by row against
+// the sample data's formula.
 func TestUserFeaturesExample(t *testing.T) {
 	w := newWorkspace(t)
 	py := testenv.Require(t, testenv.Python)
@@ -38,15 +44,56 @@ func TestUserFeaturesExample(t *testing.T) {
 	if err := s.Exec(context.Background(), spark.Statements(strings.ReplaceAll(string(b), "{{format}}", "parquet"))...); err != nil {
 		t.Fatal(err)
 	}
-	spec := filepath.Join(example, "pipeline.yaml")
-	w.mustRun("run", "--pipeline", "daily_user_feature_pipeline", "--all", "--ir", spec, "--run-id", "seed", "--logical-date", "2024-01-02")
+	for _, spec := range []string{"pipeline.yaml", "pipeline.ir.json"} {
+		if r := w.run("validate", filepath.Join(example, spec)); r.code != 0 {
+			t.Fatalf("validate %s: exit %d\n%s", spec, r.code, r.stderr)
+		}
+	}
+	w.mustRun("run", "--pipeline", "daily_user_feature_pipeline", "--all", "--ir", filepath.Join(example, "pipeline.yaml"),
+		"--run-id", "seed", "--logical-date", "2024-01-02")
 	for node, rows := range map[string]int64{"enrich_orders": 97, "build_user_features": 97, "user_features_onelake": 97} {
 		if m := w.committed("daily_user_feature_pipeline", "seed", node); m.Rows != rows {
 			t.Errorf("%s: %d rows, want %d", node, m.Rows, rows)
 		}
 	}
-	if n := count(t, s, "SELECT count(*) FROM tmp.enriched_orders_daily WHERE dt = '2024-01-02'"); n != 97 {
-		t.Errorf("tmp.enriched_orders_daily: %d rows, want 97", n)
+
+	// sample_data.sql: order id in [0, 3000), user_id = id % 97, amount = (id*37 % 1000) / 10,
+	// dt = 2024-01-01 + id % 3 days.
+	type agg struct {
+		n   int64
+		amt float64
+	}
+	want := map[int64]agg{}
+	for id := int64(0); id < 3000; id++ {
+		if id%3 != 1 { // 2024-01-02
+			continue
+		}
+		a := want[id%97]
+		a.n++
+		a.amt += float64(id*37%1000) / 10
+		want[id%97] = a
+	}
+	got := readBack(t, py, w.remote, filepath.Join(w.env["AIFLOW_HOME"], "lake", "feature_store", "user_features_daily"))
+	if len(got.Table) != len(want) || len(got.Features) != len(want) {
+		t.Fatalf("read back %d table rows and %d feature rows, want %d each", len(got.Table), len(got.Features), len(want))
+	}
+	for _, r := range got.Table {
+		w := want[r.UserID]
+		if r.Cnt != w.n || math.Abs(r.Amt-w.amt) > 1e-6 {
+			t.Errorf("tmp.enriched_orders_daily user %d: count %d sum %v, want %d %v", r.UserID, r.Cnt, r.Amt, w.n, w.amt)
+		}
+	}
+	for _, r := range got.Features {
+		w := want[r.UserID]
+		bucket := "low"
+		if w.amt >= 1000 {
+			bucket = "high"
+		} else if w.amt >= 100 {
+			bucket = "mid"
+		}
+		if r.Cnt != w.n || math.Abs(r.Amt-w.amt) > 1e-6 || math.Abs(r.Avg-w.amt/float64(w.n)) > 1e-9 || r.Bucket != bucket || r.Dt != "2024-01-02" {
+			t.Errorf("user_features_daily user %d: %+v, want count %d sum %v bucket %s dt 2024-01-02", r.UserID, r, w.n, w.amt, bucket)
+		}
 	}
 	r := w.mustRun("runs", "show", "seed")
 	for _, n := range []string{"orders_onelake", "enrich_orders", "build_user_features", "user_features_onelake"} {
@@ -54,4 +101,48 @@ func TestUserFeaturesExample(t *testing.T) {
 			t.Errorf("runs show seed lacks %s:\n%s", n, r.stdout)
 		}
 	}
+}
+
+type readBackRow struct {
+	UserID int64   `json:"user_id"`
+	Cnt    int64   `json:"order_cnt_30d"`
+	Amt    float64 `json:"order_amt_30d"`
+	Avg    float64 `json:"avg_order_amt_30d"`
+	Bucket string  `json:"spend_bucket"`
+	Dt     string  `json:"dt"`
+}
+
+// readBack reads tmp.enriched_orders_daily through Spark SQL from a PySpark Connect client, and
+// the features the sink published with pyarrow: nothing of the runner is involved.
+func readBack(t *testing.T, py, remote, featuresDir string) (out struct {
+	Table    []readBackRow `json:"table"`
+	Features []readBackRow `json:"features"`
+}) {
+	t.Helper()
+	script := `
+import json, sys
+import pyarrow.dataset as ds
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
+rows = spark.sql("SELECT user_id, order_cnt_30d, order_amt_30d FROM tmp.enriched_orders_daily ORDER BY user_id").collect()
+table = [r.asDict() for r in rows]
+spark.stop()
+feats = ds.dataset(sys.argv[2], format="parquet", partitioning="hive").to_table().to_pylist()
+for f in feats:
+    f["dt"] = str(f["dt"])
+print(json.dumps({"table": table, "features": feats}))
+`
+	cmd := exec.Command(py, "-c", script, remote, featuresDir)
+	b, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("read back: %v\n%s", err, stderr)
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("read back: %v\n%s", err, b)
+	}
+	return out
 }

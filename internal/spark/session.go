@@ -126,6 +126,8 @@ type Session struct {
 	// Remote is the redacted remote, for messages.
 	Remote string
 	conn   *channelBuilder
+	// raw is the remote as given (token included), for a Python client joining this session.
+	raw string
 }
 
 // Connect opens a session and proves the server answers (a SELECT 1), retrying transient
@@ -185,7 +187,7 @@ func open(ctx context.Context, remote string) (*Session, error) {
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "spark remote %q", Redact(remote))
 	}
-	return &Session{SparkSession: s, Remote: Redact(remote), conn: cb}, nil
+	return &Session{SparkSession: s, Remote: Redact(remote), conn: cb, raw: remote}, nil
 }
 
 // probe runs SELECT 1 under ctx. The client may block in its own retry sleeps, which ignore

@@ -6,6 +6,8 @@
 package builtin
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aiflow-dev/aiflow/plugin"
@@ -50,8 +52,8 @@ func Register(r *plugin.Registry) {
 		Summary: "a Kafka topic, written by a transactional producer so a retry never duplicates",
 		New:     func() plugin.Config { return &KafkaSink{Compression: "zstd", ValueFormat: "json"} }})
 
-	r.Register(plugin.Spec{Kind: Spark, Role: plugin.RoleEngine,
-		Summary: "Spark SQL (or a registered Go DataFrame function) on a Spark cluster through Spark Connect",
+	r.Register(plugin.Spec{Kind: Spark, Role: plugin.RoleEngine, Open: true,
+		Summary: "Spark SQL, a PySpark function main(spark, inputs, params) or a registered Go DataFrame function on a Spark cluster through Spark Connect",
 		New:     func() plugin.Config { return &SparkTransform{OutputFormat: "parquet"} },
 		NewResources: func() plugin.Config {
 			return &SparkResources{DriverMemory: "2g", ExecutorMemory: "4g", ExecutorCores: 2}
@@ -223,18 +225,24 @@ func (c *KafkaSink) Validate() error {
 
 // ---- engines ----
 
-// SparkTransform runs Spark SQL or a registered Go function over the inputs.
+// SparkTransform runs Spark SQL, a PySpark function or a registered Go function over the inputs.
 type SparkTransform struct {
 	SQL          string `json:"sql" doc:"Spark SQL over the inputs, each registered as a temp view named by its node id (templates allowed)"`
-	Entrypoint   string `json:"entrypoint" doc:"a registered Go DataFrame function (module:function), instead of sql"`
+	Entrypoint   string `json:"entrypoint" doc:"module:function instead of sql: a Python function main(spark, inputs, params) returning a DataFrame (run in a Python subprocess on a Spark Connect session), or a Go function registered under that name"`
 	OutputTable  string `json:"output_table" doc:"also save the result as this table (namespace.table)"`
 	OutputPath   string `json:"output_path" doc:"also save the result under this path"`
 	OutputFormat string `json:"output_format" doc:"format of output_path: parquet, delta, json, csv, orc"`
+	// Rest holds the entrypoint's own params (the seed's transform(..., **kwargs)).
+	Rest map[string]any `json:"-" plugin:"rest"`
 }
 
 func (c *SparkTransform) Validate() error {
 	if (c.SQL == "") == (c.Entrypoint == "") {
 		return plugin.Errorf("", "a spark transform needs exactly one of sql or entrypoint")
+	}
+	if c.SQL != "" && len(c.Rest) > 0 {
+		keys := slices.Sorted(maps.Keys(c.Rest))
+		return plugin.Errorf(keys[0], "unknown field %q (only an entrypoint takes params of its own)", keys[0])
 	}
 	if c.OutputTable != "" {
 		if err := checkTable("output_table", c.OutputTable); err != nil {

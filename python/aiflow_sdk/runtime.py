@@ -58,15 +58,18 @@ IO_BUFFER = 1 << 20
 class RuntimeFailure(Exception):
     """A failure with its exit code and the record for error_file."""
 
-    def __init__(self, code: int, type_: str, message: str, tb: str = "") -> None:
+    def __init__(self, code: int, type_: str, message: str, tb: str = "", line: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.type = type_
         self.message = message
         self.traceback = tb
+        self.line = line
 
     @property
     def last_line(self) -> str:
+        if self.line:
+            return self.line
         if self.traceback:
             lines = [ln for ln in self.traceback.rstrip("\n").splitlines() if ln.strip()]
             if lines:
@@ -83,10 +86,36 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
+def _exception_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: what a termination message can hold. The traceback's
+    last line is not it when the message spans lines (a Spark error carries the server's stack)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def _from_exception(code: int, exc: BaseException, context: str = "") -> RuntimeFailure:
     tb = _user_traceback(exc)
     msg = str(exc) if not context else f"{context}: {exc}"
-    return RuntimeFailure(code, type(exc).__name__, msg, tb)
+    return RuntimeFailure(code, type(exc).__name__, msg, tb, _exception_line(exc))
+
+
+# ---- the run ----
+
+def current_context() -> Dict[str, Any]:
+    """The run a node's subprocess works for, as the runner sets it in the environment.
+
+    Keys: ``pipeline_id``, ``node_id``, ``run_id``, ``try_number`` and, when the run has a logical
+    date, ``ds`` (``YYYY-MM-DD``) and ``logical_date`` (RFC 3339). Outside a node (a unit test),
+    the keys whose variables are unset are missing.
+    """
+    ctx: Dict[str, Any] = {}
+    for key, var in (("pipeline_id", "AIFLOW_PIPELINE_ID"), ("node_id", "AIFLOW_NODE_ID"),
+                     ("run_id", "AIFLOW_RUN_ID"), ("ds", "AIFLOW_DS"), ("logical_date", "AIFLOW_LOGICAL_DATE")):
+        if os.environ.get(var):
+            ctx[key] = os.environ[var]
+    if os.environ.get("AIFLOW_TRY", "").isdigit():
+        ctx["try_number"] = int(os.environ["AIFLOW_TRY"])
+    return ctx
 
 
 # ---- request ----

@@ -14,7 +14,7 @@ from aiflow_sdk.plugins import register_engine, register_sink, register_source, 
 from conftest import EXAMPLE_DIR
 
 # What `aiflow-runner plan --json examples/user_features/pipeline.yaml` prints as ir_hash.
-EXAMPLE_HASH = "0e7b6f354ca81e17ca227e430772c681e31bdc41e849ac644adaa048b66c1925"
+EXAMPLE_HASH = "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc"
 
 
 def _example_ir(isolated):

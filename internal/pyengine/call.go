@@ -1,0 +1,143 @@
+package pyengine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/node"
+)
+
+// exitUnavailable is aiflow_sdk.sparkrun's exit when the Spark Connect server cannot be reached.
+const exitUnavailable = 6
+
+// Call runs `python -m aiflow_sdk.<module> REQUEST` to completion with the embedded aiflow_sdk
+// on its path (the same mechanics as the python engine, without data streams): req gets
+// error_file and sys_path (the working directory and AIFLOW_PYTHONPATH) added, the subprocess's
+// output goes to the node's log, and its exit is classified like the python engine's (a user
+// exception: fault.Data with the exception's last line; a bad request: fault.Config; exit 6, the
+// Spark Connect server gone: fault.Temporary). what names the step in messages.
+func Call(ctx context.Context, env *node.Env, module, what string, req map[string]any, timeout time.Duration) error {
+	work, err := os.MkdirTemp("", "aiflow-python-")
+	if err != nil {
+		return fmt.Errorf("%s: temp dir: %w", what, err)
+	}
+	defer os.RemoveAll(work)
+	sdkDir := filepath.Join(work, "sdk")
+	if err := extractSDK(sdkDir); err != nil {
+		return err
+	}
+	errorFile := filepath.Join(work, "error.json")
+	req["error_file"] = errorFile
+	req["sys_path"] = SysPath()
+	reqPath := filepath.Join(work, "request.json")
+	b, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("%s: request: %w", what, err)
+	}
+	if err := os.WriteFile(reqPath, b, 0o600); err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		timeout = time.Hour
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	interp := env.Config.Python
+	cmd := exec.CommandContext(pctx, interp, "-m", "aiflow_sdk."+module, reqPath)
+	cmd.Env = append(os.Environ(), SubprocessEnv(env, sdkDir)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return fault.Configf("%s: interpreter %q not found (set AIFLOW_PYTHON)", what, interp)
+		}
+		return fault.Wrap(fault.Temporary, err, "%s: start %s", what, interp)
+	}
+	var tail tailBuffer
+	var logs sync.WaitGroup
+	for i, r := range []io.Reader{stdout, stderr} {
+		level := slog.LevelInfo
+		if i == 1 {
+			level = slog.LevelWarn
+		}
+		logs.Add(1)
+		go func(r io.Reader, level slog.Level) {
+			defer logs.Done()
+			relayLines(ctx, env, r, level, &tail)
+		}(r, level)
+	}
+	logs.Wait()
+	waitErr := cmd.Wait()
+	if waitErr != nil {
+		var ee *exec.ExitError
+		if errors.As(waitErr, &ee) && ee.ExitCode() == exitUnavailable && ctx.Err() == nil {
+			msg := lastLine(errorFile, &tail)
+			return fault.Temporaryf("%s: Spark Connect unreachable: %s", what, msg)
+		}
+	}
+	return classifyExit(ctx, pctx, waitErr, errorFile, timeout, &tail)
+}
+
+// relayLines copies the subprocess's lines into the node's log (and the tail kept for messages).
+func relayLines(ctx context.Context, env *node.Env, r io.Reader, level slog.Level, tail *tailBuffer) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		tail.add(sc.Text())
+		env.Log.Log(ctx, level, "python: "+sc.Text())
+	}
+}
+
+func lastLine(errorFile string, tail *tailBuffer) string {
+	var pe pyError
+	if b, err := os.ReadFile(errorFile); err == nil {
+		_ = json.Unmarshal(b, &pe)
+	}
+	if pe.LastLine != "" {
+		return pe.LastLine
+	}
+	return tail.last()
+}
+
+// SysPath is what the subprocess puts first on sys.path: AIFLOW_PYTHONPATH's folders, then the
+// working directory (where a local run keeps its etl_jobs/).
+func SysPath() []string {
+	cwd, _ := os.Getwd()
+	out := []string{}
+	if extra := os.Getenv(PythonPathEnv); extra != "" {
+		out = append(out, strings.Split(extra, ":")...)
+	}
+	return append(out, cwd)
+}
+
+// SubprocessEnv is the environment added for a Python subprocess of a node: the embedded SDK
+// first on PYTHONPATH, unbuffered output, and the run's identity (AIFLOW_PIPELINE_ID,
+// AIFLOW_NODE_ID, AIFLOW_RUN_ID, AIFLOW_TRY, AIFLOW_DS, AIFLOW_LOGICAL_DATE), which
+// aiflow_sdk.runtime.current_context() reads.
+func SubprocessEnv(env *node.Env, sdkDir string) []string {
+	out := []string{"PYTHONPATH=" + sdkDir + pathListSep(os.Getenv("PYTHONPATH")), "PYTHONUNBUFFERED=1",
+		"AIFLOW_PIPELINE_ID=" + env.Pipeline.ID, "AIFLOW_NODE_ID=" + env.Node.ID,
+		"AIFLOW_RUN_ID=" + env.RunID, fmt.Sprintf("AIFLOW_TRY=%d", env.Try)}
+	if !env.Vars.LogicalDate.IsZero() {
+		out = append(out, "AIFLOW_DS="+env.Vars.LogicalDate.Format("2006-01-02"),
+			"AIFLOW_LOGICAL_DATE="+env.Vars.LogicalDate.Format(time.RFC3339))
+	}
+	return out
+}
