@@ -121,7 +121,7 @@ with DAG(
 
     t["enrich_orders"] = AiflowPodOperator(
         task_id="enrich_orders",
-        image=IMAGE,
+        image=IMAGES["python"],
         image_pull_policy="IfNotPresent",
         image_pull_secrets=[k8s.V1LocalObjectReference(name="regcred")],
         namespace=NAMESPACE,
