@@ -198,7 +198,7 @@ func (d *decoder) authoringNode(s *Spec, v *value) {
 		d.addf(v.line, "", "node is missing its id")
 		return
 	}
-	d.known(v, id, "node", "id", "source", "transform", "sink", "engine", "inputs", "with", "resources", "output_schema")
+	d.known(v, id, "node", "id", "source", "transform", "sink", "engine", "inputs", "with", "resources", "output_schema", "checks")
 	if first, dup := s.nodeLine[id]; dup {
 		d.addf(v.line, id, "duplicate node id %q (first at line %d)", id, first)
 		return
@@ -246,6 +246,21 @@ func (d *decoder) authoringNode(s *Spec, v *value) {
 	n.Resources = d.mapping(rv, id, "resources")
 	osv, _ := v.get("output_schema")
 	n.OutputSchema = d.mapping(osv, id, "output_schema")
+	// checks: beside output_schema is a shorthand for output_schema.checks (the IR has one
+	// place for a node's contract, so YAML, the Python DSL and IR JSON give the same IR).
+	if cv, line := v.get("checks"); cv != nil && cv.kind != vNull {
+		switch {
+		case cv.kind != vList:
+			d.addf(line, id, "checks must be a list, not a %s", cv.kind)
+		case n.OutputSchema != nil && n.OutputSchema["checks"] != nil:
+			d.addf(line, id, "checks are given twice: beside output_schema and inside it")
+		default:
+			if n.OutputSchema == nil {
+				n.OutputSchema = map[string]any{}
+			}
+			n.OutputSchema["checks"] = cv.toAny()
+		}
+	}
 	s.Pipeline.Nodes[id] = n
 	s.nodeLine[id] = v.line
 	if wv != nil {

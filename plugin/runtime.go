@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
@@ -52,6 +53,11 @@ type Env struct {
 	// Redact masks secret values in every output; a runtime that resolves a secret adds its value
 	// (env.Redact.Add) before using it. May be nil in tests.
 	Redact *observability.Redactor
+	// Audit runs the node's output_schema and checks on its staged output before anything is
+	// committed or published; nil when the node declares none (its methods then do nothing). A
+	// runtime streaming its output through Go passes the stream through Audit.Watch; one that
+	// publishes outside staging itself calls Audit.Check between staging and publishing.
+	Audit *contract.Auditor
 }
 
 // Output is what a runtime produced: the manifest of its output (identity fields are filled by

@@ -1,10 +1,12 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/ir"
 )
 
@@ -100,6 +102,7 @@ func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
 			continue // CheckGraph reports it
 		}
 		_, errs := r.decodeNode(n)
+		errs = append(errs, contractErrors(n)...)
 		for _, e := range errs {
 			field := e.Field
 			if i := strings.IndexAny(field, ".["); i >= 0 {
@@ -113,4 +116,26 @@ func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
 		}
 	}
 	return ps
+}
+
+// contractErrors checks a node's output_schema: its shape, its type names, and the rows_where
+// expressions of its checks against the declared columns.
+func contractErrors(n *ir.Node) []FieldError {
+	c, err := contract.Parse(n.OutputSchema)
+	if err != nil {
+		var pe *contract.ParseError
+		if errors.As(err, &pe) {
+			out := make([]FieldError, len(pe.Problems))
+			for i, p := range pe.Problems {
+				out[i] = FieldError{Field: "output_schema", Msg: p}
+			}
+			return out
+		}
+		return []FieldError{{Field: "output_schema", Msg: err.Error()}}
+	}
+	var out []FieldError
+	for _, p := range c.CheckDeclared() {
+		out = append(out, FieldError{Field: "output_schema", Msg: p})
+	}
+	return out
 }

@@ -109,7 +109,8 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 		}
 	}
 	defer out.Release()
-	files, err := dataset.WriteFiles(ctx, env.Store, env.OutDir, out, dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "out", Allocator: mem, Progress: env.Progress})
+	// The output's checks measure each batch on its way to staging: no second pass.
+	files, err := dataset.WriteFiles(ctx, env.Store, env.OutDir, env.Audit.Watch(ctx, out), dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "out", Allocator: mem, Progress: env.Progress})
 	if err != nil {
 		return nil, err
 	}

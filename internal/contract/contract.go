@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/aiflow-dev/aiflow/internal/arrowops/expr"
 )
 
 // Severities.
@@ -537,6 +539,53 @@ func FieldsOf(s *arrow.Schema) []Field {
 	out := make([]Field, s.NumFields())
 	for i, f := range s.Fields() {
 		out[i] = Field{Name: f.Name, Type: f.Type}
+	}
+	return out
+}
+
+// Schema returns the declared columns as an Arrow schema, for checking expressions of this node
+// and of its consumers at validate time. ok is false when no columns are declared, when
+// undeclared columns are allowed (the real output may have more), or when a declared type is a
+// nested type written as text.
+func (c *Contract) Schema() (s *arrow.Schema, ok bool) {
+	if c == nil || c.Columns == nil || c.ExtraColumns == ExtraAllow {
+		return nil, false
+	}
+	fields := make([]arrow.Field, len(c.Columns))
+	for i, col := range c.Columns {
+		t := col.typ.dt
+		switch {
+		case col.typ.anyTS:
+			t = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+		case col.typ.anyDec:
+			t = &arrow.Decimal128Type{Precision: 38, Scale: 9}
+		case t == nil:
+			return nil, false
+		}
+		fields[i] = arrow.Field{Name: col.Name, Type: t, Nullable: col.Nullable}
+	}
+	return arrow.NewSchema(fields, nil), true
+}
+
+// CheckDeclared checks the contract against its own declared columns: rows_where expressions
+// must bind to them and be conditions. Problems are returned as messages.
+func (c *Contract) CheckDeclared() []string {
+	s, ok := c.Schema()
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, ck := range c.Checks {
+		if ck.Kind != RowsWhere {
+			continue
+		}
+		x, err := expr.Compile(ck.Expr, s)
+		switch {
+		case err != nil:
+			out = append(out, fmt.Sprintf("check %s: %v", ck.Name, err))
+		case x.Type().ID() != arrow.BOOL:
+			out = append(out, fmt.Sprintf("check %s: %q is %s, not a condition", ck.Name, ck.Expr, x.Type()))
+		}
 	}
 	return out
 }

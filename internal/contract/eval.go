@@ -51,6 +51,12 @@ type Result struct {
 	// seconds); nil when nothing could be measured.
 	Observed *float64 `json:"observed,omitempty"`
 	Message  string   `json:"message"`
+	// Column is the column checked ("" for the whole output or a key of several columns).
+	Column string `json:"column,omitempty"`
+	// Expected says what passing requires ("0", "<= 0.05", "[0, 100]").
+	Expected string `json:"expected,omitempty"`
+	// Content is the expression of a rows_where check.
+	Content string `json:"content,omitempty"`
 }
 
 // Status is "passed", "failed" (blocks the commit) or "warned" (a failed warn check).
@@ -86,7 +92,7 @@ func (c *Contract) CheckSchema(fields []Field) []Result {
 	}
 	var out []Result
 	fail := func(col, msg string) {
-		out = append(out, Result{Name: "schema(" + col + ")", Check: Schema, Severity: SeverityError, Message: msg})
+		out = append(out, Result{Name: "schema(" + col + ")", Check: Schema, Severity: SeverityError, Message: msg, Column: col})
 	}
 	declared := map[string]bool{}
 	for _, col := range c.Columns {
@@ -119,7 +125,20 @@ func (c *Contract) Judge(schema []Result, m *Measures, o Options) []Result {
 	rows := float64(m.Rows)
 	for i := range c.Checks {
 		ck := &c.Checks[i]
-		r := Result{Name: ck.Name, Check: ck.Kind, Severity: ck.Severity}
+		r := Result{Name: ck.Name, Check: ck.Kind, Severity: ck.Severity, Expected: "0"}
+		if len(ck.Columns) == 1 {
+			r.Column = ck.Columns[0]
+		}
+		switch ck.Kind {
+		case RowCount:
+			r.Expected = expectRows(ck)
+		case NullRatio:
+			r.Expected = "<= " + fmtFloat(ck.MaxNullRatio)
+		case Freshness:
+			r.Expected = "<= " + ck.MaxAge.String()
+		case RowsWhere:
+			r.Content = ck.Expr
+		}
 		if why := m.Unmeasured[i]; why != "" {
 			r.Message = why
 			out = append(out, r)
@@ -170,6 +189,24 @@ func (c *Contract) Judge(schema []Result, m *Measures, o Options) []Result {
 		out = append(out, r)
 	}
 	return out
+}
+
+func expectRows(ck *Check) string {
+	var parts []string
+	if ck.Min != nil || ck.Max != nil {
+		parts = append(parts, "["+showBound(ck.Min)+", "+showBound(ck.Max)+"]")
+	}
+	if ck.MinRatio != nil || ck.MaxRatio != nil {
+		lo, hi := "…", "…"
+		if ck.MinRatio != nil {
+			lo = fmtFloat(*ck.MinRatio)
+		}
+		if ck.MaxRatio != nil {
+			hi = fmtFloat(*ck.MaxRatio)
+		}
+		parts = append(parts, "["+lo+"×, "+hi+"×] the last committed run")
+	}
+	return strings.Join(parts, " and ")
 }
 
 func judgeRows(ck *Check, rows int64, prev *int64) (bool, string) {

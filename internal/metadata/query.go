@@ -103,6 +103,9 @@ func (s *sqlStore) GetRun(ctx context.Context, pipeline, runID string) (*RunDeta
 	if d.Lineage, err = s.lineage(ctx, pipeline, runID); err != nil {
 		return nil, err
 	}
+	if d.Checks, err = s.checks(ctx, pipeline, runID); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -241,6 +244,30 @@ ORDER BY node_id, try, direction, namespace, name`, []any{pipeline, runID},
 			}
 			l.RecordedAt = fromMicros(at)
 			out = append(out, l)
+			return nil
+		})
+	return out, err
+}
+
+func (s *sqlStore) checks(ctx context.Context, pipeline, runID string) ([]CheckResult, error) {
+	out := []CheckResult{}
+	err := s.each(ctx, "read check results of run "+runID, `
+SELECT node_id, try, name, kind, severity, status, observed, message, recorded_us
+FROM aiflow_check_results WHERE pipeline_id = $1 AND run_id = $2
+ORDER BY node_id, try, recorded_us, name`, []any{pipeline, runID},
+		func(rows *sql.Rows) error {
+			c := CheckResult{AttemptKey: AttemptKey{Pipeline: pipeline, RunID: runID}}
+			var observed sql.NullFloat64
+			var at int64
+			if err := rows.Scan(&c.Node, &c.Try, &c.Name, &c.Kind, &c.Severity, &c.Status, &observed, &c.Message, &at); err != nil {
+				return err
+			}
+			if observed.Valid {
+				v := observed.Float64
+				c.Observed = &v
+			}
+			c.RecordedAt = fromMicros(at)
+			out = append(out, c)
 			return nil
 		})
 	return out, err

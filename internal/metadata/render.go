@@ -33,7 +33,8 @@ func WriteRunsJSON(w io.Writer, runs []Run) error {
 	return writeJSON(w, runs)
 }
 
-// WriteRunDetail prints a run and, section by section, its attempts, commits, pins and lineage, as
+// WriteRunDetail prints a run and, section by section, its attempts, commits, pins, lineage and
+// check results (when there are any), as
 // `runs show` shows them.
 func WriteRunDetail(w io.Writer, d *RunDetail) error {
 	tw := newTable(w)
@@ -79,6 +80,18 @@ func WriteRunDetail(w io.Writer, d *RunDetail) error {
 	fmt.Fprintln(tw, "NODE\tTRY\tDIRECTION\tNAMESPACE\tNAME\tROWS\tBYTES")
 	for _, l := range d.Lineage {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%d\n", l.Node, l.Try, l.Direction, l.Namespace, l.Name, l.Rows, l.Bytes)
+	}
+
+	if len(d.Checks) > 0 {
+		fmt.Fprintln(tw, "\nCHECKS")
+		fmt.Fprintln(tw, "NODE\tTRY\tCHECK\tSEVERITY\tSTATUS\tOBSERVED\tMESSAGE")
+		for _, c := range d.Checks {
+			observed := "-"
+			if c.Observed != nil {
+				observed = strconv.FormatFloat(*c.Observed, 'g', 6, 64)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.Node, c.Try, c.Name, c.Severity, c.Status, observed, oneLine(c.Message, 100))
+		}
 	}
 	return tw.Flush()
 }

@@ -37,6 +37,10 @@ var (
 		Pins:    []metadata.Pin{{AttemptKey: k, Input: "orders_onelake", Document: json.RawMessage(`{"snapshot":8812,"table":"raw.sales_orders"}`), RecordedAt: t0.Add(2 * time.Minute)}},
 		Commits: []metadata.Commit{{AttemptKey: k, Manifest: json.RawMessage(`{"files":["attempt-2/part-0.parquet"],"rows":10}`), CommittedAt: t0.Add(6 * time.Minute)}},
 		Lineage: []metadata.Lineage{{AttemptKey: k, Dataset: metadata.Dataset{Direction: metadata.Read, Namespace: "onelake", Name: "raw.sales_orders", Rows: 1000, Bytes: 64000}, RecordedAt: t0.Add(6 * time.Minute)}},
+		Checks: []metadata.CheckResult{
+			{AttemptKey: k, Name: "row_count", Kind: "row_count", Severity: "error", Status: "passed", Observed: ptr(10.0), Message: "10 rows", RecordedAt: t0.Add(6 * time.Minute)},
+			{AttemptKey: k, Name: "no_negative_amounts", Kind: "rows_where", Severity: "warn", Status: "warned", Observed: ptr(2.0), Message: "2 rows where amount < 0 (must be 0)", RecordedAt: t0.Add(6 * time.Minute)},
+		},
 	}
 	pipelines = []metadata.Pipeline{{PipelineVersion: metadata.PipelineVersion{Pipeline: "daily_user_feature_pipeline",
 		IRHash: "9f2c4e1d0a7b3c5e6f", Tenancy: ten, FirstSeen: t0, LastSeen: t0.Add(time.Hour)}, Versions: 3}}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -281,6 +282,35 @@ ON CONFLICT (pipeline_id, run_id, node_id, try, direction, namespace, name) DO U
 		return nil
 	})
 	return s.fail(err, "record lineage of %s in run %s", k, k.RunID)
+}
+
+func (s *sqlStore) RecordChecks(ctx context.Context, k AttemptKey, rs []CheckResult) error {
+	if err := k.check(); err != nil {
+		return fmt.Errorf("record checks: %w", err)
+	}
+	now := micros(time.Now())
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM aiflow_check_results WHERE pipeline_id = $1 AND run_id = $2 AND node_id = $3 AND try = $4`,
+			k.Pipeline, k.RunID, k.Node, k.Try); err != nil {
+			return err
+		}
+		for i, r := range rs {
+			var observed any
+			if r.Observed != nil && !math.IsNaN(*r.Observed) && !math.IsInf(*r.Observed, 0) {
+				observed = *r.Observed
+			}
+			// Rows of one attempt keep their order: recorded_us grows by one per check.
+			if _, err := tx.ExecContext(ctx, `
+INSERT INTO aiflow_check_results
+    (pipeline_id, run_id, node_id, try, name, kind, severity, status, observed, message, recorded_us)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				k.Pipeline, k.RunID, k.Node, k.Try, r.Name, r.Kind, r.Severity, r.Status, observed, r.Message, now+int64(i)); err != nil {
+				return fmt.Errorf("check %s: %w", r.Name, err)
+			}
+		}
+		return nil
+	})
+	return s.fail(err, "record checks of %s in run %s", k, k.RunID)
 }
 
 func (s *sqlStore) EndAttempt(ctx context.Context, a Attempt) error {

@@ -16,7 +16,7 @@ var ErrNotFound = errors.New("not found")
 //
 // A node run calls, in order: RecordPipeline, StartRun (optional: StartAttempt creates the run
 // too), LookupCommit (already committed → EndAttempt with AttemptSkippedCommitted, exit 0),
-// StartAttempt, RecordPins, RecordLineage, Commit, EndAttempt.
+// StartAttempt, RecordPins, RecordChecks, RecordLineage, Commit, EndAttempt.
 type Store interface {
 	// RecordPipeline records a pipeline version, or moves its LastSeen forward if it is known.
 	RecordPipeline(ctx context.Context, v PipelineVersion) error
@@ -37,6 +37,8 @@ type Store interface {
 	RecordPins(ctx context.Context, k AttemptKey, pins map[string]json.RawMessage) error
 	// RecordLineage records the datasets an attempt read and wrote.
 	RecordLineage(ctx context.Context, k AttemptKey, ds []Dataset) error
+	// RecordChecks records the check results of an attempt (again for the same attempt: replaced).
+	RecordChecks(ctx context.Context, k AttemptKey, rs []CheckResult) error
 	// EndAttempt records how an attempt ended: Status, ExitCode, ErrorClass, ErrorMessage,
 	// EndedAt (zero means now), the row and byte counts and Engine (if set) are written.
 	EndAttempt(ctx context.Context, a Attempt) error

@@ -146,13 +146,28 @@ type Lineage struct {
 	RecordedAt time.Time `json:"recorded_at"`
 }
 
+// CheckResult is the outcome of one data-contract or quality check of a node attempt's output.
+type CheckResult struct {
+	AttemptKey
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	Severity string `json:"severity"`
+	// Status is passed, failed (an error-severity check: the attempt failed) or warned.
+	Status string `json:"status"`
+	// Observed is the measured value (rows, a ratio, offending rows, an age in seconds), if any.
+	Observed   *float64  `json:"observed"`
+	Message    string    `json:"message"`
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
 // RunDetail is everything recorded about one run, for `runs show`.
 type RunDetail struct {
 	Run
-	Attempts []Attempt `json:"attempts"`
-	Pins     []Pin     `json:"pins"`
-	Commits  []Commit  `json:"commits"`
-	Lineage  []Lineage `json:"lineage"`
+	Attempts []Attempt     `json:"attempts"`
+	Pins     []Pin         `json:"pins"`
+	Commits  []Commit      `json:"commits"`
+	Lineage  []Lineage     `json:"lineage"`
+	Checks   []CheckResult `json:"checks"`
 }
 
 // UsageRow is what one tenant consumed: node-seconds are the summed wall time of ended attempts.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
@@ -82,6 +83,8 @@ type Result struct {
 	DurationMS int64     `json:"duration_ms"`
 	ResultURI  string    `json:"result_uri,omitempty"`
 	OutputURI  string    `json:"output_uri,omitempty"`
+	// Checks are the results of the node's output_schema and checks, when it declares any.
+	Checks []contract.Result `json:"checks,omitempty"`
 
 	obs *attemptObs // the attempt's logs, metrics and lineage; nil without Runner.Obs
 }
@@ -173,6 +176,12 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	log.Info("node started", "type", n.Type, "plugin", n.Plugin(), "inputs", strings.Join(n.InputIDs, ","), "staging", env.OutDir)
 
+	if n.Type == ir.Sink && len(n.InputIDs) > 0 {
+		// A sink publishes as it writes: its checks judge what it is about to write, its input.
+		if err := env.Audit.Check(ctx, env.Inputs[n.InputIDs[0]]); err != nil {
+			return r.finish(ctx, env, res, err, true)
+		}
+	}
 	out, err := r.execute(ctx, env)
 	if err == nil && ctx.Err() != nil {
 		err = fault.Wrap(fault.Temporary, ctx.Err(), "node interrupted")
@@ -191,6 +200,11 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	res.Manifest = m
 	res.RowsIn, res.BytesIn, res.RowsOut, res.BytesOut = out.RowsIn, out.BytesIn, m.Rows, m.Bytes
 	res.OutputURI = env.OutDir
+	// Write, audit, publish: nothing is committed (so nothing downstream runs) unless the
+	// contract holds.
+	if err := env.Audit.Check(ctx, m); err != nil {
+		return r.finish(ctx, env, res, err, true)
+	}
 
 	// Manifest last: the attempt's output is complete once its manifest exists.
 	if err := manifest.Write(ctx, r.Store, env.OutDir+"/_manifest.json", m); err != nil {
@@ -245,6 +259,9 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 	rn.Params = rendered.(map[string]any)
 	env.Node = &rn
 	if env.Decoded, err = r.Registry.DecodeNode(&rn); err != nil {
+		return env, err
+	}
+	if env.Audit, err = r.auditor(ctx, env); err != nil {
 		return env, err
 	}
 	if r.Progress != nil {
@@ -450,6 +467,9 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		}
 	} else if res.Status == "" {
 		res.Status = string(metadata.AttemptSucceeded)
+	}
+	if env != nil {
+		r.reportChecks(bctx, env, res)
 	}
 	if started {
 		code := res.ExitCode

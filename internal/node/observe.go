@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/observability"
 )
@@ -85,11 +86,14 @@ func (a *attemptObs) ended(ctx context.Context, env *Env, res *Result, err error
 		return
 	}
 	lctx := observability.ContextWithLogger(ctx, a.log)
+	checks := observedChecks(res.Checks)
 	switch {
 	case err == nil:
 		var outs []observability.Dataset
 		if res.Manifest != nil && res.Manifest.Dataset != nil && res.Committed {
-			outs = append(outs, lineageDataset(res.Manifest))
+			d := lineageDataset(res.Manifest)
+			d.Checks = checks
+			outs = append(outs, d)
 		}
 		a.o.Lineage.Complete(lctx, a.info, a.inputs, outs)
 	case res.Status == "interrupted":
@@ -98,12 +102,21 @@ func (a *attemptObs) ended(ctx context.Context, env *Env, res *Result, err error
 		a.o.Lineage.Fail(lctx, a.info, err, fault.ClassOf(err).String())
 	}
 	a.metrics.Observe(observability.NodeResult{Status: res.Status, ErrorClass: res.ErrorClass, Duration: time.Duration(res.DurationMS) * time.Millisecond,
-		RowsIn: res.RowsIn, RowsOut: res.RowsOut, BytesIn: res.BytesIn, BytesOut: res.BytesOut})
+		RowsIn: res.RowsIn, RowsOut: res.RowsOut, BytesIn: res.BytesIn, BytesOut: res.BytesOut, Checks: checks})
 	if a.o.PushgatewayURL != "" {
 		if perr := a.metrics.Push(ctx, a.o.PushgatewayURL); perr != nil {
 			a.log.Warn("could not push metrics", "error", perr)
 		}
 	}
+}
+
+func observedChecks(rs []contract.Result) []observability.Check {
+	var out []observability.Check
+	for _, r := range rs {
+		out = append(out, observability.Check{Name: r.Name, Kind: r.Check, Severity: r.Severity, Column: r.Column,
+			Passed: r.Passed, Observed: r.Observed, Expected: r.Expected, Content: r.Content})
+	}
+	return out
 }
 
 func lineageDataset(m *manifest.Manifest) observability.Dataset {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,7 @@ const (
 	facetSchema        = "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet"
 	facetDataSource    = "https://openlineage.io/spec/facets/1-0-1/DatasourceDatasetFacet.json#/$defs/DatasourceDatasetFacet"
 	facetOutputStats   = "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet"
+	facetAssertions    = "https://openlineage.io/spec/facets/1-1-0/DataQualityAssertionsDatasetFacet.json#/$defs/DataQualityAssertionsDatasetFacet"
 	facetInputStats    = "https://openlineage.io/spec/facets/1-0-0/InputStatisticsInputDatasetFacet.json#/$defs/InputStatisticsInputDatasetFacet"
 	marquezLineagePath = "/api/v1/lineage"
 )
@@ -51,6 +53,9 @@ type Dataset struct {
 	Schema          []Field
 	// Rows and Bytes read (inputs) or written (outputs); sent on Complete.
 	Rows, Bytes int64
+	// Checks are the data-quality assertions run on an output before it was committed: the
+	// dataQualityAssertions facet.
+	Checks []Check
 }
 
 // Field is a column of a dataset schema.
@@ -404,6 +409,21 @@ type (
 		olFacet
 		Fields []olField `json:"fields"`
 	}
+	olAssertionsFacet struct {
+		olFacet
+		Assertions []olAssertion `json:"assertions"`
+	}
+	olAssertion struct {
+		Assertion   string `json:"assertion"`
+		Success     bool   `json:"success"`
+		Column      string `json:"column,omitempty"`
+		Severity    string `json:"severity,omitempty"`
+		Name        string `json:"name,omitempty"`
+		Expected    string `json:"expected,omitempty"`
+		Actual      string `json:"actual,omitempty"`
+		Content     string `json:"content,omitempty"`
+		ContentType string `json:"contentType,omitempty"`
+	}
 	olDataSourceFacet struct {
 		olFacet
 		Name string `json:"name"`
@@ -474,6 +494,19 @@ func (e *Emitter) datasetFacets(d Dataset) map[string]any {
 			fields[i] = olField{Name: c.Name, Type: c.Type}
 		}
 		f["schema"] = olSchemaFacet{olFacet: e.facet(facetSchema), Fields: fields}
+	}
+	if len(d.Checks) > 0 {
+		as := make([]olAssertion, len(d.Checks))
+		for i, c := range d.Checks {
+			as[i] = olAssertion{Assertion: c.Kind, Success: c.Passed, Column: c.Column, Severity: c.Severity, Name: c.Name, Expected: c.Expected, Content: c.Content}
+			if c.Observed != nil {
+				as[i].Actual = strconv.FormatFloat(*c.Observed, 'g', -1, 64)
+			}
+			if c.Content != "" {
+				as[i].ContentType = "expression"
+			}
+		}
+		f["dataQualityAssertions"] = olAssertionsFacet{olFacet: e.facet(facetAssertions), Assertions: as}
 	}
 	ds := olDataSourceFacet{olFacet: e.facet(facetDataSource), Name: d.Namespace}
 	if u, err := url.Parse(d.Namespace); err == nil && u.Scheme != "" && (u.Host != "" || u.Opaque != "" || u.Path != "") {

@@ -57,6 +57,8 @@ type Metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	lastFailure *prometheus.GaugeVec
 	lineageErrs prometheus.Counter
+	checkPassed *prometheus.GaugeVec
+	checkValue  *prometheus.GaugeVec
 	now         func() time.Time
 	serving     sync.WaitGroup // the /metrics servers of Serve, until they have stopped
 }
@@ -95,6 +97,12 @@ func NewMetrics(info RunInfo) *Metrics {
 	m.lineageErrs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "aiflow_lineage_errors_total", Help: "OpenLineage events that could not be delivered.",
 	})
+	m.checkPassed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aiflow_node_check_passed", Help: "1 when a data-contract or quality check of the node's output passed in its latest run, 0 when it failed.",
+	}, []string{"check", "kind", "severity"})
+	m.checkValue = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aiflow_node_check_observed", Help: "What a check measured in the node's latest run (rows, a ratio, offending rows, an age in seconds).",
+	}, []string{"check", "kind"})
 	for _, d := range []string{"in", "out"} {
 		m.rows.WithLabelValues(d)
 		m.bytes.WithLabelValues(d)
@@ -102,7 +110,7 @@ func NewMetrics(info RunInfo) *Metrics {
 	for _, c := range ErrorClasses {
 		m.failures.WithLabelValues(c)
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.rows, m.bytes, m.attempts, m.failures, m.lastSuccess, m.lastFailure, m.lineageErrs} {
+	for _, c := range []prometheus.Collector{m.duration, m.rows, m.bytes, m.attempts, m.failures, m.lastSuccess, m.lastFailure, m.lineageErrs, m.checkPassed, m.checkValue} {
 		pushReg.MustRegister(c)
 		serveReg.MustRegister(c)
 	}
@@ -132,6 +140,16 @@ func (m *Metrics) Observe(res NodeResult) {
 	m.rows.WithLabelValues("out").Add(float64(max(res.RowsOut, 0)))
 	m.bytes.WithLabelValues("in").Add(float64(max(res.BytesIn, 0)))
 	m.bytes.WithLabelValues("out").Add(float64(max(res.BytesOut, 0)))
+	for _, c := range res.Checks {
+		passed := 0.0
+		if c.Passed {
+			passed = 1
+		}
+		m.checkPassed.WithLabelValues(c.Name, c.Kind, c.Severity).Set(passed)
+		if c.Observed != nil {
+			m.checkValue.WithLabelValues(c.Name, c.Kind).Set(*c.Observed)
+		}
+	}
 	now := float64(m.now().UnixNano()) / 1e9
 	switch status {
 	case StatusSucceeded:

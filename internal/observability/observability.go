@@ -109,4 +109,20 @@ type NodeResult struct {
 	Duration          time.Duration
 	RowsIn, RowsOut   int64
 	BytesIn, BytesOut int64
+	// Checks are the results of the node's data contract and quality checks (none when it
+	// declares none).
+	Checks []Check
+}
+
+// Check is the result of one data-contract or quality check of a node's output.
+type Check struct {
+	Name, Kind, Severity string
+	// Column is the column the check is about ("" for the whole dataset).
+	Column string
+	Passed bool
+	// Observed is the measured value, if any; Expected says what was required.
+	Observed *float64
+	Expected string
+	// Content is the check's expression (rows_where).
+	Content string
 }

@@ -332,7 +332,8 @@ func readOutput(ctx context.Context, env *node.Env, path string) (*node.Output, 
 		return nil, fault.Wrap(fault.Data, err, "python engine: read output")
 	}
 	defer rd.Release()
-	files, err := dataset.WriteFiles(ctx, env.Store, env.OutDir, rd, dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "out", Progress: env.Progress})
+	// The output's checks measure each batch on its way to staging.
+	files, err := dataset.WriteFiles(ctx, env.Store, env.OutDir, env.Audit.Watch(ctx, rd), dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "out", Progress: env.Progress})
 	if err != nil {
 		return nil, err
 	}

@@ -161,6 +161,10 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 	}
 	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
 	m.Details = map[string]any{"engine": builtin.Spark, "remote": s.Remote, "inputs": stats}
+	// Audit the staged output before output_table / output_path publish it.
+	if err := env.Audit.Check(ctx, m); err != nil {
+		return nil, err
+	}
 	if cfg.OutputTable != "" || cfg.OutputPath != "" {
 		staged, err := readFiles(ctx, s, env, m, nil)
 		if err != nil {

@@ -166,6 +166,13 @@ func testRunLifecycle(t *testing.T, s metadata.Store) {
 		{Direction: metadata.Wrote, Namespace: "s3://stage", Name: "tmp.enriched_orders_daily", Rows: 10, Bytes: 900,
 			Schema: json.RawMessage(`{"fields":[{"name":"user_id","type":"int64"}]}`)},
 	}), "record lineage")
+	// Recorded twice: the second set replaces the first (an audit reported again).
+	must(t, s.RecordChecks(ctx, k, []metadata.CheckResult{{Name: "stale", Kind: "row_count", Severity: "error", Status: "failed"}}), "record checks")
+	must(t, s.RecordChecks(ctx, k, []metadata.CheckResult{
+		{Name: "row_count", Kind: "row_count", Severity: "error", Status: "passed", Observed: ptr(10.0), Message: "10 rows"},
+		{Name: "null_ratio(email)", Kind: "null_ratio", Severity: "warn", Status: "warned", Observed: ptr(0.25), Message: "null ratio of email is 0.25"},
+		{Name: "freshness(at)", Kind: "freshness", Severity: "error", Status: "passed", Message: "no value"},
+	}), "record checks again")
 	committed, existing, err := s.Commit(ctx, metadata.Commit{AttemptKey: k,
 		Manifest: json.RawMessage(`{"files":["part-0.parquet"],"rows":10}`), CommittedAt: at(3 * time.Second)})
 	must(t, err, "commit")
@@ -195,6 +202,11 @@ func testRunLifecycle(t *testing.T, s metadata.Store) {
 			{AttemptKey: k, Dataset: metadata.Dataset{Direction: metadata.Wrote, Namespace: "s3://stage", Name: "tmp.enriched_orders_daily",
 				Rows: 10, Bytes: 900, Schema: json.RawMessage(`{"fields":[{"name":"user_id","type":"int64"}]}`)}},
 		},
+		Checks: []metadata.CheckResult{
+			{AttemptKey: k, Name: "row_count", Kind: "row_count", Severity: "error", Status: "passed", Observed: ptr(10.0), Message: "10 rows"},
+			{AttemptKey: k, Name: "null_ratio(email)", Kind: "null_ratio", Severity: "warn", Status: "warned", Observed: ptr(0.25), Message: "null ratio of email is 0.25"},
+			{AttemptKey: k, Name: "freshness(at)", Kind: "freshness", Severity: "error", Status: "passed", Message: "no value"},
+		},
 	}
 	// Recording times are the store's clock; check they are set, then compare the rest.
 	for i := range got.Pins {
@@ -208,6 +220,12 @@ func testRunLifecycle(t *testing.T, s metadata.Store) {
 			t.Errorf("lineage %s has no recorded_at", got.Lineage[i].Name)
 		}
 		got.Lineage[i].RecordedAt = time.Time{}
+	}
+	for i := range got.Checks {
+		if got.Checks[i].RecordedAt.IsZero() {
+			t.Errorf("check %s has no recorded_at", got.Checks[i].Name)
+		}
+		got.Checks[i].RecordedAt = time.Time{}
 	}
 	if g, w := normalized(t, got), normalized(t, want); !reflect.DeepEqual(g, w) {
 		gj, _ := json.MarshalIndent(g, "", " ")
