@@ -244,7 +244,7 @@ func (d *decoder) authoringNode(s *Spec, v *value) {
 	}
 	rv, _ := v.get("resources")
 	n.Resources = d.mapping(rv, id, "resources")
-	osv, _ := v.get("output_schema")
+	osv, osLine := v.get("output_schema")
 	n.OutputSchema = d.mapping(osv, id, "output_schema")
 	// checks: beside output_schema is a shorthand for output_schema.checks (the IR has one
 	// place for a node's contract, so YAML, the Python DSL and IR JSON give the same IR).
@@ -265,6 +265,18 @@ func (d *decoder) authoringNode(s *Spec, v *value) {
 	s.nodeLine[id] = v.line
 	if wv != nil {
 		s.paramLine[id] = keyLines(wv)
+	}
+	// Problems of the contract point at output_schema:, or at checks: when only that is given.
+	if _, line := v.get("checks"); osLine == 0 && line > 0 {
+		osLine = line
+	}
+	if osLine > 0 {
+		if s.paramLine[id] == nil {
+			s.paramLine[id] = map[string]int{}
+		}
+		if _, clash := s.paramLine[id]["output_schema"]; !clash {
+			s.paramLine[id]["output_schema"] = osLine
+		}
 	}
 }
 

@@ -49,10 +49,13 @@ class DatasetHandle:
                   entrypoint: Optional[str] = None,
                   fn: Optional[str] = None,
                   resources: Optional[Mapping[str, Any]] = None,
+                  output_schema: Optional[Mapping[str, Any]] = None,
+                  checks: Optional[Iterable[Mapping[str, Any]]] = None,
                   **kwargs: Any) -> "DatasetHandle":
         """A transform node reading this dataset; extra keywords become its params."""
         return self._builder.transform(id=id, engine=engine, inputs=[self], entrypoint=entrypoint,
-                                       fn=fn, resources=resources, **kwargs)
+                                       fn=fn, resources=resources, output_schema=output_schema,
+                                       checks=checks, **kwargs)
 
 
 DatasetRef = Union[DatasetHandle, str]
@@ -174,12 +177,33 @@ class PipelineBuilder:
         """The dataset of an already defined node, by id."""
         return DatasetHandle(self, self._resolve(node_id, ""))
 
-    def read(self, source_def: Mapping[str, Any]) -> DatasetHandle:
+    def _contract(self, output_schema: Optional[Mapping[str, Any]], checks: Any,
+                  node_id: str) -> Optional[Dict[str, Any]]:
+        """The node's output_schema with ``checks=`` inside it, as YAML's ``checks:`` puts them:
+        one place in the IR, so the DSL and YAML give the same IR. The runner validates both."""
+        if output_schema is None and checks is None:
+            return None
+        if output_schema is not None and not isinstance(output_schema, Mapping):
+            raise self._error(f"output_schema must be a dict such as {{'columns': [...]}}, "
+                              f"not {type(output_schema).__name__}", node_id)
+        out: Dict[str, Any] = dict(output_schema or {})
+        if checks is not None:
+            if isinstance(checks, (str, bytes, Mapping)) or not isinstance(checks, Iterable):
+                raise self._error(f"checks must be a list such as [{{'row_count': {{'min': 1}}}}], "
+                                  f"not {type(checks).__name__}", node_id)
+            if out.get("checks") is not None:
+                raise self._error("checks are given twice: as checks= and inside output_schema", node_id)
+            out["checks"] = list(checks)
+        return out
+
+    def read(self, source_def: Mapping[str, Any], output_schema: Optional[Mapping[str, Any]] = None,
+             checks: Optional[Iterable[Mapping[str, Any]]] = None) -> DatasetHandle:
         """A source node; ``source_def`` comes from ``source.<kind>(id=..., ...)``."""
         location = caller_location()
         self._check_open(location)
         node_id, params = self._plugin_params(source_def, "source")
-        self._add_node(NodeIR(id=node_id, type="source", engine=None, params=params, location=location))
+        self._add_node(NodeIR(id=node_id, type="source", engine=None, params=params, location=location,
+                              output_schema=self._contract(output_schema, checks, node_id)))
         return DatasetHandle(self, node_id)
 
     def transform(self,
@@ -189,8 +213,12 @@ class PipelineBuilder:
                   entrypoint: Optional[str] = None,
                   fn: Optional[str] = None,
                   resources: Optional[Mapping[str, Any]] = None,
+                  output_schema: Optional[Mapping[str, Any]] = None,
+                  checks: Optional[Iterable[Mapping[str, Any]]] = None,
                   **kwargs: Any) -> DatasetHandle:
-        """A transform node reading one or more datasets (``ds.transform`` is the one-input form)."""
+        """A transform node reading one or more datasets (``ds.transform`` is the one-input form).
+        ``output_schema`` declares its output's columns and ``checks`` its quality checks; the
+        runner checks both on the staged output before committing it."""
         location = caller_location()
         self._check_open(location)
         node_id = self._node_id(id, "a transform")
@@ -208,7 +236,8 @@ class PipelineBuilder:
         params = {k: v for k, v in {"entrypoint": entrypoint, "fn": fn, **kwargs}.items() if v is not None}
         self._add_node(NodeIR(id=node_id, type="transform", engine=engine, params=params,
                               resources=self._resources(resources, engine, node_id),
-                              input_ids=input_ids, location=location))
+                              input_ids=input_ids, location=location,
+                              output_schema=self._contract(output_schema, checks, node_id)))
         for upstream in input_ids:
             self._pipeline_ir.add_edge(upstream, node_id)
         return DatasetHandle(self, node_id)
@@ -226,7 +255,8 @@ class PipelineBuilder:
         self._flatten_extra(resources.get("extra"), out, node_id)
         return out
 
-    def write(self, dataset: Any, sink_def: Optional[Mapping[str, Any]] = None) -> None:
+    def write(self, dataset: Any, sink_def: Optional[Mapping[str, Any]] = None,
+              checks: Optional[Iterable[Mapping[str, Any]]] = None) -> None:
         """A sink node writing ``dataset``; ``sink_def`` comes from ``sink.<kind>(id=..., ...)``."""
         location = caller_location()
         self._check_open(location)
@@ -239,5 +269,6 @@ class PipelineBuilder:
             raise self._error("sink has no input (the dataset is None)", node_id, location)
         upstream = self._resolve(dataset, node_id)
         self._add_node(NodeIR(id=node_id, type="sink", engine=None, params=params,
-                              input_ids=[upstream], location=location))
+                              input_ids=[upstream], location=location,
+                              output_schema=self._contract(None, checks, node_id)))
         self._pipeline_ir.add_edge(upstream, node_id)
