@@ -2,7 +2,6 @@ package contract
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/objstore"
 )
 
 // Auditor runs a node's contract on its staged output, once, before the output is committed or
@@ -24,8 +22,10 @@ import (
 type Auditor struct {
 	Contract *Contract
 	Node     string
-	Store    *objstore.Store
 	Options  Options
+	// Open reads a staged output back as Arrow batches, when its runtime neither streamed it
+	// through Watch nor set Measure.
+	Open func(ctx context.Context, m *manifest.Manifest) (array.RecordReader, error)
 	// Measure, when set by a runtime, measures a staged output without reading it through Go
 	// (Spark aggregations). It returns the measures and the output's columns.
 	Measure func(ctx context.Context, c *Contract, m *manifest.Manifest) (*Measures, []Field, error)
@@ -38,10 +38,6 @@ type Auditor struct {
 	err     error
 	how     string
 }
-
-// StagedReader opens a manifest as Arrow batches (every kind a runtime may stage); package
-// readers sets it, being the one that knows every kind.
-var StagedReader func(ctx context.Context, st *objstore.Store, m *manifest.Manifest, mem memory.Allocator) (array.RecordReader, error)
 
 // Watch wraps a runtime's output stream so the contract measures every batch that passes.
 func (a *Auditor) Watch(ctx context.Context, rr array.RecordReader) array.RecordReader {
@@ -92,8 +88,8 @@ func (a *Auditor) Check(ctx context.Context, m *manifest.Manifest) error {
 }
 
 func (a *Auditor) readBack(ctx context.Context, m *manifest.Manifest) (*Evaluator, error) {
-	if StagedReader == nil {
-		return nil, fault.New(fault.Internal, "no reader of staged outputs is linked in")
+	if a.Open == nil {
+		return nil, fault.New(fault.Internal, "no reader of staged outputs for the checks of %s", a.Node)
 	}
 	if m == nil {
 		return nil, fault.New(fault.Internal, "no staged output to check")
@@ -102,7 +98,7 @@ func (a *Auditor) readBack(ctx context.Context, m *manifest.Manifest) (*Evaluato
 		return nil, fault.Configf("%s publishes nothing aiflow can read back (%s output): declare output_schema and checks on the node that feeds it", a.Node, m.Kind)
 	}
 	mem := memory.DefaultAllocator
-	rr, err := StagedReader(ctx, a.Store, m, mem)
+	rr, err := a.Open(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("read %s back for its checks: %w", a.Node, err)
 	}
@@ -166,6 +162,3 @@ func (w *watchReader) Err() error {
 }
 
 func (w *watchReader) Schema() *arrow.Schema { return w.RecordReader.Schema() }
-
-// ErrNoContract is returned by ForNode when a node declares no output_schema.
-var ErrNoContract = errors.New("no output_schema")

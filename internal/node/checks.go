@@ -3,10 +3,14 @@ package node
 import (
 	"context"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
+	"github.com/aiflow-dev/aiflow/internal/readers"
 )
 
 // auditor prepares the node's data contract (output_schema and checks), or nil when it declares
@@ -19,7 +23,11 @@ func (r *Runner) auditor(ctx context.Context, env *Env) (*contract.Auditor, erro
 	if c == nil {
 		return nil, nil
 	}
-	a := &contract.Auditor{Contract: c, Node: env.Node.ID, Store: r.Store, Options: contract.Options{Now: env.Started}}
+	a := &contract.Auditor{Contract: c, Node: env.Node.ID, Options: contract.Options{Now: env.Started},
+		Open: func(ctx context.Context, m *manifest.Manifest) (array.RecordReader, error) {
+			rr, _, err := readers.Reader(ctx, r.Store, m, nil, memory.DefaultAllocator)
+			return rr, err
+		}}
 	for _, ck := range c.Checks {
 		if ck.MinRatio != nil || ck.MaxRatio != nil {
 			if a.Options.PreviousRows, err = r.previousRows(ctx, env); err != nil {

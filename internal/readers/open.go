@@ -13,7 +13,6 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/arrowops"
-	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
@@ -81,15 +80,6 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 		return nil, nil // an empty output: see EmptyReader
 	}
 	return dataset.OpenFiles(ctx, st, m.Files, opts)
-}
-
-func init() {
-	// The node lifecycle reads a staged output back for its checks when its runtime did not
-	// stream it through them.
-	contract.StagedReader = func(ctx context.Context, st *objstore.Store, m *manifest.Manifest, mem memory.Allocator) (array.RecordReader, error) {
-		rr, _, err := Reader(ctx, st, m, nil, mem)
-		return rr, err
-	}
 }
 
 // Reader opens a manifest as a record reader; an output with no files reads as no rows of its
