@@ -245,3 +245,48 @@ func repoRoot(t *testing.T) string {
 	}
 	return dir
 }
+
+// TestContractPython: the python engine's output is checked as it streams into staging: a warn
+// check publishes, a violated contract exits 65 and publishes nothing.
+func TestContractPython(t *testing.T) {
+	py := testenv.Require(t, testenv.Python)
+	w := newWorkspace(t)
+	w.env["AIFLOW_PYTHON"] = py
+	w.orders("in/orders", 5000)
+	w.write("jobs/jobs.py", pyJobs)
+	t.Setenv("AIFLOW_PYTHONPATH", w.path("jobs"))
+	spec := func(name, bucket string) string {
+		return w.write(name+".yaml", `api_version: aiflow/v1
+pipeline: {id: pyc, owner: me, env: dev}
+nodes:
+  - {id: orders, source: files, with: {path: `+w.path("in/orders")+`/}}
+  - id: feat
+    transform: python
+    inputs: [orders]
+    with: {fn: "jobs:per_user", bucket: gold}
+    output_schema:
+      columns:
+        - {name: user_id, type: int64, nullable: false}
+        - {name: amount_sum, type: float64}
+        - {name: order_id_count, type: int64, min: 1}
+        - {name: bucket, type: string, values: [`+bucket+`]}
+      unique: [user_id]
+    checks: [{rows_where: "amount_sum > 0", severity: warn, name: spent}]
+  - {id: out, sink: files, inputs: [feat], with: {path: `+w.path("out/pyc")+`/}}
+`)
+	}
+	if r := w.run("run", "--pipeline", "pyc", "--all", "--ir", spec("ok", "gold"), "--run-id", "r1"); r.code != 0 {
+		t.Fatalf("r1: exit %d\n%s", r.code, r.stderr)
+	}
+	if show := w.run("runs", "show", "r1").stdout; !strings.Contains(show, "spent") || !strings.Contains(show, "warned") {
+		t.Errorf("runs show r1 should list the warned check:\n%s", show)
+	}
+	rows := tableRows2(t, w.path("out/pyc"))
+	r := w.run("run", "--pipeline", "pyc", "--all", "--ir", spec("bad", "silver"), "--run-id", "r2")
+	if r.code != 65 || !strings.Contains(r.stderr, `rows have a value of bucket outside {"silver"}`) {
+		t.Fatalf("r2: exit %d, want 65 naming values(bucket)\n%s", r.code, r.stderr)
+	}
+	if got := tableRows2(t, w.path("out/pyc")); got != rows {
+		t.Errorf("published rows %d, want %d (unchanged)", got, rows)
+	}
+}
