@@ -133,6 +133,16 @@ func TestAirflowDagBagAndPods(t *testing.T) {
 				if rc["logical_date_arg[no_logical_date]"] != "2026-01-02T03:04:05+00:00" || rc["logical_date_arg[logical_date]"] != "2026-01-01T03:00:00+00:00" {
 					t.Errorf("%s: --logical-date renders as %q without and %q with a logical date", where, rc["logical_date_arg[no_logical_date]"], rc["logical_date_arg[logical_date]"])
 				}
+				// Pipeline params are Airflow Params: every task passes their values, which a
+				// trigger's dag_run.conf overrides, to the runner.
+				if dagID == "edge-cases_pipeline" {
+					if got, want := rc["params[defaults]"], "dry_run=false|min_amount=10|note=|ratio=0.5|region=eu-{{ x }}"; got != want {
+						t.Errorf("%s: --param values %q, want %q", where, got, want)
+					}
+					if got, want := rc["params[conf]"], "dry_run=true|min_amount=7|note=n|ratio=1.25|region=us-west"; got != want {
+						t.Errorf("%s: --param values with a dag_run.conf %q, want %q", where, got, want)
+					}
+				}
 				if rc["OPENLINEAGE_PARENT_ID[without_openlineage]"] != "" || !strings.HasSuffix(rc["OPENLINEAGE_PARENT_ID[with_openlineage]"], "/parent-run-id") {
 					t.Errorf("%s: OpenLineage parent renders as %q without and %q with the provider", where, rc["OPENLINEAGE_PARENT_ID[without_openlineage]"], rc["OPENLINEAGE_PARENT_ID[with_openlineage]"])
 				}

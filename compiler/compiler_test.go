@@ -263,10 +263,10 @@ func TestResources(t *testing.T) {
 		got[tk.id] = tk.resources
 	}
 	want := map[string]Resources{
-		"enrich":        {CPU: "250m", Memory: "512Mi"}, // spark: a small pod, the cluster does the work
-		"score":         {CPU: "2", Memory: "3Gi"},      // its own, Spark-style 3g made a Kubernetes quantity
-		"orders":        {CPU: "1", Memory: "2Gi"},      // the profile's default
-		"events-stream": {CPU: "1", Memory: "2Gi"},
+		"enrich":        {CPU: "250m", Memory: "512Mi", MemoryLimit: "512Mi"},         // spark: a small pod, the cluster does the work
+		"score":         {CPU: "2", Memory: "3Gi", CPULimit: "2", MemoryLimit: "3Gi"}, // its own, Spark-style 3g made a Kubernetes quantity
+		"orders":        {CPU: "1", Memory: "2Gi", CPULimit: "2", MemoryLimit: "3Gi"}, // the profile's default
+		"events-stream": {CPU: "1", Memory: "2Gi", CPULimit: "2", MemoryLimit: "3Gi"},
 	}
 	for id, w := range want {
 		if got[id] != w {
@@ -278,9 +278,61 @@ func TestResources(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tk := range fused {
-		if tk.id == "score__features" && tk.resources != (Resources{CPU: "2", Memory: "3Gi"}) {
+		if tk.id == "score__features" && tk.resources != (Resources{CPU: "2", Memory: "3Gi", CPULimit: "2", MemoryLimit: "3Gi"}) {
 			t.Errorf("fused score__features: resources %+v, want the largest of its nodes", tk.resources)
 		}
+	}
+}
+
+// TestRequestsAndLimits: requests and limits are set separately; no CPU limit unless one is
+// given (no throttling), the memory limit defaults to the request.
+func TestRequestsAndLimits(t *testing.T) {
+	node := func(id string, in []string, res map[string]any) *ir.Node {
+		n := &ir.Node{ID: id, Type: ir.Transform, Engine: new("arrow"), Params: map[string]any{}, Resources: res, InputIDs: in}
+		if in == nil {
+			n.Type, n.Engine, n.Params = ir.Source, nil, map[string]any{"kind": "files", "path": "x"}
+		}
+		return n
+	}
+	p := &ir.Pipeline{APIVersion: ir.APIVersion, ID: "p", Extra: map[string]any{"env": "dev"}, Nodes: map[string]*ir.Node{
+		"a": node("a", nil, map[string]any{"cpu": "2", "memory": "1g", "cpu_limit": "4", "memory_limit": "3g"}),
+		"b": node("b", []string{"a"}, map[string]any{"cpu": "1"}),
+		"c": node("c", []string{"b"}, nil),
+	}}
+	prof := merge(builtinDefaults, Profile{Resources: Resources{CPU: "500m", Memory: "1Gi", CPULimit: "1", MemoryLimit: "2Gi"}})
+	tasks, err := plan(p, &prof, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Resources{
+		"a": {CPU: "2", Memory: "1Gi", CPULimit: "4", MemoryLimit: "3Gi"},
+		"b": {CPU: "1", Memory: "1Gi", CPULimit: "1", MemoryLimit: "2Gi"},    // the profile's limits
+		"c": {CPU: "500m", Memory: "1Gi", CPULimit: "1", MemoryLimit: "2Gi"}, // the profile's everything
+	}
+	for _, tk := range tasks {
+		if tk.resources != want[tk.id] {
+			t.Errorf("%s: %+v, want %+v", tk.id, tk.resources, want[tk.id])
+		}
+	}
+	prof = merge(builtinDefaults, Profile{})
+	fused, err := plan(p, &prof, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b and c have no CPU limit: neither has the fused task.
+	if w := (Resources{CPU: "2", Memory: "1Gi", MemoryLimit: "3Gi"}); fused[0].resources != w {
+		t.Errorf("fused: %+v, want %+v", fused[0].resources, w)
+	}
+	f, err := Compile(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `container_resources=k8s.V1ResourceRequirements(requests={"cpu": "2", "memory": "1Gi"}, limits={"cpu": "4", "memory": "3Gi"}),`; !strings.Contains(string(f.Data), want) {
+		t.Errorf("DAG lacks %s", want)
+	}
+	bad := plugin.PodResources{CPU: "2", CPULimit: "1"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "below the request") {
+		t.Errorf("limit below request: %v", err)
 	}
 }
 
@@ -610,6 +662,52 @@ func TestSecretRefsCollide(t *testing.T) {
 					t.Fatalf("secrets not in order: %+v", tk.secrets)
 				}
 			}
+		}
+	}
+}
+
+// TestAirflowNative: pipeline params become Airflow Params passed to every task with --param,
+// the pipeline's description is the DAG's, timeouts appear only when a profile sets them (an
+// SLA is not one), and pods carry the app.kubernetes.io labels.
+func TestAirflowNative(t *testing.T) {
+	p := pipelineByID(t, "edge-cases_pipeline")
+	f, err := Compile(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dag := string(f.Data)
+	for _, want := range []string{
+		"from airflow.sdk import DAG, Asset, Param\n",
+		`    description="Edge cases: \"quotes\", {{ braces }} and ünïcødé",` + "\n",
+		`        "min_amount": Param(10, type="integer"),` + "\n",
+		`        "note": Param(None, type=["null", "string"]),` + "\n",
+		`            "--param", "region={{ params[\"region\"] }}",` + "\n",
+		`            "--param", "dry_run={{ params[\"dry_run\"] | tojson }}",` + "\n",
+		`"app.kubernetes.io/instance": "edge-cases_pipeline"`,
+		`"app.kubernetes.io/component": "orders"`,
+		`"app.kubernetes.io/managed-by": "aiflow"`,
+		"| SLA | 90 min (not enforced",
+	} {
+		if !strings.Contains(dag, want) {
+			t.Errorf("DAG lacks %q", want)
+		}
+	}
+	for _, not := range []string{"dagrun_timeout=", `"execution_timeout":`} {
+		if strings.Contains(dag, not) {
+			t.Errorf("DAG has %s, which no profile set", not)
+		}
+	}
+	profs, err := ParseProfiles("p.yaml", []byte("api_version: aiflow/v1\ndefaults: {execution_timeout: 45m, dagrun_timeout: 3h}\nprofiles:\n  - match: {env: prod}\n    image: r@sha256:"+strings.Repeat("a", 64)+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err = Compile(p, Options{Profiles: profs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"    dagrun_timeout=timedelta(hours=3),\n", `        "execution_timeout": timedelta(minutes=45),` + "\n"} {
+		if !strings.Contains(string(f.Data), want) {
+			t.Errorf("DAG lacks %q", want)
 		}
 	}
 }

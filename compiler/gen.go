@@ -1,6 +1,8 @@
 package compiler
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -60,15 +62,18 @@ func (g *gen) file() ([]byte, error) {
 	if hasSecrets {
 		g.line(0, "from airflow.providers.cncf.kubernetes.secret import Secret")
 	}
-	g.line(0, "from airflow.sdk import DAG, Asset")
+	if len(p.PipelineParams()) > 0 {
+		g.line(0, "from airflow.sdk import DAG, Asset, Param")
+	} else {
+		g.line(0, "from airflow.sdk import DAG, Asset")
+	}
+	op := "AiflowLocalOperator"
 	if k8s {
 		g.line(0, "from kubernetes.client import models as k8s")
-		g.line(0, "")
-		g.line(0, "from aiflow_sdk.airflow import AiflowPodOperator")
-	} else {
-		g.line(0, "")
-		g.line(0, "from aiflow_sdk.airflow import AiflowLocalOperator")
+		op = "AiflowPodOperator"
 	}
+	g.line(0, "")
+	g.line(0, "from aiflow_sdk.airflow import %s", op)
 	g.line(0, "")
 	g.line(0, "PIPELINE = %s", PyStr(p.ID))
 	g.line(0, "IR_HASH = %s", PyStr(g.hash))
@@ -139,13 +144,13 @@ func (g *gen) dag() error {
 	if err != nil {
 		return fmt.Errorf("profile retry_delay: %v", err)
 	}
-	timeout, err := time.ParseDuration(prof.ExecutionTimeout)
-	if err != nil {
-		return fmt.Errorf("profile execution_timeout: %v", err)
-	}
 	g.line(0, "with DAG(")
 	g.kw(1, "dag_id", "PIPELINE")
-	g.kw(1, "description", PyStr(fmt.Sprintf("aiflow pipeline %s (ir_hash %s)", p.ID, g.hash[:12])))
+	if d, _ := p.Extra["description"].(string); strings.TrimSpace(d) != "" {
+		g.kw(1, "description", PyStr(d))
+	} else {
+		g.kw(1, "description", PyStr(fmt.Sprintf("aiflow pipeline %s (ir_hash %s)", p.ID, g.hash[:12])))
+	}
 	if p.Schedule == nil {
 		g.kw(1, "schedule", "None")
 	} else {
@@ -159,8 +164,18 @@ func (g *gen) dag() error {
 	case prof.MaxActiveRuns != nil:
 		g.kw(1, "max_active_runs", fmt.Sprint(*prof.MaxActiveRuns))
 	}
-	if p.SLAMinutes > 0 {
-		g.kw(1, "dagrun_timeout", pyTimedelta(time.Duration(p.SLAMinutes)*time.Minute))
+	// Timeouts only when the profile sets them. sla_minutes is not one: an SLA is an expectation,
+	// not a reason to kill a run, and Airflow 3 has no SLAs (its Deadline Alerts, experimental in
+	// 3.1, break `airflow dags test`), so the SLA is shown in doc_md only.
+	if prof.DagrunTimeout != "" {
+		d, err := time.ParseDuration(prof.DagrunTimeout)
+		if err != nil {
+			return fmt.Errorf("profile dagrun_timeout: %v", err)
+		}
+		g.kw(1, "dagrun_timeout", pyTimedelta(d))
+	}
+	if err := g.params(); err != nil {
+		return err
 	}
 	owner := p.Owner
 	if owner == "" {
@@ -170,7 +185,13 @@ func (g *gen) dag() error {
 	g.line(2, "%s: %s,", PyStr("owner"), PyStr(owner))
 	g.line(2, "%s: %d,", PyStr("retries"), *prof.Retries)
 	g.line(2, "%s: %s,", PyStr("retry_delay"), pyTimedelta(retryDelay))
-	g.line(2, "%s: %s,", PyStr("execution_timeout"), pyTimedelta(timeout))
+	if prof.ExecutionTimeout != "" {
+		timeout, err := time.ParseDuration(prof.ExecutionTimeout)
+		if err != nil {
+			return fmt.Errorf("profile execution_timeout: %v", err)
+		}
+		g.line(2, "%s: %s,", PyStr("execution_timeout"), pyTimedelta(timeout))
+	}
 	g.line(1, "},")
 	tags, _ := PyValue(ir.TenancyTags(p.Tags, p.Extra))
 	g.kw(1, "tags", tags)
@@ -242,6 +263,9 @@ func (g *gen) task(t *task) error {
 	g.line(3, `"--run-id", %s,`, PyStr(jinjaRunID))
 	g.line(3, `"--logical-date", LOGICAL_DATE,`)
 	g.line(3, `"--try", %s,`, PyStr(jinjaTry))
+	for _, k := range slices.Sorted(maps.Keys(p.PipelineParams())) {
+		g.line(3, `"--param", %s,`, PyStr(k+"="+jinjaParam(k, p.PipelineParams()[k])))
+	}
 	g.line(2, "],")
 	g.kw(2, "env_vars", "dict(ENV)")
 	if k8s {
@@ -260,21 +284,32 @@ func (g *gen) task(t *task) error {
 			}
 			g.line(2, "],")
 		}
-		res := map[string]string{}
-		if t.resources.CPU != "" {
-			res["cpu"] = t.resources.CPU
+		quantities := func(cpu, mem string) string {
+			m := map[string]string{}
+			if cpu != "" {
+				m["cpu"] = cpu
+			}
+			if mem != "" {
+				m["memory"] = mem
+			}
+			v, _ := PyValue(m)
+			return v
 		}
-		if t.resources.Memory != "" {
-			res["memory"] = t.resources.Memory
-		}
-		rv, _ := PyValue(res)
-		g.kw(2, "container_resources", fmt.Sprintf("k8s.V1ResourceRequirements(requests=%s, limits=%s)", rv, rv))
+		rv := quantities(t.resources.CPU, t.resources.Memory)
+		lv := quantities(t.resources.CPULimit, t.resources.MemoryLimit)
+		g.kw(2, "container_resources", fmt.Sprintf("k8s.V1ResourceRequirements(requests=%s, limits=%s)", rv, lv))
 		labels := map[string]string{}
 		for k, v := range prof.Labels {
 			labels[k] = v
 		}
 		labels["pipeline"] = ir.LabelValue(p.ID)
 		labels["node"] = ir.LabelValue(t.id)
+		// The recommended labels (kubernetes.io/docs/concepts/overview/working-with-objects/common-labels).
+		labels["app.kubernetes.io/name"] = "aiflow-runner"
+		labels["app.kubernetes.io/instance"] = ir.LabelValue(p.ID)
+		labels["app.kubernetes.io/component"] = ir.LabelValue(t.id)
+		labels["app.kubernetes.io/part-of"] = ir.LabelValue(cmp.Or(p.Tenant("project"), p.ID))
+		labels["app.kubernetes.io/managed-by"] = "aiflow"
 		for _, k := range ir.TenancyKeys {
 			if v := ir.LabelValue(p.Tenant(k)); v != "" {
 				labels[k] = v
@@ -282,8 +317,8 @@ func (g *gen) task(t *task) error {
 				delete(labels, k)
 			}
 		}
-		lv, _ := PyValue(labels)
-		g.kw(2, "labels", lv)
+		labv, _ := PyValue(labels)
+		g.kw(2, "labels", labv)
 		ann := map[string]string{}
 		for k, v := range prof.Annotations {
 			ann[k] = v
@@ -332,6 +367,61 @@ func (g *gen) task(t *task) error {
 	}
 	g.line(1, ")")
 	return nil
+}
+
+// params writes the pipeline's params as Airflow Params: the UI's trigger form and
+// dag_run.conf can override them, and every task passes their values to the runner (--param).
+func (g *gen) params() error {
+	declared := g.p.PipelineParams()
+	if len(declared) == 0 {
+		return nil
+	}
+	g.line(1, "params={")
+	for _, k := range slices.Sorted(maps.Keys(declared)) {
+		v := declared[k]
+		def, err := PyValue(v)
+		if err != nil {
+			return fmt.Errorf("param %s: %v", k, err)
+		}
+		typ := `"string"`
+		switch x := v.(type) {
+		case nil:
+			typ = `["null", "string"]`
+		case bool:
+			typ = `"boolean"`
+		case json.Number:
+			typ = `"number"`
+			if _, err := x.Int64(); err == nil {
+				typ = `"integer"`
+			}
+		case float64:
+			typ = `"number"`
+		case int, int64:
+			typ = `"integer"`
+		}
+		g.line(2, "%s: Param(%s, type=%s),", PyStr(k), def, typ)
+	}
+	g.line(1, "},")
+	return nil
+}
+
+// jinjaParam renders a param for --param as the runner reads it: strings as they are, other
+// values as JSON (the runner's form of a non-string default), null as empty.
+func jinjaParam(name string, v any) string {
+	ref := "params[" + jinjaStr(name) + "]"
+	switch v.(type) {
+	case string:
+		return "{{ " + ref + " }}"
+	case nil:
+		return "{{ '' if " + ref + " is none else " + ref + " }}"
+	}
+	return "{{ " + ref + " | tojson }}"
+}
+
+// jinjaStr quotes s as a Jinja string literal.
+func jinjaStr(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 func pyAssets(uris []string) string {
@@ -409,7 +499,7 @@ func (g *gen) docMD() {
 		add("| %s | %s |", k, cell(p.Tenant(k)))
 	}
 	if p.SLAMinutes > 0 {
-		add("| SLA | %d min (dagrun_timeout) |", p.SLAMinutes)
+		add("| SLA | %d min (not enforced: a profile's dagrun_timeout stops late runs) |", p.SLAMinutes)
 	}
 	add("")
 	add("| task | node | type | plugin | inputs |")

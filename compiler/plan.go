@@ -161,33 +161,54 @@ func taskImageKey(p *ir.Pipeline, prof *Profile, t *task) (string, error) {
 	return key, nil
 }
 
-// taskResources are the pod resources of a task: for each node its own cpu/memory, else the
-// profile's (spark_resources for spark nodes); a fused task takes the largest of its nodes.
+// taskResources are the pod resources of a task: for each node its own requests and limits, else
+// the profile's (spark_resources for spark nodes); a fused task takes the largest of its nodes,
+// and no CPU limit when one of its nodes has none.
 func taskResources(p *ir.Pipeline, prof *Profile, nodes []string) Resources {
 	var out Resources
-	var bestCPU, bestMem int64 = -1, -1
+	best := map[string]int64{"cpu": -1, "memory": -1, "cpu_limit": -1, "memory_limit": -1}
+	unlimitedCPU := false
+	take := func(key, q string, dst *string, parse func(string) (int64, error)) {
+		if v, err := parse(q); err == nil && v > best[key] {
+			best[key], *dst = v, q
+		}
+	}
 	for _, id := range nodes {
 		n := p.Nodes[id]
 		def := prof.Resources
 		if n.EngineName() == "spark" {
 			def = prof.SparkResources
 		}
-		cpu, _ := n.Resources["cpu"].(string)
-		mem, _ := n.Resources["memory"].(string)
-		if cpu == "" {
-			cpu = def.CPU
+		get := func(key, fallback string) string {
+			if v, _ := n.Resources[key].(string); v != "" {
+				return v
+			}
+			return fallback
 		}
-		if mem == "" {
-			mem = def.Memory
+		cpu, mem := get("cpu", def.CPU), get("memory", def.Memory)
+		cpuLim, memLim := get("cpu_limit", def.CPULimit), get("memory_limit", def.MemoryLimit)
+		if memLim == "" {
+			memLim = mem
 		}
-		if v, err := plugin.MilliCPU(cpu); err == nil && v > bestCPU {
-			bestCPU, out.CPU = v, cpu
-		}
-		if v, err := plugin.MemoryBytes(mem); err == nil && v > bestMem {
-			bestMem, out.Memory = v, mem
+		take("cpu", cpu, &out.CPU, plugin.MilliCPU)
+		take("memory", mem, &out.Memory, plugin.MemoryBytes)
+		take("memory_limit", memLim, &out.MemoryLimit, plugin.MemoryBytes)
+		if cpuLim == "" {
+			unlimitedCPU = true
+		} else {
+			take("cpu_limit", cpuLim, &out.CPULimit, plugin.MilliCPU)
 		}
 	}
+	if unlimitedCPU {
+		out.CPULimit = ""
+	} else if best["cpu_limit"] < best["cpu"] {
+		out.CPULimit = out.CPU
+	}
+	if best["memory_limit"] < best["memory"] {
+		out.MemoryLimit = out.Memory
+	}
 	out.Memory = k8sMemory(out.Memory)
+	out.MemoryLimit = k8sMemory(out.MemoryLimit)
 	return out
 }
 

@@ -89,7 +89,8 @@ type Profile struct {
 	Catchup          *bool  `yaml:"catchup"`           // default false
 	Retries          *int   `yaml:"retries"`           // default 2
 	RetryDelay       string `yaml:"retry_delay"`       // Go duration, default 5m
-	ExecutionTimeout string `yaml:"execution_timeout"` // Go duration, default 2h
+	ExecutionTimeout string `yaml:"execution_timeout"` // Go duration; none when unset
+	DagrunTimeout    string `yaml:"dagrun_timeout"`    // Go duration; none when unset
 	MaxActiveRuns    *int   `yaml:"max_active_runs"`   // Airflow's default when unset
 
 	// Workdir is the working directory of the runner on the worker (target local only).
@@ -113,10 +114,13 @@ type Toleration struct {
 	TolerationSeconds *int64 `yaml:"toleration_seconds"`
 }
 
-// Resources are pod resources: CPU and memory, used as both request and limit.
+// Resources are pod resources: CPU and memory requests, and their limits. Without a memory
+// limit the request is the limit; without a CPU limit there is none.
 type Resources struct {
-	CPU    string `yaml:"cpu"`
-	Memory string `yaml:"memory"`
+	CPU         string `yaml:"cpu"`
+	Memory      string `yaml:"memory"`
+	CPULimit    string `yaml:"cpu_limit"`
+	MemoryLimit string `yaml:"memory_limit"`
 }
 
 // DefaultProfiles is the built-in development profile used without a profiles file: image
@@ -298,7 +302,7 @@ func (p *Profile) check() []string {
 		name string
 		r    Resources
 	}{{"resources", p.Resources}, {"spark_resources", p.SparkResources}} {
-		pr := plugin.PodResources{CPU: r.r.CPU, Memory: r.r.Memory}
+		pr := plugin.PodResources{CPU: r.r.CPU, Memory: r.r.Memory, CPULimit: r.r.CPULimit, MemoryLimit: r.r.MemoryLimit}
 		if err := pr.Validate(); err != nil {
 			add("%s: %v", r.name, err)
 		}
@@ -316,7 +320,7 @@ func (p *Profile) check() []string {
 			add("start_date %q: want YYYY-MM-DD", p.StartDate)
 		}
 	}
-	for name, d := range map[string]string{"retry_delay": p.RetryDelay, "execution_timeout": p.ExecutionTimeout} {
+	for name, d := range map[string]string{"retry_delay": p.RetryDelay, "execution_timeout": p.ExecutionTimeout, "dagrun_timeout": p.DagrunTimeout} {
 		if d == "" {
 			continue
 		}
@@ -390,15 +394,14 @@ func (ps *Profiles) layered(env, team *Profile) Profile {
 
 // builtinDefaults fill what neither a profile nor the file's defaults set.
 var builtinDefaults = Profile{
-	Command:          []string{"aiflow-runner"},
-	Namespace:        "default",
-	Resources:        Resources{CPU: "500m", Memory: "1Gi"},
-	SparkResources:   Resources{CPU: "250m", Memory: "512Mi"},
-	StartDate:        "2024-01-01",
-	Catchup:          new(false),
-	Retries:          new(2),
-	RetryDelay:       "5m",
-	ExecutionTimeout: "2h",
+	Command:        []string{"aiflow-runner"},
+	Namespace:      "default",
+	Resources:      Resources{CPU: "500m", Memory: "1Gi"},
+	SparkResources: Resources{CPU: "250m", Memory: "512Mi"},
+	StartDate:      "2024-01-01",
+	Catchup:        new(false),
+	Retries:        new(2),
+	RetryDelay:     "5m",
 }
 
 // merge returns over laid on base: scalars and lists of over win when set, maps merge by key.
@@ -418,9 +421,14 @@ func merge(base, over Profile) Profile {
 	str(&out.Resources.Memory, base.Resources.Memory)
 	str(&out.SparkResources.CPU, base.SparkResources.CPU)
 	str(&out.SparkResources.Memory, base.SparkResources.Memory)
+	str(&out.Resources.CPULimit, base.Resources.CPULimit)
+	str(&out.Resources.MemoryLimit, base.Resources.MemoryLimit)
+	str(&out.SparkResources.CPULimit, base.SparkResources.CPULimit)
+	str(&out.SparkResources.MemoryLimit, base.SparkResources.MemoryLimit)
 	str(&out.StartDate, base.StartDate)
 	str(&out.RetryDelay, base.RetryDelay)
 	str(&out.ExecutionTimeout, base.ExecutionTimeout)
+	str(&out.DagrunTimeout, base.DagrunTimeout)
 	str(&out.Workdir, base.Workdir)
 	str(&out.OnFinishAction, base.OnFinishAction)
 	str(&out.TerminationMessagePolicy, base.TerminationMessagePolicy)

@@ -141,7 +141,7 @@ func TestResourcesDecode(t *testing.T) {
 		t.Fatal(errs)
 	}
 	_, errs = s.Decode(map[string]any{"cpu": "lots", "mem": "1g"}, true)
-	if len(errs) != 1 || errs[0].Error() != `mem: unknown field "mem" (known: cpu, memory)` {
+	if len(errs) != 1 || errs[0].Error() != `mem: unknown field "mem" (known: cpu, memory, cpu_limit, memory_limit)` {
 		t.Errorf("got %v", errs)
 	}
 	_, errs = s.Decode(map[string]any{"cpu": "lots"}, true)

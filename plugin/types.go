@@ -117,9 +117,14 @@ func (d Duration) String() string {
 }
 
 // PodResources are what the pod of a node asks Kubernetes for.
+// CPU and Memory are requests; the memory limit defaults to the request (a pod over it is killed
+// rather than starving its node), and there is no CPU limit unless set (a limit throttles a pod
+// even when the node has idle cores).
 type PodResources struct {
-	CPU    string `json:"cpu" doc:"pod CPU request and limit, a Kubernetes quantity (\"500m\", \"2\")"`
-	Memory string `json:"memory" doc:"pod memory request and limit, a Kubernetes quantity (\"512Mi\", \"4Gi\") or Spark style (\"4g\")"`
+	CPU         string `json:"cpu" doc:"pod CPU request, a Kubernetes quantity (\"500m\", \"2\")"`
+	Memory      string `json:"memory" doc:"pod memory request, a Kubernetes quantity (\"512Mi\", \"4Gi\") or Spark style (\"4g\")"`
+	CPULimit    string `json:"cpu_limit" doc:"pod CPU limit (none when unset: no throttling)"`
+	MemoryLimit string `json:"memory_limit" doc:"pod memory limit (the memory request when unset)"`
 }
 
 var (
@@ -133,6 +138,26 @@ func (r *PodResources) Validate() error {
 	}
 	if r.Memory != "" && !memRE.MatchString(r.Memory) {
 		return Errorf("memory", "%q is not a memory quantity (\"512Mi\", \"4Gi\", \"4g\")", r.Memory)
+	}
+	if r.CPULimit != "" && !cpuRE.MatchString(r.CPULimit) {
+		return Errorf("cpu_limit", "%q is not a CPU quantity (\"500m\", \"2\")", r.CPULimit)
+	}
+	if r.MemoryLimit != "" && !memRE.MatchString(r.MemoryLimit) {
+		return Errorf("memory_limit", "%q is not a memory quantity (\"512Mi\", \"4Gi\", \"4g\")", r.MemoryLimit)
+	}
+	if r.CPU != "" && r.CPULimit != "" {
+		if req, _ := MilliCPU(r.CPU); req > 0 {
+			if lim, _ := MilliCPU(r.CPULimit); lim < req {
+				return Errorf("cpu_limit", "%s is below the request %s", r.CPULimit, r.CPU)
+			}
+		}
+	}
+	if r.Memory != "" && r.MemoryLimit != "" {
+		if req, _ := MemoryBytes(r.Memory); req > 0 {
+			if lim, _ := MemoryBytes(r.MemoryLimit); lim < req {
+				return Errorf("memory_limit", "%s is below the request %s", r.MemoryLimit, r.Memory)
+			}
+		}
 	}
 	return nil
 }

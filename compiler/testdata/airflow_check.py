@@ -44,7 +44,16 @@ def load_dagbag(folder):
     return DagBag(folder, include_examples=False)
 
 
-def context_for(dag, task, logical_date=None, macros=None):
+def dag_params(dag, conf=None):
+    """The params a run sees: the DAG's Param defaults, overridden by dag_run.conf, validated."""
+    import copy
+
+    params = copy.deepcopy(dag.params)
+    params.update(conf or {})  # what process_params does with dag_run.conf
+    return params.validate()
+
+
+def context_for(dag, task, logical_date=None, macros=None, conf=None):
     from airflow.sdk.execution_time import macros as af_macros
 
     ti = types.SimpleNamespace(
@@ -52,7 +61,7 @@ def context_for(dag, task, logical_date=None, macros=None):
     )
     dag_run = types.SimpleNamespace(
         dag_id=dag.dag_id, run_id=RUN_ID, logical_date=logical_date, run_after=RUN_AFTER,
-        conf={}, run_type="manual",
+        conf=conf or {}, run_type="manual",
     )
     return {
         "dag": dag,
@@ -62,7 +71,7 @@ def context_for(dag, task, logical_date=None, macros=None):
         "run_id": RUN_ID,
         "dag_run": dag_run,
         "macros": macros if macros is not None else af_macros,
-        "params": {},
+        "params": dag_params(dag, conf),
         "var": {},
         "conn": None,
     }
@@ -135,6 +144,13 @@ def render_checks(dag, task):
         lineage_parent_id=lambda ti: f"default/{ti.dag_id}.{ti.task_id}/parent-run-id",
         lineage_root_parent_id=lambda ti: f"default/{ti.dag_id}/root-run-id",
     )
+    # Pipeline params: the --param values with the defaults and with a trigger's dag_run.conf.
+    conf = {"region": "us-west", "min_amount": 7, "ratio": 1.25, "dry_run": True, "note": "n"}
+    for name, c in (("defaults", None), ("conf", {k: v for k, v in conf.items() if k in dag.params})):
+        vals = [args[j + 1] for j in range(len(args) - 1) if args[j] == "--param"]
+        if vals:
+            ctx = context_for(dag, task, None, None, c)
+            out[f"params[{name}]"] = "|".join(task.render_template(v, ctx, set()) for v in vals)
     for name, macros in (("without_openlineage", af_macros), ("with_openlineage", fake)):
         for key in ("OPENLINEAGE_PARENT_ID", "OPENLINEAGE_ROOT_PARENT_ID"):
             out[f"{key}[{name}]"] = task.render_template(
@@ -150,6 +166,8 @@ def describe_dag(dag):
         "start_date": dag.start_date.isoformat() if dag.start_date else None,
         "catchup": dag.catchup,
         "dagrun_timeout": str(dag.dagrun_timeout) if dag.dagrun_timeout else None,
+        "description": dag.description,
+        "params": {k: dag.params.get_param(k).dump() for k in sorted(dag.params)},
         "max_active_runs": dag.max_active_runs,
         "tags": sorted(dag.tags),
         "owner": dag.owner,

@@ -44,7 +44,7 @@ DOC_MD = (
     "| env | prod |\n"
     "| project | feature-store |\n"
     "| cost_center | — |\n"
-    "| SLA | 60 min (dagrun_timeout) |\n"
+    "| SLA | 60 min (not enforced: a profile's dagrun_timeout stops late runs) |\n"
     "\n"
     "| task | node | type | plugin | inputs |\n"
     "|---|---|---|---|---|\n"
@@ -60,12 +60,10 @@ with DAG(
     schedule="0 3 * * *",
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
-    dagrun_timeout=timedelta(hours=1),
     default_args={
         "owner": "team_feature",
         "retries": 2,
         "retry_delay": timedelta(minutes=5),
-        "execution_timeout": timedelta(hours=2),
     },
     tags=["env:prod", "project:feature-store", "team:feature-platform"],
     doc_md=DOC_MD,
@@ -86,8 +84,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "prod", "node": "orders_onelake", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "orders_onelake", "app.kubernetes.io/instance": "daily_user_feature_pipeline", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "env": "prod", "node": "orders_onelake", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc", "aiflow.dev/nodes": "orders_onelake"},
         do_xcom_push=False,
         inlets=[Asset(uri="x-onelake://raw.sales_orders")],
@@ -107,8 +105,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "250m", "memory": "512Mi"}, limits={"cpu": "250m", "memory": "512Mi"}),
-        labels={"env": "prod", "node": "enrich_orders", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "512Mi"}),
+        labels={"app.kubernetes.io/component": "enrich_orders", "app.kubernetes.io/instance": "daily_user_feature_pipeline", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "env": "prod", "node": "enrich_orders", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc", "aiflow.dev/nodes": "enrich_orders"},
         do_xcom_push=False,
     )
@@ -127,8 +125,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "prod", "node": "build_user_features", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "build_user_features", "app.kubernetes.io/instance": "daily_user_feature_pipeline", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "env": "prod", "node": "build_user_features", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc", "aiflow.dev/nodes": "build_user_features"},
         do_xcom_push=False,
     )
@@ -147,8 +145,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "prod", "node": "user_features_onelake", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "user_features_onelake", "app.kubernetes.io/instance": "daily_user_feature_pipeline", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "env": "prod", "node": "user_features_onelake", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc", "aiflow.dev/nodes": "user_features_onelake"},
         do_xcom_push=False,
         outlets=[Asset(uri="x-onelake://feature_store.user_features_daily")],

@@ -53,7 +53,7 @@ DOC_MD = (
     "| env | prod |\n"
     "| project | feature-store |\n"
     "| cost_center | — |\n"
-    "| SLA | 60 min (dagrun_timeout) |\n"
+    "| SLA | 60 min (not enforced: a profile's dagrun_timeout stops late runs) |\n"
     "\n"
     "| task | node | type | plugin | inputs |\n"
     "|---|---|---|---|---|\n"
@@ -70,7 +70,7 @@ with DAG(
     start_date=datetime(2025, 6, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(hours=1),
+    dagrun_timeout=timedelta(hours=6),
     default_args={
         "owner": "team_feature",
         "retries": 3,
@@ -106,8 +106,8 @@ with DAG(
             Secret("env", "AIFLOW_METADATA_DSN", "aiflow-metadata", "dsn"),
             Secret("env", None, "aiflow-s3"),
         ],
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "1", "memory": "2Gi"}),
-        labels={"billing": "data-eng", "env": "prod", "node": "orders_onelake__enrich_orders__build_user_features__user_featur", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"memory": "3Gi"}),
+        labels={"app.kubernetes.io/component": "orders_onelake__enrich_orders__build_user_features__user_featur", "app.kubernetes.io/instance": "daily_user_feature_pipeline", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "billing": "data-eng", "env": "prod", "node": "orders_onelake__enrich_orders__build_user_features__user_featur", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc", "aiflow.dev/nodes": "orders_onelake,enrich_orders,build_user_features,user_features_onelake", "owner.example.com/oncall": "data-oncall"},
         node_selector={"pool": "etl"},
         tolerations=[

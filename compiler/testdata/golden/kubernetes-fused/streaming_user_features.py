@@ -47,7 +47,7 @@ DOC_MD = (
     "| env | dev |\n"
     "| project | feature-store |\n"
     "| cost_center | — |\n"
-    "| SLA | 60 min (dagrun_timeout) |\n"
+    "| SLA | 60 min (not enforced: a profile's dagrun_timeout stops late runs) |\n"
     "\n"
     "| task | node | type | plugin | inputs |\n"
     "|---|---|---|---|---|\n"
@@ -62,7 +62,7 @@ with DAG(
     schedule="@hourly",
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
-    dagrun_timeout=timedelta(hours=1),
+    dagrun_timeout=timedelta(hours=6),
     default_args={
         "owner": "team_feature",
         "retries": 3,
@@ -91,8 +91,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "dev", "node": "user_events__purchases_by_user__user_purchase_features", "pipeline": "streaming_user_features", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "user_events__purchases_by_user__user_purchase_features", "app.kubernetes.io/instance": "streaming_user_features", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "env": "dev", "node": "user_events__purchases_by_user__user_purchase_features", "pipeline": "streaming_user_features", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "92eb751a7b66c21efff943191dba02fb090689e00458b813a6b9334bc231d65d", "aiflow.dev/nodes": "user_events,purchases_by_user,user_purchase_features"},
         do_xcom_push=False,
         inlets=[Asset(uri="x-onestream://user_events")],

@@ -53,7 +53,7 @@ DOC_MD = (
     "| env | prod |\n"
     "| project | feature-store |\n"
     "| cost_center | — |\n"
-    "| SLA | 60 min (dagrun_timeout) |\n"
+    "| SLA | 60 min (not enforced: a profile's dagrun_timeout stops late runs) |\n"
     "\n"
     "| task | node | type | plugin | inputs |\n"
     "|---|---|---|---|---|\n"
@@ -70,7 +70,7 @@ with DAG(
     start_date=datetime(2025, 6, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(hours=1),
+    dagrun_timeout=timedelta(hours=6),
     default_args={
         "owner": "team_feature",
         "retries": 3,
@@ -103,8 +103,8 @@ with DAG(
             Secret("env", "AIFLOW_METADATA_DSN", "aiflow-metadata", "dsn"),
             Secret("env", None, "aiflow-s3"),
         ],
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "1", "memory": "2Gi"}),
-        labels={"billing": "data-eng", "env": "prod", "node": "orders_onelake", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "3Gi"}),
+        labels={"app.kubernetes.io/component": "orders_onelake", "app.kubernetes.io/instance": "daily_user_feature_pipeline", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "billing": "data-eng", "env": "prod", "node": "orders_onelake", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc", "aiflow.dev/nodes": "orders_onelake", "owner.example.com/oncall": "data-oncall"},
         node_selector={"pool": "etl"},
         tolerations=[
@@ -140,8 +140,8 @@ with DAG(
             Secret("env", "AIFLOW_METADATA_DSN", "aiflow-metadata", "dsn"),
             Secret("env", None, "aiflow-s3"),
         ],
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "250m", "memory": "512Mi"}, limits={"cpu": "250m", "memory": "512Mi"}),
-        labels={"billing": "data-eng", "env": "prod", "node": "enrich_orders", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "512Mi"}),
+        labels={"app.kubernetes.io/component": "enrich_orders", "app.kubernetes.io/instance": "daily_user_feature_pipeline", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "billing": "data-eng", "env": "prod", "node": "enrich_orders", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc", "aiflow.dev/nodes": "enrich_orders", "owner.example.com/oncall": "data-oncall"},
         node_selector={"pool": "etl"},
         tolerations=[
@@ -176,8 +176,8 @@ with DAG(
             Secret("env", "AIFLOW_METADATA_DSN", "aiflow-metadata", "dsn"),
             Secret("env", None, "aiflow-s3"),
         ],
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "1", "memory": "2Gi"}),
-        labels={"billing": "data-eng", "env": "prod", "node": "build_user_features", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "3Gi"}),
+        labels={"app.kubernetes.io/component": "build_user_features", "app.kubernetes.io/instance": "daily_user_feature_pipeline", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "billing": "data-eng", "env": "prod", "node": "build_user_features", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc", "aiflow.dev/nodes": "build_user_features", "owner.example.com/oncall": "data-oncall"},
         node_selector={"pool": "etl"},
         tolerations=[
@@ -212,8 +212,8 @@ with DAG(
             Secret("env", "AIFLOW_METADATA_DSN", "aiflow-metadata", "dsn"),
             Secret("env", None, "aiflow-s3"),
         ],
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "1", "memory": "2Gi"}),
-        labels={"billing": "data-eng", "env": "prod", "node": "user_features_onelake", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "3Gi"}),
+        labels={"app.kubernetes.io/component": "user_features_onelake", "app.kubernetes.io/instance": "daily_user_feature_pipeline", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "billing": "data-eng", "env": "prod", "node": "user_features_onelake", "pipeline": "daily_user_feature_pipeline", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "32f05eab9a06d6d62c992978e6e30ac362a578142347d9826295091a7b66b3bc", "aiflow.dev/nodes": "user_features_onelake", "owner.example.com/oncall": "data-oncall"},
         node_selector={"pool": "etl"},
         tolerations=[

@@ -45,7 +45,7 @@ DOC_MD = (
     "| env | dev |\n"
     "| project | quickstart |\n"
     "| cost_center | — |\n"
-    "| SLA | 60 min (dagrun_timeout) |\n"
+    "| SLA | 60 min (not enforced: a profile's dagrun_timeout stops late runs) |\n"
     "\n"
     "| task | node | type | plugin | inputs |\n"
     "|---|---|---|---|---|\n"
@@ -60,7 +60,7 @@ with DAG(
     schedule="@daily",
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
-    dagrun_timeout=timedelta(hours=1),
+    dagrun_timeout=timedelta(hours=6),
     default_args={
         "owner": "you",
         "retries": 3,
@@ -87,8 +87,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "dev", "node": "orders", "pipeline": "quickstart_user_orders", "project": "quickstart", "team": "demo"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "orders", "app.kubernetes.io/instance": "quickstart_user_orders", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "quickstart", "env": "dev", "node": "orders", "pipeline": "quickstart_user_orders", "project": "quickstart", "team": "demo"},
         annotations={"aiflow.dev/ir-hash": "3dc5f1336e92c2c96d115edca2e581db6403dbac626fc99bd167dbc95975a9ed", "aiflow.dev/nodes": "orders"},
         do_xcom_push=False,
         inlets=[Asset(uri="x-aiflow-files:.aiflow/demo/orders")],
@@ -109,8 +109,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "dev", "node": "paid_orders_by_user", "pipeline": "quickstart_user_orders", "project": "quickstart", "team": "demo"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "paid_orders_by_user", "app.kubernetes.io/instance": "quickstart_user_orders", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "quickstart", "env": "dev", "node": "paid_orders_by_user", "pipeline": "quickstart_user_orders", "project": "quickstart", "team": "demo"},
         annotations={"aiflow.dev/ir-hash": "3dc5f1336e92c2c96d115edca2e581db6403dbac626fc99bd167dbc95975a9ed", "aiflow.dev/nodes": "paid_orders_by_user"},
         do_xcom_push=False,
     )
@@ -130,8 +130,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "dev", "node": "user_order_stats", "pipeline": "quickstart_user_orders", "project": "quickstart", "team": "demo"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "user_order_stats", "app.kubernetes.io/instance": "quickstart_user_orders", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "quickstart", "env": "dev", "node": "user_order_stats", "pipeline": "quickstart_user_orders", "project": "quickstart", "team": "demo"},
         annotations={"aiflow.dev/ir-hash": "3dc5f1336e92c2c96d115edca2e581db6403dbac626fc99bd167dbc95975a9ed", "aiflow.dev/nodes": "user_order_stats"},
         do_xcom_push=False,
         outlets=[Asset(uri="x-aiflow-files:.aiflow/demo/out/user_order_stats")],

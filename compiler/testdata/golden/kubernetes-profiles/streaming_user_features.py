@@ -47,7 +47,7 @@ DOC_MD = (
     "| env | dev |\n"
     "| project | feature-store |\n"
     "| cost_center | — |\n"
-    "| SLA | 60 min (dagrun_timeout) |\n"
+    "| SLA | 60 min (not enforced: a profile's dagrun_timeout stops late runs) |\n"
     "\n"
     "| task | node | type | plugin | inputs |\n"
     "|---|---|---|---|---|\n"
@@ -62,7 +62,7 @@ with DAG(
     schedule="@hourly",
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
-    dagrun_timeout=timedelta(hours=1),
+    dagrun_timeout=timedelta(hours=6),
     default_args={
         "owner": "team_feature",
         "retries": 3,
@@ -89,8 +89,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "dev", "node": "user_events", "pipeline": "streaming_user_features", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "user_events", "app.kubernetes.io/instance": "streaming_user_features", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "env": "dev", "node": "user_events", "pipeline": "streaming_user_features", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "92eb751a7b66c21efff943191dba02fb090689e00458b813a6b9334bc231d65d", "aiflow.dev/nodes": "user_events"},
         do_xcom_push=False,
         inlets=[Asset(uri="x-onestream://user_events")],
@@ -111,8 +111,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "dev", "node": "purchases_by_user", "pipeline": "streaming_user_features", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "purchases_by_user", "app.kubernetes.io/instance": "streaming_user_features", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "env": "dev", "node": "purchases_by_user", "pipeline": "streaming_user_features", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "92eb751a7b66c21efff943191dba02fb090689e00458b813a6b9334bc231d65d", "aiflow.dev/nodes": "purchases_by_user"},
         do_xcom_push=False,
     )
@@ -132,8 +132,8 @@ with DAG(
             "--try", "{{ ti.try_number }}",
         ],
         env_vars=dict(ENV),
-        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "500m", "memory": "1Gi"}),
-        labels={"env": "dev", "node": "user_purchase_features", "pipeline": "streaming_user_features", "project": "feature-store", "team": "feature-platform"},
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),
+        labels={"app.kubernetes.io/component": "user_purchase_features", "app.kubernetes.io/instance": "streaming_user_features", "app.kubernetes.io/managed-by": "aiflow", "app.kubernetes.io/name": "aiflow-runner", "app.kubernetes.io/part-of": "feature-store", "env": "dev", "node": "user_purchase_features", "pipeline": "streaming_user_features", "project": "feature-store", "team": "feature-platform"},
         annotations={"aiflow.dev/ir-hash": "92eb751a7b66c21efff943191dba02fb090689e00458b813a6b9334bc231d65d", "aiflow.dev/nodes": "user_purchase_features"},
         do_xcom_push=False,
         outlets=[Asset(uri="x-feature-store://public/user_purchase_features")],
