@@ -389,7 +389,9 @@ up_spark() {
               --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog)
     fi
   fi
-  # UI off (it would grab 4040+), everything bound to loopback, all scratch under $dir.
+  # UI off (it would grab 4040+), everything bound to loopback, all scratch under $dir. The
+  # catalog is a Hive metastore on embedded Derby under $dir/derby (like a production metastore,
+  # tables survive a restart of the server; a cold `up` still starts from a fresh $dir).
   SPARK_HOME="$spark_home" SPARK_LOCAL_IP=$HOST SPARK_LOG_DIR="$dir" \
   PYSPARK_PYTHON="$venv/bin/python" \
     spawn "$dir" "$spark_home/bin/spark-submit" \
@@ -404,6 +406,7 @@ up_spark() {
       --conf spark.driver.bindAddress=$HOST \
       --conf spark.ui.enabled=false \
       --conf "spark.sql.warehouse.dir=$dir/warehouse" \
+      --conf spark.sql.catalogImplementation=hive \
       --conf "spark.local.dir=$dir/tmp" \
       --conf spark.sql.shuffle.partitions=4 \
       "${extra[@]}" \

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,18 +147,32 @@ func TestRetryAfterWriteNoDuplicates(t *testing.T) {
 			_ = s.Exec(t.Context(), "DROP TABLE IF EXISTS fs"+w.sfx+".orders_copy")
 			for _, run := range []string{"a", "b"} { // two runs: the second writes into an existing table
 				w.mustRun("run", "--pipeline", "spark_faults", "--node", "orders_onelake", "--ir", spec, "--run-id", mode+run)
-				restore := spark.SetHook(func(stage string) error {
-					if stage == "sink-written" {
-						return fault.Wrap(fault.Temporary, errors.New("connection reset"), "injected")
+				// Every step of the write fails once (a lost answer, a dead server): each retry
+				// converges. Steps that do not happen in this mode never fire.
+				try := 1
+				for _, at := range []string{"table-created", "staged", "pending", "table-written", "sink-written"} {
+					fired := false
+					restore := spark.SetHook(func(stage string) error {
+						if stage == at && !fired {
+							fired = true
+							return fault.Wrap(fault.Temporary, errors.New("connection reset"), "injected at %s", at)
+						}
+						return nil
+					})
+					r := w.run("run", "--pipeline", "spark_faults", "--node", "out", "--ir", spec, "--run-id", mode+run, "--try", strconv.Itoa(try))
+					restore()
+					try++
+					if !fired {
+						if r.code != 0 {
+							t.Fatalf("%s (no failure injected): exit %d\n%s", at, r.code, r.stderr)
+						}
+						break // the node committed: later stages are not reached again
 					}
-					return nil
-				})
-				r := w.run("run", "--pipeline", "spark_faults", "--node", "out", "--ir", spec, "--run-id", mode+run, "--try", "1")
-				restore()
-				if r.code != 75 {
-					t.Fatalf("injected failure: exit %d, want 75\n%s", r.code, r.stderr)
+					if r.code != 75 {
+						t.Fatalf("injected failure at %s: exit %d, want 75\n%s", at, r.code, r.stderr)
+					}
 				}
-				w.mustRun("run", "--pipeline", "spark_faults", "--node", "out", "--ir", spec, "--run-id", mode+run, "--try", "2")
+				w.mustRun("run", "--pipeline", "spark_faults", "--node", "out", "--ir", spec, "--run-id", mode+run, "--try", strconv.Itoa(try))
 			}
 			want := int64(1000) // overwrite: the partition replaced by run b
 			if mode == "append" {
