@@ -128,6 +128,7 @@ func openSession(e *Env, cfg *config.Config) (*session, error) {
 	if cfg.S3Endpoint != "" {
 		opts.S3Endpoint = cfg.S3Endpoint
 	}
+	opts.Log = log
 	st := objstore.New(opts)
 	s := &session{cfg: cfg, meta: meta, store: st, log: log, out: out}
 	s.runner = &node.Runner{Registry: e.Registry, Config: cfg, Meta: meta, Store: st, Log: log,

@@ -7,6 +7,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -49,6 +50,10 @@ type Config struct {
 	Python string `env:"AIFLOW_PYTHON, default=python3"`
 	// TerminationLog is where the one-line reason of the exit goes (Kubernetes termination message).
 	TerminationLog string `env:"AIFLOW_TERMINATION_LOG, default=/dev/termination-log"`
+	// NodeTimeout bounds one node attempt, bookkeeping included: the attempt stops its work early
+	// enough to record its end and exit 75 before it (docs/deadlines.md). Set it to the task's
+	// Airflow execution_timeout (default 2h, the profiles' default).
+	NodeTimeout time.Duration `env:"AIFLOW_NODE_TIMEOUT, default=2h"`
 	// PolicyFile is the tenant policy enforced at compile and run time (none when empty).
 	PolicyFile string `env:"AIFLOW_POLICY_FILE"`
 }
@@ -65,6 +70,9 @@ func LoadFrom(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		return nil, fault.Wrap(fault.Config, err, "read configuration from the environment")
 	}
 	c.fill()
+	if c.NodeTimeout < 0 {
+		return nil, fault.Configf("AIFLOW_NODE_TIMEOUT=%s: want a positive duration", c.NodeTimeout)
+	}
 	switch c.LogFormat {
 	case "json", "text":
 	default:
@@ -117,6 +125,7 @@ var Doc = [][2]string{
 	{"AIFLOW_LOG_LEVEL", "debug, info (default), warn, error"},
 	{"AIFLOW_ENVS", "allowed pipeline envs (default dev,staging,prod)"},
 	{"AIFLOW_PYTHON", "interpreter of the python engine (default python3)"},
+	{"AIFLOW_NODE_TIMEOUT", "bound of one node attempt, bookkeeping included; exit 75 before it (default 2h)"},
 	{"AIFLOW_POLICY_FILE", "tenant policy file, enforced at compile and run time (/etc/aiflow/policy.yaml always, when present)"},
 	{"AIFLOW_TEAM", "the team this runner may act for; a pipeline naming another team is refused"},
 	{"AIFLOW_ALLOWED_ROOTS", "confine local paths to these folders (colon-separated; .. and symlinks resolved)"},

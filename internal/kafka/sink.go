@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -95,7 +96,15 @@ func (Sink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
 		return stageOnly(ctx, env, main, cfg, ref)
 	}
 	txnID := TransactionalID(env.Pipeline.ID, env.Node.ID, env.RunID)
+	// A broker that dies and does not come back must not keep the node waiting for ever: records
+	// not acknowledged within the delivery timeout fail the write (exit 75), and the delivery
+	// timeout ends with the node's own deadline.
+	delivery := TransactionTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		delivery = max(min(delivery, time.Until(dl)), time.Second)
+	}
 	cl, adm, err := newAdmin(brokers,
+		kgo.RecordDeliveryTimeout(delivery),
 		kgo.TransactionalID(txnID),
 		kgo.TransactionTimeout(TransactionTimeout),
 		kgo.DefaultProduceTopic(cfg.Topic),
@@ -150,12 +159,16 @@ func (Sink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
 	if err := cl.BeginTransaction(); err != nil {
 		return nil, wrapKafka(err, "begin transaction")
 	}
+	var acked atomic.Int64
+	waited := node.Waiting(ctx, env.Log, "Kafka to acknowledge records", acked.Load, "topic", cfg.Topic)
+	defer waited()
 	entry := &ledgerEntry{Pipeline: env.Pipeline.ID, Node: env.Node.ID, RunID: env.RunID, Try: env.Try, Topic: cfg.Topic, Offsets: map[int32][2]int64{}}
 	var (
 		mu      sync.Mutex
 		prodErr error
 	)
 	promise := func(r *kgo.Record, err error) {
+		acked.Add(1)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -172,7 +185,12 @@ func (Sink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
 		entry.Offsets[r.Partition] = o
 	}
 	abort := func(cause error) (*node.Output, error) {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), AdminTimeout)
+		// Best effort (the retry fences this transaction anyway): within the node's deadline.
+		budget := AdminTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			budget = min(budget, max(time.Until(dl), 2*time.Second))
+		}
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
 		defer cancel()
 		_ = cl.AbortBufferedRecords(actx)
 		_ = cl.EndTransaction(actx, kgo.TryAbort)
@@ -205,17 +223,28 @@ func (Sink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
 	if err := rr.Err(); err != nil {
 		return abort(err)
 	}
-	if err := cl.Flush(ctx); err != nil {
-		return abort(wrapKafka(err, "produce to %s", cfg.Topic))
+	err = cl.Flush(ctx)
+	waited()
+	waited()
+	if err == nil {
+		mu.Lock()
+		err = prodErr
+		mu.Unlock()
 	}
-	if prodErr != nil {
-		return abort(wrapKafka(prodErr, "produce to %s", cfg.Topic))
+	if errors.Is(err, kgo.ErrRecordTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return abort(fault.Wrap(fault.Temporary, err, "produce to %s: Kafka did not acknowledge the %d records within %s (broker down?)", cfg.Topic, entry.Rows, delivery))
+	}
+	if err != nil {
+		return abort(wrapKafka(err, "produce to %s", cfg.Topic))
 	}
 	lv, _ := json.Marshal(entry)
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: LedgerTopic, Key: []byte(key), Value: lv}).FirstErr(); err != nil {
 		return abort(wrapKafka(err, "write the ledger record to %s", LedgerTopic))
 	}
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	waited = node.Waiting(ctx, env.Log, "Kafka to commit the transaction", nil, "topic", cfg.Topic)
+	err = cl.EndTransaction(ctx, kgo.TryCommit)
+	waited()
+	if err != nil {
 		// The outcome may be unknown (the commit may have landed): the retry fences and reads
 		// the ledger, so it never writes twice.
 		return abort(wrapKafka(err, "commit the transaction of %s", cfg.Topic))

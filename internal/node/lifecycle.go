@@ -97,20 +97,57 @@ func (r *Result) Err() error {
 	return &fault.Error{Class: fault.Class(r.ExitCode), Msg: r.Error}
 }
 
-// bg is a context for bookkeeping after the attempt's own context was cancelled (SIGTERM): the
-// attempt must still be recorded as interrupted, within the pod's grace period.
-func bg(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+// BookkeepingBudget bounds each step of the bookkeeping after an attempt, each its own: recording
+// the attempt's end in the ledger (first, always), removing a failed attempt's staging (best
+// effort), writing result.json and the end-of-attempt reports (best effort). A hung object store
+// cannot use up the time to record the attempt's end. With a node timeout T, each step gets
+// min(BookkeepingBudget, T/8) and the work T minus three of them (docs/deadlines.md).
+var BookkeepingBudget = 10 * time.Second
+
+// budgets are the attempt's work deadline (0: none) and the budget of each bookkeeping step.
+func (r *Runner) budgets() (work, step time.Duration) {
+	step = BookkeepingBudget
+	if r.Config == nil || r.Config.NodeTimeout <= 0 {
+		return 0, step
+	}
+	t := r.Config.NodeTimeout
+	step = min(step, t/8)
+	return t - 3*step, step
 }
 
+// workBudget is the attempt's work deadline, or forever.
+func (r *Runner) workBudget() time.Duration {
+	if w, _ := r.budgets(); w > 0 {
+		return w
+	}
+	return time.Duration(1<<63 - 1)
+}
+
+// bg is a context for bookkeeping after the attempt's own context was cancelled (SIGTERM) or
+// ran out: the attempt must still be recorded, within the pod's grace period.
+func bg(ctx context.Context, budget time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), budget)
+}
+
+// errNodeTimeout is the cause of an attempt's context when its work deadline passes.
+var errNodeTimeout = errors.New("node timeout")
+
 // Run runs one node attempt. It returns the Result (never nil) and the attempt's error.
-func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
+func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
 	started := time.Now().UTC()
+	// Every external call of the attempt runs under ctx, whose deadline leaves the bookkeeping
+	// its budgets before AIFLOW_NODE_TIMEOUT; finish runs under parent.
+	ctx := parent
+	if work, _ := r.budgets(); work > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(parent, work, errNodeTimeout)
+		defer cancel()
+	}
 	p := req.Pipeline
 	n := p.Nodes[req.Node]
 	res := &Result{Pipeline: p.ID, RunID: req.RunID, Node: req.Node, Try: req.Try, IRHash: req.IRHash, StartedAt: started}
 	if n == nil {
-		return r.finish(ctx, nil, res, fault.Configf("pipeline %s has no node %q%s", p.ID, req.Node, ir.Suggest(req.Node, p.NodeIDs())), false)
+		return r.finish(parent, nil, res, fault.Configf("pipeline %s has no node %q%s", p.ID, req.Node, ir.Suggest(req.Node, p.NodeIDs())), false)
 	}
 	res.Engine = n.EngineName()
 	if req.Try < 1 {
@@ -129,14 +166,14 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 
 	canon, err := p.Canonical()
 	if err != nil {
-		return r.finish(ctx, nil, res, fault.Wrap(fault.Config, err, "canonical IR"), false)
+		return r.finish(parent, nil, res, fault.Wrap(fault.Config, err, "canonical IR"), false)
 	}
 	if err := r.Meta.RecordPipeline(ctx, metadata.PipelineVersion{Pipeline: p.ID, IRHash: req.IRHash, IR: canon, Tenancy: tenancy(p)}); err != nil {
-		return r.finish(ctx, nil, res, err, false)
+		return r.finish(parent, nil, res, err, false)
 	}
 	// The exactly-once ledger first: a node committed for this run is a no-op (exit 0).
 	if c, err := r.Meta.LookupCommit(ctx, p.ID, req.RunID, n.ID); err != nil {
-		return r.finish(ctx, nil, res, err, false)
+		return r.finish(parent, nil, res, err, false)
 	} else if c != nil {
 		log.Info("already committed for this run: nothing to do", "committed_try", c.Try, "committed_at", c.CommittedAt)
 		res.Status = string(metadata.AttemptSkippedCommitted)
@@ -148,9 +185,9 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		// After-commit hooks (Kafka offsets) run again: the pod that committed may have died first.
 		henv := &Env{Pipeline: p, IRHash: req.IRHash, Node: n, RunID: req.RunID, Try: req.Try, Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log, Publish: !req.NoPublish}
 		if err := plugin.RunAfterCommit(ctx, henv); err != nil {
-			return r.finish(ctx, nil, res, err, false)
+			return r.finish(parent, nil, res, err, false)
 		}
-		return r.finish(ctx, nil, res, nil, false)
+		return r.finish(parent, nil, res, nil, false)
 	}
 	run := metadata.Run{Pipeline: p.ID, RunID: req.RunID, IRHash: req.IRHash, Status: metadata.RunRunning, StartedAt: started}
 	if !req.LogicalDate.IsZero() {
@@ -158,10 +195,10 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		run.LogicalDate = &ld
 	}
 	if err := r.Meta.StartRun(ctx, run); err != nil {
-		return r.finish(ctx, nil, res, err, false)
+		return r.finish(parent, nil, res, err, false)
 	}
 	if err := r.Meta.StartAttempt(ctx, r.attempt(key, req, n, started)); err != nil {
-		return r.finish(ctx, nil, res, err, false)
+		return r.finish(parent, nil, res, err, false)
 	}
 
 	env, err := r.prepare(ctx, req, n, key, log, started)
@@ -172,7 +209,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	// START even when preparing failed: every FAIL event has its START (OpenLineage).
 	obs.started(ctx, env)
 	if err != nil {
-		return r.finish(ctx, env, res, err, true)
+		return r.finish(parent, env, res, err, true)
 	}
 	log.Info("node started", "type", n.Type, "plugin", n.Plugin(), "inputs", strings.Join(n.InputIDs, ","), "staging", env.OutDir)
 
@@ -187,11 +224,11 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		err = fault.Wrap(fault.Temporary, ctx.Err(), "node interrupted")
 	}
 	if err != nil {
-		return r.finish(ctx, env, res, err, true)
+		return r.finish(parent, env, res, err, true)
 	}
 	m := out.Manifest
 	if m == nil {
-		return r.finish(ctx, env, res, fault.New(fault.Internal, "runtime returned no manifest"), true)
+		return r.finish(parent, env, res, fault.New(fault.Internal, "runtime returned no manifest"), true)
 	}
 	m.Version, m.Pipeline, m.RunID, m.Node, m.Attempt, m.IRHash = manifest.Version, p.ID, req.RunID, n.ID, req.Try, req.IRHash
 	if m.CreatedAt.IsZero() {
@@ -208,16 +245,16 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 
 	// Manifest last: the attempt's output is complete once its manifest exists.
 	if err := manifest.Write(ctx, r.Store, env.OutDir+"/_manifest.json", m); err != nil {
-		return r.finish(ctx, env, res, err, true)
+		return r.finish(parent, env, res, err, true)
 	}
 	if err := r.commit(ctx, env, res, out); err != nil {
-		return r.finish(ctx, env, res, err, true)
+		return r.finish(parent, env, res, err, true)
 	}
 	if err := plugin.RunAfterCommit(ctx, env); err != nil {
-		return r.finish(ctx, env, res, err, true)
+		return r.finish(parent, env, res, err, true)
 	}
 	r.recordLineage(ctx, env, key, out, m)
-	return r.finish(ctx, env, res, nil, true)
+	return r.finish(parent, env, res, nil, true)
 }
 
 func (r *Runner) attempt(key metadata.AttemptKey, req Request, n *ir.Node, started time.Time) metadata.Attempt {
@@ -437,10 +474,9 @@ func schemaJSON(fs []manifest.Field) json.RawMessage {
 }
 
 // finish records how the attempt ended, cleans up a failed attempt's staging and writes
-// result.json. started says whether an attempt row exists to end.
+// result.json. started says whether an attempt row exists to end. The ledger comes first, with
+// its own budget; cleanup and reports come after, each with its own budget, and only log.
 func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, started bool) (*Result, error) {
-	bctx, cancel := bg(ctx)
-	defer cancel()
 	// An error may quote a resolved secret (a driver's "connect postgres://app:VALUE@…"): mask it
 	// before result.json, the metadata store, the termination message and stderr.
 	if err != nil && r.Obs != nil && r.Obs.Redact != nil {
@@ -450,6 +486,12 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 	}
 	res.EndedAt = time.Now().UTC()
 	res.DurationMS = res.EndedAt.Sub(res.StartedAt).Milliseconds()
+	_, step := r.budgets()
+	if err != nil && ctx.Err() == nil && time.Since(res.StartedAt) >= r.workBudget() {
+		// The work deadline passed: whatever the call said (a cancelled read may look like bad
+		// data), the attempt ran out of time, which a retry may not.
+		err = fault.Wrap(fault.Temporary, err, "node timeout: AIFLOW_NODE_TIMEOUT=%s reached (the work stops %s before it to record the attempt)", r.Config.NodeTimeout, r.Config.NodeTimeout-r.workBudget())
+	}
 	if err != nil {
 		class := fault.ClassOf(err)
 		res.ExitCode = class.ExitCode()
@@ -460,11 +502,6 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		if ctx.Err() != nil && class == fault.Temporary {
 			res.Status = string(metadata.AttemptInterrupted)
 		}
-		// Abort staging: nothing of a failed attempt stays behind to be mistaken for output —
-		// unless this attempt committed it (an after-commit step failed): the commit points at it.
-		if env != nil && !res.Committed {
-			r.discardStaging(bctx, env)
-		}
 	} else if res.Status == "" {
 		res.Status = string(metadata.AttemptSucceeded)
 	}
@@ -472,6 +509,7 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		r.reportChecks(bctx, env, res)
 	}
 	if started {
+		rctx, cancel := bg(ctx, step)
 		code := res.ExitCode
 		a := metadata.Attempt{
 			AttemptKey: metadata.AttemptKey{Pipeline: res.Pipeline, RunID: res.RunID, Node: res.Node, Try: res.Try},
@@ -479,8 +517,10 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 			ErrorClass: res.ErrorClass, ErrorMessage: truncate(res.Error, 4000), EndedAt: &res.EndedAt,
 			RowsIn: res.RowsIn, RowsOut: res.RowsOut, BytesIn: res.BytesIn, BytesOut: res.BytesOut, Engine: res.Engine,
 		}
-		if eerr := r.Meta.EndAttempt(bctx, a); eerr != nil {
-			r.logFor(env).Error("could not record the end of the attempt", "error", eerr)
+		eerr := r.Meta.EndAttempt(rctx, a)
+		cancel()
+		if eerr != nil {
+			r.logFor(env).Error("could not record the end of the attempt", "error", eerr, "budget", step)
 			if err == nil {
 				// Never report success without the ledger agreeing: the commit exists, but a
 				// retry is cheap (it is a no-op) and keeps the store honest.
@@ -493,16 +533,25 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 			}
 		}
 	}
+	// Abort staging: nothing of a failed attempt stays behind to be mistaken for output —
+	// unless this attempt committed it (an after-commit step failed): the commit points at it.
+	if err != nil && env != nil && !res.Committed {
+		cctx, cancel := bg(ctx, step)
+		r.discardStaging(cctx, env)
+		cancel()
+	}
 	if env != nil {
+		pctx, cancel := bg(ctx, step)
+		defer cancel()
 		res.ResultURI = env.OutDir + "/result.json"
 		if b, merr := json.MarshalIndent(res, "", "  "); merr == nil {
-			if perr := r.Store.Put(bctx, res.ResultURI, strings.NewReader(string(b)+"\n")); perr != nil {
+			if perr := r.Store.Put(pctx, res.ResultURI, strings.NewReader(string(b)+"\n")); perr != nil {
 				env.Log.Warn("could not write result.json", "uri", res.ResultURI, "error", perr)
 			}
 		}
-	}
-	if env != nil {
-		res.obs.ended(bctx, env, res, err)
+		octx, ocancel := bg(ctx, step)
+		defer ocancel()
+		res.obs.ended(octx, env, res, err)
 	}
 	return res, err
 }

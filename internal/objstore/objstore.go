@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -48,8 +49,13 @@ type Options struct {
 	// ConnectTimeout bounds the TCP connect to the endpoint (default 3s), so an endpoint that is
 	// down fails fast with fault.Temporary.
 	ConnectTimeout time.Duration
-	// ResponseTimeout bounds the wait for response headers once a request is sent (default 60s).
+	// ResponseTimeout bounds the wait for response headers once a request is sent (default 20s):
+	// an endpoint that accepts connections and never answers costs at most MaxAttempts of it
+	// (plus backoff) per call, less when the caller's context ends first (docs/deadlines.md).
 	ResponseTimeout time.Duration
+	// Log, when set, gets one line per retried S3 request (what failed, which attempt), so a
+	// node waiting on a slow or hung endpoint says so.
+	Log *slog.Logger
 	// PartSize is the multipart upload part size and the threshold above which Put uses multipart
 	// (default 8 MiB, at least 5 MiB).
 	PartSize int64
@@ -83,7 +89,7 @@ func (o Options) withDefaults() Options {
 		o.ConnectTimeout = 3 * time.Second
 	}
 	if o.ResponseTimeout <= 0 {
-		o.ResponseTimeout = 60 * time.Second
+		o.ResponseTimeout = 20 * time.Second
 	}
 	if o.PartSize <= 0 {
 		o.PartSize = 8 << 20

@@ -13,6 +13,7 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/objstore/objstoretest"
+	"github.com/aiflow-dev/aiflow/internal/testenv"
 )
 
 func TestConformanceFile(t *testing.T) {
@@ -151,3 +152,26 @@ func TestFilePutLeavesNoTempFiles(t *testing.T) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// An unknown access key is configuration (exit 78), on every operation, not a missing file (65):
+// versitygw answers it with 404, and a HEAD answer carries no error code at all.
+func TestUnknownAccessKeyIsConfig(t *testing.T) {
+	good, base := objstoretest.RealS3(t)
+	ctx := context.Background()
+	if err := good.Put(ctx, base+"k/one.txt", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	bad := objstore.New(objstore.Options{S3Endpoint: testenv.Require(t, testenv.S3Endpoint), AccessKeyID: "nosuchkey", SecretAccessKey: "nosuchsecret"})
+	for name, op := range map[string]func() error{
+		"list":         func() error { _, err := bad.List(ctx, base+"k/"); return err },
+		"stat":         func() error { _, err := bad.Stat(ctx, base+"k/one.txt"); return err },
+		"stat missing": func() error { _, err := bad.Stat(ctx, base+"k/none.txt"); return err },
+		"get":          func() error { _, err := bad.Get(ctx, base+"k/one.txt"); return err },
+		"put":          func() error { return bad.Put(ctx, base+"k/two.txt", strings.NewReader("y")) },
+	} {
+		err := op()
+		if c := fault.ClassOf(err); c != fault.Config {
+			t.Errorf("%s with an unknown access key: class %v (%v), want config", name, c, err)
+		}
+	}
+}

@@ -42,11 +42,15 @@ func newS3Driver(o Options) (*s3Driver, error) {
 			t.MaxIdleConnsPerHost = 32
 		})
 	retryer := func() aws.Retryer {
-		return retry.NewStandard(func(so *retry.StandardOptions) {
+		r := retry.NewStandard(func(so *retry.StandardOptions) {
 			so.MaxAttempts = o.MaxAttempts
 			so.MaxBackoff = o.MaxBackoff
 			so.RateLimiter = ratelimit.None
 		})
+		if o.Log == nil {
+			return r
+		}
+		return loggingRetryer{r, o}
 	}
 	lopts := []func(*config.LoadOptions) error{
 		config.WithRetryer(retryer),
@@ -104,6 +108,9 @@ func s3Err(err error, op, uri string) error {
 		code = ae.ErrorCode()
 	}
 	switch {
+	case credentialCode(code):
+		// Before the 404 case: some gateways (versitygw) answer an unknown access key with 404.
+		return fault.Wrap(fault.Config, err, "%s %s: credentials refused (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)", op, uri)
 	case code == "NoSuchKey" || code == "NotFound" || (status == 404 && code != "NoSuchBucket"):
 		return notExist(op, uri)
 	case code == "NoSuchBucket":
@@ -121,6 +128,32 @@ func s3Err(err error, op, uri string) error {
 	}
 	// No HTTP response: connection refused, reset, DNS, timeouts, retry attempts exhausted.
 	return fault.Wrap(fault.Temporary, err, "%s %s", op, uri)
+}
+
+// loggingRetryer logs every retry of an S3 request: without it a hung endpoint keeps a node
+// silent for MaxAttempts × ResponseTimeout.
+type loggingRetryer struct {
+	aws.Retryer
+	o Options
+}
+
+func (l loggingRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, rerr := l.Retryer.RetryDelay(attempt, err)
+	if rerr == nil {
+		l.o.Log.Warn("S3 request failed, retrying", "endpoint", l.o.S3Endpoint, "attempt", attempt, "max_attempts", l.o.MaxAttempts,
+			"response_timeout", l.o.ResponseTimeout.String(), "error", err)
+	}
+	return d, rerr
+}
+
+// credentialCode: S3 error codes that mean the credentials are wrong, whatever the status.
+func credentialCode(code string) bool {
+	switch code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "XAdminUserNotFound", "InvalidToken", "ExpiredToken",
+		"TokenRefreshRequired", "AuthorizationHeaderMalformed", "InvalidSecurity", "AccessDenied":
+		return true
+	}
+	return false
 }
 
 func etag(s *string) string { return strings.Trim(aws.ToString(s), `"`) }
@@ -165,7 +198,16 @@ func (d *s3Driver) stat(ctx context.Context, l loc) (ObjectInfo, error) {
 	}
 	out, err := d.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(l.key)})
 	if err != nil {
-		return ObjectInfo{}, s3Err(err, "stat", l.String())
+		err = s3Err(err, "stat", l.String())
+		if errors.Is(err, ErrNotExist) {
+			// A HEAD answer has no body, so a gateway that answers bad credentials with 404 looks
+			// like a missing object: ask once more with a request whose error has a code.
+			_, lerr := d.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(l.bucket), Prefix: aws.String(l.key), MaxKeys: aws.Int32(1)})
+			if lerr = s3Err(lerr, "stat", l.String()); lerr != nil && fault.ClassOf(lerr) == fault.Config {
+				return ObjectInfo{}, lerr
+			}
+		}
+		return ObjectInfo{}, err
 	}
 	return ObjectInfo{URI: l.String(), Size: aws.ToInt64(out.ContentLength), ETag: etag(out.ETag), ModTime: aws.ToTime(out.LastModified)}, nil
 }

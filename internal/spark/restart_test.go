@@ -83,7 +83,7 @@ func (p *privateServer) start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	s, err := spark.Connect(context.Background(), spark.Options{Remote: p.remote(), ConnectTimeout: 3 * time.Minute})
+	s, err := spark.Connect(context.Background(), spark.Options{Remote: p.remote(), ConnectTimeout: 6 * time.Minute})
 	if err != nil {
 		b, _ := os.ReadFile(filepath.Join(p.dir, "log"))
 		p.t.Fatalf("private Spark Connect server did not start: %v\n%s", err, b)
