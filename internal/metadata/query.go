@@ -154,13 +154,13 @@ func (s *sqlStore) each(ctx context.Context, doing, q string, args []any, scan f
 
 const attemptColumns = `
 SELECT pipeline_id, run_id, node_id, try, ir_hash, status, exit_code, error_class, error_message,
-       started_us, ended_us, rows_in, rows_out, bytes_in, bytes_out, engine, pod_name, host
+       started_us, ended_us, rows_in, rows_out, bytes_in, bytes_out, engine, pod_name, host, attempt_id
 FROM aiflow_node_attempts`
 
 func (s *sqlStore) attempts(ctx context.Context, pipeline, runID string) ([]Attempt, error) {
 	out := []Attempt{}
 	err := s.each(ctx, "read attempts of run "+runID, attemptColumns+`
-WHERE pipeline_id = $1 AND run_id = $2 ORDER BY started_us, node_id, try`, []any{pipeline, runID},
+WHERE pipeline_id = $1 AND run_id = $2 ORDER BY started_us, node_id, try, attempt_id`, []any{pipeline, runID},
 		func(rows *sql.Rows) error {
 			var a Attempt
 			var status string
@@ -168,7 +168,7 @@ WHERE pipeline_id = $1 AND run_id = $2 ORDER BY started_us, node_id, try`, []any
 			var started int64
 			if err := rows.Scan(&a.Pipeline, &a.RunID, &a.Node, &a.Try, &a.IRHash, &status, &exit,
 				&a.ErrorClass, &a.ErrorMessage, &started, &ended, &a.RowsIn, &a.RowsOut, &a.BytesIn,
-				&a.BytesOut, &a.Engine, &a.PodName, &a.Host); err != nil {
+				&a.BytesOut, &a.Engine, &a.PodName, &a.Host, &a.AttemptID); err != nil {
 				return err
 			}
 			a.Status = AttemptStatus(status)

@@ -203,14 +203,14 @@ WHERE pipeline_id = $3 AND run_id = $4 AND node_id = $5 AND try < $6 AND status 
 		}
 		_, err := tx.ExecContext(ctx, `
 INSERT INTO aiflow_node_attempts
-    (pipeline_id, run_id, node_id, try, ir_hash, status, started_us, engine, pod_name, host)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (pipeline_id, run_id, node_id, try) DO UPDATE SET
+    (pipeline_id, run_id, node_id, try, ir_hash, status, started_us, engine, pod_name, host, attempt_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (pipeline_id, run_id, node_id, try, attempt_id) DO UPDATE SET
     ir_hash = excluded.ir_hash, status = excluded.status, exit_code = NULL, error_class = '',
     error_message = '', started_us = excluded.started_us, ended_us = NULL, rows_in = 0,
     rows_out = 0, bytes_in = 0, bytes_out = 0, engine = excluded.engine,
     pod_name = excluded.pod_name, host = excluded.host`,
-			a.Pipeline, a.RunID, a.Node, a.Try, a.IRHash, string(AttemptRunning), started, a.Engine, a.PodName, a.Host)
+			a.Pipeline, a.RunID, a.Node, a.Try, a.IRHash, string(AttemptRunning), started, a.Engine, a.PodName, a.Host, a.AttemptID)
 		return err
 	})
 	return s.fail(err, "start attempt %s of run %s", a.AttemptKey, a.RunID)
@@ -325,10 +325,10 @@ func (s *sqlStore) EndAttempt(ctx context.Context, a Attempt) error {
 UPDATE aiflow_node_attempts SET
     status = $1, exit_code = $2, error_class = $3, error_message = $4, ended_us = $5,
     rows_in = $6, rows_out = $7, bytes_in = $8, bytes_out = $9, engine = COALESCE(NULLIF($10, ''), engine)
-WHERE pipeline_id = $11 AND run_id = $12 AND node_id = $13 AND try = $14`,
+WHERE pipeline_id = $11 AND run_id = $12 AND node_id = $13 AND try = $14 AND attempt_id = $15`,
 		string(a.Status), exit, a.ErrorClass, a.ErrorMessage, micros(orNow(derefTime(a.EndedAt))),
 		a.RowsIn, a.RowsOut, a.BytesIn, a.BytesOut, a.Engine,
-		a.Pipeline, a.RunID, a.Node, a.Try)
+		a.Pipeline, a.RunID, a.Node, a.Try, a.AttemptID)
 	if err != nil {
 		return s.fail(err, "end attempt %s of run %s", a.AttemptKey, a.RunID)
 	}

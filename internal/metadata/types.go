@@ -85,8 +85,11 @@ func (k AttemptKey) String() string { return fmt.Sprintf("%s#%d", k.Node, k.Try)
 // Attempt is one pod's run of one node.
 type Attempt struct {
 	AttemptKey
-	IRHash string        `json:"ir_hash"`
-	Status AttemptStatus `json:"status"`
+	// AttemptID tells apart the processes that run the same try (a zombie pod and its
+	// replacement): each is its own row. Empty for rows recorded before it existed.
+	AttemptID string        `json:"attempt_id"`
+	IRHash    string        `json:"ir_hash"`
+	Status    AttemptStatus `json:"status"`
 	// ExitCode is the runner's exit code; nil while running or when the attempt was interrupted.
 	ExitCode     *int       `json:"exit_code"`
 	ErrorClass   string     `json:"error_class"`

@@ -8,6 +8,8 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,11 +61,13 @@ type Request struct {
 // Result is how an attempt ended; it is written to result.json and summarised in the
 // termination message.
 type Result struct {
-	Status     string             `json:"status"` // succeeded | failed | interrupted | skipped_committed
-	Pipeline   string             `json:"pipeline"`
-	RunID      string             `json:"run_id"`
-	Node       string             `json:"node"`
-	Try        int                `json:"try"`
+	Status   string `json:"status"` // succeeded | failed | interrupted | skipped_committed
+	Pipeline string `json:"pipeline"`
+	RunID    string `json:"run_id"`
+	Node     string `json:"node"`
+	Try      int    `json:"try"`
+	// AttemptID is this process's attempt of the try (its own ledger row).
+	AttemptID  string             `json:"attempt_id,omitempty"`
 	IRHash     string             `json:"ir_hash"`
 	Engine     string             `json:"engine,omitempty"`
 	ExitCode   int                `json:"exit_code"`
@@ -145,7 +149,7 @@ func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
 	}
 	p := req.Pipeline
 	n := p.Nodes[req.Node]
-	res := &Result{Pipeline: p.ID, RunID: req.RunID, Node: req.Node, Try: req.Try, IRHash: req.IRHash, StartedAt: started}
+	res := &Result{Pipeline: p.ID, RunID: req.RunID, Node: req.Node, Try: req.Try, AttemptID: newAttemptID(), IRHash: req.IRHash, StartedAt: started}
 	if n == nil {
 		return r.finish(parent, nil, res, fault.Configf("pipeline %s has no node %q%s", p.ID, req.Node, ir.Suggest(req.Node, p.NodeIDs())), false)
 	}
@@ -197,7 +201,7 @@ func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
 	if err := r.Meta.StartRun(ctx, run); err != nil {
 		return r.finish(parent, nil, res, err, false)
 	}
-	if err := r.Meta.StartAttempt(ctx, r.attempt(key, req, n, started)); err != nil {
+	if err := r.Meta.StartAttempt(ctx, r.attempt(key, res.AttemptID, req, n, started)); err != nil {
 		return r.finish(parent, nil, res, err, false)
 	}
 
@@ -257,13 +261,21 @@ func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
 	return r.finish(parent, env, res, nil, true)
 }
 
-func (r *Runner) attempt(key metadata.AttemptKey, req Request, n *ir.Node, started time.Time) metadata.Attempt {
+// newAttemptID names one process's attempt: two pods running the same try (a zombie and its
+// replacement) are two rows in the ledger, each with its own status.
+func newAttemptID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (r *Runner) attempt(key metadata.AttemptKey, attemptID string, req Request, n *ir.Node, started time.Time) metadata.Attempt {
 	host, _ := os.Hostname()
 	pod := os.Getenv("AIFLOW_POD_NAME")
 	if pod == "" {
 		pod = os.Getenv("HOSTNAME")
 	}
-	return metadata.Attempt{AttemptKey: key, IRHash: req.IRHash, Status: metadata.AttemptRunning, StartedAt: started, Engine: n.EngineName(), PodName: pod, Host: host}
+	return metadata.Attempt{AttemptKey: key, AttemptID: attemptID, IRHash: req.IRHash, Status: metadata.AttemptRunning, StartedAt: started, Engine: n.EngineName(), PodName: pod, Host: host}
 }
 
 func tenancy(p *ir.Pipeline) metadata.Tenancy {
@@ -513,7 +525,7 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		code := res.ExitCode
 		a := metadata.Attempt{
 			AttemptKey: metadata.AttemptKey{Pipeline: res.Pipeline, RunID: res.RunID, Node: res.Node, Try: res.Try},
-			IRHash:     res.IRHash, Status: metadata.AttemptStatus(res.Status), ExitCode: &code,
+			AttemptID:  res.AttemptID, IRHash: res.IRHash, Status: metadata.AttemptStatus(res.Status), ExitCode: &code,
 			ErrorClass: res.ErrorClass, ErrorMessage: truncate(res.Error, 4000), EndedAt: &res.EndedAt,
 			RowsIn: res.RowsIn, RowsOut: res.RowsOut, BytesIn: res.BytesIn, BytesOut: res.BytesOut, Engine: res.Engine,
 		}

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"InvalidInput", testInvalidInput},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"ConcurrentAttempts", testConcurrentAttempts},
+		{"SameTryTwoProcesses", testSameTryTwoProcesses},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -594,5 +595,38 @@ func testConcurrentAttempts(t *testing.T, s metadata.Store) {
 	if len(d.Attempts) != total || succeeded != total || len(d.Commits) != total || len(d.Pins) != total {
 		t.Errorf("recorded %d attempts (%d succeeded), %d commits, %d pins; want %d of each",
 			len(d.Attempts), succeeded, len(d.Commits), len(d.Pins), total)
+	}
+}
+
+// Twenty processes run the same try (a zombie pod and its replacements): each is its own row,
+// ending with its own status; the one that committed stays succeeded whatever the others do.
+func testSameTryTwoProcesses(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	const n = 20
+	for i := range n {
+		a := metadata.Attempt{AttemptKey: key("p", "r", "a", 1), AttemptID: fmt.Sprintf("proc-%02d", i), IRHash: "h", StartedAt: at(time.Duration(i) * time.Second)}
+		must(t, s.StartAttempt(ctx, a), "start attempt")
+	}
+	for i := range n {
+		status, code := metadata.AttemptFailed, 75
+		if i == 3 {
+			status, code = metadata.AttemptSucceeded, 0
+		}
+		a := metadata.Attempt{AttemptKey: key("p", "r", "a", 1), AttemptID: fmt.Sprintf("proc-%02d", i), IRHash: "h", Status: status, ExitCode: ptr(code), EndedAt: ptr(at(time.Minute + time.Duration(i)*time.Second))}
+		must(t, s.EndAttempt(ctx, a), "end attempt")
+	}
+	d, err := s.GetRun(ctx, "p", "r")
+	must(t, err, "get run")
+	if len(d.Attempts) != n {
+		t.Fatalf("%d attempt rows for %d processes of one try", len(d.Attempts), n)
+	}
+	for _, a := range d.Attempts {
+		want := metadata.AttemptFailed
+		if a.AttemptID == "proc-03" {
+			want = metadata.AttemptSucceeded
+		}
+		if a.Status != want {
+			t.Errorf("attempt %s: %s, want %s", a.AttemptID, a.Status, want)
+		}
 	}
 }
