@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -275,6 +276,12 @@ func OpenKafka(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c 
 	)
 	if r.cl, err = kgo.NewClient(opts...); err != nil {
 		return nil, nil, fault.Wrap(fault.Config, err, "kafka client for %s", kr.Topic)
+	}
+	if kr.TopicID != "" {
+		if err := checkTopicID(ctx, kadm.NewClient(r.cl), kr); err != nil {
+			r.cl.Close()
+			return nil, nil, fmt.Errorf("input %s: %w", m.Node, err)
+		}
 	}
 	return r, schema, nil
 }
@@ -931,4 +938,20 @@ func (d *deadLetters) close() {
 	if d.prod != nil {
 		d.prod.Close()
 	}
+}
+
+// checkTopicID refuses a pin whose topic was deleted and created again since: the same offsets
+// now name other records, and reading them would pass them off as the run's data.
+func checkTopicID(ctx context.Context, adm *kadm.Client, kr *manifest.KafkaRange) error {
+	d, err := describeTopic(ctx, adm, kr.Brokers, kr.Topic)
+	if err != nil {
+		if fault.ClassOf(err) == fault.Config {
+			return fault.Dataf("kafka topic %s (id %s) was deleted since it was pinned: the pinned records are gone", kr.Topic, kr.TopicID)
+		}
+		return err
+	}
+	if now := topicID(d); now != "" && now != kr.TopicID {
+		return fault.Dataf("kafka topic %s was deleted and created again since it was pinned (topic id %s, now %s): the pinned offsets name other records", kr.Topic, kr.TopicID, now)
+	}
+	return nil
 }

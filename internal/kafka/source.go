@@ -67,25 +67,43 @@ func newAdmin(brokers []string, extra ...kgo.Opt) (*kgo.Client, *kadm.Client, er
 // checkTopic fails with fault.Config when the topic does not exist and fault.Temporary when the
 // cluster does not answer within AdminTimeout. It returns the topic's partitions.
 func checkTopic(ctx context.Context, adm *kadm.Client, brokers []string, topic string) ([]int32, error) {
+	d, err := describeTopic(ctx, adm, brokers, topic)
+	if err != nil {
+		return nil, err
+	}
+	ps := d.Partitions.Numbers()
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	return ps, nil
+}
+
+// topicID is a topic's id as pins record it: a topic deleted and created again under the same
+// name has a new id, and its offsets name other records.
+func topicID(d kadm.TopicDetail) string {
+	if d.ID == (kadm.TopicID{}) {
+		return ""
+	}
+	return d.ID.String()
+}
+
+// describeTopic is the topic's metadata; a missing topic is configuration.
+func describeTopic(ctx context.Context, adm *kadm.Client, brokers []string, topic string) (kadm.TopicDetail, error) {
 	tctx, cancel := context.WithTimeout(ctx, AdminTimeout)
 	defer cancel()
 	td, err := adm.ListTopics(tctx, topic)
 	if err != nil {
 		if tctx.Err() != nil && ctx.Err() == nil {
-			return nil, fault.Wrap(fault.Temporary, err, "kafka brokers %s: no answer within %s", strings.Join(brokers, ","), AdminTimeout)
+			return kadm.TopicDetail{}, fault.Wrap(fault.Temporary, err, "kafka brokers %s: no answer within %s", strings.Join(brokers, ","), AdminTimeout)
 		}
-		return nil, ClassifyKafka(err, "kafka brokers %s: list topic %s", strings.Join(brokers, ","), topic)
+		return kadm.TopicDetail{}, ClassifyKafka(err, "kafka brokers %s: list topic %s", strings.Join(brokers, ","), topic)
 	}
 	d, ok := td[topic]
 	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
-		return nil, fault.Configf("kafka topic %s does not exist on %s", topic, strings.Join(brokers, ","))
+		return d, fault.Configf("kafka topic %s does not exist on %s", topic, strings.Join(brokers, ","))
 	}
 	if d.Err != nil {
-		return nil, ClassifyKafka(d.Err, "kafka topic %s", topic)
+		return d, ClassifyKafka(d.Err, "kafka topic %s", topic)
 	}
-	ps := d.Partitions.Numbers()
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	return ps, nil
+	return d, nil
 }
 
 // Pin resolves the range: per partition, start at the group's committed offset (else
@@ -151,10 +169,12 @@ func DatasetRef(brokers []string, topic string) *manifest.DatasetRef {
 
 // PinRange computes the pinned range of a topic for a group.
 func PinRange(ctx context.Context, adm *kadm.Client, brokers []string, topic, group, starting string, maxRecords int64) (*manifest.KafkaRange, error) {
-	parts, err := checkTopic(ctx, adm, brokers, topic)
+	td, err := describeTopic(ctx, adm, brokers, topic)
 	if err != nil {
 		return nil, err
 	}
+	parts := td.Partitions.Numbers()
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	ctx, cancel := context.WithTimeout(ctx, AdminTimeout)
 	defer cancel()
 	wrap := func(err error, what string) error {
@@ -190,7 +210,7 @@ func PinRange(ctx context.Context, adm *kadm.Client, brokers []string, topic, gr
 	default:
 		fallback = lows
 	}
-	kr := &manifest.KafkaRange{Topic: topic, Brokers: brokers, Group: group}
+	kr := &manifest.KafkaRange{Topic: topic, TopicID: topicID(td), Brokers: brokers, Group: group}
 	for _, p := range parts {
 		end, ok := ends.Lookup(topic, p)
 		if !ok || end.Err != nil {

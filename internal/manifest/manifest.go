@@ -73,7 +73,10 @@ type Table struct {
 
 // KafkaRange pins, per partition, [Start, End) offsets of a topic.
 type KafkaRange struct {
-	Topic      string           `json:"topic"`
+	Topic string `json:"topic"`
+	// TopicID identifies the topic beyond its name: a topic deleted and created again has a new
+	// id, and the pinned offsets no longer name the pinned records (a reader refuses them).
+	TopicID    string           `json:"topic_id,omitempty"`
 	Brokers    []string         `json:"brokers,omitempty"`
 	Group      string           `json:"group,omitempty"`
 	Partitions []PartitionRange `json:"partitions"`
