@@ -102,10 +102,10 @@ func (r *Result) Err() error {
 }
 
 // BookkeepingBudget bounds each step of the bookkeeping after an attempt, each its own: recording
-// the attempt's end in the ledger (first, always), removing a failed attempt's staging (best
-// effort), writing result.json and the end-of-attempt reports (best effort). A hung object store
-// cannot use up the time to record the attempt's end. With a node timeout T, each step gets
-// min(BookkeepingBudget, T/8) and the work T minus three of them (docs/deadlines.md).
+// the attempt's end in the ledger (first, always), the check results, removing a failed attempt's
+// staging (best effort), result.json and the end-of-attempt reports (best effort). A hung object
+// store cannot use up the time to record the attempt's end. With a node timeout T, each of the
+// bookkeepingSteps gets min(BookkeepingBudget, T/12) and the work what is left (docs/deadlines.md).
 var BookkeepingBudget = 10 * time.Second
 
 // budgets are the attempt's work deadline (0: none) and the budget of each bookkeeping step.
@@ -115,9 +115,12 @@ func (r *Runner) budgets() (work, step time.Duration) {
 		return 0, step
 	}
 	t := r.Config.NodeTimeout
-	step = min(step, t/8)
-	return t - 3*step, step
+	step = min(step, t/12)
+	return t - bookkeepingSteps*step, step
 }
+
+// bookkeepingSteps is how many budgets finish may use one after the other.
+const bookkeepingSteps = 5
 
 // workBudget is the attempt's work deadline, or forever.
 func (r *Runner) workBudget() time.Duration {
@@ -517,9 +520,6 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 	} else if res.Status == "" {
 		res.Status = string(metadata.AttemptSucceeded)
 	}
-	if env != nil {
-		r.reportChecks(bctx, env, res)
-	}
 	if started {
 		rctx, cancel := bg(ctx, step)
 		code := res.ExitCode
@@ -544,6 +544,11 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 				res.Status = string(metadata.AttemptFailed)
 			}
 		}
+	}
+	if env != nil {
+		kctx, cancel := bg(ctx, step)
+		r.reportChecks(kctx, env, res)
+		cancel()
 	}
 	// Abort staging: nothing of a failed attempt stays behind to be mistaken for output —
 	// unless this attempt committed it (an after-commit step failed): the commit points at it.
