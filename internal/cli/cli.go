@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/pyplugin"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
 
@@ -34,11 +36,28 @@ type Env struct {
 	Registry *plugin.Registry
 	// Lookup reads the environment (os.LookupEnv outside tests).
 	Lookup func(string) (string, bool)
+
+	pluginModules []string // the Python plugin modules Registry was extended with
 }
 
-// Config reads the runtime configuration from the command's environment.
+// Config reads the runtime configuration from the command's environment. When it names Python
+// plugin modules (AIFLOW_PLUGIN_MODULES), Registry is extended with the source kinds they
+// register, so every command that validates, compiles or runs a pipeline accepts them.
 func (e *Env) Config() (*config.Config, error) {
-	return config.LoadFrom(e.Ctx, lookuper(e.Lookup))
+	cfg, err := config.LoadFrom(e.Ctx, lookuper(e.Lookup))
+	if err != nil || len(cfg.PluginModules) == 0 || slices.Equal(cfg.PluginModules, e.pluginModules) {
+		return cfg, err
+	}
+	d, err := pyplugin.Describe(e.Ctx, cfg.Python, cfg.PluginModules)
+	if err != nil {
+		return nil, err
+	}
+	r, err := pyplugin.Extend(e.Registry, d, cfg.PluginModules)
+	if err != nil {
+		return nil, err
+	}
+	e.Registry, e.pluginModules = r, cfg.PluginModules
+	return cfg, nil
 }
 
 type lookuper func(string) (string, bool)

@@ -19,6 +19,10 @@ func runPlugins(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Python plugin modules (AIFLOW_PLUGIN_MODULES) add their kinds to the registry.
+	if _, err := e.Config(); err != nil {
+		return err
+	}
 	only := ""
 	if len(pos) > 0 {
 		only = pos[0]

@@ -48,6 +48,9 @@ type Config struct {
 	Envs []string `env:"AIFLOW_ENVS, default=dev,staging,prod"`
 	// Python is the interpreter of the python engine.
 	Python string `env:"AIFLOW_PYTHON, default=python3"`
+	// PluginModules are Python modules (importable from AIFLOW_PYTHONPATH) whose
+	// register_source / register_spark_source_reader calls add source kinds to this runner.
+	PluginModules []string `env:"AIFLOW_PLUGIN_MODULES"`
 	// TerminationLog is where the one-line reason of the exit goes (Kubernetes termination message).
 	TerminationLog string `env:"AIFLOW_TERMINATION_LOG, default=/dev/termination-log"`
 	// NodeTimeout bounds one node attempt, bookkeeping included: the attempt stops its work early

@@ -191,8 +191,11 @@ func pathListSep(rest string) string {
 	return string(os.PathListSeparator) + rest
 }
 
-// extractSDK writes the embedded aiflow_sdk package to dir.
-func extractSDK(dir string) error {
+func extractSDK(dir string) error { return ExtractSDK(dir) }
+
+// ExtractSDK writes the embedded aiflow_sdk package into dir (dir/aiflow_sdk/…), the folder a
+// subprocess puts first on PYTHONPATH.
+func ExtractSDK(dir string) error {
 	return fs.WalkDir(python.SDK, "aiflow_sdk", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

@@ -231,12 +231,22 @@ type InputStats struct {
 func registerInputs(ctx context.Context, s *Session, env *node.Env, out *node.Output) (map[string]sql.DataFrame, map[string]InputStats, error) {
 	inputs := map[string]sql.DataFrame{}
 	stats := map[string]InputStats{}
+	// Inputs of Python-plugin sources are read by their Python Spark readers, which register
+	// them as temp views of this session.
+	pyInputs, err := readPythonInputs(ctx, s, env)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, id := range env.InputOrder {
-		df, err := ReadInput(ctx, s, env, id)
-		if err != nil {
+		var df sql.DataFrame
+		var err error
+		if pyInputs[id] {
+			if df, err = s.Sql(ctx, "SELECT * FROM "+quoteIdent(id)); err != nil {
+				return nil, nil, fmt.Errorf("input %s: %w", id, Classify(err, s.Remote))
+			}
+		} else if df, err = ReadInput(ctx, s, env, id); err != nil {
 			return nil, nil, err
-		}
-		if err := df.CreateOrReplaceTempView(ctx, id); err != nil {
+		} else if err := df.CreateOrReplaceTempView(ctx, id); err != nil {
 			return nil, nil, fmt.Errorf("register input %s as a temp view: %w", id, Classify(err, s.Remote))
 		}
 		st, err := statsOf(ctx, s, df, env.Inputs[id])

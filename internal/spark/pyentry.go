@@ -6,14 +6,17 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/apache/spark-connect-go/spark/sql"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/pyengine"
+	"github.com/aiflow-dev/aiflow/internal/pyplugin"
 	"github.com/aiflow-dev/aiflow/plugin"
 	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
@@ -102,4 +105,57 @@ func (s *Session) sharedRemote() (string, error) {
 	}
 	out = append(out, "session_id="+id, "user_id="+s.conn.User())
 	return strings.Join(out, ";"), nil
+}
+
+// readPythonInputs runs the Python Spark readers of the inputs whose sources are Python plugins
+// (aiflow_sdk.sparkrun without an entrypoint): each reader's DataFrame becomes a temp view named
+// by its input node id in this session. It returns the ids it registered.
+func readPythonInputs(ctx context.Context, s *Session, env *node.Env) (map[string]bool, error) {
+	readers := map[string]any{}
+	var modules []string
+	for _, id := range env.InputOrder {
+		m := env.Inputs[id]
+		if m == nil || m.Kind != pyplugin.ManifestKind {
+			continue
+		}
+		kind, _ := m.Details["plugin_kind"].(string)
+		readers[id] = map[string]any{"kind": kind, "params": m.Details["params"]}
+		for _, mod := range detailStrings(m, "modules") {
+			if !slices.Contains(modules, mod) {
+				modules = append(modules, mod)
+			}
+		}
+	}
+	if len(readers) == 0 {
+		return nil, nil
+	}
+	remote, err := s.sharedRemote()
+	if err != nil {
+		return nil, err
+	}
+	req := map[string]any{"entrypoint": nil, "remote": remote, "params": env.Node.Params, "context": runContext(env),
+		"readers": readers, "plugin_modules": modules}
+	if err := pyengine.Call(ctx, env, "sparkrun", "python spark reader", req, pythonTimeout); err != nil {
+		return nil, s.checkLost(ctx, err)
+	}
+	out := map[string]bool{}
+	for id := range readers {
+		out[id] = true
+	}
+	return out, nil
+}
+
+func detailStrings(m *manifest.Manifest, key string) []string {
+	var out []string
+	switch v := m.Details[key].(type) {
+	case []string:
+		out = v
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
