@@ -171,7 +171,7 @@ def run(req: Dict[str, Any]) -> int:
             raise _failure(e, f"register input {node_id!r}") from None
         inputs[node_id] = df
     if fn is None:
-        print(f"aiflow sparkrun: registered {len(readers)} reader input(s)", file=sys.stderr)
+        print(f"aiflow sparkrun: registered {len(readers)} reader input(s)")
         return rt.EXIT_OK
 
     for node_id in req["views"]:
@@ -195,7 +195,7 @@ def run(req: Dict[str, Any]) -> int:
         result.createOrReplaceTempView(req["output_view"])
     except BaseException as e:  # noqa: BLE001
         raise _failure(e) from None
-    print(f"aiflow sparkrun: {req['entrypoint']} returned its DataFrame", file=sys.stderr)
+    print(f"aiflow sparkrun: {req['entrypoint']} returned its DataFrame")
     return rt.EXIT_OK
 
 
