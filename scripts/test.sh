@@ -16,14 +16,6 @@ scripts/services.sh up
 # shellcheck disable=SC1091
 source .services/env
 
-# The OpenLineage JSON schemas the lineage tests validate against live beside the repository
-# (the team's shared/data), read in place.
-if [[ -z ${AIFLOW_OPENLINEAGE_SCHEMAS:-} ]]; then
-  for d in "$root/../shared/data/openlineage" /work/shared/data/openlineage; do
-    if [[ -f $d/OpenLineage.json ]]; then export AIFLOW_OPENLINEAGE_SCHEMAS=$(cd "$d" && pwd); break; fi
-  done
-fi
-
 step "build"
 make --no-print-directory build
 export AIFLOW_TEST_RUNNER="$root/bin/aiflow-runner"

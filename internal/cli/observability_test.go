@@ -441,6 +441,13 @@ func TestObservabilityEndToEnd(t *testing.T) {
 				}
 			}
 			if n == "orders" {
+				// A source's job reads its dataset: an input (with inputStatistics), no output.
+				if len(done.Inputs) != 1 || len(done.Outputs) != 0 {
+					t.Errorf("orders: COMPLETE inputs %d outputs %d; want 1, 0", len(done.Inputs), len(done.Outputs))
+				} else if bu := byNode["by_user"]; len(bu) == 2 && len(bu[1].Inputs) == 1 &&
+					(bu[1].Inputs[0].Namespace != done.Inputs[0].Namespace || bu[1].Inputs[0].Name != done.Inputs[0].Name) {
+					t.Errorf("orders read %s/%s, by_user read %s/%s", done.Inputs[0].Namespace, done.Inputs[0].Name, bu[1].Inputs[0].Namespace, bu[1].Inputs[0].Name)
+				}
 				continue
 			}
 			// The transform and the sink: what they read and wrote, with schemas and statistics.

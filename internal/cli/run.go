@@ -116,7 +116,10 @@ func openSession(e *Env, cfg *config.Config) (*session, error) {
 	getenv := func(k string) string { v, _ := e.Lookup(k); return v }
 	log := observability.NewLogger(out, cfg.LogFormat, cfg.LogLevel, observability.RunInfo{}, redact)
 	lin, err := observability.NewEmitter(cfg.OpenLineageURL, "https://github.com/aiflow-dev/aiflow", log,
-		observability.WithRedactor(redact), observability.WithVersion(version))
+		observability.WithRedactor(redact), observability.WithVersion(version), observability.WithAPIKey(cfg.OpenLineageAPIKey))
+	if cfg.OpenLineageAPIKey != "" {
+		redact.Add(cfg.OpenLineageAPIKey)
+	}
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "AIFLOW_OPENLINEAGE_URL")
 	}

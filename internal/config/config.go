@@ -39,7 +39,14 @@ type Config struct {
 	// MetricsAddr: serve /metrics there while the node runs.
 	MetricsAddr string `env:"AIFLOW_METRICS_ADDR"`
 	// OpenLineageURL: POST OpenLineage run events there (Marquez-compatible); file://… writes NDJSON.
-	OpenLineageURL string `env:"AIFLOW_OPENLINEAGE_URL"`
+	// Without it, the OpenLineage clients' standard variables: OPENLINEAGE_URL (the server) joined
+	// with OPENLINEAGE_ENDPOINT (default api/v1/lineage). OPENLINEAGE_DISABLED=true sends nothing.
+	OpenLineageURL      string `env:"AIFLOW_OPENLINEAGE_URL"`
+	OpenLineageStdURL   string `env:"OPENLINEAGE_URL"`
+	OpenLineageEndpoint string `env:"OPENLINEAGE_ENDPOINT"`
+	OpenLineageDisabled bool   `env:"OPENLINEAGE_DISABLED"`
+	// OpenLineageAPIKey is sent as "Authorization: Bearer KEY", as the OpenLineage clients do.
+	OpenLineageAPIKey string `env:"OPENLINEAGE_API_KEY"`
 	// LogFormat is json (default) or text.
 	LogFormat string `env:"AIFLOW_LOG_FORMAT, default=json"`
 	// LogLevel is debug, info, warn or error.
@@ -107,6 +114,16 @@ func (c *Config) fill() {
 	if len(c.Envs) == 0 {
 		c.Envs = ir.DefaultEnvs
 	}
+	if c.OpenLineageURL == "" && c.OpenLineageStdURL != "" {
+		ep := strings.Trim(c.OpenLineageEndpoint, "/")
+		if ep == "" {
+			ep = "api/v1/lineage"
+		}
+		c.OpenLineageURL = strings.TrimRight(c.OpenLineageStdURL, "/") + "/" + ep
+	}
+	if c.OpenLineageDisabled {
+		c.OpenLineageURL = ""
+	}
 }
 
 // Doc lists the variables for --help, in the order of ARCHITECTURE §6.
@@ -124,6 +141,11 @@ var Doc = [][2]string{
 	{"AIFLOW_PUSHGATEWAY_URL", "push node metrics there at exit"},
 	{"AIFLOW_METRICS_ADDR", "serve /metrics there while running"},
 	{"AIFLOW_OPENLINEAGE_URL", "OpenLineage endpoint (http://…) or file://… for NDJSON events"},
+	{"OPENLINEAGE_URL", "OpenLineage server, the clients' standard variable (used when AIFLOW_OPENLINEAGE_URL is unset)"},
+	{"OPENLINEAGE_ENDPOINT", "path under OPENLINEAGE_URL (default api/v1/lineage)"},
+	{"OPENLINEAGE_API_KEY", "sent as Authorization: Bearer KEY"},
+	{"OPENLINEAGE_NAMESPACE", "namespace of the runner's jobs (default aiflow)"},
+	{"OPENLINEAGE_DISABLED", "true: send no lineage"},
 	{"AIFLOW_LOG_FORMAT", "json (default) or text"},
 	{"AIFLOW_LOG_LEVEL", "debug, info (default), warn, error"},
 	{"AIFLOW_ENVS", "allowed pipeline envs (default dev,staging,prod)"},

@@ -62,6 +62,32 @@ func TestOverrides(t *testing.T) {
 	}
 }
 
+// TestOpenLineageStandardVariables: the OpenLineage clients' variables configure lineage when
+// AIFLOW_OPENLINEAGE_URL is unset.
+func TestOpenLineageStandardVariables(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"OPENLINEAGE_URL": "http://marquez:5000"}, "http://marquez:5000/api/v1/lineage"},
+		{map[string]string{"OPENLINEAGE_URL": "https://ol.example.com/", "OPENLINEAGE_ENDPOINT": "/v2/events"}, "https://ol.example.com/v2/events"},
+		{map[string]string{"OPENLINEAGE_URL": "http://a", "AIFLOW_OPENLINEAGE_URL": "file:///tmp/ol.ndjson"}, "file:///tmp/ol.ndjson"},
+		{map[string]string{"OPENLINEAGE_URL": "http://a", "OPENLINEAGE_DISABLED": "true"}, ""},
+	} {
+		c, err := load(t, tt.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.OpenLineageURL != tt.want {
+			t.Errorf("%v: OpenLineageURL %q, want %q", tt.env, c.OpenLineageURL, tt.want)
+		}
+	}
+	c, _ := load(t, map[string]string{"OPENLINEAGE_API_KEY": "k"})
+	if c.OpenLineageAPIKey != "k" {
+		t.Errorf("api key %q", c.OpenLineageAPIKey)
+	}
+}
+
 func TestInvalidSettings(t *testing.T) {
 	for env, want := range map[string]string{
 		"AIFLOW_LOG_FORMAT":     `AIFLOW_LOG_FORMAT="xml": want json or text`,

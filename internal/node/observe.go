@@ -11,6 +11,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/observability"
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 // Observability is what every attempt reports to: logs (with the run's identity on every line,
@@ -34,6 +35,9 @@ type attemptObs struct {
 	metrics *observability.Metrics
 	inputs  []observability.Dataset
 	cancel  context.CancelFunc
+	// source: the dataset a source node commits is the one it read, an input of its job (the
+	// staged copy is not a dataset of its own).
+	source bool
 }
 
 func (o *Observability) begin(req Request, engine string) *attemptObs {
@@ -47,6 +51,9 @@ func (o *Observability) begin(req Request, engine string) *attemptObs {
 	}
 	info.FillFromEnv(getenv)
 	a := &attemptObs{o: o, info: info, log: observability.NewLogger(o.Out, o.Format, o.Level, info, o.Redact), metrics: observability.NewMetrics(info)}
+	if n := req.Pipeline.Nodes[req.Node]; n != nil {
+		a.source = n.Type == ir.Source
+	}
 	if o.Lineage != nil {
 		a.metrics.WatchLineage(o.Lineage)
 	}
@@ -90,12 +97,17 @@ func (a *attemptObs) ended(ctx context.Context, env *Env, res *Result, err error
 	switch {
 	case err == nil:
 		var outs []observability.Dataset
+		ins := a.inputs
 		if res.Manifest != nil && res.Manifest.Dataset != nil && res.Committed {
 			d := lineageDataset(res.Manifest)
 			d.Checks = checks
-			outs = append(outs, d)
+			if a.source {
+				ins = append(append([]observability.Dataset(nil), ins...), d)
+			} else {
+				outs = append(outs, d)
+			}
 		}
-		a.o.Lineage.Complete(lctx, a.info, a.inputs, outs)
+		a.o.Lineage.Complete(lctx, a.info, ins, outs)
 	case res.Status == "interrupted":
 		a.o.Lineage.Abort(lctx, a.info, err)
 	default:

@@ -22,7 +22,7 @@ import (
 )
 
 // OpenLineage schema versions of what the Emitter writes (the files under
-// shared/data/openlineage/ that the tests validate against).
+// oltest/testdata/openlineage/ that the tests validate against).
 const (
 	olSchemaURL        = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 	facetParent        = "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet"
@@ -80,6 +80,7 @@ type Emitter struct {
 	log      *slog.Logger
 	redact   *Redactor
 	timeout  time.Duration
+	apiKey   string // OPENLINEAGE_API_KEY, sent as a bearer token
 	target   string // the URL for messages, credentials removed
 	send     func(ctx context.Context, body []byte) error
 	now      func() time.Time
@@ -98,6 +99,10 @@ type EmitterOption func(*Emitter)
 
 // WithRedactor masks secret values in every event (error messages, names, everything).
 func WithRedactor(r *Redactor) EmitterOption { return func(e *Emitter) { e.redact = r } }
+
+// WithAPIKey sends key as "Authorization: Bearer key" (OPENLINEAGE_API_KEY), as the OpenLineage
+// clients' HTTP transport does.
+func WithAPIKey(key string) EmitterOption { return func(e *Emitter) { e.apiKey = key } }
 
 // WithTimeout sets the time one HTTP attempt may take (LineageTimeout by default).
 func WithTimeout(d time.Duration) EmitterOption { return func(e *Emitter) { e.timeout = d } }
@@ -278,6 +283,9 @@ func (e *Emitter) postOnce(ctx context.Context, body []byte) (retry bool, err er
 		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if e.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+e.apiKey)
+	}
 	resp, err := e.httpClient.Do(req)
 	if err != nil {
 		return true, fmt.Errorf("post to %s: %w", e.target, stripURL(err))

@@ -29,6 +29,7 @@ type receiver struct {
 	paths  []string
 	bodies [][]byte
 	ctype  []string
+	auth   []string
 	fail   int // answer 503 to this many requests first
 }
 
@@ -48,6 +49,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.paths = append(r.paths, req.URL.Path)
 	r.bodies = append(r.bodies, b)
 	r.ctype = append(r.ctype, req.Header.Get("Content-Type"))
+	r.auth = append(r.auth, req.Header.Get("Authorization"))
 	w.WriteHeader(http.StatusCreated)
 }
 
@@ -186,6 +188,21 @@ func TestLineageHTTPPathAndRetry(t *testing.T) {
 	e.Complete(context.Background(), lineageInfo(), nil, nil)
 	if e.Errors() != 1 {
 		t.Fatalf("Errors() = %d after a lost event, want 1", e.Errors())
+	}
+}
+
+// TestLineageAPIKey: OPENLINEAGE_API_KEY is a bearer token, as in the OpenLineage clients.
+func TestLineageAPIKey(t *testing.T) {
+	recv := &receiver{}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	e, err := NewEmitter(srv.URL, testProducer, nil, WithAPIKey("k3y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start(context.Background(), lineageInfo(), nil)
+	if len(recv.auth) != 1 || recv.auth[0] != "Bearer k3y" || recv.paths[0] != "/api/v1/lineage" {
+		t.Errorf("Authorization %q, path %v", recv.auth, recv.paths)
 	}
 }
 

@@ -1,5 +1,5 @@
-// Package oltest validates OpenLineage events against the JSON schemas the team keeps in
-// shared/data/openlineage (the RunEvent schema and one file per facet), with
+// Package oltest validates OpenLineage events against the OpenLineage JSON schemas vendored in
+// testdata/openlineage (the RunEvent schema and one file per facet, with their license), with
 // github.com/santhosh-tekuri/jsonschema/v6. It is for tests: the observability package's own and
 // the CLI's end-to-end ones use this one validator.
 package oltest
@@ -10,13 +10,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-
-	"github.com/aiflow-dev/aiflow/internal/testenv"
 )
 
 // SchemasEnv overrides where the schemas are looked for.
@@ -38,7 +37,7 @@ type facetSchema struct {
 }
 
 // FacetSchemas are the facets aiflow writes: facet key → container and definition name (the
-// file shared/data/openlineage/facets/<name>.json).
+// file testdata/openlineage/facets/<name>.json).
 var FacetSchemas = map[string][2]string{
 	"parent":            {"run", "ParentRunFacet"},
 	"nominalTime":       {"run", "NominalTimeRunFacet"},
@@ -52,31 +51,17 @@ var FacetSchemas = map[string][2]string{
 	"inputStatistics":   {"inputFacets", "InputStatisticsInputDatasetFacet"},
 }
 
-// Dir finds shared/data/openlineage: $AIFLOW_OPENLINEAGE_SCHEMAS, the first
-// shared/data/openlineage in the working directory or a parent, or /work/shared/data/openlineage.
-// "" when none is found.
+// Dir is where the schemas are: $AIFLOW_OPENLINEAGE_SCHEMAS (to try another spec version), else
+// the copy vendored beside this package (testdata/openlineage).
 func Dir() string {
 	if d := os.Getenv(SchemasEnv); d != "" {
 		return d
 	}
-	if dir, err := os.Getwd(); err == nil {
-		for {
-			cand := filepath.Join(dir, "shared", "data", "openlineage")
-			if _, err := os.Stat(filepath.Join(cand, "OpenLineage.json")); err == nil {
-				return cand
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return ""
 	}
-	// The team's workspace keeps them at /work/shared whatever folder a clone is in.
-	if _, err := os.Stat("/work/shared/data/openlineage/OpenLineage.json"); err == nil {
-		return "/work/shared/data/openlineage"
-	}
-	return ""
+	return filepath.Join(filepath.Dir(file), "testdata", "openlineage")
 }
 
 var (
@@ -89,12 +74,6 @@ var (
 func New(t testing.TB) *Validator {
 	t.Helper()
 	dir := Dir()
-	if dir == "" {
-		if testenv.CI() {
-			t.Fatal("OpenLineage schemas not found: set " + SchemasEnv + " or keep shared/data/openlineage beside the repository")
-		}
-		t.Skip("OpenLineage schemas (shared/data/openlineage) not found; set " + SchemasEnv)
-	}
 	mu.Lock()
 	defer mu.Unlock()
 	if v := loaded[dir]; v != nil {
@@ -171,7 +150,7 @@ func (v *Validator) Check(raw []byte) (map[string]any, []error) {
 		for key, f := range m {
 			fs, ok := v.facets[key]
 			if !ok || fs.container != container {
-				errs = append(errs, fmt.Errorf("%s facet %q has no schema in shared/data/openlineage/facets", container, key))
+				errs = append(errs, fmt.Errorf("%s facet %q has no schema in testdata/openlineage/facets", container, key))
 				continue
 			}
 			fm, _ := f.(map[string]any)
