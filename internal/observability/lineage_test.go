@@ -79,7 +79,12 @@ var (
 	testOutputs = []Dataset{{
 		Namespace: "file", Name: "/staging/daily_user_feature_pipeline/enrich_orders",
 		Schema: []Field{{"user_id", "int64"}, {"order_cnt_30d", "int64"}}, Rows: 300, Bytes: 8192,
+		Checks: []Check{
+			{Name: "unique(user_id)", Kind: "unique", Severity: "error", Column: "user_id", Passed: true, Observed: new(float64), Expected: "0"},
+			{Name: "no_negative", Kind: "rows_where", Severity: "warn", Passed: false, Observed: &twoRows, Expected: "0", Content: "amount < 0"},
+		},
 	}}
+	twoRows = 2.0
 )
 
 func TestLineageHTTPEventsMatchSchema(t *testing.T) {
@@ -152,6 +157,12 @@ func TestLineageHTTPEventsMatchSchema(t *testing.T) {
 	}
 	if got := mustJSON(t, out["facets"].(map[string]any)["schema"]); !strings.Contains(got, `"order_cnt_30d"`) {
 		t.Errorf("output schema facet = %s", got)
+	}
+	dq := mustJSON(t, out["facets"].(map[string]any)["dataQualityAssertions"])
+	for _, want := range []string{`"assertion":"unique"`, `"column":"user_id"`, `"success":true`, `"actual":"2"`, `"content":"amount \u003c 0"`, `"contentType":"expression"`, `"severity":"warn"`} {
+		if !strings.Contains(dq, want) {
+			t.Errorf("dataQualityAssertions facet lacks %s: %s", want, dq)
+		}
 	}
 	if len(start["outputs"].([]any)) != 0 || len(start["inputs"].([]any)) != 1 {
 		t.Errorf("START inputs/outputs = %v / %v", start["inputs"], start["outputs"])

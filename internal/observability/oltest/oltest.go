@@ -49,6 +49,10 @@ var FacetSchemas = map[string][2]string{
 	"dataSource":        {"dataset", "DatasourceDatasetFacet"},
 	"outputStatistics":  {"outputFacets", "OutputStatisticsOutputDatasetFacet"},
 	"inputStatistics":   {"inputFacets", "InputStatisticsInputDatasetFacet"},
+	// The assertions' schema derives from InputDatasetFacet (dbt reports tests on the datasets a
+	// test job reads); aiflow audits a node's own output before publishing it, so it attaches
+	// them to that output dataset's facets.
+	"dataQualityAssertions": {"dataset", "DataQualityAssertionsDatasetFacet"},
 }
 
 // Dir is where the schemas are: $AIFLOW_OPENLINEAGE_SCHEMAS (to try another spec version), else
