@@ -20,6 +20,9 @@ go test ./internal/arrowops/ -run '^$' -bench BenchmarkFilterGroupBy -benchtime 
 "$AIFLOW_TEST_PYTHON" bench/arrowops/pyarrow_filter_groupby.py
 step "pipeline: Parquet -> filter + group-by -> Parquet on 10M rows (runner) vs pyarrow; cold start of run"
 bench/pipeline/run.sh
+step "data contracts: five checks on the 10M-row pipeline's transform (streamed) and on 1M rows in memory"
+bench/contract/run.sh
+go test ./internal/contract/ -run '^$' -bench BenchmarkFiveChecks -benchtime 5x
 step "dataset: streaming Parquet copy of 10M rows (rows/s, peak RSS)"
 go test ./bench/dataset/ -run '^$' -bench . -benchtime 1x
 step "metadata: overhead per node run, SQLite and PostgreSQL"

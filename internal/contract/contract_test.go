@@ -292,3 +292,35 @@ func TestDictionary(t *testing.T) {
 		t.Fatalf("counts = %v, want 1 value outside {a, b} and 1 repeated key", m.Counts)
 	}
 }
+
+// The key sets grow past their first table and still count every repeat.
+func TestKeySetGrows(t *testing.T) {
+	ints, hashes := newU64Set(), newU128Set()
+	var dupInts, dupHashes int
+	for i := 0; i < 300_000; i++ {
+		k := uint64(i % 200_000) // 100,000 repeats, key 0 included
+		if ints.add(k) {
+			dupInts++
+		}
+		if hashes.add([2]uint64{k * 31, k}) {
+			dupHashes++
+		}
+	}
+	if dupInts != 100_000 || dupHashes != 100_000 {
+		t.Fatalf("repeats: %d and %d, want 100000", dupInts, dupHashes)
+	}
+}
+
+// Keys outside the first key's bitmap window (negative, far away) are still counted.
+func TestKeySetWindow(t *testing.T) {
+	s := newU64Set()
+	var dup int
+	for _, k := range []int64{5, 1 << 40, -1, 5, 1 << 40, -1, 0, 0, 1<<27 + 5, 1<<27 + 5} {
+		if s.add(uint64(k)) {
+			dup++
+		}
+	}
+	if dup != 5 {
+		t.Fatalf("repeats: %d, want 5", dup)
+	}
+}
