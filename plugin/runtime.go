@@ -58,6 +58,9 @@ type Env struct {
 	// runtime streaming its output through Go passes the stream through Audit.Watch; one that
 	// publishes outside staging itself calls Audit.Check between staging and publishing.
 	Audit *contract.Auditor
+	// UserMetric records a metric the node's own code reported (a python or PySpark function's
+	// aiflow_sdk.observability.MetricsClient) in the node's metrics. May be nil (no metrics).
+	UserMetric func(kind, name string, value float64, labels map[string]string) error
 }
 
 // Output is what a runtime produced: the manifest of its output (identity fields are filled by

@@ -111,3 +111,62 @@ func tableRows2(t *testing.T, dir string) int64 {
 	}
 	return v.Rows
 }
+
+const pyObserved = `from aiflow_sdk.observability import MetricsClient, structured_log, track_duration
+
+def observed(inputs, params):
+    t = inputs["orders"]
+    structured_log("warn", "orders_seen", rows=t.num_rows, stage="feat")
+    m = MetricsClient()
+    m.incr("orders_seen", t.num_rows, channel="all")
+    with track_duration("feat_seconds"):
+        out = t.slice(0, 10)
+    return out
+`
+
+// TestPythonObservability: a python function's structured_log lands in the node's own log
+// stream (with the node's fields) and its MetricsClient / track_duration metrics in the node's
+// metrics on the Pushgateway.
+func TestPythonObservability(t *testing.T) {
+	py := testenv.Require(t, testenv.Python)
+	gateway := testenv.Require(t, testenv.Pushgateway)
+	w := newWorkspace(t)
+	w.env["AIFLOW_PYTHON"] = py
+	w.env["AIFLOW_PUSHGATEWAY_URL"] = gateway
+	w.orders("in/orders", 500)
+	w.write("jobs/jobs.py", pyObserved)
+	t.Setenv("AIFLOW_PYTHONPATH", w.path("jobs"))
+	id := obsPipelineID(t)
+	b, err := os.ReadFile(pythonSpec(w, "observed", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := w.write("observed.yaml", strings.Replace(string(b), "id: py,", "id: "+id+",", 1))
+	r := w.run("run", "--pipeline", id, "--node", "orders", "--ir", spec, "--run-id", "o1")
+	if r.code != 0 {
+		t.Fatalf("orders: exit %d\n%s", r.code, r.stderr)
+	}
+	r = w.run("run", "--pipeline", id, "--node", "feat", "--ir", spec, "--run-id", "o1")
+	if r.code != 0 {
+		t.Fatalf("feat: exit %d\n%s", r.code, r.stderr)
+	}
+	var line string
+	for _, l := range strings.Split(r.stderr+r.stdout, "\n") {
+		if strings.Contains(l, "orders_seen") {
+			line = l
+		}
+	}
+	for _, want := range []string{"level=WARN", "msg=orders_seen", "user.rows=500", "user.stage=feat", "node=feat", "pipeline=" + id} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log record %q lacks %s", line, want)
+		}
+	}
+	m := pushedMetrics(t, gateway, id)
+	seen := m["aiflow_user_orders_seen_total"]
+	if len(seen) != 1 || seen[0].GetCounter().GetValue() != 500 || labelsOf(seen[0])["channel"] != "all" || labelsOf(seen[0])["node"] != "feat" {
+		t.Errorf("aiflow_user_orders_seen_total on the Pushgateway: %v", seen)
+	}
+	if h := m["aiflow_user_feat_seconds"]; len(h) != 1 || h[0].GetHistogram().GetSampleCount() != 1 {
+		t.Errorf("aiflow_user_feat_seconds on the Pushgateway: %v", h)
+	}
+}

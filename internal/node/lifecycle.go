@@ -212,6 +212,7 @@ func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
 	res.obs = obs
 	if obs != nil {
 		env.Redact = r.Obs.Redact
+		env.UserMetric = obs.metrics.UserMetric
 	}
 	// START even when preparing failed: every FAIL event has its START (OpenLineage).
 	obs.started(ctx, env)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,6 +64,9 @@ type Metrics struct {
 	checkValue  *prometheus.GaugeVec
 	now         func() time.Time
 	serving     sync.WaitGroup // the /metrics servers of Serve, until they have stopped
+
+	userMu sync.Mutex
+	user   map[string]prometheus.Collector // metrics of the node's own code, by name
 }
 
 // NewMetrics returns the metrics of the node run described by info.
@@ -220,5 +226,85 @@ func (m *Metrics) Push(ctx context.Context, url string) error {
 		}
 		return fmt.Errorf("push metrics to %s: %w", url, err)
 	}
+	return nil
+}
+
+// userMetricName keeps a user's metric name valid for Prometheus under the aiflow_user_ prefix.
+var userMetricName = regexp.MustCompile(`[^a-zA-Z0-9_]`)
+
+// UserMetric records a metric a node's own code reported (aiflow_sdk.observability's
+// MetricsClient.incr / observe, track_duration in a python or PySpark node): kind "counter" adds
+// value to aiflow_user_<name>_total, kind "observe" observes value in the histogram
+// aiflow_user_<name> (DurationBuckets). Label names are the sorted keys of labels; a name that
+// was first used with other label names, or another kind, is refused with an error (the caller
+// logs it: a user's metric never fails the node).
+func (m *Metrics) UserMetric(kind, name string, value float64, labels map[string]string) error {
+	name = "aiflow_user_" + userMetricName.ReplaceAllString(name, "_")
+	keys := slices.Sorted(maps.Keys(labels))
+	vals := make([]string, len(keys))
+	for i, k := range keys {
+		vals[i] = labels[k]
+	}
+	for i, k := range keys {
+		keys[i] = userMetricName.ReplaceAllString(k, "_")
+	}
+	m.userMu.Lock()
+	defer m.userMu.Unlock()
+	if m.user == nil {
+		m.user = map[string]prometheus.Collector{}
+	}
+	switch kind {
+	case "counter":
+		name += "_total"
+		c, ok := m.user[name].(*prometheus.CounterVec)
+		if !ok {
+			if _, taken := m.user[name]; taken {
+				return fmt.Errorf("metric %s: already used as another kind", name)
+			}
+			c = prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: "Counted by the node's own code."}, keys)
+			if err := m.registerUser(name, c); err != nil {
+				return err
+			}
+		}
+		cc, err := c.GetMetricWithLabelValues(vals...)
+		if err != nil {
+			return fmt.Errorf("metric %s: %w", name, err)
+		}
+		if value < 0 {
+			return fmt.Errorf("metric %s: a counter cannot decrease (%v)", name, value)
+		}
+		cc.Add(value)
+	case "observe":
+		h, ok := m.user[name].(*prometheus.HistogramVec)
+		if !ok {
+			if _, taken := m.user[name]; taken {
+				return fmt.Errorf("metric %s: already used as another kind", name)
+			}
+			h = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: "Observed by the node's own code.", Buckets: DurationBuckets}, keys)
+			if err := m.registerUser(name, h); err != nil {
+				return err
+			}
+		}
+		o, err := h.GetMetricWithLabelValues(vals...)
+		if err != nil {
+			return fmt.Errorf("metric %s: %w", name, err)
+		}
+		o.Observe(value)
+	default:
+		return fmt.Errorf("metric %s: unknown kind %q (counter or observe)", name, kind)
+	}
+	return nil
+}
+
+func (m *Metrics) registerUser(name string, c prometheus.Collector) error {
+	tenancy := prometheus.Labels{"engine": m.info.Engine, "team": m.info.Team, "env": m.info.Env, "project": m.info.Project, "cost_center": m.info.CostCenter}
+	if err := prometheus.WrapRegistererWith(tenancy, m.push).Register(c); err != nil {
+		return fmt.Errorf("metric %s: %w", name, err)
+	}
+	serve := prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": m.info.Pipeline, "node": m.info.Node}, prometheus.WrapRegistererWith(tenancy, m.serve))
+	if err := serve.Register(c); err != nil {
+		return fmt.Errorf("metric %s: %w", name, err)
+	}
+	m.user[name] = c
 	return nil
 }

@@ -9,9 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,9 +102,61 @@ func relayLines(ctx context.Context, env *node.Env, r io.Reader, level slog.Leve
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		tail.add(sc.Text())
-		env.Log.Log(ctx, level, "python: "+sc.Text())
+		line := sc.Text()
+		if strings.HasPrefix(line, recordPrefix) && relayRecord(ctx, env, line) {
+			continue
+		}
+		tail.add(line)
+		env.Log.Log(ctx, level, "python: "+line)
 	}
+}
+
+// recordPrefix starts the lines aiflow_sdk.observability prints for the runner: a structured
+// log record or a metric of the node's own code.
+const recordPrefix = `{"aiflow_record":`
+
+// pyRecord is one such line.
+type pyRecord struct {
+	Record string            `json:"aiflow_record"` // "log" or "metric"
+	Level  string            `json:"level"`
+	Msg    string            `json:"msg"`
+	Fields map[string]any    `json:"fields"`
+	Kind   string            `json:"kind"` // counter, observe
+	Name   string            `json:"name"`
+	Value  float64           `json:"value"`
+	Labels map[string]string `json:"labels"`
+}
+
+// relayRecord puts a structured record into the node's log stream (with the node's own fields)
+// and a metric into the node's metrics; false when the line is not a well-formed record (it is
+// then logged as printed).
+func relayRecord(ctx context.Context, env *node.Env, line string) bool {
+	var r pyRecord
+	if err := json.Unmarshal([]byte(line), &r); err != nil {
+		return false
+	}
+	switch r.Record {
+	case "log":
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(strings.ToUpper(r.Level))); err != nil {
+			level = slog.LevelInfo
+		}
+		attrs := make([]any, 0, 2*len(r.Fields)+2)
+		for _, k := range slices.Sorted(maps.Keys(r.Fields)) {
+			attrs = append(attrs, "user."+k, r.Fields[k])
+		}
+		env.Log.Log(ctx, level, r.Msg, append(attrs, "source", "python")...)
+		return true
+	case "metric":
+		env.Log.Debug("python metric", "kind", r.Kind, "name", r.Name, "value", r.Value, "labels", r.Labels)
+		if env.UserMetric != nil {
+			if err := env.UserMetric(r.Kind, r.Name, r.Value, r.Labels); err != nil {
+				env.Log.Warn("python metric refused", "error", err.Error())
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func lastLine(errorFile string, tail *tailBuffer) string {
