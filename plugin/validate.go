@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/ir"
@@ -103,6 +105,9 @@ func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
 		}
 		_, errs := r.decodeNode(n)
 		errs = append(errs, contractErrors(n)...)
+		if len(errs) == 0 {
+			errs = append(errs, declaredInputErrors(p, n)...)
+		}
 		for _, e := range errs {
 			field := e.Field
 			if i := strings.IndexAny(field, ".["); i >= 0 {
@@ -138,4 +143,34 @@ func contractErrors(n *ir.Node) []FieldError {
 		out = append(out, FieldError{Field: "output_schema", Msg: p})
 	}
 	return out
+}
+
+// declaredInputErrors checks the column references of an arrow transform's steps against the
+// declared output_schema of its inputs, when every input declares its columns (and forbids
+// others): what the engine would find at run time, found at validate.
+func declaredInputErrors(p *ir.Pipeline, n *ir.Node) []FieldError {
+	steps, ok := n.Params["steps"]
+	if n.Type != ir.Transform || n.EngineName() != "arrow" || !ok || len(n.InputIDs) == 0 {
+		return nil
+	}
+	schemas := map[string]*arrow.Schema{}
+	for _, id := range n.InputIDs {
+		up := p.Nodes[id]
+		if up == nil {
+			return nil
+		}
+		c, err := contract.Parse(up.OutputSchema)
+		if err != nil {
+			return nil // reported on the input node
+		}
+		s, ok := c.Schema()
+		if !ok {
+			return nil
+		}
+		schemas[id] = s
+	}
+	if err := contract.CheckSteps(steps, schemas, n.InputIDs[0]); err != nil {
+		return []FieldError{{Field: "steps", Msg: fmt.Sprintf("against the declared output_schema of %s: %v", strings.Join(n.InputIDs, ", "), err)}}
+	}
+	return nil
 }

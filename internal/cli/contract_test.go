@@ -175,6 +175,38 @@ nodes:
 	}
 }
 
+// TestValidateDeclaredInputs: an arrow transform's steps are compiled at validate against the
+// declared output_schema of its input: a column no contract declares is found before anything runs.
+func TestValidateDeclaredInputs(t *testing.T) {
+	w := newWorkspace(t)
+	spec := func(name, filter string) string {
+		return w.write(name+".yaml", `api_version: aiflow/v1
+pipeline: {id: d, owner: me, env: dev}
+nodes:
+  - id: orders
+    source: files
+    with: {path: /tmp/x/}
+    output_schema: {columns: [{name: user_id, type: int64}, {name: amount, type: float64}]}
+  - id: t
+    transform: arrow
+    inputs: [orders]
+    with:
+      steps:
+        - filter: "`+filter+`"
+        - group_by: {keys: [user_id], aggs: {amt: "sum(amount)"}}
+  - {id: out, sink: files, inputs: [t], with: {path: /tmp/y/}}
+`)
+	}
+	if r := w.run("validate", spec("good", "amount > 0")); r.code != 0 {
+		t.Fatalf("valid references: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := w.run("validate", spec("bad", "status = 'paid'"))
+	if r.code != 78 || !strings.Contains(r.stderr+r.stdout, "bad.yaml:12:") || !strings.Contains(r.stderr+r.stdout, "declared output_schema of orders") ||
+		!strings.Contains(r.stderr+r.stdout, "status") {
+		t.Fatalf("a filter on an undeclared column: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestContractDSLSameIR: output_schema= and checks= of the Python DSL give the IR (and hash) of
 // YAML's output_schema: and checks:.
 func TestContractDSLSameIR(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/aiflow-dev/aiflow/internal/arrowops"
 	"github.com/aiflow-dev/aiflow/internal/arrowops/expr"
 )
 
@@ -588,4 +589,20 @@ func (c *Contract) CheckDeclared() []string {
 		}
 	}
 	return out
+}
+
+// CheckSteps compiles an arrow transform's declarative steps (as the IR holds them) against the
+// declared schemas of its inputs, so a column a downstream step names but no upstream contract
+// declares is found at validate time. main is the first input.
+func CheckSteps(steps any, inputs map[string]*arrow.Schema, main string) error {
+	b, err := json.Marshal(steps)
+	if err != nil {
+		return err
+	}
+	ss, err := arrowops.DecodeSteps(b)
+	if err != nil {
+		return err
+	}
+	_, err = arrowops.Compile(ss, inputs, main)
+	return err
 }
