@@ -111,7 +111,15 @@ func (a *attemptObs) ended(ctx context.Context, env *Env, res *Result, err error
 	case res.Status == "interrupted":
 		a.o.Lineage.Abort(lctx, a.info, err)
 	default:
-		a.o.Lineage.Fail(lctx, a.info, err, fault.ClassOf(err).String())
+		// A contract that failed: the output it stopped, with the assertions, so lineage
+		// consumers see which dataset failed which check.
+		var outs []observability.Dataset
+		if len(checks) > 0 && res.Manifest != nil && res.Manifest.Dataset != nil {
+			d := lineageDataset(res.Manifest)
+			d.Rows, d.Bytes, d.Checks = 0, 0, checks
+			outs = append(outs, d)
+		}
+		a.o.Lineage.Fail(lctx, a.info, err, fault.ClassOf(err).String(), outs...)
 	}
 	a.metrics.Observe(observability.NodeResult{Status: res.Status, ErrorClass: res.ErrorClass, Duration: time.Duration(res.DurationMS) * time.Millisecond,
 		RowsIn: res.RowsIn, RowsOut: res.RowsOut, BytesIn: res.BytesIn, BytesOut: res.BytesOut, Checks: checks})

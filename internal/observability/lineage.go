@@ -210,8 +210,10 @@ func (e *Emitter) Complete(ctx context.Context, info RunInfo, inputs, outputs []
 }
 
 // Fail sends the FAIL event with the error (redacted) and its class (fault.Class.String()).
-func (e *Emitter) Fail(ctx context.Context, info RunInfo, err error, class string) {
-	e.emit(ctx, "FAIL", info, nil, nil, false, errorText(err, class))
+// outputs, when given, are the datasets the run would have written, carrying the
+// dataQualityAssertions that stopped it (no statistics: nothing was written).
+func (e *Emitter) Fail(ctx context.Context, info RunInfo, err error, class string, outputs ...Dataset) {
+	e.emit(ctx, "FAIL", info, nil, outputs, false, errorText(err, class))
 }
 
 // Abort sends the ABORT event of a run that was stopped (SIGTERM, deadline) rather than failed.

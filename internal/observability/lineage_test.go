@@ -102,7 +102,7 @@ func TestLineageHTTPEventsMatchSchema(t *testing.T) {
 	e.Complete(ctx, info, testInputs, testOutputs)
 	info.Try = 2
 	e.Start(ctx, info, testInputs)
-	e.Fail(ctx, info, fault.Dataf("check row_count > 0 failed"), fault.Data.String())
+	e.Fail(ctx, info, fault.Dataf("check row_count > 0 failed"), fault.Data.String(), testOutputs...)
 	if e.Errors() != 0 {
 		t.Fatalf("Errors() = %d", e.Errors())
 	}
@@ -166,6 +166,10 @@ func TestLineageHTTPEventsMatchSchema(t *testing.T) {
 	}
 	if len(start["outputs"].([]any)) != 0 || len(start["inputs"].([]any)) != 1 {
 		t.Errorf("START inputs/outputs = %v / %v", start["inputs"], start["outputs"])
+	}
+	failOut := fail["outputs"].([]any)[0].(map[string]any)
+	if _, ok := failOut["facets"].(map[string]any)["dataQualityAssertions"]; !ok || failOut["outputFacets"] != nil {
+		t.Errorf("FAIL output = %v, want the assertions and no statistics", failOut)
 	}
 	em := fail["run"].(map[string]any)["facets"].(map[string]any)["errorMessage"].(map[string]any)
 	if em["message"] != "data: check row_count > 0 failed" || em["programmingLanguage"] != "GO" {
