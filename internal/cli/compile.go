@@ -93,6 +93,13 @@ func runCompile(e *Env, args []string) error {
 			fmt.Fprintf(e.Stdout, "%-9s %s  ir_hash %s\n", state, path, short(file.IRHash))
 		}
 	}
+	// A compile is when a new version of a pipeline appears: with a metadata store configured
+	// (AIFLOW_METADATA_DSN), its version is recorded there.
+	if _, set := e.Lookup("AIFLOW_METADATA_DSN"); set {
+		if err := recordVersions(e, ls); err != nil {
+			return err
+		}
+	}
 	for _, orphan := range orphans(*out, files) {
 		fmt.Fprintf(e.Stderr, "warning: %s is a generated DAG of no pipeline compiled now: delete it if its pipeline is gone\n", orphan)
 	}

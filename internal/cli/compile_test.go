@@ -185,3 +185,23 @@ func TestCompilerIREncodingMatchesRunner(t *testing.T) {
 		t.Error("compiler and runner encode the IR differently")
 	}
 }
+
+// TestCompileRecordsVersions: with a metadata store configured, compile records the version of
+// every pipeline it compiled, and `pipelines record` does so for any spec.
+func TestCompileRecordsVersions(t *testing.T) {
+	w := newWorkspace(t)
+	w.env["AIFLOW_METADATA_DSN"] = "sqlite://" + w.path("meta.db")
+	if r := w.run("compile", "../../examples/user_features/pipeline.yaml", "--out", w.path("dags")); r.code != 0 {
+		t.Fatalf("compile: exit %d\n%s", r.code, r.stderr)
+	}
+	r := w.run("pipelines", "list", "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, "daily_user_feature_pipeline") {
+		t.Fatalf("pipelines list after compile: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := w.run("pipelines", "record", "../../examples/quickstart"); r.code != 0 || !strings.Contains(r.stdout, "recorded quickstart_user_orders") {
+		t.Fatalf("pipelines record: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := w.run("pipelines", "list"); !strings.Contains(r.stdout, "quickstart_user_orders") {
+		t.Fatalf("pipelines list after record:\n%s", r.stdout)
+	}
+}

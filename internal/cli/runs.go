@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
@@ -11,7 +12,7 @@ import (
 func init() {
 	register(&command{name: "runs", usage: "list [--pipeline P] [--team T] [--status S] [--limit N] [--json] | show RUN_ID [--pipeline P] [--json]",
 		summary: "runs and node attempts from the metadata store", run: runRuns})
-	register(&command{name: "pipelines", usage: "list [--json]", summary: "pipelines recorded in the metadata store (latest version of each)", run: runPipelines})
+	register(&command{name: "pipelines", usage: "list [--json] | record PATH...", summary: "pipelines recorded in the metadata store (latest version of each); record adds the versions of specs", run: runPipelines})
 	register(&command{name: "usage", usage: "--by team|project|cost_center [--since D] [--json]",
 		summary: "node-seconds, rows and bytes per tenant (cost attribution)", run: runUsage})
 }
@@ -79,6 +80,9 @@ func runRuns(e *Env, args []string) error {
 }
 
 func runPipelines(e *Env, args []string) error {
+	if len(args) > 0 && args[0] == "record" {
+		return runPipelinesRecord(e, args[1:])
+	}
 	if len(args) > 0 && args[0] == "list" {
 		args = args[1:]
 	}
@@ -142,4 +146,56 @@ func runUsage(e *Env, args []string) error {
 		return metadata.WriteUsageJSON(e.Stdout, q, rows)
 	}
 	return metadata.WriteUsage(e.Stdout, q, rows)
+}
+
+// runPipelinesRecord records the versions of the pipelines of PATH... (aiflow_sdk.metadata's
+// register_or_update_pipeline, a discovery that records what it found).
+func runPipelinesRecord(e *Env, args []string) error {
+	f := newFlags(e, commands["pipelines"])
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return fault.Usagef("pipelines record: give spec or IR paths")
+	}
+	cfg, err := e.Config()
+	if err != nil {
+		return err
+	}
+	ls, err := LoadValid(e.Registry, cfg.Envs, pos)
+	if err != nil {
+		return err
+	}
+	if err := recordVersions(e, ls); err != nil {
+		return err
+	}
+	for _, l := range ls {
+		fmt.Fprintf(e.Stdout, "recorded %s  ir_hash %s\n", l.Spec.Pipeline.ID, short(l.Hash))
+	}
+	return nil
+}
+
+// recordVersions records each loaded pipeline's version (its canonical IR) in the metadata store.
+func recordVersions(e *Env, ls []*Loaded) error {
+	store, err := openMeta(e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	for _, l := range ls {
+		p := l.Spec.Pipeline
+		canon := l.Canonical
+		if canon == nil {
+			if canon, err = p.Canonical(); err != nil {
+				return err
+			}
+		}
+		v := metadata.PipelineVersion{Pipeline: p.ID, IRHash: l.Hash, IR: canon,
+			Tenancy: metadata.Tenancy{Team: p.Tenant("team"), Env: p.Tenant("env"), Project: p.Tenant("project"), CostCenter: p.Tenant("cost_center")}}
+		if err := store.RecordPipeline(e.Ctx, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

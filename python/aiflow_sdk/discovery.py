@@ -24,13 +24,17 @@ import os
 import pkgutil
 import sys
 from types import ModuleType
-from typing import Callable, Dict, Iterable, List
+from typing import Any, Callable, Dict, Iterable, List
 
 from .dsl import is_pipeline
 from .errors import PipelineDefinitionError, SourceLocation
 from .ir import PipelineIR
+from .metadata import InMemoryMetadataStore
 
-__all__ = ["discover_pipelines", "pipelines_in_module", "load_target", "build_all"]
+__all__ = ["discover_pipelines", "pipelines_in_module", "load_target", "build_all", "METADATA_STORE"]
+
+#: Where discover_pipelines registers what it found (the seed's module global).
+METADATA_STORE: Any = InMemoryMetadataStore()
 
 PipelineFn = Callable[[], PipelineIR]
 
@@ -139,5 +143,11 @@ def build_all(targets: Iterable[str]) -> List[PipelineIR]:
 
 
 def discover_pipelines(package_name: str) -> List[PipelineIR]:
-    """The IR of every pipeline in a package and its sub-packages (seed §6.1)."""
-    return [fn() for fn in load_target(package_name)]
+    """The IR of every pipeline in a package and its sub-packages, each registered in
+    ``METADATA_STORE`` (an ``InMemoryMetadataStore``; assign an ``aiflow_sdk.metadata.MetadataStore``
+    to record versions in the runner's store, which ``aiflow_sdk.compiler`` also does at every new
+    ir_hash when ``AIFLOW_METADATA_DSN`` is set)."""
+    irs = [fn() for fn in load_target(package_name)]
+    for ir in irs:
+        METADATA_STORE.register_or_update_pipeline(ir)
+    return irs
