@@ -50,7 +50,11 @@ SPARK_KAFKA_JARS=(
   "org/apache/commons/commons-pool2/2.12.0/commons-pool2-2.12.0.jar 458563f69fbdaebf7daadfe10dc3a22e42a7de50"
 )
 
-ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark sparkkafka airflow python)
+# Independent readers and writers of the Delta Lake tables aiflow writes (interop tests, bench/).
+DELTALAKE_VERSION=1.6.6        # delta-rs
+POLARS_VERSION=2.1.0
+
+ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark sparkkafka delta airflow python)
 
 TOOLS="$ROOT/.tools"
 MARKERS="$TOOLS/markers"
@@ -228,6 +232,13 @@ do_sparkkafka() {
 }
 version_sparkkafka() { echo "spark-sql-kafka-0-10 4.0.1"; }
 
+# Delta Lake jars for the test Spark Connect server (scripts/services.sh puts them on its
+# classpath and configures the session extension and catalog when they are there).
+DELTA_SPARK_VERSION="$(sed -n 's/^DELTA_VERSION=//p' "$ROOT/scripts/install-delta.sh")"
+is_delta() { marker_ok delta "$DELTA_SPARK_VERSION" && ls "$SPARK_EXTRA"/delta-spark_*-"$DELTA_SPARK_VERSION".jar >/dev/null 2>&1; }
+do_delta() { "$ROOT/scripts/install-delta.sh" && marker_set delta "$DELTA_SPARK_VERSION"; }
+version_delta() { echo "delta-spark $DELTA_SPARK_VERSION"; }
+
 airflow_marker() { echo "$AIRFLOW_VERSION/$AIRFLOW_K8S_PROVIDER_VERSION/$DAG_FACTORY_VERSION"; }
 is_airflow() { [[ -x .venv-airflow/bin/python ]] && marker_ok airflow "$(airflow_marker)"; }
 do_airflow() {
@@ -259,7 +270,7 @@ sdk_dir() {
   return 0
 }
 python_marker() {
-  local m="$PYARROW_VERSION/$PANDAS_VERSION/$PYTEST_VERSION/$JSONSCHEMA_VERSION/pyspark-client-$PYSPARK_CLIENT_VERSION" d
+  local m="$PYARROW_VERSION/$PANDAS_VERSION/$PYTEST_VERSION/$JSONSCHEMA_VERSION/pyspark-client-$PYSPARK_CLIENT_VERSION/deltalake-$DELTALAKE_VERSION/polars-$POLARS_VERSION" d
   d="$(sdk_dir)"
   # Editable install: code changes need no reinstall, but changed packaging metadata does.
   [[ -n "$d" ]] && m="$m/sdk:$d:$(md5sum <"$d/pyproject.toml" | cut -c1-12)"
@@ -269,7 +280,8 @@ is_python() { [[ -x .venv/bin/python ]] && marker_ok python "$(python_marker)"; 
 do_python() {
   make_venv .venv
   pip_in .venv "pyarrow==$PYARROW_VERSION" "pandas==$PANDAS_VERSION" \
-    "pytest==$PYTEST_VERSION" "jsonschema==$JSONSCHEMA_VERSION"
+    "pytest==$PYTEST_VERSION" "jsonschema==$JSONSCHEMA_VERSION" \
+    "deltalake==$DELTALAKE_VERSION" "polars==$POLARS_VERSION"
   # shellcheck disable=SC2086
   pip_in .venv "pyspark-client==$PYSPARK_CLIENT_VERSION" $PYSPARK_CLIENT_PINS
   local d; d="$(sdk_dir)"
@@ -278,7 +290,7 @@ do_python() {
   fi
   marker_set python "$(python_marker)"
 }
-version_python() { echo "pyarrow $PYARROW_VERSION, pandas $PANDAS_VERSION, pytest $PYTEST_VERSION, jsonschema $JSONSCHEMA_VERSION, pyspark-client $PYSPARK_CLIENT_VERSION"; }
+version_python() { echo "pyarrow $PYARROW_VERSION, pandas $PANDAS_VERSION, pytest $PYTEST_VERSION, jsonschema $JSONSCHEMA_VERSION, pyspark-client $PYSPARK_CLIENT_VERSION, deltalake $DELTALAKE_VERSION, polars $POLARS_VERSION"; }
 
 # ---- Airflow constraints ---------------------------------------------------
 # `pip freeze` of a clean install of the three pins above on CPython 3.11 (Debian 12),

@@ -3,6 +3,8 @@ package delta
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -413,4 +415,12 @@ func (s *Snapshot) FindTxn(ctx context.Context, appID string) (int64, []Action, 
 		}
 	}
 	return -1, nil, nil
+}
+
+// AppID is the txn application id of a write identified by commit (<pipeline>/<run_id>/<node>).
+// The arrow engine's writer and the Spark engine (spark.databricks.delta.write.txnAppId) derive
+// it the same way, so a retry is recognised whichever engine made the first attempt.
+func AppID(commit string) string {
+	sum := sha256.Sum256([]byte(commit))
+	return "aiflow-" + hex.EncodeToString(sum[:16])
 }

@@ -7,6 +7,7 @@ package files
 import (
 	"context"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -72,6 +73,7 @@ func Publish(ctx context.Context, env *plugin.Env, t Target) (*plugin.Output, er
 	switch decision {
 	case table.AlreadyPublished:
 		env.Log.Info("this run already published the current table version; recording the commit only", "table", dir, "version", cur.Version)
+		removeSuperseded(ctx, env, dir, cur) // the earlier attempt may have died before it did
 		return &plugin.Output{Manifest: versionManifest(cur, t.Ref, table.FileToken(w))}, nil
 	case table.Skip:
 		env.Log.Info("mode ignore: the table has data; nothing written", "table", dir)
@@ -116,6 +118,7 @@ func Publish(ctx context.Context, env *plugin.Env, t Target) (*plugin.Output, er
 	if err != nil {
 		return nil, err
 	}
+	removeSuperseded(ctx, env, dir, v)
 	m := readers.StagedManifest(files, schema)
 	m.Format = t.Format
 	m.Dataset = t.Ref
@@ -166,4 +169,36 @@ func versionManifest(v *table.Version, ref *manifest.DatasetRef, token string) *
 		}
 	}
 	return m
+}
+
+// removeSuperseded deletes, once version v is published, every data file in the folder that v
+// does not hold: the parts an overwrite replaced and those of older versions. The folder then
+// holds exactly one complete version, so a reader that lists it (pyarrow, Polars, Spark reading
+// the path) sees what aiflow readers see. Only aiflow's own part-* files are touched; a failure
+// leaves extra files (logged), never a broken version.
+func removeSuperseded(ctx context.Context, env *plugin.Env, dir string, v *table.Version) {
+	live := map[string]bool{}
+	for _, f := range v.Files {
+		live[f.URI] = true
+	}
+	objs, err := env.Store.List(ctx, dir+"/")
+	if err != nil {
+		env.Log.Warn("could not list the published folder to remove superseded files", "dir", dir, "error", err)
+		return
+	}
+	removed := 0
+	for _, o := range objs {
+		rel := strings.TrimPrefix(o.URI, dir+"/")
+		if live[o.URI] || strings.HasPrefix(rel, "_") || !strings.HasPrefix(path.Base(rel), "part-") {
+			continue
+		}
+		if err := env.Store.Delete(ctx, o.URI); err != nil {
+			env.Log.Warn("could not remove a superseded file", "uri", o.URI, "error", err)
+			continue
+		}
+		removed++
+	}
+	if removed > 0 {
+		env.Log.Info("removed superseded files", "dir", dir, "files", removed, "version", v.Version)
+	}
 }

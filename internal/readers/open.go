@@ -79,6 +79,21 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 	if len(m.Files) == 0 {
 		return nil, nil // an empty output: see EmptyReader
 	}
+	// Partition columns read with the types the manifest recorded (a Delta table's schema, a
+	// sink's input), not as strings.
+	if len(m.Files[0].Partition) > 0 {
+		for _, f := range m.Schema {
+			if _, ok := m.Files[0].Partition[f.Name]; !ok {
+				continue
+			}
+			if dt, err := arrowops.ParseType(f.Type); err == nil && partitionType(dt) {
+				if opts.PartitionTypes == nil {
+					opts.PartitionTypes = map[string]arrow.DataType{}
+				}
+				opts.PartitionTypes[f.Name] = dt
+			}
+		}
+	}
 	return dataset.OpenFiles(ctx, st, m.Files, opts)
 }
 
@@ -143,4 +158,15 @@ func StagedManifest(files []dataset.WrittenFile, schema *arrow.Schema) *manifest
 		m.Bytes += f.Bytes
 	}
 	return m
+}
+
+// partitionType reports whether partition values (strings in paths and logs) parse as dt.
+func partitionType(dt arrow.DataType) bool {
+	switch dt.ID() {
+	case arrow.STRING, arrow.LARGE_STRING, arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64,
+		arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64, arrow.BOOL, arrow.DATE32,
+		arrow.FLOAT32, arrow.FLOAT64, arrow.TIMESTAMP, arrow.DECIMAL128:
+		return true
+	}
+	return false
 }

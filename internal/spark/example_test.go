@@ -41,7 +41,15 @@ func TestUserFeaturesExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Exec(context.Background(), spark.Statements(strings.ReplaceAll(string(b), "{{format}}", "parquet"))...); err != nil {
+	// The sample table is a Delta table at <lake root>/raw/sales_orders, as the example's
+	// sampledata command creates it.
+	lake := filepath.Join(w.dir, ".aiflow", "lake")
+	orders, err := spark.DeltaPath("file://" + filepath.Join(lake, "raw", "sales_orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := strings.NewReplacer("{{create}}", "CREATE OR REPLACE TABLE "+orders, "{{format}}", "delta").Replace(string(b))
+	if err := s.Exec(context.Background(), spark.Statements(q)...); err != nil {
 		t.Fatal(err)
 	}
 	for _, spec := range []string{"pipeline.yaml", "pipeline.ir.json"} {
@@ -49,11 +57,23 @@ func TestUserFeaturesExample(t *testing.T) {
 			t.Fatalf("validate %s: exit %d\n%s", spec, r.code, r.stderr)
 		}
 	}
-	w.mustRun("run", "--pipeline", "daily_user_feature_pipeline", "--all", "--ir", filepath.Join(example, "pipeline.yaml"),
-		"--run-id", "seed", "--logical-date", "2024-01-02")
-	for node, rows := range map[string]int64{"enrich_orders": 97, "build_user_features": 97, "user_features_onelake": 97} {
-		if m := w.committed("daily_user_feature_pipeline", "seed", node); m.Rows != rows {
-			t.Errorf("%s: %d rows, want %d", node, m.Rows, rows)
+	features := filepath.Join(lake, "feature_store", "user_features_daily")
+	featuresSQL, _ := spark.DeltaPath("file://" + features)
+	// A rerun (a new run id) overwrites the day's partition: the table keeps 97 rows for the day.
+	for _, run := range []string{"seed", "seed2"} {
+		w.mustRun("run", "--pipeline", "daily_user_feature_pipeline", "--all", "--ir", filepath.Join(example, "pipeline.yaml"),
+			"--run-id", run, "--logical-date", "2024-01-02")
+		for node, rows := range map[string]int64{"enrich_orders": 97, "build_user_features": 97, "user_features_onelake": 97} {
+			if m := w.committed("daily_user_feature_pipeline", run, node); m.Rows != rows {
+				t.Errorf("%s %s: %d rows, want %d", run, node, m.Rows, rows)
+			}
+		}
+		// The features are a Delta table that Spark, delta-rs and Polars read, none knowing aiflow.
+		if n := count(t, s, "SELECT count(*) FROM "+featuresSQL+" WHERE dt = '2024-01-02'"); n != 97 {
+			t.Errorf("%s: Spark reads %d feature rows, want 97", run, n)
+		}
+		if r := deltaRSRead(t, py, features); r.Rows != 97 || r.PolarsRows != 97 {
+			t.Errorf("%s: delta-rs reads %d rows, Polars %d, want 97", run, r.Rows, r.PolarsRows)
 		}
 	}
 
@@ -73,7 +93,7 @@ func TestUserFeaturesExample(t *testing.T) {
 		a.amt += float64(id*37%1000) / 10
 		want[id%97] = a
 	}
-	got := readBack(t, py, w.remote, filepath.Join(w.env["AIFLOW_HOME"], "lake", "feature_store", "user_features_daily"))
+	got := readBack(t, py, w.remote, features)
 	if len(got.Table) != len(want) || len(got.Features) != len(want) {
 		t.Fatalf("read back %d table rows and %d feature rows, want %d each", len(got.Table), len(got.Features), len(want))
 	}
@@ -113,7 +133,7 @@ type readBackRow struct {
 }
 
 // readBack reads tmp.enriched_orders_daily through Spark SQL from a PySpark Connect client, and
-// the features the sink published with pyarrow: nothing of the runner is involved.
+// the features the sink published (a Delta table) with delta-rs: nothing of the runner is involved.
 func readBack(t *testing.T, py, remote, featuresDir string) (out struct {
 	Table    []readBackRow `json:"table"`
 	Features []readBackRow `json:"features"`
@@ -121,13 +141,13 @@ func readBack(t *testing.T, py, remote, featuresDir string) (out struct {
 	t.Helper()
 	script := `
 import json, sys
-import pyarrow.dataset as ds
+from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
 rows = spark.sql("SELECT user_id, order_cnt_30d, order_amt_30d FROM tmp.enriched_orders_daily ORDER BY user_id").collect()
 table = [r.asDict() for r in rows]
 spark.stop()
-feats = ds.dataset(sys.argv[2], format="parquet", partitioning="hive").to_table().to_pylist()
+feats = DeltaTable(sys.argv[2]).to_pyarrow_table().to_pylist()
 for f in feats:
     f["dt"] = str(f["dt"])
 print(json.dumps({"table": table, "features": feats}))
@@ -145,4 +165,28 @@ print(json.dumps({"table": table, "features": feats}))
 		t.Fatalf("read back: %v\n%s", err, b)
 	}
 	return out
+}
+
+type deltaRead struct {
+	Rows       int `json:"rows"`
+	PolarsRows int `json:"polars_rows"`
+}
+
+// deltaRSRead reads a Delta table with delta-rs and Polars (internal/cli/testdata/delta_interop.py).
+func deltaRSRead(t *testing.T, py, path string) deltaRead {
+	t.Helper()
+	script, _ := filepath.Abs("../cli/testdata/delta_interop.py")
+	out, err := exec.Command(py, script, "read", path).Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		t.Fatalf("delta_interop.py read %s: %v\n%s", path, err, msg)
+	}
+	var r deltaRead
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return r
 }

@@ -129,7 +129,14 @@ func TableQuery(t *manifest.Table, columns []string) (string, error) {
 		}
 		cols = strings.Join(qs, ", ")
 	}
-	q := "SELECT " + cols + " FROM " + qn
+	from := qn
+	if t.Location != "" && t.Format == "delta" {
+		// A onelake delta table: by its location, the table every engine shares.
+		if from, err = DeltaPath(t.Location); err != nil {
+			return "", err
+		}
+	}
+	q := "SELECT " + cols + " FROM " + from
 	if t.Snapshot != "" {
 		if t.Format != "delta" {
 			return "", fault.Configf("table %s: snapshot needs format delta", t.Name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/onelake"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
 	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
@@ -53,7 +54,21 @@ func (OnelakeSink) Publish(ctx context.Context, env *node.Env) (*node.Output, er
 		out.Manifest = m
 		return out, nil
 	}
-	res, err := WriteTable(ctx, s, df, TableWrite{Name: c.Table, Format: c.Format, Mode: c.Mode, PartitionBy: c.PartitionBy, Commit: commitToken(env)})
+	tw := TableWrite{Name: c.Table, Format: c.Format, Mode: c.Mode, PartitionBy: c.PartitionBy, Commit: commitToken(env)}
+	var res TableResult
+	location, version := "", int64(-1)
+	if c.Format == "delta" {
+		// A onelake delta table is the Delta table at <lake root>/<namespace>/<table>, the one
+		// the arrow engine and delta-rs read too.
+		if location, err = onelake.TableDir(env.Config.LakeRoot, c.Table); err != nil {
+			return nil, err
+		}
+		var dres DeltaResult
+		dres, err = WriteDelta(ctx, s, env.Store, df, tw, location)
+		res, version = dres.TableResult, dres.Version
+	} else {
+		res, err = WriteTable(ctx, s, df, tw)
+	}
 	if err != nil {
 		return nil, s.checkLost(ctx, fmt.Errorf("write table %s: %w", c.Table, err))
 	}
@@ -63,6 +78,11 @@ func (OnelakeSink) Publish(ctx context.Context, env *node.Env) (*node.Output, er
 	m := &manifest.Manifest{Kind: manifest.KindTable, Dataset: ref, Schema: st.Schema, Rows: st.Rows,
 		Table:   &manifest.Table{Name: c.Table, Format: c.Format},
 		Details: map[string]any{"engine": builtin.Spark, "remote": s.Remote, "mode": c.Mode, "commit": commitToken(env)}}
+	if location != "" {
+		m.Table.Location = strings.TrimSuffix(location, "/")
+		m.Table.Snapshot = deltaVersion(version)
+		m.Details["delta_version"] = version
+	}
 	switch {
 	case res.Skipped:
 		m.Kind, m.Table, m.Rows = manifest.KindNone, nil, 0

@@ -25,7 +25,7 @@ const (
 // Register adds every built-in spec to r.
 func Register(r *plugin.Registry) {
 	r.Register(plugin.Spec{Kind: "onelake", Role: plugin.RoleSource, Engines: []string{Spark, Arrow},
-		Summary: "a lake table: a Spark catalog table (delta/parquet) or, on the arrow engine, Hive-partitioned files under the table root",
+		Summary: "a lake table: Delta Lake at <lake root>/<namespace>/<table> on every engine (format parquet: Hive-partitioned files, or a Spark catalog table)",
 		New:     func() plugin.Config { return &OnelakeSource{Format: "delta"} }})
 	r.Register(plugin.Spec{Kind: "onestream", Role: plugin.RoleSource, Engines: []string{Arrow, Spark},
 		Summary: "the company stream (Kafka): a bounded offset range pinned by the source node",
@@ -38,8 +38,8 @@ func Register(r *plugin.Registry) {
 		New:     func() plugin.Config { return &FilesSource{} }})
 
 	r.Register(plugin.Spec{Kind: "onelake", Role: plugin.RoleSink, Engines: []string{Spark, Arrow},
-		Summary: "a lake table, written once per run: overwrite replaces only the partitions the run touched",
-		New:     func() plugin.Config { return &OnelakeSink{Mode: "overwrite", Format: "parquet"} }})
+		Summary: "a lake table (Delta Lake by default), written once per run: overwrite replaces only the partitions the run touched",
+		New:     func() plugin.Config { return &OnelakeSink{Mode: "overwrite", Format: "delta"} }})
 	r.Register(plugin.Spec{Kind: "feature_store", Role: plugin.RoleSink, Engines: []string{Arrow},
 		Summary: "a feature group in PostgreSQL: rows upserted by entity keys, newer event time wins, committed with the run",
 		New: func() plugin.Config {
@@ -73,7 +73,7 @@ func Register(r *plugin.Registry) {
 // OnelakeSource reads a lake table.
 type OnelakeSource struct {
 	Table      string            `json:"table" required:"true" doc:"table name, namespace.table (raw.sales_orders); on the arrow engine it maps to <table root>/raw/sales_orders/"`
-	Format     string            `json:"format" doc:"storage format: delta or parquet (delta needs the spark engine)"`
+	Format     string            `json:"format" doc:"delta (a Delta Lake table at <lake root>/<namespace>/<table>, on every engine) or parquet (a plain Hive-layout folder on the arrow engine, a catalog table on Spark)"`
 	Partitions map[string]string `json:"partitions" doc:"partition filters, column to value; values may use templates ({{ ds }}) and are quoted safely"`
 	Columns    []string          `json:"columns" doc:"columns to read (all when empty)"`
 	Snapshot   string            `json:"snapshot" doc:"a table version or snapshot id to pin (latest when empty)"`
@@ -149,7 +149,7 @@ type OnelakeSink struct {
 	Table       string   `json:"table" required:"true" doc:"table name, namespace.table"`
 	Mode        string   `json:"mode" doc:"overwrite (the partitions this run touched), append, error (fail if data exists), ignore (skip if data exists)"`
 	PartitionBy []string `json:"partition_by" doc:"partition columns (Hive layout)"`
-	Format      string   `json:"format" doc:"parquet or delta (delta needs the spark engine)"`
+	Format      string   `json:"format" doc:"delta (a Delta Lake table at <lake root>/<namespace>/<table>, on every engine) or parquet (a plain Hive-layout folder on the arrow engine, a catalog table on Spark)"`
 }
 
 func (c *OnelakeSink) Validate() error {

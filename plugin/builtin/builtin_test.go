@@ -93,7 +93,7 @@ func TestMinimalConfigsAndDefaults(t *testing.T) {
 		{ir.Source, "onestream", map[string]any{"topic": "orders"}, &builtin.StreamSource{Topic: "orders", StartingOffsets: "earliest", ValueFormat: "json", OnError: "fail"}},
 		{ir.Source, "kafka", map[string]any{"topic": "orders"}, &builtin.StreamSource{Topic: "orders", StartingOffsets: "earliest", ValueFormat: "json", OnError: "fail"}},
 		{ir.Source, "files", map[string]any{"path": "in/"}, &builtin.FilesSource{Path: "in/"}},
-		{ir.Sink, "onelake", map[string]any{"table": "fs.t"}, &builtin.OnelakeSink{Table: "fs.t", Mode: "overwrite", Format: "parquet"}},
+		{ir.Sink, "onelake", map[string]any{"table": "fs.t"}, &builtin.OnelakeSink{Table: "fs.t", Mode: "overwrite", Format: "delta"}},
 		{ir.Sink, "feature_store", map[string]any{"feature_group": "user_features"}, &builtin.FeatureStoreSink{FeatureGroup: "user_features", Mode: "upsert", Schema: "public", DSN: plugin.Secret{Env: "AIFLOW_FEATURE_STORE_DSN"}}},
 		{ir.Sink, "files", map[string]any{"path": "out/"}, &builtin.FilesSink{Path: "out/", Format: "parquet", Mode: "overwrite", Compression: "zstd"}},
 		{ir.Sink, "kafka", map[string]any{"topic": "out"}, &builtin.KafkaSink{Topic: "out", Compression: "zstd", ValueFormat: "json"}},

@@ -1,10 +1,13 @@
 //go:build !nospark
 
 // Command sampledata creates the sample table of the user_features example, raw.sales_orders
-// (partitioned by dt, 2024-01-01 … 2024-01-03), on a Spark Connect server:
+// (partitioned by dt, 2024-01-01 … 2024-01-03), on a Spark Connect server with Delta Lake:
 //
 //	go run ./examples/user_features/sampledata                   # remote from AIFLOW_SPARK_REMOTE
-//	go run ./examples/user_features/sampledata --format delta    # when the server has Delta Lake
+//	go run ./examples/user_features/sampledata --format parquet  # a Spark catalog table instead
+//
+// The Delta table lands at <lake root>/raw/sales_orders (AIFLOW_LAKE_ROOT, default
+// $AIFLOW_HOME/lake), where the onelake source finds it on every engine.
 package main
 
 import (
@@ -17,6 +20,8 @@ import (
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/onelake"
 	"github.com/aiflow-dev/aiflow/internal/spark"
 )
 
@@ -25,7 +30,7 @@ var script string
 
 func main() {
 	remote := flag.String("remote", os.Getenv("AIFLOW_SPARK_REMOTE"), "Spark Connect remote sc://host:port")
-	format := flag.String("format", "parquet", "table format: parquet or delta")
+	format := flag.String("format", "delta", "table format: delta or parquet")
 	flag.Parse()
 	if err := run(*remote, *format); err != nil {
 		fmt.Fprintln(os.Stderr, "sampledata:", err)
@@ -46,9 +51,27 @@ func run(remote, format string) error {
 	if format != "parquet" && format != "delta" {
 		return fault.Configf("--format %q: want parquet or delta", format)
 	}
-	if err := s.Exec(ctx, spark.Statements(strings.ReplaceAll(script, "{{format}}", format))...); err != nil {
+	create := "CREATE TABLE raw.sales_orders"
+	where := "the catalog"
+	if format == "delta" {
+		cfg, err := config.Load(ctx)
+		if err != nil {
+			return err
+		}
+		dir, err := onelake.TableDir(cfg.LakeRoot, "raw.sales_orders")
+		if err != nil {
+			return err
+		}
+		target, err := spark.DeltaPath(dir)
+		if err != nil {
+			return err
+		}
+		create, where = "CREATE OR REPLACE TABLE "+target, dir
+	}
+	q := strings.NewReplacer("{{create}}", create, "{{format}}", format).Replace(script)
+	if err := s.Exec(ctx, spark.Statements(q)...); err != nil {
 		return err
 	}
-	fmt.Printf("created raw.sales_orders (%s) on %s\n", format, spark.Redact(remote))
+	fmt.Printf("created raw.sales_orders (%s) in %s on %s\n", format, where, spark.Redact(remote))
 	return nil
 }
