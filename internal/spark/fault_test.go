@@ -42,7 +42,7 @@ nodes:
     sink: onelake
     engine: spark
     inputs: [orders_onelake]
-    with: {table: fs@@.orders_copy, mode: %s, partition_by: [dt]}
+    with: {table: fs@@.orders_copy, format: parquet, mode: %s, partition_by: [dt]}
 `
 
 func (w *workspace) faultSpec(sql, mode, day string) string {

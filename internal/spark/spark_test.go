@@ -101,7 +101,10 @@ func (w *workspace) sampleData(s *spark.Session) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	script := strings.ReplaceAll(strings.ReplaceAll(string(b), "{{format}}", "parquet"), "raw", "raw"+w.sfx)
+	// A Parquet catalog table (the sample's --format parquet); Delta tables at the lake root
+	// are covered by TestUserFeaturesExample and delta_test.go.
+	script := strings.NewReplacer("{{create}}", "CREATE TABLE raw.sales_orders", "{{format}}", "parquet").Replace(string(b))
+	script = strings.ReplaceAll(script, "raw", "raw"+w.sfx)
 	if err := s.Exec(context.Background(), spark.Statements(script)...); err != nil {
 		w.t.Fatal(err)
 	}
@@ -194,7 +197,11 @@ func TestOrdersPipeline(t *testing.T) {
 	if sink.Kind != manifest.KindTable || sink.Rows != 97 || sink.Table.Filter != "`dt` = '2024-01-02'" {
 		t.Fatalf("sink manifest: kind %s rows %d table %+v", sink.Kind, sink.Rows, sink.Table)
 	}
-	table := "fs" + w.sfx + ".user_orders_daily"
+	// The sink's default format is delta: the Delta table at <lake root>/fs…/user_orders_daily.
+	table, err := spark.DeltaPath("file://" + filepath.Join(w.dir, ".aiflow", "lake", "fs"+w.sfx, "user_orders_daily"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Another day adds a partition; running the first day again replaces only its partition.
 	w.mustRun("run", "--pipeline", "spark_orders", "--all", "--ir", spec, "--run-id", "r2", "--logical-date", "2024-01-03")
 	w.mustRun("run", "--pipeline", "spark_orders", "--all", "--ir", spec, "--run-id", "r3", "--logical-date", "2024-01-02")
