@@ -29,8 +29,8 @@ nodes:
     with: {table: fs@@.orders_delta, mode: MODE, partition_by: [dt]}
 `
 
-// readBack: the arrow engine reads the Delta table (onelake source) into a files sink.
-const readBack = `api_version: aiflow/v1
+// arrowReadBack: the arrow engine reads the Delta table (onelake source) into a files sink.
+const arrowReadBack = `api_version: aiflow/v1
 pipeline: {id: arrow_read, owner: t, team: t, env: dev}
 nodes:
   - id: src
@@ -90,7 +90,7 @@ func TestDeltaOnSparkRetryAndInterop(t *testing.T) {
 				t.Fatalf("delta-rs reads %d rows, Polars %d, want %d", r.Rows, r.PolarsRows, want)
 			}
 			out := filepath.Join(w.dir, "out", mode)
-			spec2 := w.write("read_"+mode+".yaml", strings.NewReplacer("@@", w.sfx, "OUT", out+"/").Replace(readBack))
+			spec2 := w.write("read_"+mode+".yaml", strings.NewReplacer("@@", w.sfx, "OUT", out+"/").Replace(arrowReadBack))
 			w.mustRun("run", "--pipeline", "arrow_read", "--all", "--ir", spec2, "--run-id", "r"+mode)
 			if m := w.committed("arrow_read", "r"+mode, "src"); m.Rows != want {
 				t.Fatalf("the arrow engine pinned %d rows of the Spark-written table, want %d", m.Rows, want)
