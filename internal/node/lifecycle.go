@@ -571,7 +571,29 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		defer ocancel()
 		res.obs.ended(octx, env, res, err)
 	}
+	r.logEnd(env, res, err)
 	return res, err
+}
+
+// logEnd writes the attempt's one closing record: "node finished" (info), or "node failed" at
+// level ERROR, with what it read and wrote, how long it took, its exit code and error class, so
+// a log search finds every outcome without parsing result.json.
+func (r *Runner) logEnd(env *Env, res *Result, err error) {
+	log := r.logFor(env)
+	if res.obs != nil && res.obs.log != nil {
+		log = res.obs.log
+	}
+	if log == nil {
+		return
+	}
+	attrs := []any{"status", res.Status, "rows_in", res.RowsIn, "rows_out", res.RowsOut, "bytes_in", res.BytesIn,
+		"bytes_out", res.BytesOut, "duration_ms", res.DurationMS, "exit_code", res.ExitCode, "try", res.Try}
+	if err == nil {
+		log.Info("node finished", attrs...)
+		return
+	}
+	attrs = append(attrs, "error_class", res.ErrorClass, "retryable", res.Retryable, "error", res.Error)
+	log.Error("node failed", attrs...)
 }
 
 func (r *Runner) logFor(env *Env) *slog.Logger {

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -156,4 +157,69 @@ func TestLostCommitAnswerKeepsCommittedStaging(t *testing.T) {
 		t.Fatalf("retry: %v %s", err, res.Status)
 	}
 	committedFilesExist(t, meta, "tr")
+}
+
+// logRecords runs fn with a runner logging JSON into a buffer and returns the records.
+func logRecords(t *testing.T, r *node.Runner, fn func()) []map[string]any {
+	t.Helper()
+	var buf strings.Builder
+	r.Log = slog.New(slog.NewJSONHandler(&buf, nil))
+	fn()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func findRecord(recs []map[string]any, msg string) map[string]any {
+	for _, m := range recs {
+		if m["msg"] == msg {
+			return m
+		}
+	}
+	return nil
+}
+
+// TestNodeEndRecords: every attempt ends with one "node finished" record, or one "node failed"
+// record at level ERROR, carrying rows, bytes, duration, exit code and error class.
+func TestNodeEndRecords(t *testing.T) {
+	p, h, meta, st, cfg := setup(t)
+	hook := &commitHook{Store: meta}
+	hook.commit = func(ctx context.Context, c metadata.Commit) (bool, *metadata.Commit, error) {
+		return false, nil, fault.Temporaryf("commit: connection reset by peer")
+	}
+	r := &node.Runner{Registry: plugin.Default, Config: cfg, Meta: hook, Store: st}
+	recs := logRecords(t, r, func() {
+		if _, err := r.Run(context.Background(), node.Request{Pipeline: p, IRHash: h, Node: "tr", RunID: "r", LogicalDate: time.Now(), Try: 1}); err == nil {
+			t.Fatal("no error")
+		}
+	})
+	failed := findRecord(recs, "node failed")
+	if failed == nil || failed["level"] != "ERROR" || failed["exit_code"] != 75.0 || failed["error_class"] != "temporary" ||
+		failed["retryable"] != true || !strings.Contains(failed["error"].(string), "connection reset") || failed["rows_in"] != 3.0 {
+		t.Errorf("node failed record: %v", failed)
+	}
+	if findRecord(recs, "node finished") != nil {
+		t.Error("a node finished record for a failure")
+	}
+
+	r.Meta = meta
+	recs = logRecords(t, r, func() {
+		if _, err := r.Run(context.Background(), node.Request{Pipeline: p, IRHash: h, Node: "tr", RunID: "r", LogicalDate: time.Now(), Try: 2}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	done := findRecord(recs, "node finished")
+	if done == nil || done["level"] != "INFO" || done["rows_in"] != 3.0 || done["rows_out"] != 3.0 || done["exit_code"] != 0.0 ||
+		done["status"] != "succeeded" || done["bytes_out"].(float64) <= 0 || done["duration_ms"] == nil || done["try"] != 2.0 {
+		t.Errorf("node finished record: %v", done)
+	}
+	if findRecord(recs, "node failed") != nil {
+		t.Error("a node failed record for a success")
+	}
 }
