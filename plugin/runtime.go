@@ -48,6 +48,9 @@ type Env struct {
 	Publish bool
 	// Progress, when set, is called with running totals while data flows.
 	Progress func(rows, bytes int64)
+	// InputProgress, when set, gives the callback for the running totals read from one input
+	// (progress records and live metrics count input rows: a group-by writes nothing for long).
+	InputProgress func(input string) func(rows, bytes int64)
 	// Started is when the attempt started.
 	Started time.Time
 	// Redact masks secret values in every output; a runtime that resolves a secret adds its value
@@ -61,6 +64,14 @@ type Env struct {
 	// UserMetric records a metric the node's own code reported (a python or PySpark function's
 	// aiflow_sdk.observability.MetricsClient) in the node's metrics. May be nil (no metrics).
 	UserMetric func(kind, name string, value float64, labels map[string]string) error
+}
+
+// ReadProgress is InputProgress(input), or nil.
+func (e *Env) ReadProgress(input string) func(rows, bytes int64) {
+	if e == nil || e.InputProgress == nil {
+		return nil
+	}
+	return e.InputProgress(input)
 }
 
 // Output is what a runtime produced: the manifest of its output (identity fields are filled by

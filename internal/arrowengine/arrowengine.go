@@ -76,7 +76,7 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 		}
 	}()
 	for _, id := range env.InputOrder {
-		c := &readers.Counter{}
+		c := &readers.Counter{Watch: env.ReadProgress(id)}
 		rr, sc, err := readers.Reader(ctx, env.Store, env.Inputs[id], c, mem)
 		if err != nil {
 			return nil, fmt.Errorf("open input %s: %w", id, err)

@@ -235,6 +235,9 @@ func runRun(e *Env, args []string) error {
 	}
 	defer s.close()
 	s.runner.Progress = progressPrinter(e)
+	if s.runner.Progress == nil {
+		s.runner.ProgressEvery = cfg.ProgressInterval // no terminal: progress records in the log
+	}
 	var results []*node.Result
 	var runErr error
 	for _, id := range order {
@@ -437,6 +440,9 @@ func runReplay(e *Env, args []string) error {
 	}
 	rid := "replay__" + *runID + "__" + time.Now().UTC().Format("20060102T150405Z")
 	s.runner.Progress = progressPrinter(e)
+	if s.runner.Progress == nil {
+		s.runner.ProgressEvery = cfg.ProgressInterval // no terminal: progress records in the log
+	}
 	res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: l.Spec.Pipeline, IRHash: l.Hash, Node: *nodeID, RunID: rid,
 		LogicalDate: ld, Try: 1, InputsRunID: *runID, NoPublish: !*publish})
 	printSummary(e, l.Spec.Pipeline, rid, []*node.Result{res}, err)

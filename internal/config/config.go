@@ -47,6 +47,9 @@ type Config struct {
 	OpenLineageDisabled bool   `env:"OPENLINEAGE_DISABLED"`
 	// OpenLineageAPIKey is sent as "Authorization: Bearer KEY", as the OpenLineage clients do.
 	OpenLineageAPIKey string `env:"OPENLINEAGE_API_KEY"`
+	// ProgressInterval is how often a running node logs a "progress" record when stderr is not a
+	// terminal (pods, CI); 0 turns the records off.
+	ProgressInterval time.Duration `env:"AIFLOW_PROGRESS_INTERVAL, default=10s"`
 	// LogFormat is json (default) or text.
 	LogFormat string `env:"AIFLOW_LOG_FORMAT, default=json"`
 	// LogLevel is debug, info, warn or error.
@@ -147,6 +150,7 @@ var Doc = [][2]string{
 	{"OPENLINEAGE_NAMESPACE", "namespace of the runner's jobs (default aiflow)"},
 	{"OPENLINEAGE_DISABLED", "true: send no lineage"},
 	{"AIFLOW_LOG_FORMAT", "json (default) or text"},
+	{"AIFLOW_PROGRESS_INTERVAL", "how often a running node logs a progress record when not on a terminal (default 10s; 0: never)"},
 	{"AIFLOW_LOG_LEVEL", "debug, info (default), warn, error"},
 	{"AIFLOW_ENVS", "allowed pipeline envs (default dev,staging,prod)"},
 	{"AIFLOW_PYTHON", "interpreter of the python engine (default python3)"},

@@ -24,6 +24,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/observability"
 	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
@@ -38,8 +39,12 @@ type Runner struct {
 	// Obs, when set, gives every attempt its own logger (with the run's identity on every line),
 	// metrics and lineage events.
 	Obs *Observability
-	// Progress, when set, is handed to runtimes for long reads and writes.
+	// Progress, when set, is handed to runtimes for long reads and writes (a terminal display).
 	Progress func(node string) func(rows, bytes int64)
+	// ProgressEvery, when positive, logs a "progress" record (rows read, rows/s, rows written)
+	// at that interval while a node runs: what pods and CI, which have no terminal, see.
+	// The /metrics counters move at that interval too (every 5s when it is zero).
+	ProgressEvery time.Duration
 }
 
 // Request names one node attempt.
@@ -208,7 +213,8 @@ func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
 		return r.finish(parent, nil, res, err, false)
 	}
 
-	env, err := r.prepare(ctx, req, n, key, log, started)
+	prog := newProgress(started)
+	env, err := r.prepare(ctx, req, n, key, log, started, prog)
 	res.obs = obs
 	if obs != nil {
 		env.Redact = r.Obs.Redact
@@ -220,6 +226,18 @@ func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
 		return r.finish(parent, env, res, err, true)
 	}
 	log.Info("node started", "type", n.Type, "plugin", n.Plugin(), "inputs", strings.Join(n.InputIDs, ","), "staging", env.OutDir)
+	{
+		every, plog := r.ProgressEvery, log
+		if every <= 0 {
+			every, plog = 5*time.Second, nil // metrics only
+		}
+		var metrics *observability.Metrics
+		if obs != nil {
+			metrics = obs.metrics
+		}
+		prog.run(ctx, every, plog, metrics)
+		defer prog.end()
+	}
 
 	if n.Type == ir.Sink && len(n.InputIDs) > 0 {
 		// A sink publishes as it writes: its checks judge what it is about to write, its input.
@@ -287,7 +305,7 @@ func tenancy(p *ir.Pipeline) metadata.Tenancy {
 }
 
 // prepare renders the node's params, decodes its config, and resolves and pins its inputs.
-func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metadata.AttemptKey, log *slog.Logger, started time.Time) (*Env, error) {
+func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metadata.AttemptKey, log *slog.Logger, started time.Time, prog *progress) (*Env, error) {
 	p := req.Pipeline
 	// The env exists from the start, so that an attempt failing here is still reported like any
 	// other (result.json, a FAIL lineage event, failure metrics).
@@ -317,9 +335,12 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 	if env.Audit, err = r.auditor(ctx, env); err != nil {
 		return env, err
 	}
+	var show func(rows, bytes int64)
 	if r.Progress != nil {
-		env.Progress = r.Progress(n.ID)
+		show = r.Progress(n.ID)
 	}
+	env.Progress = prog.output(show)
+	env.InputProgress = prog.input
 	// A retry starts from a clean attempt folder: leftovers of a killed pod of the same try are
 	// never mixed into this attempt's output.
 	if err := r.Store.DeletePrefix(ctx, env.OutDir+"/"); err != nil && !errors.Is(err, objstore.ErrNotExist) {

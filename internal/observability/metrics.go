@@ -67,6 +67,35 @@ type Metrics struct {
 
 	userMu sync.Mutex
 	user   map[string]prometheus.Collector // metrics of the node's own code, by name
+
+	// live is what Live already added to rows and bytes (in, out), so Observe adds the rest.
+	liveMu sync.Mutex
+	live   [4]int64 // rows in, rows out, bytes in, bytes out
+}
+
+// Live moves the rows and bytes counters to running totals while the node runs, so /metrics
+// shows the work in progress; Observe later adds only what Live has not.
+func (m *Metrics) Live(rowsIn, rowsOut, bytesIn, bytesOut int64) {
+	m.liveMu.Lock()
+	defer m.liveMu.Unlock()
+	for i, v := range [4]int64{rowsIn, rowsOut, bytesIn, bytesOut} {
+		if d := v - m.live[i]; d > 0 {
+			m.counter(i).Add(float64(d))
+			m.live[i] = v
+		}
+	}
+}
+
+func (m *Metrics) counter(i int) prometheus.Counter {
+	switch i {
+	case 0:
+		return m.rows.WithLabelValues("in")
+	case 1:
+		return m.rows.WithLabelValues("out")
+	case 2:
+		return m.bytes.WithLabelValues("in")
+	}
+	return m.bytes.WithLabelValues("out")
 }
 
 // NewMetrics returns the metrics of the node run described by info.
@@ -142,10 +171,12 @@ func (m *Metrics) Observe(res NodeResult) {
 	}
 	m.attempts.Inc()
 	m.duration.WithLabelValues(status).Observe(res.Duration.Seconds())
-	m.rows.WithLabelValues("in").Add(float64(max(res.RowsIn, 0)))
-	m.rows.WithLabelValues("out").Add(float64(max(res.RowsOut, 0)))
-	m.bytes.WithLabelValues("in").Add(float64(max(res.BytesIn, 0)))
-	m.bytes.WithLabelValues("out").Add(float64(max(res.BytesOut, 0)))
+	m.liveMu.Lock()
+	for i, v := range [4]int64{res.RowsIn, res.RowsOut, res.BytesIn, res.BytesOut} {
+		m.counter(i).Add(float64(max(v-m.live[i], 0)))
+		m.live[i] = max(v, m.live[i])
+	}
+	m.liveMu.Unlock()
 	for _, c := range res.Checks {
 		passed := 0.0
 		if c.Passed {

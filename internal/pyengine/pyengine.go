@@ -144,7 +144,7 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 	done := make(chan struct{})
 	for i, id := range env.InputOrder {
 		feed.Add(1)
-		counters[i] = &readers.Counter{}
+		counters[i] = &readers.Counter{Watch: env.ReadProgress(id)}
 		go func(i int, id string) {
 			defer feed.Done()
 			feedErrs[i] = feedInput(pctx, env, id, req.Inputs[id], counters[i], done)

@@ -50,7 +50,11 @@ func opener(kind string) (Opener, bool) {
 
 // Counter counts what an input delivered. DeadLetters counts the records a Kafka input set aside
 // as undecodable (on_error: dead_letter); consumers report it in their output manifest.
-type Counter struct{ Rows, Bytes, DeadLetters atomic.Int64 }
+// Watch, when set, is also called with the running totals (plugin.Env.ReadProgress).
+type Counter struct {
+	Rows, Bytes, DeadLetters atomic.Int64
+	Watch                    func(rows, bytes int64)
+}
 
 // OpenManifest opens a committed manifest for reading as Arrow record batches: exactly its pinned
 // files (sizes and ETags checked), projected to the pinned columns.
@@ -74,7 +78,13 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 		}
 	}
 	if c != nil {
-		opts.Progress = func(rows, bytes int64) { c.Rows.Store(rows); c.Bytes.Store(bytes) }
+		opts.Progress = func(rows, bytes int64) {
+			c.Rows.Store(rows)
+			c.Bytes.Store(bytes)
+			if c.Watch != nil {
+				c.Watch(rows, bytes)
+			}
+		}
 	}
 	if len(m.Files) == 0 {
 		return nil, nil // an empty output: see EmptyReader
