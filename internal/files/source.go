@@ -96,6 +96,9 @@ func (source) Pin(ctx context.Context, env *plugin.Env) (*plugin.Output, error) 
 		return nil, err
 	}
 	m := Manifest(ds, readers.DatasetRef(uri), details)
+	if opts.Schema != nil && (ds.Format == dataset.CSV || ds.Format == dataset.NDJSON) {
+		m.ReadSchema = readers.Fields(opts.Schema)
+	}
 	if len(cfg.Columns) > 0 {
 		m.Details = WithDetail(m.Details, "columns", cfg.Columns)
 	}

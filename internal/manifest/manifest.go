@@ -42,8 +42,12 @@ type Manifest struct {
 	Format string             `json:"format,omitempty"`
 	Files  []dataset.FileInfo `json:"files,omitempty"`
 	Schema []Field            `json:"schema,omitempty"`
-	Rows   int64              `json:"rows"`
-	Bytes  int64              `json:"bytes"`
+	// ReadSchema is the schema the producer read text files (csv, json) with: the source's
+	// declared schema. Consumers read the files with it instead of inferring types again (a
+	// declared timestamp must not come back as text).
+	ReadSchema []Field `json:"read_schema,omitempty"`
+	Rows       int64   `json:"rows"`
+	Bytes      int64   `json:"bytes"`
 	// Table is set for KindTable.
 	Table *Table `json:"table,omitempty"`
 	// Kafka is set for KindKafka.

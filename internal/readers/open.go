@@ -70,6 +70,14 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 		return nil, fault.Configf("input %s has no data to read (%s)", m.Node, m.Kind)
 	}
 	opts := dataset.ReadOptions{Format: dataset.Format(m.Format)}
+	if len(m.ReadSchema) > 0 {
+		// Text files are read with the producer's declared schema, never inferred again.
+		sc, err := SchemaOf(m.ReadSchema)
+		if err != nil {
+			return nil, err
+		}
+		opts.Schema = sc
+	}
 	if cols, ok := m.Details["columns"].([]any); ok {
 		for _, c := range cols {
 			if s, ok := c.(string); ok {

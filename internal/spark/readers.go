@@ -204,6 +204,9 @@ func SparkURI(uri string) string {
 // and the results are unioned. Hive partition columns come from the paths (basePath).
 func readFiles(ctx context.Context, s *Session, env *node.Env, m *manifest.Manifest, opts map[string]string) (sql.DataFrame, error) {
 	format := m.Format
+	if format == "ndjson" {
+		format = "json" // aiflow's name of JSON lines; Spark's json source reads them
+	}
 	switch format {
 	case "parquet", "csv", "json", "orc":
 	case "", "ipc":
