@@ -81,6 +81,11 @@ func classifySpark(err error, se *sparkerrors.SparkError, remote string) error {
 		}
 		msg = msg[:cut] + "…"
 	}
+	if missingFS(msg) {
+		// The cluster lacks a file system (hadoop-aws for s3a://): a deployment fix, which no
+		// retry brings.
+		return fault.Wrap(fault.Config, errors.New(msg), "Spark Connect %s cannot open the path's file system (for s3a:// the cluster needs hadoop-aws and its S3 settings)", remote)
+	}
 	for _, s := range sessionLost {
 		if strings.Contains(se.ErrorClass, s) || strings.Contains(se.Message, s) {
 			return fault.Wrap(fault.Temporary, errors.New(msg), "Spark Connect %s lost the session (server restarted?)", remote)
@@ -108,4 +113,10 @@ func systemState(s string) bool {
 		}
 	}
 	return false
+}
+
+// missingFS: Spark's answer when the cluster has no file system for a URI scheme.
+func missingFS(msg string) bool {
+	return strings.Contains(msg, "No FileSystem for scheme") || strings.Contains(msg, "UnsupportedFileSystemException") ||
+		strings.Contains(msg, "S3AFileSystem not found")
 }

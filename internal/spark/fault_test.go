@@ -223,3 +223,37 @@ func TestResolveRemote(t *testing.T) {
 		t.Fatalf("Redact left the token: %s", red)
 	}
 }
+
+// A cluster without the S3A file system (the test server has no hadoop-aws) cannot read s3a://
+// at all: configuration (78), not a temporary error retried in vain.
+func TestNoS3AFileSystemIsConfig(t *testing.T) {
+	w := newWorkspace(t)
+	s := w.session()
+	df, err := s.Read().Format("parquet").Load("s3a://aiflow-no-bucket/x/")
+	if err == nil {
+		_, err = df.Collect(t.Context())
+	}
+	err = spark.Classify(err, w.remote)
+	if c := fault.ClassOf(err); c != fault.Config {
+		t.Fatalf("s3a:// on a server without hadoop-aws: class %v (%v), want config", c, err)
+	}
+}
+
+// A files source with format json feeds a spark transform (plugins lists spark for it): the
+// manifest's ndjson files are read with Spark's json source.
+func TestJSONFilesFeedSpark(t *testing.T) {
+	w := newWorkspace(t)
+	in := w.write("events.json", `{"user_id": 1, "v": 5}
+{"user_id": 2, "v": 7}
+`)
+	spec := w.write("json.yaml", `api_version: aiflow/v1
+pipeline: {id: json_spark, owner: t, team: t, env: dev, project: t}
+nodes:
+  - {id: events, source: files, with: {path: "`+in+`", format: json}}
+  - {id: q, transform: spark, inputs: [events], with: {sql: "SELECT sum(v) AS s FROM events"}}
+`)
+	w.mustRun("run", "--pipeline", "json_spark", "--all", "--ir", spec, "--run-id", "j")
+	if m := w.committed("json_spark", "j", "q"); m.Rows != 1 {
+		t.Fatalf("q: %d rows, want 1", m.Rows)
+	}
+}
