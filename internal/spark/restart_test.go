@@ -4,7 +4,6 @@ package spark_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
