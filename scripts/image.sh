@@ -136,29 +136,34 @@ python_rootfs() {
 }
 
 build_python() {
-  local ctx=$1/python base py
+  local ctx=$1/python base py key
   base=$(python_rootfs)
   py=$(host_python)
+  # The root filesystem as a base image of its own, kept in podman's storage under its cache key:
+  # a rebuild then only adds the small layers on top.
+  key=$(basename "$base" .tar)
+  key=${key#python-rootfs-}
+  if ! podman image exists "localhost/aiflow-python-base:$key"; then
+    podman import --quiet "$base" "localhost/aiflow-python-base:$key" >/dev/null
+  fi
   mkdir -p "$ctx/sdk" "$ctx/bin" "$ctx/home/nonroot"
-  ln "$base" "$ctx/rootfs.tar" 2>/dev/null || cp "$base" "$ctx/rootfs.tar"
   # From a copy: building the wheel leaves build/ beside the sources.
   cp -r python "$ctx/sdk-src"
   rm -rf "$ctx/sdk-src/tests"
   "$py" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps --target "$ctx/sdk" "$ctx/sdk-src" >&2
   rm -rf "$ctx/sdk/bin"
   cp bin/aiflow-runner "$ctx/bin/aiflow-runner"
-  cat >"$ctx/Containerfile" <<'EOF'
-FROM scratch
-ADD rootfs.tar /
+  cat >"$ctx/Containerfile" <<EOF
+FROM localhost/aiflow-python-base:$key
 COPY sdk/ /usr/local/lib/python3.11/dist-packages/
 COPY bin/aiflow-runner /usr/local/bin/aiflow-runner
 COPY --chown=65532:65532 home/ /home/
-ENV PATH=/usr/local/bin:/usr/bin:/bin \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    AIFLOW_HOME=/tmp/aiflow \
-    AIFLOW_LOG_FORMAT=json \
-    AIFLOW_PYTHON=/usr/bin/python3 \
+ENV PATH=/usr/local/bin:/usr/bin:/bin \\
+    PYTHONDONTWRITEBYTECODE=1 \\
+    PYTHONUNBUFFERED=1 \\
+    AIFLOW_HOME=/tmp/aiflow \\
+    AIFLOW_LOG_FORMAT=json \\
+    AIFLOW_PYTHON=/usr/bin/python3 \\
     AIFLOW_PYTHONPATH=/app
 WORKDIR /app
 USER 65532:65532
@@ -268,6 +273,8 @@ build)
   save "$RUNNER_IMAGE" aiflow-runner.tar
   save "$PYTHON_IMAGE" aiflow-runner-python.tar
   save "$PAUSE_IMAGE" pause.tar
+  # Earlier builds of the same tags are left untagged: drop them.
+  podman image prune --force >/dev/null 2>&1 || true
   log "built $RUNNER_IMAGE $PYTHON_IMAGE $PAUSE_IMAGE in $((SECONDS - start))s; archives in bin/images/"
   ;;
 check) check_all ;;
