@@ -4,14 +4,17 @@
 #   scripts/install.sh                 # all components
 #   scripts/install.sh kafka spark     # only those
 #
-# Components: postgres pushgateway versitygw kafka spark sparkkafka airflow python
+# Components: postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s
 #
 # Everything project-local lives in git-ignored folders of the repo:
 #   .tools/            versitygw binary, Kafka jars, install markers
 #   .venv-spark/       pyspark (its jars/ hold the Spark Connect server)
 #   .venv-airflow/     Airflow 3 + cncf-kubernetes provider + dag-factory
 #   .venv/             pyarrow/pandas/pytest/jsonschema (+ python/ editable if present)
-# System packages (postgres, pushgateway) come from Debian apt.
+# System packages (postgres, pushgateway, and k8s's containerd, etcd, runc, CNI plugins,
+# podman, buildah, mmdebstrap) come from Debian apt.
+#   /var/cache/aiflow/k8s-<version>/bin   Kubernetes server binaries built from Go modules, kept
+#                                         outside the checkout so that a clean clone reuses them
 #
 # Each component writes .tools/markers/<name> holding its pinned version after a
 # successful install; a rerun whose marker matches (and whose artifact exists) is a no-op.
@@ -54,7 +57,16 @@ SPARK_KAFKA_JARS=(
 DELTALAKE_VERSION=1.6.6        # delta-rs
 POLARS_VERSION=2.1.0
 
-ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark sparkkafka delta airflow python)
+# k8s: a single-node cluster for the end-to-end tests (scripts/k8s.sh) and `make image`.
+# Kubelet 1.35+ wants cgroup v2 (or failCgroupV1: false); 1.34 runs on cgroup v1 with containerd 1.6.
+K8S_VERSION=v1.34.4
+K8S_CACHE="${AIFLOW_K8S_CACHE:-/var/cache/aiflow/k8s-$K8S_VERSION}"
+# Debian 12 packages, pinned to the versions the scripts were written against.
+K8S_APT_PINS="containerd=1.6.20~ds1-1+deb12u3 etcd-server=3.4.23-4+b4 runc=1.1.5+ds1-1+deb12u1
+containernetworking-plugins=1.1.1+ds1-3+b5 podman=4.3.1+ds1-8+deb12u1+b3 buildah=1.28.2+ds1-3+deb12u1+b3
+mmdebstrap=1.3.5-7 iptables uidmap iproute2 openssl ca-certificates tzdata"
+
+ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s)
 
 TOOLS="$ROOT/.tools"
 MARKERS="$TOOLS/markers"
@@ -291,6 +303,51 @@ do_python() {
   marker_set python "$(python_marker)"
 }
 version_python() { echo "pyarrow $PYARROW_VERSION, pandas $PANDAS_VERSION, pytest $PYTEST_VERSION, jsonschema $JSONSCHEMA_VERSION, pyspark-client $PYSPARK_CLIENT_VERSION, deltalake $DELTALAKE_VERSION, polars $POLARS_VERSION"; }
+
+# k8s: Debian's container runtime and image tools, then kube-apiserver, -controller-manager,
+# -scheduler, kubelet and kubectl built from the Go modules of Kubernetes $K8S_VERSION
+# (scripts/k8s/build holds the go.mod/go.sum that pin every module). About 5 minutes on 2 cores
+# from empty Go caches; the 5 binaries (~400 MB) are kept in $K8S_CACHE/bin, keyed by version.
+K8S_BINS="kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl"
+k8s_marker() { echo "$K8S_VERSION/$(cat scripts/k8s/build/go.sum scripts/k8s/build/go.mod | md5sum | cut -c1-12)"; }
+k8s_apt_ok() {
+  local p
+  for p in $K8S_APT_PINS; do
+    [[ $p == *=* ]] || { dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || return 1; continue; }
+    [[ "$(dpkg-query -W -f='${Version}' "${p%%=*}" 2>/dev/null)" == "${p#*=}" ]] || return 1
+  done
+}
+is_k8s() {
+  local b
+  k8s_apt_ok || return 1
+  for b in $K8S_BINS; do [[ -x "$K8S_CACHE/bin/$b" ]] || return 1; done
+  [[ -f "$K8S_CACHE/marker" && "$(cat "$K8S_CACHE/marker")" == "$(k8s_marker)" ]]
+}
+do_k8s() {
+  # shellcheck disable=SC2086
+  k8s_apt_ok || apt_install $K8S_APT_PINS
+  local b ok=1 v=$K8S_VERSION minor
+  for b in $K8S_BINS; do [[ -x "$K8S_CACHE/bin/$b" ]] || ok=0; done
+  if (( ok )) && [[ -f "$K8S_CACHE/marker" && "$(cat "$K8S_CACHE/marker")" == "$(k8s_marker)" ]]; then return 0; fi
+  mkdir -p "$K8S_CACHE/src"
+  cp scripts/k8s/build/go.mod scripts/k8s/build/go.sum scripts/k8s/build/tools.go "$K8S_CACHE/src/"
+  minor=${v#v1.}; minor=${minor%%.*}
+  local ld="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  done
+  ld="$ld -X k8s.io/component-base/version.gitTreeState=clean"
+  rm -rf "$K8S_CACHE/bin.tmp"
+  mkdir -p "$K8S_CACHE/bin.tmp"
+  local pkgs=()
+  for b in $K8S_BINS; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+  (cd "$K8S_CACHE/src" && retry go mod download && \
+    CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$K8S_CACHE/bin.tmp/" "${pkgs[@]}") || return 1
+  rm -rf "$K8S_CACHE/bin"
+  mv "$K8S_CACHE/bin.tmp" "$K8S_CACHE/bin"
+  k8s_marker >"$K8S_CACHE/marker"
+}
+version_k8s() { echo "kubernetes $K8S_VERSION ($K8S_CACHE/bin), containerd $(dpkg-query -W -f='${Version}' containerd)"; }
 
 # ---- Airflow constraints ---------------------------------------------------
 # `pip freeze` of a clean install of the three pins above on CPython 3.11 (Debian 12),

@@ -186,6 +186,9 @@ up_postgres() {
   port="$(free_port)" || return 1
   echo "$port" >"$dir/port"
   as_pg "$bin/initdb" -D "$data" -A trust -U postgres -E UTF8 --no-locale >>"$pglog" 2>&1 || return 1
+  # Listening on another address than loopback (the pods of scripts/k8s.sh connect from their
+  # own addresses, all inside the cluster's network namespace): let them in.
+  [[ $HOST == 127.0.0.1 ]] || echo "host all all 0.0.0.0/0 trust" >>"$data/pg_hba.conf"
   # Unix socket in the data dir unless its path would be too long for sun_path (107 bytes).
   sock="$data"; (( ${#data} > 80 )) && sock=""
   # fsync=off: throwaway test cluster, durability is not needed and CI disks are slow.

@@ -11,7 +11,7 @@ step "install (skips what is already there)"
 scripts/install.sh
 
 step "start services"
-trap 'scripts/services.sh down >/dev/null 2>&1 || true' EXIT
+trap 'scripts/k8s.sh down >/dev/null 2>&1 || true; scripts/services.sh down >/dev/null 2>&1 || true' EXIT
 scripts/services.sh up
 # shellcheck disable=SC1091
 source .services/env
@@ -40,5 +40,16 @@ if [[ -x scripts/verify-static.sh ]]; then
   step "verify-static"
   scripts/verify-static.sh
 fi
+
+step "images (make image: podman/buildah, no registry)"
+scripts/image.sh
+
+step "kubernetes end to end (a single-node cluster in its own network namespace)"
+t0=$SECONDS
+scripts/k8s.sh up
+# Inside the namespace nothing but the cluster is reachable: no module downloads there.
+GOPROXY=off GOFLAGS=-mod=readonly scripts/k8s.sh exec go test -count=1 -timeout 30m -tags k8se2e ./internal/k8se2e/
+scripts/k8s.sh down
+echo "kubernetes end to end: $((SECONDS - t0))s"
 
 step "all tests passed"
