@@ -369,9 +369,11 @@ with create_session() as s:
 `
 	cmd := exec.Command(e.airflowPy, "-c", script, dagID)
 	cmd.Env = append(append([]string(nil), e.airflowEnv...), extra...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	sout, serr := cmd.Output()
 	if serr != nil {
-		t.Fatalf("task states of %s: %v\n%s", dagID, serr, tail(out, 60))
+		t.Fatalf("task states of %s: %v\n%s\n%s", dagID, serr, tail(stderr.Bytes(), 30), tail(out, 40))
 	}
 	lines := strings.Split(strings.TrimSpace(string(sout)), "\n")
 	var tis []taskState
