@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a real pipeline on the embedded defaults, no services. Generates ~1M sample orders
-# (deterministic), runs examples/quickstart end to end (files → arrow group-by → files), and says
+# (deterministic), runs examples/quickstart end to end (files → arrow group-by → a Parquet folder
+# and a Delta table), and says
 # what happened in plain words.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,9 @@ echo "5. What the metadata store recorded ($AIFLOW_HOME/metadata.db):"
 "$runner" runs show "$run_id" --pipeline quickstart_user_orders | sed -n '1,30p'
 
 echo
-echo "The output is a Parquet table under .aiflow/demo/out/user_order_stats/ (readers go through"
-echo "its _aiflow/current.json). Look at it with, for example:"
-echo "  python3 -c \"import pyarrow.parquet as pq, json; v=json.load(open('.aiflow/demo/out/user_order_stats/_aiflow/current.json')); print(pq.read_table([f['uri'][7:] for f in v['files']][0]).slice(0,5))\""
+echo "The output is a plain Parquet folder, .aiflow/demo/out/user_order_stats/ (it holds only the"
+echo "published version), and the Delta Lake table demo.user_order_stats in $AIFLOW_HOME/lake/demo/"
+echo "user_order_stats/, which Spark, delta-rs, Polars or DuckDB read as it is. Look at them with:"
+echo "  python3 -c \"import pyarrow.parquet as pq; print(pq.read_table('.aiflow/demo/out/user_order_stats/').slice(0,5))\""
+echo "  python3 -c \"from deltalake import DeltaTable; print(DeltaTable('$AIFLOW_HOME/lake/demo/user_order_stats').to_pandas().head())\""
 echo "  $runner runs list"

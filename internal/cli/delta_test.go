@@ -93,11 +93,13 @@ type pyRead struct {
 	Columns    []string `json:"columns"`
 }
 
+// interopScript is testdata/delta_interop.py, resolved before any test changes directory.
+var interopScript, _ = filepath.Abs("testdata/delta_interop.py")
+
 // interop runs testdata/delta_interop.py (delta-rs, Polars, pyarrow) and decodes its answer.
 func interop(t *testing.T, py string, args ...string) pyRead {
 	t.Helper()
-	script, _ := filepath.Abs("testdata/delta_interop.py")
-	out, err := exec.Command(py, append([]string{script}, args...)...).Output()
+	out, err := exec.Command(py, append([]string{interopScript}, args...)...).Output()
 	if err != nil {
 		msg := ""
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -321,5 +323,38 @@ func TestFilesFolderReadByPyarrow(t *testing.T) {
 	want := len(tableRows(t, w.path("out/by_user")))
 	if r := interop(t, py, "read_folder", w.path("out/by_user")); r.Rows != want || r.PolarsRows != want {
 		t.Fatalf("pyarrow reads %d rows, Polars %d, want %d", r.Rows, r.PolarsRows, want)
+	}
+}
+
+// The quickstart (examples/quickstart) writes a Delta table and a plain folder that readers who
+// know nothing of aiflow read with the same row count, after any number of reruns.
+func TestQuickstartReadByDeltaRS(t *testing.T) {
+	py := testenv.Require(t, testenv.Python)
+	w := newWorkspace(t)
+	spec, err := filepath.Abs("../../examples/quickstart/pipeline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(w.dir) // the quickstart's paths are relative to the working directory
+	w.orders(".aiflow/demo/orders", 5000)
+	for _, rid := range []string{"q1", "q2", "q3"} {
+		if r := w.run("run", "--pipeline", "quickstart_user_orders", "--all", "--ir", spec, "--run-id", rid); r.code != 0 {
+			t.Fatalf("quickstart %s: exit %d\n%s%s", rid, r.code, r.stdout, r.stderr)
+		}
+	}
+	b, err := os.ReadFile(w.path(".aiflow/demo/out/user_order_stats/_aiflow/current.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ Rows int }
+	if err := json.Unmarshal(b, &v); err != nil || v.Rows == 0 {
+		t.Fatalf("published version: %s %v", b, err)
+	}
+	want := v.Rows
+	if r := interop(t, py, "read", filepath.Join(w.env["AIFLOW_HOME"], "lake", "demo", "user_order_stats")); r.Rows != want || r.PolarsRows != want || r.Version != 2 {
+		t.Fatalf("delta-rs reads %d rows (Polars %d) at version %d, want %d at version 2", r.Rows, r.PolarsRows, r.Version, want)
+	}
+	if r := interop(t, py, "read_folder", w.path(".aiflow/demo/out/user_order_stats")); r.Rows != want || r.PolarsRows != want {
+		t.Fatalf("pyarrow reads %d rows of the folder, Polars %d, want %d", r.Rows, r.PolarsRows, want)
 	}
 }
