@@ -338,7 +338,7 @@ func TestRequestsAndLimits(t *testing.T) {
 
 func TestFuse(t *testing.T) {
 	cases := map[string][][]string{
-		"quickstart_user_orders": {{"orders", "paid_orders_by_user", "user_order_stats"}},
+		"quickstart_user_orders": {{"orders", "paid_orders_by_user"}, {"user_order_stats"}, {"user_order_stats_lake"}}, // two sinks: the chain ends at the fork
 		"edge-cases_pipeline": {
 			{"events-stream"}, {"orders"}, {"enrich"}, {"audit_copy"}, {"score", "features"},
 		},
