@@ -310,6 +310,7 @@ profiles:
     service_account: aiflow-runner
     env_vars:
       AIFLOW_STAGING_URI: %sstaging/
+      AIFLOW_LAKE_ROOT: %slake/
       AIFLOW_S3_ENDPOINT: %s
       AWS_REGION: us-east-1
       AIFLOW_LOG_FORMAT: text
@@ -326,7 +327,7 @@ profiles:
     termination_message_policy: File
     deferrable: false
     startup_timeout: 3m
-`, e.runnerImg, e.pythonImg, namespace, e.bucket, e.s3Endpoint, os.Getenv(testenv.Pushgateway), retries)
+`, e.runnerImg, e.pythonImg, namespace, e.bucket, e.bucket, e.s3Endpoint, os.Getenv(testenv.Pushgateway), retries)
 	p := filepath.Join(t.TempDir(), "profiles.yaml")
 	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
