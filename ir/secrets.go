@@ -11,7 +11,9 @@ import (
 // {"secret": "name/key"} (a Kubernetes Secret key, mounted or in the environment) or as "${ENV}".
 var (
 	envRefRE     = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*\}$`)
-	secretKeyRE  = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|access_?key|private_?key|credential)`)
+	secretKeyRE  = regexp.MustCompile(`(?i)(password|passwd|passphrase|pwd|secret|token|api_?key|access_?key|private_?key|credential|(^|[^a-z])pass($|[^a-z]))`)
+	// userinfoRE finds a password in a URL's userinfo (scheme://user:password@host).
+	userinfoRE = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:([^/?#@\s]+)@`)
 	secretNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+$`)
 )
 
@@ -27,8 +29,9 @@ func IsSecretRef(v any) bool {
 	return false
 }
 
-// secretLiterals returns the paths of params whose key names a secret but whose value is a
-// literal string instead of a reference.
+// secretLiterals returns the paths of params that hold a secret value instead of a reference:
+// any value but a reference, a template or null under a key that names a secret (a string, a
+// number, a list, a mapping), and any string with a password in a URL's userinfo.
 func secretLiterals(path string, v any) []string {
 	var out []string
 	switch x := v.(type) {
@@ -43,7 +46,7 @@ func secretLiterals(path string, v any) []string {
 		sort.Strings(keys)
 		for _, k := range keys {
 			p := joinPath(path, k)
-			if s, ok := x[k].(string); ok && s != "" && namesSecret(k) && !IsSecretRef(s) && !strings.Contains(s, "{{") {
+			if namesSecret(k) && literalSecret(x[k]) {
 				out = append(out, p)
 				continue
 			}
@@ -53,12 +56,57 @@ func secretLiterals(path string, v any) []string {
 		for _, e := range x {
 			out = append(out, secretLiterals(path, e)...)
 		}
+	case string:
+		if m := userinfoRE.FindStringSubmatch(x); m != nil && !isReferenceOrTemplate(m[1]) {
+			out = append(out, path)
+		}
 	}
 	return out
 }
 
+// literalSecret reports whether v, found under a key that names a secret, is a value rather
+// than a reference: a non-empty string that is neither a reference nor a template, a number, or
+// a list or mapping that is not made of references. Null, empty and booleans (use_token: true)
+// are settings, not secrets.
+func literalSecret(v any) bool {
+	switch x := v.(type) {
+	case nil, bool:
+		return false
+	case string:
+		return x != "" && !isReferenceOrTemplate(x)
+	case []any:
+		for _, e := range x {
+			if literalSecret(e) {
+				return true
+			}
+		}
+		return false
+	case map[string]any:
+		if IsSecretRef(x) || len(x) == 0 {
+			return false
+		}
+		for _, e := range x {
+			if _, ok := e.(bool); !ok && e != nil {
+				if s, ok := e.(string); ok && (s == "" || isReferenceOrTemplate(s)) {
+					continue
+				}
+				if m, ok := e.(map[string]any); ok && IsSecretRef(m) {
+					continue
+				}
+				return true
+			}
+		}
+		return false
+	}
+	return true // numbers
+}
+
+func isReferenceOrTemplate(s string) bool {
+	return IsSecretRef(s) || strings.Contains(s, "{{") || strings.Contains(s, "${")
+}
+
 // secretWords are what secretKeyRE matches, for the ASCII fast path of namesSecret.
-var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "accesskey", "access_key", "privatekey", "private_key", "credential"}
+var secretWords = []string{"password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "api_key", "accesskey", "access_key", "privatekey", "private_key", "credential"}
 
 // namesSecret reports whether a params key names a secret (secretKeyRE), without a regexp for
 // plain ASCII keys: every string of every node passes here on each validate.
@@ -74,5 +122,20 @@ func namesSecret(k string) bool {
 			return true
 		}
 	}
-	return false
+	// "pass" as a word of its own: db_pass, pass, PASS-2, not bypass or passenger.
+	for i := 0; ; {
+		j := strings.Index(l[i:], "pass")
+		if j < 0 {
+			return false
+		}
+		j += i
+		before := j == 0 || !isLower(l[j-1])
+		after := j+4 == len(l) || !isLower(l[j+4])
+		if before && after {
+			return true
+		}
+		i = j + 1
+	}
 }
+
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }

@@ -50,6 +50,17 @@ func (s Secret) MarshalJSON() ([]byte, error) {
 	return []byte("null"), nil
 }
 
+// String is the reference, never the value.
+func (s Secret) String() string {
+	switch {
+	case s.Ref != "":
+		return "{secret: " + s.Ref + "}"
+	case s.Env != "":
+		return "${" + s.Env + "}"
+	}
+	return "unset secret"
+}
+
 // IsZero reports whether no reference is set.
 func (s Secret) IsZero() bool { return s.Env == "" && s.Ref == "" }
 

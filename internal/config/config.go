@@ -12,6 +12,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/ir"
 )
 
@@ -85,6 +86,15 @@ func LoadFrom(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	c.fill()
 	if c.NodeTimeout < 0 {
 		return nil, fault.Configf("AIFLOW_NODE_TIMEOUT=%s: want a positive duration", c.NodeTimeout)
+	}
+	// Canonical URIs where they enter (file://localhost/, `//`, `..` folded), so that staging
+	// and lake paths compare equal however they were spelt.
+	for _, u := range []*string{&c.StagingURI, &c.LakeRoot} {
+		clean, err := objstore.Clean(*u)
+		if err != nil {
+			return nil, err
+		}
+		*u = clean
 	}
 	switch c.LogFormat {
 	case "json", "text":

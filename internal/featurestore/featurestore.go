@@ -97,7 +97,9 @@ func (Sink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
 	}
 	pcfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fault.Configf("feature store DSN %s is malformed", metadata.Redact(dsn))
+		// Never the DSN itself, not even masked: a masker only knows the shapes it parses, and
+		// the whole value is a secret. Where it points (host, port, database) is enough.
+		return nil, fault.Configf("feature store DSN (%s) is malformed: want postgres://user@host:port/db or host=… port=… dbname=…", cfg.DSN)
 	}
 	if pcfg.ConnectTimeout == 0 {
 		pcfg.ConnectTimeout = metadata.DefaultConnectTimeout
@@ -157,7 +159,7 @@ func (Sink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
 	// Another database: the ledger row makes the upsert once per run.
 	conn, err := pgx.ConnectConfig(ctx, pcfg)
 	if err != nil {
-		return nil, classify(err, "connect to the feature store %s", metadata.Redact(dsn))
+		return nil, classify(err, "connect to the feature store postgres://%s:%d/%s", pcfg.Host, pcfg.Port, pcfg.Database)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	tx, err := conn.Begin(ctx)

@@ -217,7 +217,6 @@ func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
 	env, err := r.prepare(ctx, req, n, key, log, started, prog)
 	res.obs = obs
 	if obs != nil {
-		env.Redact = r.Obs.Redact
 		env.UserMetric = obs.metrics.UserMetric
 	}
 	// START even when preparing failed: every FAIL event has its START (OpenLineage).
@@ -269,6 +268,13 @@ func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
 		return r.finish(ctx, env, res, err, true)
 	}
 
+	// Never a commit for a file that is not there: a commit is a promise that downstream nodes
+	// can read every file the manifest lists.
+	if n.Type != ir.Source {
+		if err := verifyFiles(ctx, r.Store, m); err != nil {
+			return r.finish(parent, env, res, err, true)
+		}
+	}
 	// Manifest last: the attempt's output is complete once its manifest exists.
 	if err := manifest.Write(ctx, r.Store, env.OutDir+"/_manifest.json", m); err != nil {
 		return r.finish(parent, env, res, err, true)
@@ -289,6 +295,37 @@ func newAttemptID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// verifyFiles checks that every file a manifest lists exists with its recorded size, with one
+// listing per folder (not one request per file: a partitioned table may have thousands).
+func verifyFiles(ctx context.Context, st *objstore.Store, m *manifest.Manifest) error {
+	byDir := map[string][]int{}
+	for i, f := range m.Files {
+		dir := f.URI[:strings.LastIndexByte(f.URI, '/')+1]
+		byDir[dir] = append(byDir[dir], i)
+	}
+	for dir, idx := range byDir {
+		_, objs, err := st.ListDir(ctx, dir)
+		if err != nil {
+			return fmt.Errorf("verify written files under %s: %w", dir, err)
+		}
+		size := make(map[string]int64, len(objs))
+		for _, o := range objs {
+			size[o.URI] = o.Size
+		}
+		for _, i := range idx {
+			f := m.Files[i]
+			got, ok := size[f.URI]
+			if !ok {
+				return fault.New(fault.Internal, "output file %s is missing after the write: refusing to commit", f.URI)
+			}
+			if f.Size > 0 && got != f.Size {
+				return fault.New(fault.Internal, "output file %s has %d bytes, the write reported %d: refusing to commit", f.URI, got, f.Size)
+			}
+		}
+	}
+	return nil
 }
 
 func (r *Runner) attempt(key metadata.AttemptKey, attemptID string, req Request, n *ir.Node, started time.Time) metadata.Attempt {
@@ -317,6 +354,9 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 		OutDir:  staging.AttemptDir(p.ID, req.RunID, n.ID, req.Try),
 		Publish: !req.NoPublish, Started: started,
 	}
+	if r.Obs != nil {
+		env.Redact = r.Obs.Redact
+	}
 	vars, err := p.Vars(req.LogicalDate, req.RunID, req.Params)
 	if err != nil {
 		return env, fault.Usagef("--param: %v", err)
@@ -331,6 +371,15 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 	env.Node = &rn
 	if env.Decoded, err = r.Registry.DecodeNode(&rn); err != nil {
 		return env, err
+	}
+	// Every secret the node references is resolved now and its value registered with the
+	// redactor, whatever its shape (a bare password, a DSN without a scheme): from here on no
+	// log line, error, result.json, metadata row or lineage event can carry it. A reference that
+	// does not resolve is left to the runtime that needs it to report.
+	for _, s := range plugin.SecretsIn(env.Decoded.Params) {
+		if v, err := s.Resolve(); err == nil {
+			env.Redact.Add(v)
+		}
 	}
 	if env.Audit, err = r.auditor(ctx, env); err != nil {
 		return env, err
@@ -528,6 +577,12 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 		// The work deadline passed: whatever the call said (a cancelled read may look like bad
 		// data), the attempt ran out of time, which a retry may not.
 		err = fault.Wrap(fault.Temporary, err, "node timeout: AIFLOW_NODE_TIMEOUT=%s reached (the work stops %s before it to record the attempt)", r.Config.NodeTimeout, r.Config.NodeTimeout-r.workBudget())
+	}
+	if err != nil && ctx.Err() != nil && fault.ClassOf(err) != fault.Temporary {
+		// The attempt was cancelled (SIGTERM, eviction): whatever error the cancellation caused
+		// on its way out — a closed pipe, an encoder's "write failed" — the attempt was
+		// interrupted, and a retry is what it needs.
+		err = fault.Wrap(fault.Temporary, err, "node interrupted (%v)", context.Cause(ctx))
 	}
 	if err != nil {
 		class := fault.ClassOf(err)

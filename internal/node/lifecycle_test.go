@@ -223,3 +223,33 @@ func TestNodeEndRecords(t *testing.T) {
 		t.Error("a node failed record for a success")
 	}
 }
+
+// vanishSink reports a written file that is not there (a cleanup that removed it, a write lost
+// by the store): the attempt must fail without recording a commit.
+type vanishSink struct{}
+
+func (*vanishSink) Validate() error { return nil }
+
+type vanishRuntime struct{ dir string }
+
+func (v vanishRuntime) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
+	return &node.Output{Manifest: &manifest.Manifest{Kind: manifest.KindFiles, Format: "parquet", Rows: 3,
+		Files: []dataset.FileInfo{{URI: "file://" + v.dir + "/gone/part-0.parquet", Size: 10}}}}, nil
+}
+
+func TestNoCommitForMissingFile(t *testing.T) {
+	p, h, meta, st, cfg := setup(t)
+	dir := t.TempDir()
+	reg := plugin.Default.Clone()
+	reg.Register(plugin.Spec{Kind: "vanish", Role: plugin.RoleSink, Summary: "test only", New: func() plugin.Config { return &vanishSink{} }})
+	reg.RegisterRuntime(plugin.RoleSink, "vanish", vanishRuntime{dir: dir})
+	p.Nodes["out"] = &ir.Node{ID: "out", Type: ir.Sink, InputIDs: []string{"src"}, Params: map[string]any{"kind": "vanish"}}
+	r := &node.Runner{Registry: reg, Config: cfg, Meta: meta, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	res, err := r.Run(context.Background(), node.Request{Pipeline: p, IRHash: h, Node: "out", RunID: "r", LogicalDate: time.Now(), Try: 1})
+	if err == nil || res.Status != "failed" {
+		t.Fatalf("status %s err %v: a manifest naming a missing file was committed", res.Status, err)
+	}
+	if c, err := meta.LookupCommit(context.Background(), "lc", "r", "out"); err != nil || c != nil {
+		t.Fatalf("commit recorded for a missing file: %+v %v", c, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,6 +107,8 @@ func secretForms(v string) []string {
 	}
 	q := strconv.Quote(v)
 	forms = append(forms, q[1:len(q)-1])
+	// Inside a URL (a DSN's userinfo or query, an error quoting a request): the escaped spellings.
+	forms = append(forms, url.QueryEscape(v), url.PathEscape(v), strings.TrimSuffix(url.UserPassword("u", v).String(), "@")[2:])
 	return forms
 }
 

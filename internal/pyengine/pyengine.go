@@ -88,6 +88,13 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 	if req.Params == nil {
 		req.Params = map[string]any{}
 	}
+	// The function gets secret values, not "${...}" references: resolved here, each value
+	// registered with the redactor first (request.json is private to this attempt, mode 0600).
+	params, err := plugin.ResolveRefs(req.Params, env.Redact.Add)
+	if err != nil {
+		return nil, fault.Wrap(fault.Config, err, "python params")
+	}
+	req.Params = params.(map[string]any)
 	for _, id := range env.InputOrder {
 		fifo := filepath.Join(work, "in-"+manifest.Seg(id)+".arrows")
 		if err := syscall.Mkfifo(fifo, 0o600); err != nil {

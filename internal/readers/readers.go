@@ -5,13 +5,13 @@ package readers
 
 import (
 	"net/url"
-	"path/filepath"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/pathguard"
 )
 
@@ -36,20 +36,13 @@ func ResolveURI(p string) (string, error) {
 }
 
 func resolveURI(p string) (string, error) {
-	if strings.HasPrefix(p, "s3://") || strings.HasPrefix(p, "file://") {
-		return p, nil
-	}
-	if strings.Contains(p, "://") {
+	if strings.Contains(p, "://") && !strings.HasPrefix(p, "s3://") && !strings.HasPrefix(p, "file://") {
 		return "", fault.Configf("path %q: only file:// and s3:// are supported", p)
 	}
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", fault.Wrap(fault.Config, err, "path %q", p)
-	}
-	if strings.HasSuffix(p, "/") {
-		abs += "/"
-	}
-	return "file://" + abs, nil
+	// One canonical spelling from here on (file://localhost/, `//`, `.` and `..` folded): every
+	// later comparison of URIs — a sink's orphan cleanup, a table's file list, the policy's
+	// prefixes — sees the same string for the same file.
+	return objstore.Clean(p)
 }
 
 // DatasetRef names a URI the OpenLineage way: namespace scheme://authority, name the path.
