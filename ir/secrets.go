@@ -10,10 +10,10 @@ import (
 // Secret values never enter the IR (ARCHITECTURE §3): params reference them, as
 // {"secret": "name/key"} (a Kubernetes Secret key, mounted or in the environment) or as "${ENV}".
 var (
-	envRefRE     = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*\}$`)
-	secretKeyRE  = regexp.MustCompile(`(?i)(password|passwd|passphrase|pwd|secret|token|api_?key|access_?key|private_?key|credential|(^|[^a-z])pass($|[^a-z]))`)
+	envRefRE    = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*\}$`)
+	secretKeyRE = regexp.MustCompile(`(?i)(password|passwd|passphrase|pwd|secret|token|api_?key|access_?key|private_?key|credential|(^|[^a-z])pass($|[^a-z]))`)
 	// userinfoRE finds a password in a URL's userinfo (scheme://user:password@host).
-	userinfoRE = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:([^/?#@\s]+)@`)
+	userinfoRE   = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:([^/?#@\s]+)@`)
 	secretNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+$`)
 )
 

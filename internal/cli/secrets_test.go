@@ -84,8 +84,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	value := "planted-" + randomHex(t)   // {secret: db/password} through AIFLOW_SECRET_DB_PASSWORD
 	mounted := "mounted-" + randomHex(t) // {secret: fs/token} through $AIFLOW_SECRETS_DIR/fs/token
 	envValue := "envvar-" + randomHex(t) // ${MY_TOKEN}
-	bare := "bare" + randomHex(t)         // ${BARE_PW}: a sink that never registers it
-	fsPassword := "fspw" + randomHex(t)   // ${FS_DSN}: a key=value DSN the DSN masker does not parse
+	bare := "bare" + randomHex(t)        // ${BARE_PW}: a sink that never registers it
+	fsPassword := "fspw" + randomHex(t)  // ${FS_DSN}: a key=value DSN the DSN masker does not parse
 	planted := []string{value, mounted, envValue, bare, fsPassword}
 	t.Setenv("BARE_PW", bare)
 	t.Setenv("FS_DSN", "host=127.0.0.1 port=1 user=app dbname=features connect_timeout=1 sslmode=disable passfile="+fsPassword+" password="+fsPassword)
