@@ -16,8 +16,11 @@ import (
 // (manual, API and asset-triggered runs): then the run's run_after stands in, so the runner's
 // {{ ds }} is the day the run was due. run_id and ti.try_number always exist.
 const (
-	jinjaRunID       = "{{ run_id }}"
-	jinjaTry         = "{{ ti.try_number }}"
+	jinjaRunID = "{{ run_id }}"
+	jinjaTry   = "{{ ti.try_number }}"
+	// jinjaMaxTries is the task's retries as Airflow counts them (raised when a task is
+	// cleared): the pod whose try exceeds it is the last, and ends the run when it fails.
+	jinjaMaxTries    = "{{ ti.max_tries }}"
 	jinjaLogicalDate = "{{ (dag_run.logical_date or dag_run.run_after) | ts }}"
 	// The OpenLineage provider's macros, only when its plugin is loaded where the task renders;
 	// otherwise the variables are empty and the DAG still renders under StrictUndefined.
@@ -263,6 +266,7 @@ func (g *gen) task(t *task) error {
 	g.line(3, `"--run-id", %s,`, PyStr(jinjaRunID))
 	g.line(3, `"--logical-date", LOGICAL_DATE,`)
 	g.line(3, `"--try", %s,`, PyStr(jinjaTry))
+	g.line(3, `"--max-tries", %s,`, PyStr(jinjaMaxTries))
 	for _, k := range slices.Sorted(maps.Keys(p.PipelineParams())) {
 		g.line(3, `"--param", %s,`, PyStr(k+"="+jinjaParam(k, p.PipelineParams()[k])))
 	}

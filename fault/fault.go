@@ -86,21 +86,28 @@ func Configf(format string, args ...any) error    { return New(Config, format, a
 func Temporaryf(format string, args ...any) error { return New(Temporary, format, args...) }
 func Usagef(format string, args ...any) error     { return New(Usage, format, args...) }
 
-// ClassOf returns the class of the outermost classified error in err's chain. Unclassified errors
-// are Internal, except context cancellation and deadlines, which are Temporary (a killed or timed-out
-// attempt may succeed when retried). A nil error has class 0.
+// ClassOf returns the class of the outermost classified error in err's chain. Context
+// cancellation and deadlines anywhere in the chain are Temporary whatever a wrapper said (a killed
+// or timed-out attempt may succeed when retried; a layer that wrapped the cancellation as a bug
+// or as bad data before looking at its cause must not turn a SIGTERM into "failed"). Other
+// unclassified errors are Internal. A nil error has class 0.
 func ClassOf(err error) Class {
 	if err == nil {
 		return 0
+	}
+	if IsCancel(err) {
+		return Temporary
 	}
 	var fe *Error
 	if errors.As(err, &fe) {
 		return fe.Class
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return Temporary
-	}
 	return Internal
+}
+
+// IsCancel reports whether err is, or wraps, a context cancellation or deadline.
+func IsCancel(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // ExitCode maps an error to the runner's exit code: 0 for nil, else the code of its class.

@@ -47,3 +47,17 @@ func TestErrorMessage(t *testing.T) {
 		t.Fatal("retryable classes wrong")
 	}
 }
+
+// A cancellation wrapped as a bug or as data by a layer that did not look at its cause is still
+// an interruption: temporary, retried.
+func TestCancellationWinsOverWrapper(t *testing.T) {
+	for _, err := range []error{
+		Wrap(Internal, context.Canceled, "write part-0"),
+		Wrap(Data, fmt.Errorf("encode: %w", context.DeadlineExceeded), "sink"),
+		fmt.Errorf("publish: %w", Wrap(Internal, context.Canceled, "")),
+	} {
+		if c := ClassOf(err); c != Temporary {
+			t.Errorf("%v: class %s, want temporary", err, c)
+		}
+	}
+}

@@ -57,7 +57,8 @@ def context_for(dag, task, logical_date=None, macros=None, conf=None):
     from airflow.sdk.execution_time import macros as af_macros
 
     ti = types.SimpleNamespace(
-        dag_id=dag.dag_id, task_id=task.task_id, try_number=1, map_index=-1, run_id=RUN_ID
+        dag_id=dag.dag_id, task_id=task.task_id, try_number=1, max_tries=task.retries,
+        map_index=-1, run_id=RUN_ID,
     )
     dag_run = types.SimpleNamespace(
         dag_id=dag.dag_id, run_id=RUN_ID, logical_date=logical_date, run_after=RUN_AFTER,

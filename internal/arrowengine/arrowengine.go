@@ -91,7 +91,9 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 		}
 		if out, err = fn(ctx, inputs, cfg.Params, mem); err != nil {
 			if fault.ClassOf(err) == fault.Internal {
-				err = fault.Wrap(fault.Data, err, "function %s", cfg.Function)
+				// Unclassified: a bug of the function (exit 1, retried), not bad data; a
+				// function says "bad data" with fault.Data (plugin.DataError).
+				err = fault.Wrap(fault.Internal, err, "function %s", cfg.Function)
 			}
 			return nil, err
 		}

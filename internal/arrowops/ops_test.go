@@ -3,6 +3,7 @@ package arrowops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -374,6 +375,25 @@ func TestParseTypeReadsArrowNames(t *testing.T) {
 		got, err := ParseType(dt.String())
 		if err != nil || !arrow.TypeEqual(got, dt) {
 			t.Errorf("ParseType(%q) = %v, %v; want %v", dt.String(), got, err, dt)
+		}
+	}
+}
+
+// Only what arrow says is wrong with a value is bad data; any other unclassified error of a
+// step is a bug (exit 1, retried), not exit 65.
+func TestDataErrClasses(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want fault.Class
+	}{
+		{fmt.Errorf("%w: overflow", arrow.ErrInvalid), fault.Data},
+		{fmt.Errorf("%w: index 9 out of range", arrow.ErrIndex), fault.Data},
+		{errors.New("unexpected nil buffer"), fault.Internal},
+		{fault.Configf("bad column"), fault.Config},
+		{context.Canceled, fault.Temporary},
+	} {
+		if got := fault.ClassOf(dataErr(c.err, "filter")); got != c.want {
+			t.Errorf("%v: class %s, want %s", c.err, got, c.want)
 		}
 	}
 }

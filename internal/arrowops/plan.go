@@ -253,7 +253,13 @@ func dataErr(err error, format string, args ...any) error {
 	if errors.As(err, &fe) {
 		return fmt.Errorf(format+": %w", append(args, err)...)
 	}
-	return fault.Wrap(fault.Data, err, format, args...)
+	// Arrow's compute kernels report what is wrong with a value (an overflow, a cast that does
+	// not parse, an index out of range) with these sentinels: the data's fault. Anything else
+	// unclassified is a bug (exit 1, retried), not bad data.
+	if errors.Is(err, arrow.ErrInvalid) || errors.Is(err, arrow.ErrType) || errors.Is(err, arrow.ErrIndex) {
+		return fault.Wrap(fault.Data, err, format, args...)
+	}
+	return fault.Wrap(fault.Internal, err, format, args...)
 }
 
 // baseReader carries what every reader of this package shares: reference counting, the

@@ -221,6 +221,13 @@ func (f *flags) parse(args []string) ([]string, error) {
 	}
 }
 
+// isSet reports whether the flag was given on the command line (even as an empty value).
+func (f *flags) isSet(name string) bool {
+	set := false
+	f.FlagSet.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
+}
+
 func (f *flags) printHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage: aiflow-runner %s %s\n\n%s\n\nFlags:\n", f.cmd.name, f.cmd.usage, f.cmd.summary)
 	f.FlagSet.SetOutput(w)

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,5 +43,124 @@ func TestNonCanonicalSinkURIKeepsData(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// runStatus returns the status `runs list --json` shows for a run, and whether it has ended.
+func (w *workspace) runStatus(pipeline, runID string) (string, bool) {
+	w.t.Helper()
+	r := w.run("runs", "list", "--pipeline", pipeline, "--json")
+	if r.code != 0 {
+		w.t.Fatalf("runs list: exit %d %s", r.code, r.stderr)
+	}
+	var runs []struct {
+		RunID   string `json:"run_id"`
+		Status  string `json:"status"`
+		EndedAt any    `json:"ended_at"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
+		w.t.Fatalf("runs list --json: %v\n%s", err, r.stdout)
+	}
+	for _, x := range runs {
+		if x.RunID == runID {
+			return x.Status, x.EndedAt != nil
+		}
+	}
+	w.t.Fatalf("run %s not listed:\n%s", runID, r.stdout)
+	return "", false
+}
+
+// TestRunDrivenNodeByNodeEnds: a run driven one pod per node, as Airflow does, ends when its
+// last node commits, or fails when a node fails on its last try (or with a class never retried).
+func TestRunDrivenNodeByNodeEnds(t *testing.T) {
+	w := newWorkspace(t)
+	spec := w.quickstart()
+	node := func(runID, n string, try, maxTries int) runResult {
+		return w.run("run", "--pipeline", "qs", "--node", n, "--ir", spec, "--run-id", runID, "--try", itoa(try), "--max-tries", itoa(maxTries))
+	}
+	for i, n := range []string{"orders", "by_user", "out"} {
+		if r := node("ok", n, 1, 2); r.code != 0 {
+			t.Fatalf("node %s: exit %d %s", n, r.code, r.stderr)
+		}
+		status, ended := w.runStatus("qs", "ok")
+		if i < 2 && (status != "running" || ended) {
+			t.Fatalf("after %s: status %s ended %v, want running", n, status, ended)
+		}
+		if i == 2 && (status != "succeeded" || !ended) {
+			t.Fatalf("after the last node: status %s ended %v, want succeeded and ended", status, ended)
+		}
+	}
+	if r := w.run("usage", "--by", "team", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"attempts": 3`) && !strings.Contains(r.stdout, `"attempts":3`) {
+		t.Errorf("usage does not count the run's three attempts: exit %d\n%s", r.code, r.stdout)
+	}
+
+	// A class never retried (the input has no commit: configuration) fails the run at once.
+	if r := node("cfg", "out", 1, 3); r.code != 78 {
+		t.Fatalf("sink without input: exit %d, want 78\n%s", r.code, r.stderr)
+	}
+	if status, ended := w.runStatus("qs", "cfg"); status != "failed" || !ended {
+		t.Fatalf("after a configuration error: status %s ended %v, want failed", status, ended)
+	}
+
+	// A retryable failure (the S3 endpoint is down) keeps the run open until the last try.
+	w.env["AIFLOW_S3_ENDPOINT"] = "http://127.0.0.1:1"
+	w.env["AWS_ACCESS_KEY_ID"], w.env["AWS_SECRET_ACCESS_KEY"] = "k", "s"
+	s3spec := w.write("s3/spec.yaml", strings.Replace(strings.Replace(mustRead(t, spec), w.path("in/orders")+"/", "s3://nobucket/orders/", 1), "id: qs,", "id: qs3,", 1))
+	s3node := func(try int) runResult {
+		return w.run("run", "--pipeline", "qs3", "--node", "orders", "--ir", s3spec, "--run-id", "tmp", "--try", itoa(try), "--max-tries", "1")
+	}
+	if r := s3node(1); r.code != 75 {
+		t.Fatalf("S3 down: exit %d, want 75\n%s", r.code, r.stderr)
+	}
+	if status, ended := w.runStatus("qs3", "tmp"); status != "running" || ended {
+		t.Fatalf("after a retryable failure with a retry left: status %s ended %v, want running", status, ended)
+	}
+	if r := s3node(2); r.code != 75 {
+		t.Fatalf("S3 down: exit %d, want 75\n%s", r.code, r.stderr)
+	}
+	if status, ended := w.runStatus("qs3", "tmp"); status != "failed" || !ended {
+		t.Fatalf("after the last try failed: status %s ended %v, want failed", status, ended)
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestReplayHoles: two replays in the same second are two runs (the second is not a no-op
+// showing the first's result); replay --publish is held to the tenant policy; an empty
+// --ir-hash does not turn the hash check off.
+func TestReplayHoles(t *testing.T) {
+	w := newWorkspace(t)
+	spec := w.quickstart()
+	if r := w.run("run", "--pipeline", "qs", "--all", "--ir", spec, "--run-id", "r1"); r.code != 0 {
+		t.Fatalf("run: exit %d %s", r.code, r.stderr)
+	}
+	ids := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		r := w.run("replay", "--pipeline", "qs", "--run-id", "r1", "--node", "by_user")
+		if r.code != 0 || strings.Contains(r.stderr, "already committed") {
+			t.Fatalf("replay %d: exit %d %s", i, r.code, r.stderr)
+		}
+		line := r.stderr[strings.Index(r.stderr, "run replay__"):]
+		ids[strings.Fields(line)[1]] = true
+	}
+	if len(ids) != 2 {
+		t.Fatalf("two replays shared a run id: %v", ids)
+	}
+	// A policy that lets team t write nowhere under the workspace's out/.
+	w.write("policy.yaml", "teams:\n  t:\n    sources: [files]\n    sinks: [files]\n    engines: [arrow]\n    write_paths: [\"file:///nowhere/\"]\n")
+	w.env["AIFLOW_POLICY_FILE"] = w.path("policy.yaml")
+	if r := w.run("replay", "--pipeline", "qs", "--run-id", "r1", "--node", "out", "--publish"); r.code != 78 {
+		t.Fatalf("replay --publish outside the policy's write paths: exit %d, want 78\n%s", r.code, r.stderr)
+	}
+	delete(w.env, "AIFLOW_POLICY_FILE")
+	if r := w.run("run", "--pipeline", "qs", "--node", "orders", "--ir", spec, "--run-id", "r3", "--ir-hash", ""); r.code != 64 {
+		t.Fatalf("--ir-hash \"\": exit %d, want 64\n%s", r.code, r.stderr)
 	}
 }

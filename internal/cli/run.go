@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -24,7 +26,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "run", usage: "--pipeline P (--node N | --all) [--ir PATH] [--ir-hash H] [--run-id R] [--logical-date D] [--try T] [--param K=V]",
+	register(&command{name: "run", usage: "--pipeline P (--node N | --all) [--ir PATH] [--ir-hash H] [--run-id R] [--logical-date D] [--try T] [--max-tries M] [--param K=V]",
 		summary: "run one node, as a pod does (or every node in order with --all, locally)", run: runRun})
 	register(&command{name: "replay", usage: "--pipeline P --run-id R --node N [--ir PATH] [--publish]",
 		summary: "run one node again from run R's committed upstream outputs (debug a failed node on a laptop)", run: runReplay})
@@ -173,6 +175,7 @@ func runRun(e *Env, args []string) error {
 	runID := f.String("run-id", "", "run id (default: local__<UTC time>)")
 	date := f.String("logical-date", "", "logical date (YYYY-MM-DD or RFC 3339; default: now, UTC)")
 	try := f.Int("try", 1, "attempt number (Airflow's try_number)")
+	maxTries := f.Int("max-tries", 0, "retries the task has (Airflow's ti.max_tries): a failure of try > max-tries ends the run as failed")
 	params := paramFlags{}
 	f.Var(params, "param", "pipeline param NAME=VALUE (repeatable)")
 	pos, err := f.parse(args)
@@ -188,8 +191,15 @@ func runRun(e *Env, args []string) error {
 	if *all == (len(nodes) > 0) {
 		return fault.Usagef("run: give --node N or --all")
 	}
+	if f.isSet("ir-hash") && strings.TrimSpace(*irHash) == "" {
+		// An empty hash would turn the check off: a DAG always passes the hash it was compiled with.
+		return fault.Usagef("run: --ir-hash is empty; give the hash the DAG was compiled with, or leave the flag out")
+	}
 	if *try < 1 {
 		return fault.Usagef("run: --try must be at least 1")
+	}
+	if *maxTries < 0 {
+		return fault.Usagef("run: --max-tries must not be negative")
 	}
 	cfg, err := e.Config()
 	if err != nil {
@@ -241,7 +251,7 @@ func runRun(e *Env, args []string) error {
 	var results []*node.Result
 	var runErr error
 	for _, id := range order {
-		res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: p, IRHash: l.Hash, Node: id, RunID: rid, LogicalDate: ld, Try: *try, Params: params})
+		res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: p, IRHash: l.Hash, Node: id, RunID: rid, LogicalDate: ld, Try: *try, MaxTries: *maxTries, Params: params})
 		results = append(results, res)
 		if err != nil {
 			runErr = err
@@ -438,13 +448,24 @@ func runReplay(e *Env, args []string) error {
 	if detail.LogicalDate != nil {
 		ld = *detail.LogicalDate
 	}
-	rid := "replay__" + *runID + "__" + time.Now().UTC().Format("20060102T150405Z")
+	// Unique per replay, even two in the same second: a replay that reused a run id would be a
+	// silent no-op showing the earlier replay's result.
+	var nonce [4]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return fault.Wrap(fault.Internal, err, "replay: run id")
+	}
+	rid := "replay__" + *runID + "__" + time.Now().UTC().Format("20060102T150405.000Z") + "_" + hex.EncodeToString(nonce[:])
+	// The tenant policy, as for any run: a replay that publishes writes where the policy says.
+	if err := enforcePolicy(e, cfg, l.Spec.Pipeline, ld, rid, nil); err != nil {
+		return err
+	}
 	s.runner.Progress = progressPrinter(e)
 	if s.runner.Progress == nil {
 		s.runner.ProgressEvery = cfg.ProgressInterval // no terminal: progress records in the log
 	}
 	res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: l.Spec.Pipeline, IRHash: l.Hash, Node: *nodeID, RunID: rid,
 		LogicalDate: ld, Try: 1, InputsRunID: *runID, NoPublish: !*publish})
+	endRun(e.Ctx, s.meta, l.Spec.Pipeline.ID, rid, err, true)
 	printSummary(e, l.Spec.Pipeline, rid, []*node.Result{res}, err)
 	if err == nil {
 		fmt.Fprintf(e.Stderr, "output: %s\n", res.OutputURI)

@@ -368,9 +368,9 @@ func TestKillDuringSinkWrite(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs /proc and signals")
 	}
-	bin := buildRunner(t)
+	bin := buildHookedRunner(t)
 	w := newWorkspace(t)
-	w.orders("in/orders", 300000)
+	w.orders("in/orders", 30000)
 	spec := w.write("spec.yaml", `api_version: aiflow/v1
 pipeline: {id: kill, owner: me, env: dev}
 nodes:
@@ -389,28 +389,23 @@ nodes:
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("source: %v\n%s", err, out)
 	}
+	marker := w.path("first-file-written")
 	cmd = exec.Command(bin, "run", "--pipeline", "kill", "--node", "out", "--ir", spec, "--run-id", "k", "--try", "1")
-	cmd.Env, cmd.Dir = env, w.dir
+	cmd.Env, cmd.Dir = append(env, holdEnv+"="+marker), w.dir
+	var output strings.Builder
+	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill as soon as the first data file of the sink appears.
-	deadline := time.Now().Add(60 * time.Second)
-	killed := false
-	for time.Now().Before(deadline) {
-		if m, _ := filepath.Glob(w.path("out/dt=*/part-*")); len(m) > 0 {
-			_ = cmd.Process.Kill()
-			killed = true
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	_ = cmd.Wait()
-	if !killed {
-		t.Skip("the sink finished before it could be killed")
-	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// The hooked runner holds the write after its first complete data file, with the other
+	// partitions' files still open: SIGKILL always lands in the middle of the write.
+	waitForMarker(t, marker, done, &output)
+	_ = cmd.Process.Kill()
+	<-done
 	if _, err := os.Stat(w.path("out/_aiflow/current.json")); err == nil {
-		t.Log("the sink published before the kill; the retry must still be a no-op")
+		t.Fatal("the sink published before the kill, although the hook held its write")
 	}
 	r := w.run("run", "--pipeline", "kill", "--node", "out", "--ir", spec, "--run-id", "k", "--try", "2")
 	if r.code != 0 {
@@ -430,8 +425,8 @@ nodes:
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.Rows != 300000 {
-		t.Errorf("published %d rows, want 300000", v.Rows)
+	if v.Rows != 30000 {
+		t.Errorf("published %d rows, want 30000", v.Rows)
 	}
 	seen := map[string]bool{}
 	st := objstore.New(objstore.Options{})
@@ -460,14 +455,22 @@ nodes:
 			n++
 		}
 	}
-	if n != 300000 {
-		t.Errorf("read %d orders, want 300000", n)
+	if n != 30000 {
+		t.Errorf("read %d orders, want 30000", n)
 	}
 	// No file outside the published version carries this run's name.
 	published := map[string]bool{}
 	for _, f := range v.Files {
 		published[strings.TrimPrefix(f.URI, "file://")] = true
 	}
+	// The killed attempt's unfinished temp files are gone too: a rerun removes what a kill -9
+	// left of its own run and node.
+	filepath.WalkDir(w.path("out"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".aiflow-tmp-") {
+			t.Errorf("a temp file of the killed attempt is left in the published folder: %s", p)
+		}
+		return nil
+	})
 	all, _ := filepath.Glob(w.path("out/dt=*/part-*"))
 	for _, f := range all {
 		if !published[f] {

@@ -3,11 +3,13 @@ package cli_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,9 +27,9 @@ func TestSIGTERMDuringSinkWrite(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs signals")
 	}
-	bin := buildRunner(t)
+	bin := buildHookedRunner(t)
 	w := newWorkspace(t)
-	const rows = 2000000
+	const rows = 20000
 	w.orders("in/orders", rows)
 	spec := w.write("spec.yaml", `api_version: aiflow/v1
 pipeline: {id: sigterm, owner: me, env: dev}
@@ -42,7 +44,8 @@ nodes:
 	for k, v := range w.env {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, "AIFLOW_TERMINATION_LOG="+w.path("termination-log"))
+	marker := w.path("first-file-written")
+	env = append(env, "AIFLOW_TERMINATION_LOG="+w.path("termination-log"), holdEnv+"="+marker)
 	if r := w.run("run", "--pipeline", "sigterm", "--node", "src", "--ir", spec, "--run-id", "r"); r.code != 0 {
 		t.Fatalf("source: exit %d\n%s", r.code, r.stderr)
 	}
@@ -57,29 +60,13 @@ nodes:
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	// SIGTERM as soon as the sink has written its first data file.
-	var sent time.Time
-	deadline := time.Now().Add(2 * time.Minute)
-poll:
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("the sink finished (%v) before a data file was seen; output:\n%s", err, output.String())
-		default:
-		}
-		if m, _ := filepath.Glob(w.path("out/dt=*/part-*")); len(m) > 0 {
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			sent = time.Now()
-			break poll
-		}
-		time.Sleep(2 * time.Millisecond)
+	// The hooked runner holds the write once its first data file is complete: SIGTERM then
+	// always lands in the middle of the write, never before or after it.
+	waitForMarker(t, marker, done, &output)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
-	if sent.IsZero() {
-		_ = cmd.Process.Kill()
-		t.Fatal("no data file appeared within 2 minutes")
-	}
+	sent := time.Now()
 	var err error
 	select {
 	case err = <-done:
@@ -92,9 +79,6 @@ poll:
 	t.Logf("exited %s after SIGTERM", took)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 75 {
-		if _, statErr := os.Stat(w.path("out/_aiflow/current.json")); statErr == nil && err == nil {
-			t.Skip("the sink published before SIGTERM arrived; nothing to interrupt")
-		}
 		t.Fatalf("exit %v, want 75 (temporary: retry); output:\n%s", err, output.String())
 	}
 	// Well within the grace period: the recorded attempt and the cleanup must not race SIGKILL.
@@ -183,5 +167,56 @@ poll:
 	}
 	if err := json.Unmarshal(b, &v); err != nil || v.Rows != rows {
 		t.Errorf("retry published %d rows (%v), want %d", v.Rows, err, rows)
+	}
+}
+
+// holdEnv is dataset.HoldEnv, which only a runner built with -tags aiflow_testhooks has.
+const holdEnv = "AIFLOW_TESTHOOK_HOLD_AFTER_FILE"
+
+var hooked struct {
+	once sync.Once
+	bin  string
+	err  error
+	out  []byte
+}
+
+// buildHookedRunner builds the runner with the test hooks (once per test binary): kill and
+// signal tests stop a write at a known point with them instead of racing a timer.
+func buildHookedRunner(t *testing.T) string {
+	t.Helper()
+	hooked.once.Do(func() {
+		dir, err := os.MkdirTemp("", "aiflow-hooked-")
+		if err != nil {
+			hooked.err = err
+			return
+		}
+		hooked.bin = filepath.Join(dir, "aiflow-runner")
+		cmd := exec.Command("go", "build", "-tags", "aiflow_testhooks", "-o", hooked.bin, "github.com/aiflow-dev/aiflow/cmd/aiflow-runner")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		hooked.out, hooked.err = cmd.CombinedOutput()
+	})
+	if hooked.err != nil {
+		t.Fatalf("build the hooked runner: %v\n%s", hooked.err, hooked.out)
+	}
+	return hooked.bin
+}
+
+// waitForMarker waits until the hooked runner says its first data file is complete; the
+// process ending first, or two minutes without it, fails the test.
+func waitForMarker(t *testing.T, marker string, done chan error, output fmt.Stringer) {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			return
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("the runner ended (%v) before its first data file was complete; output:\n%s", err, output)
+		case <-deadline:
+			t.Fatalf("the runner wrote no data file within 2 minutes; output:\n%s", output)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }

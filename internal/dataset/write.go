@@ -441,6 +441,7 @@ func (w *writer) closePart(folder string) error {
 	if err != nil {
 		return err
 	}
+	fileWritten(w.ctx, wf.URI)
 	wf.Partition = p.part
 	w.done = append(w.done, wf)
 	w.written += wf.Bytes
@@ -537,6 +538,14 @@ func (f *fileWriter) fail(err error) error {
 	f.pw.CloseWithError(err)
 	perr := <-f.done
 	f.done <- perr
+	// A cancelled write (SIGTERM) is an interruption whichever side noticed it first: classified
+	// before anything wraps it as a bug.
+	if fault.IsCancel(perr) {
+		return perr
+	}
+	if fault.IsCancel(err) {
+		return fault.Wrap(fault.Temporary, err, "write %s", f.uri)
+	}
 	var fe *fault.Error
 	if errors.As(perr, &fe) && !errors.As(err, &fe) {
 		return perr
@@ -660,3 +669,8 @@ type ipcEnc struct{ iw *ipc.FileWriter }
 
 func (e *ipcEnc) write(rec arrow.RecordBatch) error { return e.iw.Write(rec) }
 func (e *ipcEnc) close() error                      { return e.iw.Close() }
+
+// fileWritten is called after each data file is complete. It does nothing, except in a runner
+// built with the aiflow_testhooks tag, where tests use it to stop a write at a known point
+// (testhooks.go) instead of racing a timer.
+var fileWritten = func(ctx context.Context, uri string) {}

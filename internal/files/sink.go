@@ -143,6 +143,10 @@ func removeOrphans(ctx context.Context, env *plugin.Env, dir, token string, writ
 			keep[f.URI] = true
 		}
 	}
+	// Temp files of an attempt killed in the middle of a write (kill -9) carry the same token.
+	if err := env.Store.RemoveTemps(ctx, dir+"/", "part-"+token+"-"); err != nil {
+		env.Log.Warn("could not remove the temp files of an earlier attempt", "dir", dir, "error", err)
+	}
 	objs, err := env.Store.List(ctx, dir+"/")
 	if err != nil {
 		return nil // listing is best effort

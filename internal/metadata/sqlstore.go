@@ -159,12 +159,15 @@ func (s *sqlStore) StartRun(ctx context.Context, r Run) error {
 		status = RunRunning
 	}
 	// A run is recorded by whichever of its pods comes first; the logical date is filled in by
-	// the first one that knows it.
+	// the first one that knows it. A run that ended failed and gets a new attempt (a task
+	// cleared in Airflow, a node rerun by hand) is running again until that attempt settles it.
 	_, err := s.db.ExecContext(ctx, `
 INSERT INTO aiflow_runs (pipeline_id, run_id, logical_date_us, ir_hash, status, started_us)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (pipeline_id, run_id) DO UPDATE SET
-    logical_date_us = COALESCE(aiflow_runs.logical_date_us, excluded.logical_date_us)`,
+    logical_date_us = COALESCE(aiflow_runs.logical_date_us, excluded.logical_date_us),
+    status = CASE WHEN aiflow_runs.status = 'failed' AND excluded.status = 'running' THEN 'running' ELSE aiflow_runs.status END,
+    ended_us = CASE WHEN aiflow_runs.status = 'failed' AND excluded.status = 'running' THEN NULL ELSE aiflow_runs.ended_us END`,
 		r.Pipeline, r.RunID, nullMicros(r.LogicalDate), r.IRHash, string(status), micros(orNow(r.StartedAt)))
 	return s.fail(err, "start run %s of %s", r.RunID, r.Pipeline)
 }

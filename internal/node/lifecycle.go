@@ -61,6 +61,10 @@ type Request struct {
 	InputsRunID string
 	// NoPublish makes a sink write under its staging folder only (replay without --publish).
 	NoPublish bool
+	// MaxTries is Airflow's ti.max_tries: the retries this task has; the attempt whose Try
+	// exceeds it is the last. A failure on the last try (or of a class never retried) ends the run
+	// as failed; a node run by hand without it gets no retry.
+	MaxTries int
 }
 
 // Result is how an attempt ended; it is written to result.json and summarised in the
@@ -144,8 +148,60 @@ func bg(ctx context.Context, budget time.Duration) (context.Context, context.Can
 // errNodeTimeout is the cause of an attempt's context when its work deadline passes.
 var errNodeTimeout = errors.New("node timeout")
 
-// Run runs one node attempt. It returns the Result (never nil) and the attempt's error.
-func (r *Runner) Run(parent context.Context, req Request) (*Result, error) {
+// Run runs one node attempt. It returns the Result (never nil) and the attempt's error. When
+// the attempt settles the run — the last node to commit, or a failure no retry will follow — it
+// records the run's end, so a run driven one pod per node (as Airflow does) ends as `run --all`
+// does.
+func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
+	res, err := r.run(ctx, req)
+	r.settleRun(ctx, req, res, err)
+	return res, err
+}
+
+// settleRun ends the run when this attempt decided it. Best effort: the node's own outcome is
+// already recorded, and a later attempt settles the run again.
+func (r *Runner) settleRun(ctx context.Context, req Request, res *Result, err error) {
+	p := req.Pipeline
+	if req.InputsRunID != "" || p.Nodes[req.Node] == nil {
+		return // a replay ends its own run; an unknown node never started one
+	}
+	_, step := r.budgets()
+	bctx, cancel := bg(ctx, step)
+	defer cancel()
+	log := r.Log
+	if err != nil {
+		class := fault.ClassOf(err)
+		if class.Retryable() && res.Try <= req.MaxTries {
+			return // Airflow retries this node: the run goes on
+		}
+		if eerr := r.Meta.EndRun(bctx, p.ID, req.RunID, metadata.RunFailed, time.Now().UTC()); eerr != nil && !errors.Is(eerr, metadata.ErrNotFound) {
+			log.Warn("could not record the end of the run", "run_id", req.RunID, "error", eerr)
+		}
+		return
+	}
+	d, gerr := r.Meta.GetRun(bctx, p.ID, req.RunID)
+	if gerr != nil {
+		log.Warn("could not check whether the run is complete", "run_id", req.RunID, "error", gerr)
+		return
+	}
+	if d.Status == metadata.RunSucceeded {
+		return
+	}
+	done := map[string]bool{}
+	for _, c := range d.Commits {
+		done[c.Node] = true
+	}
+	for id := range p.Nodes {
+		if !done[id] {
+			return
+		}
+	}
+	if eerr := r.Meta.EndRun(bctx, p.ID, req.RunID, metadata.RunSucceeded, time.Now().UTC()); eerr != nil {
+		log.Warn("could not record the end of the run", "run_id", req.RunID, "error", eerr)
+	}
+}
+
+func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 	started := time.Now().UTC()
 	// Every external call of the attempt runs under ctx, whose deadline leaves the bookkeeping
 	// its budgets before AIFLOW_NODE_TIMEOUT; finish runs under parent.

@@ -376,6 +376,39 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	return d.deleteAll(ctx, l, objs)
 }
 
+// RemoveTemps removes, under the folder dir, the temp files of unfinished Puts whose object
+// name starts with namePrefix: what a process killed in the middle of a Put (SIGKILL, OOM)
+// leaves behind on file://, invisible to List but filling the folder. S3 has no such files (an
+// unfinished upload never becomes an object). The caller names a prefix only it writes (a node
+// run's file token), so no live writer of another node loses its temp file.
+func (s *Store) RemoveTemps(ctx context.Context, dir, namePrefix string) error {
+	if !strings.HasSuffix(dir, "/") {
+		dir += "/"
+	}
+	_, l, err := s.driver(dir)
+	if err != nil || l.scheme != "file" {
+		return err
+	}
+	err = filepath.WalkDir(l.key, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), tmpPrefix+namePrefix) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	return fileErr(err, "remove temp files under", dir)
+}
+
 // Copy copies src to dst. Within one S3 endpoint it is a server-side CopyObject (objects up to
 // 5 GiB); across schemes it streams through this process.
 func (s *Store) Copy(ctx context.Context, src, dst string) error {

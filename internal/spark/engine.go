@@ -147,7 +147,9 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 		if df, err = fn(ctx, s.SparkSession, inputs, funcParams(env)); err != nil {
 			err = Classify(err, s.Remote)
 			if fault.ClassOf(err) == fault.Internal {
-				err = fault.Wrap(fault.Data, err, "function %s", cfg.Entrypoint)
+				// Unclassified: a bug of the function (exit 1, retried), not bad data; a
+				// function says "bad data" with fault.Data (plugin.DataError).
+				err = fault.Wrap(fault.Internal, err, "function %s", cfg.Entrypoint)
 			}
 			return nil, s.checkLost(ctx, err)
 		}

@@ -100,6 +100,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
         secrets=[

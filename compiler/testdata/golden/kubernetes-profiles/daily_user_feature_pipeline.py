@@ -97,6 +97,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
         secrets=[
@@ -134,6 +135,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
         secrets=[
@@ -170,6 +172,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
         secrets=[
@@ -206,6 +209,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
         secrets=[

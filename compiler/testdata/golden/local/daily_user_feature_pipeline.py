@@ -85,6 +85,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
         inlets=[Asset(uri="x-onelake://raw.sales_orders")],
@@ -100,6 +101,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
     )
@@ -114,6 +116,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
     )
@@ -128,6 +131,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
         outlets=[Asset(uri="x-onelake://feature_store.user_features_daily")],
