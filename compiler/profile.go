@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -132,7 +131,7 @@ func DefaultProfiles() *Profiles {
 
 // LoadProfiles reads a profiles file.
 func LoadProfiles(path string) (*Profiles, error) {
-	data, err := os.ReadFile(path)
+	data, err := ir.ReadRegularFile(path, ir.MaxSpecSize)
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "read profiles")
 	}

@@ -2,6 +2,7 @@ package ir
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -89,7 +91,7 @@ func LoadPaths(paths []string) ([]*Spec, Problems) {
 			continue
 		}
 		if !info.IsDir() {
-			jobs = append(jobs, &job{path: root})
+			jobs = append(jobs, &job{path: root}) // LoadFile refuses anything but a regular file
 			continue
 		}
 		var files []string
@@ -104,8 +106,8 @@ func LoadPaths(paths []string) ([]*Spec, Problems) {
 				}
 				return nil
 			}
-			if !d.IsDir() && hasExt(name) {
-				files = append(files, path)
+			if !d.IsDir() && hasExt(name) && (d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0) {
+				files = append(files, path) // a pipe or a device named *.yaml is not a spec
 			}
 			return nil
 		})
@@ -171,19 +173,61 @@ func hasExt(name string) bool {
 
 // LoadFile loads one file. With skipForeign, a document that is not an aiflow spec is ignored.
 func LoadFile(path string, skipForeign bool) ([]*Spec, Problems) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, Problems{{File: path, Msg: errMsg(err)}}
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxSpecSize+1))
-	if err != nil {
-		return nil, Problems{{File: path, Msg: errMsg(err)}}
-	}
-	if len(data) > MaxSpecSize {
+	data, err := ReadRegularFile(path, MaxSpecSize)
+	if errors.Is(err, ErrTooLarge) {
 		return nil, Problems{{File: path, Line: 1, Msg: fmt.Sprintf("file is larger than the %d MiB limit for specs", MaxSpecSize>>20)}}
 	}
+	if err != nil {
+		return nil, Problems{{File: path, Msg: errMsg(err)}}
+	}
 	return Parse(path, data, skipForeign)
+}
+
+// ErrTooLarge is returned by ReadRegularFile for a file over its limit.
+var ErrTooLarge = errors.New("file too large")
+
+// ErrNotRegular is returned by ReadRegularFile for a named pipe, a device or a socket.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ReadRegularFile reads a whole regular file of at most max bytes. A named pipe, a device or a
+// socket is refused without blocking: opened non-blocking, checked with fstat on the descriptor
+// it opened (no window between a check and the open), so a FIFO among the specs, a policy or a
+// mounted secret cannot hang validate, compile or a pod.
+func ReadRegularFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, fileKind(fi.Mode()))}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrTooLarge}
+	}
+	return data, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a folder"
+	}
+	return m.Type().String()
 }
 
 // Parse decodes the bytes of a spec or IR file named name (the name picks YAML or JSON).

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 // Secret is a reference to a secret value, never the value: `${ENV_VAR}` or
@@ -88,7 +90,7 @@ func (s Secret) Resolve() (string, error) {
 		if v, ok := os.LookupEnv(envName); ok {
 			return v, nil
 		}
-		b, err := os.ReadFile(filepath.Join(SecretsDir(), filepath.Base(name), filepath.Base(key)))
+		b, err := ir.ReadRegularFile(filepath.Join(SecretsDir(), filepath.Base(name), filepath.Base(key)), 1<<20)
 		if err != nil {
 			return "", fmt.Errorf("secret %s: not in $%s nor mounted under %s", s.Ref, envName, SecretsDir())
 		}

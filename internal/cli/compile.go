@@ -109,7 +109,7 @@ func runCompile(e *Env, args []string) error {
 // writeIfChanged replaces path atomically, and only when its content differs, so that Airflow
 // does not reparse unchanged files.
 func writeIfChanged(path string, data []byte) (bool, error) {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+	if old, err := ir.ReadRegularFile(path, int64(len(data))); err == nil && bytes.Equal(old, data) {
 		return false, nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
@@ -136,10 +136,14 @@ func checkDAGs(e *Env, out string, files []*compiler.File, quiet bool) error {
 	var stale []string
 	for _, file := range files {
 		path := filepath.Join(out, file.Name)
-		old, err := os.ReadFile(path)
+		old, err := ir.ReadRegularFile(path, int64(len(file.Data))+1)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			stale = append(stale, path+": missing")
+		case errors.Is(err, ir.ErrTooLarge):
+			stale = append(stale, path+": stale (differs from the compiled pipeline "+file.Pipeline+")")
+		case errors.Is(err, ir.ErrNotRegular):
+			return fault.Wrap(fault.Config, err, "read %s", path)
 		case err != nil:
 			return fault.Wrap(fault.Temporary, err, "read %s", path)
 		case !bytes.Equal(old, file.Data):
@@ -171,7 +175,7 @@ func orphans(out string, files []*compiler.File) []string {
 	var found []string
 	for _, ent := range entries {
 		name := ent.Name()
-		if ent.IsDir() || !strings.HasSuffix(name, ".py") || want[name] {
+		if !ent.Type().IsRegular() || !strings.HasSuffix(name, ".py") || want[name] {
 			continue
 		}
 		path := filepath.Join(out, name)

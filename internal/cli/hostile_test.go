@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Tests of hostile input and bad luck: each names the class of failure it guards against.
@@ -162,5 +164,42 @@ func TestReplayHoles(t *testing.T) {
 	delete(w.env, "AIFLOW_POLICY_FILE")
 	if r := w.run("run", "--pipeline", "qs", "--node", "orders", "--ir", spec, "--run-id", "r3", "--ir-hash", ""); r.code != 64 {
 		t.Fatalf("--ir-hash \"\": exit %d, want 64\n%s", r.code, r.stderr)
+	}
+}
+
+// TestFIFOAmongSpecsDoesNotHang: a named pipe among the specs (or as the policy file) is refused
+// or skipped, never opened for a blocking read.
+func TestFIFOAmongSpecsDoesNotHang(t *testing.T) {
+	w := newWorkspace(t)
+	spec := w.quickstart()
+	fifo := filepath.Join(filepath.Dir(spec), "pipe.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policyFIFO := w.path("policy.yaml")
+	if err := syscall.Mkfifo(policyFIFO, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		code int
+		msg  string
+	}{
+		{args: []string{"validate", filepath.Dir(spec)}, code: 0},
+		{args: []string{"validate", fifo}, code: 78, msg: "named pipe"},
+		{args: []string{"compile", filepath.Dir(spec), "--out", w.path("dags")}, code: 0},
+		{args: []string{"compile", spec, "--out", w.path("dags2"), "--policy", policyFIFO}, code: 78, msg: "named pipe"},
+	} {
+		done := make(chan runResult, 1)
+		go func() { done <- w.run(c.args...) }()
+		select {
+		case r := <-done:
+			if r.code != c.code || !strings.Contains(r.stderr, c.msg) {
+				t.Errorf("%v: exit %d, want %d with %q\n%s", c.args, r.code, c.code, c.msg, r.stderr)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%v: still blocked after a minute (a FIFO was opened for reading)", c.args)
+		}
 	}
 }

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -82,17 +81,12 @@ type Resources struct {
 
 // Load reads a policy file.
 func Load(file string) (*Policy, error) {
-	f, err := os.Open(file)
+	data, err := ir.ReadRegularFile(file, MaxFileSize)
+	if errors.Is(err, ir.ErrTooLarge) {
+		return nil, fault.Configf("policy %s: larger than %d KiB", file, MaxFileSize>>10)
+	}
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "policy")
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fault.Wrap(fault.Config, err, "policy %s", file)
-	}
-	if len(data) > MaxFileSize {
-		return nil, fault.Configf("policy %s: larger than %d KiB", file, MaxFileSize>>10)
 	}
 	return Parse(file, data)
 }

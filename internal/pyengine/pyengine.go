@@ -168,7 +168,8 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 	// An input that could not be read (an S3 timeout, say) cuts the stream the function reads,
 	// so the function fails too; the input's error is the cause and decides the class.
 	for i, err := range feedErrs {
-		if err != nil && waitErr != nil {
+		// A feed cut by the function's timeout or by SIGTERM is a consequence, not the cause.
+		if err != nil && waitErr != nil && !fault.IsCancel(err) {
 			return nil, fmt.Errorf("python engine: feed input %s: %w", env.InputOrder[i], err)
 		}
 	}
