@@ -40,3 +40,33 @@ func TestSecretLiterals(t *testing.T) {
 		}
 	}
 }
+
+// Template values in an expression are literals: a quote in a value cannot end the string it
+// lands in, and a value outside quotes is a literal, not code.
+func TestRenderExprLiterals(t *testing.T) {
+	vars := TemplateVars{Params: map[string]string{"st": "x' OR '1'='1", "n": "42", "bs": `a\' OR 1=1 --`, "col": "amount"}}
+	for _, c := range []struct {
+		src  string
+		d    Dialect
+		want string
+	}{
+		{"status = '{{ params.st }}'", ArrowExpr, "status = 'x'' OR ''1''=''1'"},
+		{"status = {{ params.st }}", ArrowExpr, "status = 'x'' OR ''1''=''1'"},
+		{"amount > {{ params.n }}", ArrowExpr, "amount > 42"},
+		{"x = '{{ params.bs }}'", SparkSQL, `x = 'a\\\' OR 1=1 --'`},
+		{"x = '{{ params.st }}'", SparkSQL, `x = 'x\' OR \'1\'=\'1'`},
+		{"x = 'it''s {{ params.n }}'", ArrowExpr, "x = 'it''s 42'"},
+		{"{{ params.col }} > 0", ArrowExpr, "'amount' > 0"},
+	} {
+		got, err := RenderExpr(c.src, vars, c.d)
+		if err != nil || got != c.want {
+			t.Errorf("RenderExpr(%q) = %q, %v; want %q", c.src, got, err, c.want)
+		}
+	}
+	if _, err := RenderExpr(`"{{ params.st }}" = 1`, vars, SparkSQL); err != nil {
+		t.Errorf("a value without the identifier's quote is allowed: %v", err)
+	}
+	if _, err := RenderExpr("`{{ params.bs }}` = 1", vars, SparkSQL); err == nil {
+		t.Error("a value with a backslash inside a quoted name was accepted")
+	}
+}

@@ -203,3 +203,32 @@ func TestFIFOAmongSpecsDoesNotHang(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateValueIsALiteral: a --param value rendered into a filter is compared as text; it
+// cannot add an OR to the expression.
+func TestTemplateValueIsALiteral(t *testing.T) {
+	w := newWorkspace(t)
+	spec := mustRead(t, w.quickstart())
+	spec = strings.Replace(spec, `filter: "status = 'paid'"`, `filter: "status = '{{ params.st }}'"`, 1)
+	spec = strings.Replace(spec, "pipeline: {id: qs,", "pipeline: {params: {st: paid}, id: qs,", 1)
+	p := w.write("spec/param.yaml", spec)
+	byUser := func(runID string, args ...string) string {
+		r := w.run(append([]string{"run", "--pipeline", "qs", "--all", "--ir", p, "--run-id", runID}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d %s", r.code, r.stderr)
+		}
+		for _, line := range strings.Split(r.stderr, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && f[0] == "by_user" {
+				return line
+			}
+		}
+		t.Fatalf("no by_user line in\n%s", r.stderr)
+		return ""
+	}
+	if l := byUser("paid"); strings.Contains(l, "committed 0 rows") {
+		t.Fatalf("the plain parameter matched nothing: %s", l)
+	}
+	if l := byUser("inject", "--param", "st=x' OR '1'='1"); !strings.Contains(l, "committed 0 rows") {
+		t.Fatalf("an injected OR matched rows: %s", l)
+	}
+}

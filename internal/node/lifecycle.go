@@ -418,7 +418,8 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 		return env, fault.Usagef("--param: %v", err)
 	}
 	env.Vars = vars
-	rendered, err := ir.Render(n.Params, vars)
+	// Values rendered into an expression or SQL are literals, never code (ir.RenderExpr).
+	rendered, err := ir.RenderParams(n.Params, vars, n.ExprField)
 	if err != nil {
 		return env, fault.Wrap(fault.Config, err, "render params of %s", n.ID)
 	}
