@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Dialect says how an expression language quotes: string literals in single quotes with ''
+// Dialect says how an expression language quotes: string literals in single quotes with ”
 // for a quote, and (Spark SQL) backslash escapes inside them too.
 type Dialect struct {
 	// BackslashEscapes: a backslash escapes the next character inside a string literal.
