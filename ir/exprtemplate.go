@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// Dialect says how an expression language quotes: string literals in single quotes with ”
-// for a quote, and (Spark SQL) backslash escapes inside them too.
+// Dialect says how an expression language quotes: string literals in single quotes, a doubled
+// quote for a quote, and (Spark SQL) backslash escapes inside them too.
 type Dialect struct {
 	// BackslashEscapes: a backslash escapes the next character inside a string literal.
 	BackslashEscapes bool
