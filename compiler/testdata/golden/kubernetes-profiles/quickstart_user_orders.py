@@ -155,6 +155,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
         container_resources=k8s.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}),

@@ -133,6 +133,7 @@ with DAG(
             "--run-id", "{{ run_id }}",
             "--logical-date", LOGICAL_DATE,
             "--try", "{{ ti.try_number }}",
+            "--max-tries", "{{ ti.max_tries }}",
         ],
         env_vars=dict(ENV),
         outlets=[Asset(uri="x-onelake://demo.user_order_stats")],
