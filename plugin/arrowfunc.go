@@ -20,14 +20,14 @@ func (r *Registry) RegisterArrowFunc(name string, fn ArrowFunc) {
 	if name == "" || fn == nil {
 		panic("plugin: RegisterArrowFunc needs a name and a function")
 	}
-	r.RegisterRuntime(RoleEngine, "arrow:func:"+name, fn)
+	RegisterFunc(r, "arrow", name, fn)
 }
 
 // ArrowFunction returns a registered arrow function.
 func (r *Registry) ArrowFunction(name string) (ArrowFunc, error) {
-	v, ok := r.Runtime(RoleEngine, "arrow:func:"+name)
+	fn, ok := Func[ArrowFunc](r, "arrow", name)
 	if !ok {
 		return nil, fmt.Errorf("arrow function %q is not registered in this runner", name)
 	}
-	return v.(ArrowFunc), nil
+	return fn, nil
 }

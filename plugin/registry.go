@@ -1,8 +1,10 @@
-// Package plugin is aiflow's registry layer (seed §5): sources, sinks, engines and per-engine
-// source readers, each described by a typed config that knows its kind, fills its defaults,
-// decodes strictly and validates itself. A registry is a value, so a team that builds its own
-// runner (seed §5.3), a test, or a tenant policy can have its own plugin set; Default holds the
-// built-ins (see plugin/builtin) and whatever a program registers at init.
+// Package plugin is aiflow's plugin contract: sources, sinks, engines and per-engine source
+// readers, each described by a typed config that knows its kind, fills its defaults, decodes
+// strictly and validates itself, and bound by one call (RegisterSource, RegisterSink,
+// RegisterEngine) to the typed runtime that runs it. A registry is a value, so a team that builds
+// its own runner (package runner), a test, or a tenant policy can have its own plugin set;
+// Default holds the built-ins (see plugin/builtin) and whatever a program registers at init.
+// docs/plugins.md is the plugin author's guide.
 package plugin
 
 import (
@@ -46,28 +48,27 @@ type Spec struct {
 	// the config's `plugin:"rest"` field (the python engine hands them to the user's function).
 	// A key within a typo's distance of a declared field is still an error.
 	Open bool
+
+	// binder is the typed side set by RegisterSource/RegisterSink/RegisterEngine: decoding into
+	// the kind's own config type, and its runtimes by engine. nil for a spec registered alone.
+	binder binder
 }
 
-// Registry holds plugin specs and the runtimes attached to them. Safe for concurrent use.
+// Registry holds plugin specs and the runtimes bound to them. Safe for concurrent use, but
+// runtimes are attached at init, before nodes run.
 type Registry struct {
 	mu      sync.RWMutex
 	specs   map[Role]map[string]*Spec
 	readers map[[2]string]any // (engine, source kind) → engine-specific reader
-	runtime map[string]any    // role/kind → runtime implementation
-	checks  map[string][]CheckFunc
+	funcs   map[string]any    // namespace/name → a named function (see RegisterFunc)
 }
-
-// CheckFunc is an extra validation a runtime attaches to a kind (an engine that compiles its
-// expressions at validate time, say). It sees the decoded config.
-type CheckFunc func(cfg Config) error
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
 	return &Registry{
 		specs:   map[Role]map[string]*Spec{RoleSource: {}, RoleSink: {}, RoleEngine: {}},
 		readers: map[[2]string]any{},
-		runtime: map[string]any{},
-		checks:  map[string][]CheckFunc{},
+		funcs:   map[string]any{},
 	}
 }
 
@@ -133,17 +134,19 @@ func (r *Registry) Clone() *Registry {
 	c := NewRegistry()
 	for role, m := range r.specs {
 		for k, s := range m {
-			c.specs[role][k] = s
+			spec := *s
+			if s.binder != nil {
+				// Runtimes attached to the copy must not appear in the original.
+				spec.binder = s.binder.clone()
+			}
+			c.specs[role][k] = &spec
 		}
 	}
 	for k, v := range r.readers {
 		c.readers[k] = v
 	}
-	for k, v := range r.runtime {
-		c.runtime[k] = v
-	}
-	for k, v := range r.checks {
-		c.checks[k] = append([]CheckFunc(nil), v...)
+	for k, v := range r.funcs {
+		c.funcs[k] = v
 	}
 	return c
 }
@@ -186,36 +189,26 @@ func (r *Registry) ReaderEngines(kind string) []string {
 	return out
 }
 
-// RegisterRuntime attaches the implementation of a registered kind (a sink writer, an engine).
-// It panics on a duplicate.
-func (r *Registry) RegisterRuntime(role Role, kind string, impl any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	key := string(role) + "/" + kind
-	if _, dup := r.runtime[key]; dup {
-		panic("plugin: RegisterRuntime called twice for " + key)
+// RegisterFunc registers a named function of type F under namespace (a transform's registered
+// Go function: arrow functions, sparkfn). It panics on an empty name, a nil function or a
+// duplicate.
+func RegisterFunc[F any](r *Registry, namespace, name string, fn F) {
+	if name == "" || any(fn) == nil {
+		panic("plugin: RegisterFunc needs a name and a function")
 	}
-	r.runtime[key] = impl
-}
-
-// Runtime returns the implementation attached to a kind.
-func (r *Registry) Runtime(role Role, kind string) (any, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	v, ok := r.runtime[string(role)+"/"+kind]
-	return v, ok
-}
-
-// AddCheck attaches an extra validation to a kind.
-func (r *Registry) AddCheck(role Role, kind string, fn CheckFunc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	key := string(role) + "/" + kind
-	r.checks[key] = append(r.checks[key], fn)
+	key := namespace + "/" + name
+	if _, dup := r.funcs[key]; dup {
+		panic(fmt.Sprintf("plugin: RegisterFunc called twice for %s %q", namespace, name))
+	}
+	r.funcs[key] = fn
 }
 
-func (r *Registry) checksFor(role Role, kind string) []CheckFunc {
+// Func returns the function registered under namespace and name, if it has type F.
+func Func[F any](r *Registry, namespace, name string) (F, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.checks[string(role)+"/"+kind]
+	fn, ok := r.funcs[namespace+"/"+name].(F)
+	return fn, ok
 }

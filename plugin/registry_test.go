@@ -70,9 +70,9 @@ func TestRegisterPanics(t *testing.T) {
 		r.RegisterReader("arrow", "x", 2)
 	})
 	mustPanic(t, "reader empty", "RegisterReader needs", func() { r.RegisterReader("", "x", 1) })
-	mustPanic(t, "runtime duplicate", "RegisterRuntime called twice", func() {
-		r.RegisterRuntime(plugin.RoleSink, "x", 1)
-		r.RegisterRuntime(plugin.RoleSink, "x", 2)
+	mustPanic(t, "func duplicate", "RegisterFunc called twice", func() {
+		plugin.RegisterFunc(r, "ns", "f", func() {})
+		plugin.RegisterFunc(r, "ns", "f", func() {})
 	})
 }
 
@@ -101,7 +101,7 @@ func TestWithoutAndClone(t *testing.T) {
 	r.Register(spec("b", plugin.RoleEngine))
 	r.Register(spec("a", plugin.RoleSource))
 	r.RegisterReader("a", "a", "reader")
-	r.RegisterRuntime(plugin.RoleEngine, "a", "impl")
+	plugin.RegisterFunc(r, "ns", "a", "impl")
 
 	w := r.Without(plugin.RoleEngine, "a", "missing")
 	if got := w.Kinds(plugin.RoleEngine); !reflect.DeepEqual(got, []string{"b"}) {
@@ -122,8 +122,8 @@ func TestWithoutAndClone(t *testing.T) {
 	if v, ok := c.Reader("a", "a"); !ok || v != "reader" {
 		t.Error("Clone lost the reader")
 	}
-	if v, ok := c.Runtime(plugin.RoleEngine, "a"); !ok || v != "impl" {
-		t.Error("Clone lost the runtime")
+	if v, ok := plugin.Func[string](c, "ns", "a"); !ok || v != "impl" {
+		t.Error("Clone lost the function")
 	}
 	c.RegisterReader("b", "a", "r2")
 	if _, ok := r.Reader("b", "a"); ok {

@@ -88,21 +88,6 @@ type Output struct {
 	AlreadyCommitted bool
 }
 
-// SourceRuntime pins what a source's consumers will read: a source copies nothing.
-type SourceRuntime interface {
-	Pin(ctx context.Context, env *Env) (*Output, error)
-}
-
-// TransformRuntime is an engine: it reads the input manifests and stages its output.
-type TransformRuntime interface {
-	Transform(ctx context.Context, env *Env) (*Output, error)
-}
-
-// SinkRuntime publishes the main input to its destination once per run.
-type SinkRuntime interface {
-	Publish(ctx context.Context, env *Env) (*Output, error)
-}
-
 // Committer lets a runtime record the commit inside its own publish transaction.
 type Committer interface {
 	// Commit is called by the lifecycle with the final manifest.

@@ -34,11 +34,17 @@ func (r *Registry) NodeSpec(n *ir.Node) (*Spec, error) {
 	return s, nil
 }
 
-// Decoded is a node's decoded configuration.
+// Decoded is a node's decoded configuration. Params and Resources are for generic readers
+// (listing, policy); the runtime gets the typed config itself (Runtime).
 type Decoded struct {
 	Spec      *Spec
 	Params    Config
 	Resources Config
+
+	lint         func(*Registry) error
+	destinations func() []Destination
+	asset        func() string
+	runtime      func(engine string) (RunFunc, bool)
 }
 
 // DecodeNode decodes and validates a node's params and resources. The error is a fault.Config
@@ -67,9 +73,16 @@ func (r *Registry) decodeNode(n *ir.Node) (*Decoded, []FieldError) {
 			errs = append(errs, FieldError{Msg: fmt.Sprintf("unknown engine %q%s (known: %s)", *n.Engine, ir.Suggest(*n.Engine, known), strings.Join(known, ", "))})
 		}
 	}
-	params, perrs := s.Decode(n.Params, false)
+	var d *Decoded
+	var perrs, rerrs []FieldError
+	if s.binder != nil {
+		d, perrs, rerrs = s.binder.decode(s, n.Params, n.Resources)
+	} else {
+		d = &Decoded{Spec: s}
+		d.Params, perrs = s.Decode(n.Params, false)
+		d.Resources, rerrs = s.Decode(n.Resources, true)
+	}
 	errs = append(errs, perrs...)
-	res, rerrs := s.Decode(n.Resources, true)
 	for _, e := range rerrs {
 		e.Field = "resources." + e.Field
 		if e.Field == "resources." {
@@ -77,14 +90,12 @@ func (r *Registry) decodeNode(n *ir.Node) (*Decoded, []FieldError) {
 		}
 		errs = append(errs, e)
 	}
-	if len(errs) == 0 {
-		for _, check := range r.checksFor(s.Role, s.Kind) {
-			if err := check(params); err != nil {
-				errs = append(errs, FieldError{Msg: err.Error()})
-			}
+	if len(errs) == 0 && d.lint != nil {
+		if err := d.lint(r); err != nil {
+			errs = append(errs, FieldError{Msg: err.Error()})
 		}
 	}
-	return &Decoded{Spec: s, Params: params, Resources: res}, errs
+	return d, errs
 }
 
 // Validate checks every node of a loaded spec against the registry and returns positioned

@@ -21,32 +21,18 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/plugin"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
-func init() { Register(plugin.Default) }
-
-// Register attaches the arrow engine to r, with a validate-time check of its steps.
-func Register(r *plugin.Registry) {
-	r.RegisterRuntime(plugin.RoleEngine, builtin.Arrow, Engine{})
-	r.AddCheck(plugin.RoleEngine, builtin.Arrow, func(cfg plugin.Config) error {
-		c := cfg.(*builtin.ArrowTransform)
-		if c.Function != "" {
-			_, err := r.ArrowFunction(c.Function)
-			return err
-		}
-		_, err := Steps(c)
-		return err
-	})
-}
+// Register adds the arrow engine to r.
+func Register(r *plugin.Registry) { plugin.RegisterEngine(r, Kind, Engine{}) }
 
 // Engine is the arrow transform runtime.
 type Engine struct{}
 
-var _ node.TransformRuntime = Engine{}
+var _ plugin.Engine[*Config, *plugin.PodResources] = Engine{}
 
 // Steps decodes and checks the declarative steps of a config.
-func Steps(c *builtin.ArrowTransform) ([]arrowops.Step, error) {
+func Steps(c *Config) ([]arrowops.Step, error) {
 	b, err := json.Marshal(c.Steps)
 	if err != nil {
 		return nil, err
@@ -64,8 +50,7 @@ func Steps(c *builtin.ArrowTransform) ([]arrowops.Step, error) {
 }
 
 // Transform runs the node.
-func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error) {
-	cfg := env.Decoded.Params.(*builtin.ArrowTransform)
+func (Engine) Transform(ctx context.Context, env *node.Env, cfg *Config, _ *plugin.PodResources) (*node.Output, error) {
 	mem := memory.DefaultAllocator
 	inputs := map[string]array.RecordReader{}
 	schemas := map[string]*arrow.Schema{}

@@ -1,11 +1,5 @@
 package cli
 
-// The runtimes register themselves in plugin.Default; importing them here makes cli.Run a whole
-// runner (tests included), and cmd/aiflow-runner only wires main.
-import (
-	_ "github.com/aiflow-dev/aiflow/internal/arrowengine"
-	_ "github.com/aiflow-dev/aiflow/internal/files"
-	_ "github.com/aiflow-dev/aiflow/internal/onelake"
-	_ "github.com/aiflow-dev/aiflow/internal/pyengine"
-	_ "github.com/aiflow-dev/aiflow/plugin/builtin"
-)
+// The built-in plugins register themselves in plugin.Default, which Run uses; a runner with its
+// own plugin set calls RunWith (package runner) with its own registry.
+import _ "github.com/aiflow-dev/aiflow/plugin/builtin"

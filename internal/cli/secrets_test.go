@@ -44,8 +44,7 @@ func (c *secretSink) Validate() error {
 
 type secretSinkRuntime struct{}
 
-func (secretSinkRuntime) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
-	c := env.Decoded.Params.(*secretSink)
+func (secretSinkRuntime) Publish(ctx context.Context, env *node.Env, c *secretSink) (*node.Output, error) {
 	v, err := c.DSN.Resolve()
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "")
@@ -68,8 +67,8 @@ func (secretSinkRuntime) Publish(ctx context.Context, env *node.Env) (*node.Outp
 
 func secretRegistry() *plugin.Registry {
 	reg := plugin.Default.Clone()
-	reg.Register(plugin.Spec{Kind: "secret_test", Role: plugin.RoleSink, Summary: "test only", New: func() plugin.Config { return &secretSink{} }})
-	reg.RegisterRuntime(plugin.RoleSink, "secret_test", secretSinkRuntime{})
+	plugin.RegisterSink(reg, plugin.Kind[*secretSink]{Kind: "secret_test", Summary: "test only", Engines: []string{"arrow"},
+		New: func() *secretSink { return &secretSink{} }}, secretSinkRuntime{}, "arrow")
 	return reg
 }
 

@@ -41,21 +41,18 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
 	"github.com/aiflow-dev/aiflow/plugin"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
-func init() { Register(plugin.Default) }
+// Register adds the feature_store sink to r.
+func Register(r *plugin.Registry) { plugin.RegisterSink(r, SinkKind, Sink{}, "arrow") }
 
-// Register attaches the feature_store sink runtime to r.
-func Register(r *plugin.Registry) { r.RegisterRuntime(plugin.RoleSink, "feature_store", Sink{}) }
+var _ plugin.Sink[*SinkConfig] = Sink{}
 
 // LedgerTable is the ledger of runs upserted into a feature store that is not the metadata store.
 const LedgerTable = "aiflow_feature_commits"
 
 // Sink is the feature_store sink runtime.
 type Sink struct{}
-
-var _ node.SinkRuntime = Sink{}
 
 // Target is a resolved feature group table.
 type Target struct {
@@ -71,8 +68,7 @@ func (t Target) qualified() string {
 	return s + "." + n
 }
 
-func (Sink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
-	cfg := env.Decoded.Params.(*builtin.FeatureStoreSink)
+func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.Output, error) {
 	main := env.Inputs[env.InputOrder[0]]
 	c := &readers.Counter{}
 	rr, schema, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)

@@ -18,26 +18,23 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/internal/table"
 	"github.com/aiflow-dev/aiflow/plugin"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
-func init() { Register(plugin.Default) }
-
-// Register attaches the files source and sink runtimes to r.
+// Register adds the files source and sink to r. Both run the same way whatever the node's
+// engine: Spark writes its outputs as files the sink publishes.
 func Register(r *plugin.Registry) {
-	r.RegisterRuntime(plugin.RoleSource, "files", source{})
-	r.RegisterRuntime(plugin.RoleSink, "files", sink{})
+	plugin.RegisterSource(r, SourceKind, source{}, "arrow", "spark")
+	plugin.RegisterSink(r, SinkKind, sink{}, "arrow", "spark")
 }
 
 var (
-	_ plugin.SourceRuntime = source{}
-	_ plugin.SinkRuntime   = sink{}
+	_ plugin.Source[*SourceConfig] = source{}
+	_ plugin.Sink[*SinkConfig]     = sink{}
 )
 
 type sink struct{}
 
-func (sink) Publish(ctx context.Context, env *plugin.Env) (*plugin.Output, error) {
-	c := env.Decoded.Params.(*builtin.FilesSink)
+func (sink) Publish(ctx context.Context, env *plugin.Env, c *SinkConfig) (*plugin.Output, error) {
 	dir, err := readers.ResolveURI(c.Path)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,6 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/internal/table"
 	"github.com/aiflow-dev/aiflow/plugin"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
 // Manifest pins a dataset: its files with sizes and ETags, and its schema.
@@ -79,8 +78,7 @@ func partString(p map[string]string) string {
 
 type source struct{}
 
-func (source) Pin(ctx context.Context, env *plugin.Env) (*plugin.Output, error) {
-	cfg := env.Decoded.Params.(*builtin.FilesSource)
+func (source) Pin(ctx context.Context, env *plugin.Env, cfg *SourceConfig) (*plugin.Output, error) {
 	uri, err := readers.ResolveURI(cfg.Path)
 	if err != nil {
 		return nil, err

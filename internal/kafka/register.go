@@ -8,15 +8,19 @@ import (
 )
 
 func init() {
-	Register(plugin.Default)
 	readers.RegisterOpener(manifest.KindKafka, OpenKafka)
 	node.OnCommitted(CommitUpstreamOffsets)
 }
 
-// Register attaches the Kafka source (kinds onestream and kafka) and sink runtimes to r. The
-// offset-commit hook is process-wide (node.OnCommitted) and registered once, by init.
+// Register adds the Kafka source (kinds onestream and kafka) and sink to r. The offset-commit
+// hook and the opener of Kafka manifests are process-wide and registered once, by init.
 func Register(r *plugin.Registry) {
-	r.RegisterRuntime(plugin.RoleSource, "onestream", Source{})
-	r.RegisterRuntime(plugin.RoleSource, "kafka", Source{})
-	r.RegisterRuntime(plugin.RoleSink, "kafka", Sink{})
+	plugin.RegisterSource(r, StreamKind, Source{}, StreamKind.Engines...)
+	plugin.RegisterSource(r, TopicKind, Source{}, TopicKind.Engines...)
+	plugin.RegisterSink(r, SinkKind, Sink{}, SinkKind.Engines...)
 }
+
+var (
+	_ plugin.Source[*SourceConfig] = Source{}
+	_ plugin.Sink[*SinkConfig]     = Sink{}
+)

@@ -24,7 +24,6 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
 // LedgerTopic is where the Kafka sink records, inside each write's transaction, which
@@ -41,8 +40,6 @@ var TransactionTimeout = 10 * time.Minute
 
 // Sink produces the main input to a topic, exactly once per run for read-committed consumers.
 type Sink struct{}
-
-var _ node.SinkRuntime = Sink{}
 
 func wrapKafka(err error, format string, args ...any) error {
 	return ClassifyKafka(err, format, args...)
@@ -84,8 +81,7 @@ func compression(name string) kgo.CompressionCodec {
 	return kgo.NoCompression()
 }
 
-func (Sink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
-	cfg := env.Decoded.Params.(*builtin.KafkaSink)
+func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.Output, error) {
 	brokers, err := Brokers(cfg.Brokers, env.Config)
 	if err != nil {
 		return nil, err
@@ -264,7 +260,7 @@ func sinkManifest(e *ledgerEntry, ref *manifest.DatasetRef, txnID string) *manif
 }
 
 // stageOnly is a replay without --publish: the records go to the staging folder as NDJSON.
-func stageOnly(ctx context.Context, env *node.Env, main *manifest.Manifest, cfg *builtin.KafkaSink, ref *manifest.DatasetRef) (*node.Output, error) {
+func stageOnly(ctx context.Context, env *node.Env, main *manifest.Manifest, cfg *SinkConfig, ref *manifest.DatasetRef) (*node.Output, error) {
 	c := &readers.Counter{}
 	rr, schema, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
 	if err != nil {

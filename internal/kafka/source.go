@@ -18,7 +18,6 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
 // AdminTimeout bounds each round of metadata calls (pin, offset commit, topic checks): an
@@ -30,8 +29,6 @@ const InferSample = 1000
 
 // Source pins a bounded range of a topic (kinds onestream and kafka).
 type Source struct{}
-
-var _ node.SourceRuntime = Source{}
 
 // Brokers returns the configured brokers, else AIFLOW_KAFKA_BROKERS; none is a config error.
 func Brokers(params []string, cfg *config.Config) ([]string, error) {
@@ -108,8 +105,7 @@ func describeTopic(ctx context.Context, adm *kadm.Client, brokers []string, topi
 
 // Pin resolves the range: per partition, start at the group's committed offset (else
 // starting_offsets), end at the last stable offset now; max_records caps the total.
-func (Source) Pin(ctx context.Context, env *node.Env) (*node.Output, error) {
-	cfg := env.Decoded.Params.(*builtin.StreamSource)
+func (Source) Pin(ctx context.Context, env *node.Env, cfg *SourceConfig) (*node.Output, error) {
 	brokers, err := Brokers(cfg.Brokers, env.Config)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -480,44 +481,32 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 	return env, nil
 }
 
-// execute dispatches to the node's runtime.
+// execute runs the node's runtime: the engine's for a transform, else the kind's runtime on the
+// node's engine (DefaultEngine when it names none).
 func (r *Runner) execute(ctx context.Context, env *Env) (*Output, error) {
 	n := env.Node
-	var role plugin.Role
-	var kind string
-	switch n.Type {
-	case ir.Source:
-		role, kind = plugin.RoleSource, n.Kind()
-	case ir.Transform:
-		role, kind = plugin.RoleEngine, n.EngineName()
-	case ir.Sink:
-		role, kind = plugin.RoleSink, n.Kind()
+	engine := n.EngineName()
+	if engine == "" {
+		engine = DefaultEngine
 	}
-	impl, ok := r.Registry.Runtime(role, kind)
+	run, ok := env.Decoded.Runtime(engine)
+	if !ok && n.Type != ir.Transform && !slices.Contains(env.Decoded.Spec.Engines, engine) {
+		// A kind that does not depend on that engine (a files source under a python node's
+		// engine field) runs as on the default one.
+		run, ok = env.Decoded.Runtime(DefaultEngine)
+	}
 	if !ok {
-		return nil, fault.Configf("%s %q has no runtime in this aiflow-runner (built without it?)", role, kind)
+		spec := env.Decoded.Spec
+		if n.Type == ir.Transform {
+			return nil, fault.Configf("engine %q has no runtime in this aiflow-runner (built without it?)", spec.Kind)
+		}
+		return nil, fault.Configf("%s %q has no runtime on engine %s in this aiflow-runner (built without it?)", spec.Role, spec.Kind, engine)
 	}
-	switch n.Type {
-	case ir.Source:
-		rt, ok := impl.(SourceRuntime)
-		if !ok {
-			return nil, fault.New(fault.Internal, "source %q runtime is a %T", kind, impl)
-		}
-		return rt.Pin(ctx, env)
-	case ir.Transform:
-		rt, ok := impl.(TransformRuntime)
-		if !ok {
-			return nil, fault.New(fault.Internal, "engine %q runtime is a %T", kind, impl)
-		}
-		return rt.Transform(ctx, env)
-	default:
-		rt, ok := impl.(SinkRuntime)
-		if !ok {
-			return nil, fault.New(fault.Internal, "sink %q runtime is a %T", kind, impl)
-		}
-		return rt.Publish(ctx, env)
-	}
+	return run(ctx, env)
 }
+
+// DefaultEngine runs sources and sinks that name no engine: the in-process one.
+const DefaultEngine = "arrow"
 
 // commit records the manifest in the ledger. Losing the race to another attempt is not an
 // error: that attempt's output is the run's, this one's staging is discarded.

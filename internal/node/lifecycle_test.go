@@ -16,16 +16,15 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
-	_ "github.com/aiflow-dev/aiflow/internal/arrowengine"
 	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
-	_ "github.com/aiflow-dev/aiflow/internal/files"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
+	_ "github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
 // commitHook wraps a store to stage what happens around the commit insert.

@@ -21,22 +21,21 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/files"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/internal/spark/sparkspec"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
 	"github.com/aiflow-dev/aiflow/plugin"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
-func init() { Register(plugin.Default) }
-
-// Register attaches the onelake source and sink runtimes to r.
+// Register adds the onelake source and sink to r. The source pins for both engines; the sink
+// here writes on the arrow engine, and the spark engine attaches its own (package spark).
 func Register(r *plugin.Registry) {
-	r.RegisterRuntime(plugin.RoleSource, "onelake", source{})
-	r.RegisterRuntime(plugin.RoleSink, "onelake", sink{})
+	plugin.RegisterSource(r, SourceKind, source{}, "arrow", sparkspec.Engine)
+	plugin.RegisterSink(r, SinkKind, sink{}, "arrow")
 }
 
 var (
-	_ plugin.SourceRuntime = source{}
-	_ plugin.SinkRuntime   = sink{}
+	_ plugin.Source[*SourceConfig] = source{}
+	_ plugin.Sink[*SinkConfig]     = sink{}
 )
 
 // TableDir maps a onelake table name to its folder under the lake root:
@@ -55,13 +54,12 @@ func TableDir(root, name string) (string, error) {
 
 type source struct{}
 
-func (source) Pin(ctx context.Context, env *plugin.Env) (*plugin.Output, error) {
-	cfg := env.Decoded.Params.(*builtin.OnelakeSource)
+func (source) Pin(ctx context.Context, env *plugin.Env, cfg *SourceConfig) (*plugin.Output, error) {
 	dir, err := TableDir(env.Config.LakeRoot, cfg.Table)
 	if err != nil {
 		return nil, err
 	}
-	if env.Node.EngineName() == builtin.Spark || consumedBySpark(env) {
+	if env.Node.EngineName() == sparkspec.Engine || consumedBySpark(env) {
 		return pinTable(ctx, env, cfg, dir)
 	}
 	if cfg.Format == "delta" {
@@ -80,7 +78,7 @@ func (source) Pin(ctx context.Context, env *plugin.Env) (*plugin.Output, error) 
 // a catalog table that Spark reads itself.
 func consumedBySpark(env *plugin.Env) bool {
 	for _, id := range env.Pipeline.Downstream(env.Node.ID) {
-		if env.Pipeline.Nodes[id].EngineName() == builtin.Spark {
+		if env.Pipeline.Nodes[id].EngineName() == sparkspec.Engine {
 			return true
 		}
 	}
@@ -91,7 +89,7 @@ func consumedBySpark(env *plugin.Env) bool {
 // safely quoted SQL. A delta table is pinned by its location under the lake root and, read from
 // its log here, its current version (VERSION AS OF): a retry reads exactly what the first
 // attempt read.
-func pinTable(ctx context.Context, env *plugin.Env, cfg *builtin.OnelakeSource, dir string) (*plugin.Output, error) {
+func pinTable(ctx context.Context, env *plugin.Env, cfg *SourceConfig, dir string) (*plugin.Output, error) {
 	var conds []string
 	for _, k := range slices.Sorted(maps.Keys(cfg.Partitions)) {
 		c, err := sqltext.Equals(k, cfg.Partitions[k])
@@ -120,7 +118,7 @@ func pinTable(ctx context.Context, env *plugin.Env, cfg *builtin.OnelakeSource, 
 
 // pinDelta pins a Delta table for the Go side (arrow and python engines): the data files of one
 // table version that match the partition filter, with their partition values from the log.
-func pinDelta(ctx context.Context, env *plugin.Env, cfg *builtin.OnelakeSource, dir string) (*plugin.Output, error) {
+func pinDelta(ctx context.Context, env *plugin.Env, cfg *SourceConfig, dir string) (*plugin.Output, error) {
 	dir = strings.TrimSuffix(dir, "/")
 	tbl := delta.New(env.Store, dir)
 	version := int64(-1)
@@ -188,12 +186,12 @@ func partString(p map[string]string) string {
 
 type sink struct{}
 
-func (sink) Publish(ctx context.Context, env *plugin.Env) (*plugin.Output, error) {
-	c := env.Decoded.Params.(*builtin.OnelakeSink)
-	if env.Node.EngineName() == builtin.Spark || env.Inputs[env.InputOrder[0]].Kind == manifest.KindTable {
-		// A catalog table on Spark: internal/spark's runtime (absent from a -tags nospark build).
-		if rt, ok := env.Registry.Runtime(plugin.RoleSink, "onelake@spark"); ok {
-			return rt.(plugin.SinkRuntime).Publish(ctx, env)
+func (sink) Publish(ctx context.Context, env *plugin.Env, c *SinkConfig) (*plugin.Output, error) {
+	if env.Inputs[env.InputOrder[0]].Kind == manifest.KindTable {
+		// A catalog table only Spark reads: the spark engine's onelake sink writes it (absent
+		// from a -tags nospark build).
+		if run, ok := env.Decoded.Runtime(sparkspec.Engine); ok {
+			return run(ctx, env)
 		}
 		return nil, fault.Configf("onelake sink %s: needs the spark engine, which this aiflow-runner was built without", c.Table)
 	}

@@ -32,16 +32,16 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/plugin"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 	"github.com/aiflow-dev/aiflow/python"
 )
 
-func init() { plugin.Default.RegisterRuntime(plugin.RoleEngine, builtin.Python, Engine{}) }
+// Register adds the python engine to r.
+func Register(r *plugin.Registry) { plugin.RegisterEngine(r, Kind, Engine{}) }
+
+var _ plugin.Engine[*Config, *plugin.PodResources] = Engine{}
 
 // Engine is the python transform runtime.
 type Engine struct{}
-
-var _ node.TransformRuntime = Engine{}
 
 // Exit codes of aiflow_sdk.runtime.
 const (
@@ -72,8 +72,7 @@ type pyError struct {
 }
 
 // Transform runs the node's function.
-func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error) {
-	cfg := env.Decoded.Params.(*builtin.PythonTransform)
+func (Engine) Transform(ctx context.Context, env *node.Env, cfg *Config, _ *plugin.PodResources) (*node.Output, error) {
 	work, err := os.MkdirTemp("", "aiflow-python-")
 	if err != nil {
 		return nil, fmt.Errorf("python engine: temp dir: %w", err)

@@ -112,10 +112,10 @@ type Source struct {
 	Modules []string
 }
 
-var _ plugin.SourceRuntime = Source{}
+var _ plugin.Source[*SourceParams] = Source{}
 
 // Pin records what the consumers' readers need; nothing is read here.
-func (s Source) Pin(ctx context.Context, env *plugin.Env) (*plugin.Output, error) {
+func (s Source) Pin(ctx context.Context, env *plugin.Env, _ *SourceParams) (*plugin.Output, error) {
 	params := map[string]any{}
 	for k, v := range env.Node.Params {
 		params[k] = v
@@ -147,9 +147,10 @@ func Extend(r *plugin.Registry, d *Description, modules []string) (*plugin.Regis
 		if summary == "" {
 			summary = "Python plugin source from " + info.Module
 		}
-		c.Register(plugin.Spec{Kind: kind, Role: plugin.RoleSource, Open: true, Engines: engines, Summary: summary,
-			New: func() plugin.Config { return &SourceParams{} }})
-		c.RegisterRuntime(plugin.RoleSource, kind, Source{Kind: kind, Modules: modules})
+		k := plugin.Kind[*SourceParams]{Kind: kind, Open: true, Engines: engines, Summary: summary,
+			New: func() *SourceParams { return &SourceParams{} }}
+		// Pinning is the same whatever engine reads the source.
+		plugin.RegisterSource(c, k, Source{Kind: kind, Modules: modules}, "arrow", "spark")
 	}
 	return c, nil
 }

@@ -19,27 +19,18 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/onelake"
 	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/internal/spark/sparkspec"
 	"github.com/aiflow-dev/aiflow/plugin"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 	"github.com/aiflow-dev/aiflow/plugin/sparkfn"
 )
 
-// SinkKind is the runtime key of the onelake sink on Spark; the arrow-side onelake sink hands
-// over to it when the node's engine is spark or its input is a catalog table.
-const SinkKind = "onelake@spark"
-
-func init() { Register(plugin.Default) }
-
-// Register attaches the spark engine, its readers and its onelake sink to r.
+// Register adds the spark engine, its readers and its writer of onelake tables to r (after
+// onelake.Register: it attaches to that sink).
 func Register(r *plugin.Registry) {
-	r.RegisterRuntime(plugin.RoleEngine, builtin.Spark, Engine{})
-	r.RegisterRuntime(plugin.RoleSink, SinkKind, OnelakeSink{})
-	r.RegisterReader(builtin.Spark, "onelake", Reader(readOnelake))
-	r.RegisterReader(builtin.Spark, "files", Reader(readFilesSource))
-	r.RegisterReader(builtin.Spark, UpstreamKind, Reader(readManifest))
-	r.AddCheck(plugin.RoleEngine, builtin.Spark, func(cfg plugin.Config) error {
-		c := cfg.(*builtin.SparkTransform)
+	k := sparkspec.Kind
+	k.Lint = func(r *plugin.Registry, c *sparkspec.Transform) error {
 		if c.Entrypoint == "" {
 			return nil
 		}
@@ -52,8 +43,18 @@ func Register(r *plugin.Registry) {
 		}
 		// Not a Go function of this runner: a Python entrypoint, imported when the node runs.
 		return checkPythonEntrypoint(c.Entrypoint)
-	})
+	}
+	plugin.RegisterEngine(r, k, Engine{})
+	plugin.AttachSink(r, onelake.SinkKind, OnelakeSink{}, sparkspec.Engine)
+	r.RegisterReader(sparkspec.Engine, "onelake", Reader(readOnelake))
+	r.RegisterReader(sparkspec.Engine, "files", Reader(readFilesSource))
+	r.RegisterReader(sparkspec.Engine, UpstreamKind, Reader(readManifest))
 }
+
+var (
+	_ plugin.Engine[*sparkspec.Transform, *sparkspec.Resources] = Engine{}
+	_ plugin.Sink[*onelake.SinkConfig]                          = OnelakeSink{}
+)
 
 // testHook, set by tests, is called at named points of a node (a crash or a server restart
 // there).
@@ -68,11 +69,6 @@ func hook(stage string) error {
 
 // Engine is the spark transform runtime.
 type Engine struct{}
-
-var (
-	_ node.TransformRuntime = Engine{}
-	_ node.SinkRuntime      = OnelakeSink{}
-)
 
 // SessionFor connects the node to its cluster (see ResolveRemote and Connect) and prepares the
 // session: timestamps staged as Parquet INT64 micros (readable by every engine), dynamic
@@ -104,8 +100,8 @@ func SessionFor(ctx context.Context, env *node.Env) (*Session, error) {
 // clusterOf is the node's resources.cluster; a sink, which has no Spark resources, runs on the
 // cluster of its main input when that is a spark transform.
 func clusterOf(env *node.Env) string {
-	if r, ok := env.Decoded.Resources.(*builtin.SparkResources); ok {
-		return r.Cluster
+	if c, ok := env.Node.Resources["cluster"].(string); ok && c != "" {
+		return c
 	}
 	if len(env.InputOrder) > 0 {
 		if up := env.Pipeline.Nodes[env.InputOrder[0]]; up != nil {
@@ -119,8 +115,7 @@ func clusterOf(env *node.Env) string {
 
 // Transform runs Spark SQL (or a registered Go function) over the inputs, stages the result as
 // Parquet written by Spark, and saves it to output_table / output_path when asked.
-func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error) {
-	cfg := env.Decoded.Params.(*builtin.SparkTransform)
+func (Engine) Transform(ctx context.Context, env *node.Env, cfg *sparkspec.Transform, _ *sparkspec.Resources) (*node.Output, error) {
 	s, err := SessionFor(ctx, env)
 	if err != nil {
 		return nil, err
@@ -162,7 +157,7 @@ func (Engine) Transform(ctx context.Context, env *node.Env) (*node.Output, error
 		return nil, s.checkLost(ctx, err)
 	}
 	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
-	m.Details = map[string]any{"engine": builtin.Spark, "remote": s.Remote, "inputs": stats}
+	m.Details = map[string]any{"engine": sparkspec.Engine, "remote": s.Remote, "inputs": stats}
 	// Audit the staged output before output_table / output_path publish it.
 	if err := env.Audit.Check(ctx, m); err != nil {
 		return nil, err

@@ -17,8 +17,8 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/pyengine"
 	"github.com/aiflow-dev/aiflow/internal/pyplugin"
+	"github.com/aiflow-dev/aiflow/internal/spark/sparkspec"
 	"github.com/aiflow-dev/aiflow/plugin"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
 // pythonTimeout bounds a PySpark entrypoint's subprocess. The function usually only builds a plan
@@ -41,7 +41,7 @@ func checkPythonEntrypoint(ep string) error {
 // subprocess (aiflow_sdk.sparkrun) that joins this node's Spark Connect session: the inputs are
 // the temp views the runner registered, and the function's DataFrame comes back as a temp view,
 // a plan on the server. Nothing crosses the subprocess but the request.
-func runPythonEntrypoint(ctx context.Context, s *Session, env *node.Env, cfg *builtin.SparkTransform) (sql.DataFrame, error) {
+func runPythonEntrypoint(ctx context.Context, s *Session, env *node.Env, cfg *sparkspec.Transform) (sql.DataFrame, error) {
 	remote, err := s.sharedRemote()
 	if err != nil {
 		return nil, err

@@ -19,9 +19,9 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/internal/spark/sparkspec"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
 	"github.com/aiflow-dev/aiflow/ir"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
 // UpstreamKind is the reader key of the committed output of an upstream aiflow node (a
@@ -38,7 +38,7 @@ type Input struct {
 
 // Reader turns a pinned input into a DataFrame on the node's session (the seed's
 // register_spark_source_reader). Register one with
-// plugin.Registry.RegisterReader(builtin.Spark, kind, spark.Reader(...)).
+// plugin.Registry.RegisterReader(sparkspec.Engine, kind, spark.Reader(...)).
 type Reader func(ctx context.Context, s *Session, env *node.Env, in Input) (sql.DataFrame, error)
 
 // ReadInput reads an input with the reader registered for its source kind, or, for the output of
@@ -53,7 +53,7 @@ func ReadInput(ctx context.Context, s *Session, env *node.Env, id string) (sql.D
 	if n.Type == ir.Source {
 		kind = n.Kind()
 	}
-	v, ok := env.Registry.Reader(builtin.Spark, kind)
+	v, ok := env.Registry.Reader(sparkspec.Engine, kind)
 	if !ok {
 		return nil, fault.Configf("input %s: the spark engine has no reader for %s sources (readers: %s)", id, kind, strings.Join(readerKinds(env), ", "))
 	}
@@ -71,7 +71,7 @@ func ReadInput(ctx context.Context, s *Session, env *node.Env, id string) (sql.D
 func readerKinds(env *node.Env) []string {
 	var out []string
 	for _, k := range append(env.Registry.Kinds("source"), UpstreamKind) {
-		if _, ok := env.Registry.Reader(builtin.Spark, k); ok {
+		if _, ok := env.Registry.Reader(sparkspec.Engine, k); ok {
 			out = append(out, k)
 		}
 	}

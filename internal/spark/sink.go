@@ -12,19 +12,18 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/onelake"
+	"github.com/aiflow-dev/aiflow/internal/spark/sparkspec"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
-	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
-// OnelakeSink writes the main input to a catalog table on Spark (see WriteTable). The arrow-side
-// onelake sink hands over to it (runtime onelake@spark) when the node's engine is spark or its
-// input is a catalog table.
+// OnelakeSink writes the main input to a onelake table on Spark (see WriteTable and
+// WriteDelta): the onelake sink's runtime on the spark engine, which the arrow-side sink also
+// hands over to when its input is a catalog table.
 type OnelakeSink struct{}
 
 // Publish writes the table once per run. In replay without --publish the input is staged as
 // Parquet under the attempt folder instead, and the table is not touched.
-func (OnelakeSink) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
-	c := env.Decoded.Params.(*builtin.OnelakeSink)
+func (OnelakeSink) Publish(ctx context.Context, env *node.Env, c *onelake.SinkConfig) (*node.Output, error) {
 	s, err := SessionFor(ctx, env)
 	if err != nil {
 		return nil, err
@@ -50,7 +49,7 @@ func (OnelakeSink) Publish(ctx context.Context, env *node.Env) (*node.Output, er
 			return nil, s.checkLost(ctx, err)
 		}
 		m.Dataset = ref
-		m.Details = map[string]any{"engine": builtin.Spark, "replay": "not published", "table": c.Table}
+		m.Details = map[string]any{"engine": sparkspec.Engine, "replay": "not published", "table": c.Table}
 		out.Manifest = m
 		return out, nil
 	}
@@ -77,7 +76,7 @@ func (OnelakeSink) Publish(ctx context.Context, env *node.Env) (*node.Output, er
 	}
 	m := &manifest.Manifest{Kind: manifest.KindTable, Dataset: ref, Schema: st.Schema, Rows: st.Rows,
 		Table:   &manifest.Table{Name: c.Table, Format: c.Format},
-		Details: map[string]any{"engine": builtin.Spark, "remote": s.Remote, "mode": c.Mode, "commit": commitToken(env)}}
+		Details: map[string]any{"engine": sparkspec.Engine, "remote": s.Remote, "mode": c.Mode, "commit": commitToken(env)}}
 	if location != "" {
 		m.Table.Location = strings.TrimSuffix(location, "/")
 		m.Table.Snapshot = deltaVersion(version)

@@ -2,6 +2,7 @@ package builtin_test
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,6 +31,30 @@ func TestBuiltinKinds(t *testing.T) {
 		}
 		if got := plugin.Default.Kinds(role); !reflect.DeepEqual(got, kinds) {
 			t.Errorf("Default %s kinds = %v, want %v", role, got, kinds)
+		}
+	}
+}
+
+// TestEveryKindHasItsRuntimes: each built-in source and sink has a runtime on every engine its
+// spec lists, and each engine a runtime of its own, so what validates also runs.
+func TestEveryKindHasItsRuntimes(t *testing.T) {
+	r := registry()
+	for _, role := range plugin.Roles {
+		for _, kind := range r.Kinds(role) {
+			s, _ := r.Lookup(role, kind)
+			want := s.Engines
+			if role == plugin.RoleEngine {
+				want = []string{kind}
+			}
+			if len(want) == 0 {
+				t.Errorf("%s %s lists no engine", role, kind)
+			}
+			have := r.RuntimeEngines(role, kind)
+			for _, e := range want {
+				if !slices.Contains(have, e) {
+					t.Errorf("%s %s: no runtime on engine %s (has %v)", role, kind, e, have)
+				}
+			}
 		}
 	}
 }

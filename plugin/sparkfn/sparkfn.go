@@ -1,4 +1,4 @@
-// Package sparkfn is the public API for a team's own Spark transforms written in Go (seed §5.3):
+// Package sparkfn is the public API for a team's own Spark transforms written in Go :
 // a function with the seed's shape (ctx, spark, inputs, params) → DataFrame, registered under a
 // name that a spark transform names in its `entrypoint`. The spark engine registers every input
 // as a temp view named by its node id before calling the function, hands it the inputs as
@@ -29,7 +29,7 @@ import (
 // the node's template variables (ds, run_id, logical_date and the pipeline params).
 type Func func(ctx context.Context, spark sql.SparkSession, inputs map[string]sql.DataFrame, params map[string]any) (sql.DataFrame, error)
 
-const prefix = "spark:func:"
+const namespace = "spark"
 
 // Register makes fn callable as `entrypoint: name` of a spark transform in plugin.Default. Like
 // database/sql.Register it panics on an empty name, a nil function or a duplicate.
@@ -40,21 +40,17 @@ func RegisterIn(r *plugin.Registry, name string, fn Func) {
 	if name == "" || fn == nil {
 		panic("sparkfn: Register needs a name and a function")
 	}
-	if _, dup := r.Runtime(plugin.RoleEngine, prefix+name); dup {
+	if _, dup := plugin.Func[Func](r, namespace, name); dup {
 		panic(fmt.Sprintf("sparkfn: Register called twice for %q", name))
 	}
-	r.RegisterRuntime(plugin.RoleEngine, prefix+name, fn)
+	plugin.RegisterFunc(r, namespace, name, fn)
 }
 
 // Lookup returns the function registered in r under name.
 func Lookup(r *plugin.Registry, name string) (Func, error) {
-	v, ok := r.Runtime(plugin.RoleEngine, prefix+name)
+	fn, ok := plugin.Func[Func](r, namespace, name)
 	if !ok {
 		return nil, fmt.Errorf("spark function %q is not registered in this runner (sparkfn.Register in an init of a package the runner imports)", name)
-	}
-	fn, ok := v.(Func)
-	if !ok {
-		return nil, fmt.Errorf("spark function %q is registered as a %T", name, v)
 	}
 	return fn, nil
 }
