@@ -26,6 +26,11 @@ make --no-print-directory lint
 step "go test"
 go test -count=1 -timeout 40m ./...
 
+# A separate Go module (its own go.mod, replacing aiflow with this checkout): a team's runner
+# with its own sink, built through the public packages only (about a minute).
+step "examples/custom-runner: a runner built outside the module"
+(cd examples/custom-runner && go vet ./... && go test -count=1 ./...)
+
 step "fuzz seeds and a short fuzz run"
 FUZZTIME=${FUZZTIME:-5s} scripts/fuzz.sh
 
