@@ -46,6 +46,10 @@ type Runner struct {
 	// at that interval while a node runs: what pods and CI, which have no terminal, see.
 	// The /metrics counters move at that interval too (every 5s when it is zero).
 	ProgressEvery time.Duration
+	// BeforeCommit, when set, is called after the runtime returned and before the manifest is
+	// written and committed; an error fails the attempt as if the pod died right there. The sink
+	// conformance suite (plugin/sinktest) kills attempts between publish and commit with it.
+	BeforeCommit func(ctx context.Context, env *Env) error
 }
 
 // Request names one node attempt.
@@ -311,6 +315,11 @@ func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 	m := out.Manifest
 	if m == nil {
 		return r.finish(parent, env, res, fault.New(fault.Internal, "runtime returned no manifest"), true)
+	}
+	if r.BeforeCommit != nil {
+		if err := r.BeforeCommit(ctx, env); err != nil {
+			return r.finish(ctx, env, res, err, true)
+		}
 	}
 	m.Version, m.Pipeline, m.RunID, m.Node, m.Attempt, m.IRHash = manifest.Version, p.ID, req.RunID, n.ID, req.Try, req.IRHash
 	if m.CreatedAt.IsZero() {
