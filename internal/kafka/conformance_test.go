@@ -1,7 +1,11 @@
 package kafka_test
 
 import (
+	"context"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/aiflow-dev/aiflow/internal/kafka"
 	"github.com/aiflow-dev/aiflow/internal/testenv"
@@ -17,6 +21,7 @@ func TestKafkaSinkConformance(t *testing.T) {
 		Params: func(t *testing.T) map[string]any {
 			topic := uniq("sinktest")
 			createTopic(t, brokers, topic, 2)
+			waitTopic(t, brokers, topic)
 			return map[string]any{"topic": topic, "brokers": []any{brokers[0]}, "key_column": "user_id"}
 		},
 		Count: func(t *testing.T, p map[string]any) int {
@@ -30,4 +35,30 @@ func TestKafkaSinkConformance(t *testing.T) {
 			return len(vals)
 		},
 	})
+}
+
+// waitTopic waits until the broker's metadata lists topic with its partitions led: a topic just
+// created is not yet known to every metadata answer.
+func waitTopic(t *testing.T, brokers []string, topic string) {
+	t.Helper()
+	adm := kadm.NewClient(client(t, brokers))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		td, err := adm.ListTopics(ctx, topic)
+		cancel()
+		if err == nil && td.Has(topic) && td[topic].Err == nil && len(td[topic].Partitions) > 0 {
+			ready := true
+			for _, p := range td[topic].Partitions {
+				ready = ready && p.Leader >= 0 && p.Err == nil
+			}
+			if ready {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s not in the metadata after 30s: %v", topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
