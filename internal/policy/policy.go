@@ -1,4 +1,4 @@
-// Package policy is the tenant policy (seed §9.4): per team and env, the sources, sinks and
+// Package policy is the tenant policy: per team and env, the sources, sinks and
 // engines a pipeline may use, the table namespaces and path prefixes it may write, and the most
 // resources a node may ask for. The same check runs at compile time (`aiflow-runner compile`,
 // exit 78) and again inside the pod before a node runs, so a hand-edited DAG cannot bypass it.
@@ -14,6 +14,8 @@
 //	    engines: [spark, python]
 //	    write_namespaces: [feature_store, tmp] # onelake sink tables, spark output_table
 //	    write_paths: ["s3://fp-bucket/", "file:///data/fp/"]  # files sink path, output_path, dead_letter
+//	    write_topics: ["fp.*"]                 # Kafka sink topics, kafka:// dead letters
+//	    write_feature_groups: ["public.user_*"] # feature_store sink schema.group
 //	    max_resources: {cpu: "4", memory: "16Gi", executor_memory: "8g", executor_cores: 4}
 //	    per_env:                               # optional: fields that differ in one env
 //	      dev: {write_paths: ["file:///tmp/"]}
@@ -58,16 +60,21 @@ type Policy struct {
 }
 
 // Rules are what one team (or the default) may do. A nil list denies everything of its kind;
-// ["*"] allows anything.
+// ["*"] allows anything. WriteTopics and WriteFeatureGroups are the exception: absent, they do
+// not restrict (policies older than them keep working); present, a name must match one entry,
+// exactly or by a prefix ending in "*".
 type Rules struct {
-	Envs            []string          `yaml:"envs"`
-	Sources         []string          `yaml:"sources"`
-	Sinks           []string          `yaml:"sinks"`
-	Engines         []string          `yaml:"engines"`
-	WriteNamespaces []string          `yaml:"write_namespaces"`
-	WritePaths      []string          `yaml:"write_paths"`
-	MaxResources    *Resources        `yaml:"max_resources"`
-	PerEnv          map[string]*Rules `yaml:"per_env"`
+	Envs            []string `yaml:"envs"`
+	Sources         []string `yaml:"sources"`
+	Sinks           []string `yaml:"sinks"`
+	Engines         []string `yaml:"engines"`
+	WriteNamespaces []string `yaml:"write_namespaces"`
+	WritePaths      []string `yaml:"write_paths"`
+	// WriteTopics and WriteFeatureGroups: see Rules.
+	WriteTopics        []string          `yaml:"write_topics"`
+	WriteFeatureGroups []string          `yaml:"write_feature_groups"`
+	MaxResources       *Resources        `yaml:"max_resources"`
+	PerEnv             map[string]*Rules `yaml:"per_env"`
 }
 
 // Resources are caps; an empty field is no cap.
@@ -256,16 +263,20 @@ func (pol *Policy) Check(p *ir.Pipeline, reg *plugin.Registry, opts Options) []V
 			add(id, "%v", err)
 			continue
 		}
-		params := values(dec.Params)
-		for _, w := range writes(n.Type, params) {
-			if w.table {
-				if msg := checkNamespace(r.WriteNamespaces, w.value, opts.Render != nil); msg != "" {
-					add(id, "%s: %s for %s", w.field, msg, who)
-				}
-				continue
+		for _, w := range destinations(n.Type, dec) {
+			var msg string
+			switch w.Kind {
+			case plugin.DestTable:
+				msg = checkNamespace(r.WriteNamespaces, w.Value, opts.Render != nil)
+			case plugin.DestPath:
+				msg = checkPath(r.WritePaths, w.Value, opts.Render != nil)
+			case plugin.DestTopic:
+				msg = checkName(r.WriteTopics, "topic", w.Value)
+			case plugin.DestFeatureGroup:
+				msg = checkName(r.WriteFeatureGroups, "feature group", w.Value)
 			}
-			if msg := checkPath(r.WritePaths, w.value, opts.Render != nil); msg != "" {
-				add(id, "%s: %s for %s", w.field, msg, who)
+			if msg != "" {
+				add(id, "%s: %s for %s", w.Field, msg, who)
 			}
 		}
 		if r.MaxResources != nil && dec.Resources != nil {
@@ -277,32 +288,44 @@ func (pol *Policy) Check(p *ir.Pipeline, reg *plugin.Registry, opts Options) []V
 	return out
 }
 
-// write is one place a node writes: a table name or a path.
-type write struct {
-	field, value string
-	table        bool
-}
-
-// writes finds the destinations in a node's decoded params, by the conventional field names of
-// the built-in plugins (a team's own plugin that follows them is checked too): a sink's table and
-// path, any node's output_table, output_path and dead_letter.
-func writes(typ string, params map[string]string) []write {
-	var out []write
-	add := func(field string, table bool) {
+// destinations lists where a node writes: what its plugin reports (plugin.Kind.Destinations).
+// A spec registered without the typed API reports nothing; its params are read by the
+// conventional field names of the built-ins instead (a sink's table and path, any node's
+// output_table, output_path and dead_letter).
+func destinations(typ string, dec *plugin.Decoded) []plugin.Destination {
+	if ds := dec.Destinations(); ds != nil {
+		return ds
+	}
+	params := values(dec.Params)
+	var out []plugin.Destination
+	add := func(field, kind string) {
 		if v := params[field]; v != "" {
-			out = append(out, write{field: field, value: v, table: table})
+			out = append(out, plugin.Destination{Kind: kind, Value: v, Field: field})
 		}
 	}
 	if typ == ir.Sink {
-		add("table", true)
-		add("path", false)
+		add("table", plugin.DestTable)
+		add("path", plugin.DestPath)
 	}
-	add("output_table", true)
-	add("output_path", false)
+	add("output_table", plugin.DestTable)
+	add("output_path", plugin.DestPath)
 	if v := params["dead_letter"]; v != "" && !strings.HasPrefix(v, "kafka://") {
-		add("dead_letter", false)
+		add("dead_letter", plugin.DestPath)
 	}
 	return out
+}
+
+// checkName checks a topic or feature group against its allowed names (nil: unrestricted).
+func checkName(allowedNames []string, what, name string) string {
+	if allowedNames == nil {
+		return ""
+	}
+	for _, a := range allowedNames {
+		if a == "*" || a == name || (strings.HasSuffix(a, "*") && strings.HasPrefix(name, strings.TrimSuffix(a, "*"))) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s %q is not allowed (allowed: %s)", what, name, list(allowedNames))
 }
 
 // values returns a decoded config's string and integer fields by name (embedded structs

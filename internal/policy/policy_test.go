@@ -236,3 +236,43 @@ func aliasBomb() string {
 	}
 	return y
 }
+
+// TestTopicsAndFeatureGroups: the destinations a plugin reports are checked whatever their
+// kind: Kafka topics and feature groups too, when the policy names them.
+func TestTopicsAndFeatureGroups(t *testing.T) {
+	pol, err := policy.Parse("p.yaml", []byte(`
+teams:
+  fp:
+    sources: [files]
+    sinks: [kafka, feature_store]
+    engines: [arrow]
+    write_topics: ["fp.*"]
+    write_feature_groups: [public.user_features]
+  open:
+    sources: [files]
+    sinks: [kafka, feature_store]
+    engines: [arrow]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		team, sink, want string
+	}{
+		{"fp", "    sink: kafka\n    with: {topic: fp.events}", ""},
+		{"fp", "    sink: kafka\n    with: {topic: other.events}", `topic: topic "other.events" is not allowed (allowed: fp.*)`},
+		{"fp", "    sink: feature_store\n    with: {feature_group: user_features}", ""},
+		{"fp", "    sink: feature_store\n    with: {feature_group: orders, schema: growth}", `feature_group: feature group "growth.orders" is not allowed`},
+		{"open", "    sink: kafka\n    with: {topic: anything}", ""}, // no write_topics: unrestricted
+	} {
+		p := pipeline(t, tt.team, "dev", arrowT, tt.sink)
+		var got []string
+		for _, v := range pol.Check(p, plugin.Default, policy.Options{}) {
+			got = append(got, v.String())
+		}
+		joined := strings.Join(got, "\n")
+		if tt.want == "" && len(got) > 0 || tt.want != "" && !strings.Contains(joined, tt.want) {
+			t.Errorf("%s %q: violations %q, want %q", tt.team, tt.sink, joined, tt.want)
+		}
+	}
+}
