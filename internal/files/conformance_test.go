@@ -42,14 +42,14 @@ func TestFilesSinkConformance(t *testing.T) {
 	})
 }
 
-// The onelake sink on the arrow engine (the spark engine's is checked with the Spark tests).
+// The onelake sink on the arrow engine, format parquet (the table protocol of package files).
 func TestOnelakeSinkConformance(t *testing.T) {
 	lake, n := "file://"+filepath.Join(t.TempDir(), "lake"), 0
 	sinktest.Run(t, sinktest.Target{Registry: builtin.Registry(), Kind: "onelake",
 		Configure: func(c *config.Config) { c.LakeRoot = lake },
 		Params: func(*testing.T) map[string]any {
 			n++
-			return map[string]any{"table": fmt.Sprintf("sinktest.t%d", n), "partition_by": []any{"user_id"}}
+			return map[string]any{"table": fmt.Sprintf("sinktest.t%d", n), "format": "parquet", "partition_by": []any{"user_id"}}
 		},
 		Count: func(t *testing.T, p map[string]any) int {
 			dir, err := onelake.TableDir(lake, fmt.Sprint(p["table"]))
