@@ -231,7 +231,7 @@ func (*vanishSink) Validate() error { return nil }
 
 type vanishRuntime struct{ dir string }
 
-func (v vanishRuntime) Publish(ctx context.Context, env *node.Env) (*node.Output, error) {
+func (v vanishRuntime) Publish(ctx context.Context, env *node.Env, _ *vanishSink) (*node.Output, error) {
 	return &node.Output{Manifest: &manifest.Manifest{Kind: manifest.KindFiles, Format: "parquet", Rows: 3,
 		Files: []dataset.FileInfo{{URI: "file://" + v.dir + "/gone/part-0.parquet", Size: 10}}}}, nil
 }
@@ -240,8 +240,8 @@ func TestNoCommitForMissingFile(t *testing.T) {
 	p, h, meta, st, cfg := setup(t)
 	dir := t.TempDir()
 	reg := plugin.Default.Clone()
-	reg.Register(plugin.Spec{Kind: "vanish", Role: plugin.RoleSink, Summary: "test only", New: func() plugin.Config { return &vanishSink{} }})
-	reg.RegisterRuntime(plugin.RoleSink, "vanish", vanishRuntime{dir: dir})
+	plugin.RegisterSink(reg, plugin.Kind[*vanishSink]{Kind: "vanish", Summary: "test only", Engines: []string{"arrow"},
+		New: func() *vanishSink { return &vanishSink{} }}, vanishRuntime{dir: dir}, "arrow")
 	p.Nodes["out"] = &ir.Node{ID: "out", Type: ir.Sink, InputIDs: []string{"src"}, Params: map[string]any{"kind": "vanish"}}
 	r := &node.Runner{Registry: reg, Config: cfg, Meta: meta, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	res, err := r.Run(context.Background(), node.Request{Pipeline: p, IRHash: h, Node: "out", RunID: "r", LogicalDate: time.Now(), Try: 1})
