@@ -37,6 +37,13 @@ type WriteOptions struct {
 	// FilePrefix goes into the file names: part-<prefix>-<nnnnn>.<ext> (part-<nnnnn>.<ext> when
 	// empty). Names are deterministic for a given input, so re-writing overwrites, never duplicates.
 	FilePrefix string
+	// KeepFinishedOnError leaves the files already finished when the write fails, instead of
+	// deleting them. A writer whose file names are deterministic per run and node (a sink
+	// publishing into a shared folder) sets it: a concurrent attempt of the same node (a zombie
+	// pod and its replacement) writes the same names, so deleting "our" finished files could
+	// delete the files the other attempt has just published. The names stay owned by the
+	// run+node: the retry overwrites them and removes those it does not rewrite.
+	KeepFinishedOnError bool
 	// MaxRowsPerFile starts a new file after this many rows (0: no limit).
 	MaxRowsPerFile int64
 	// RowGroupRows bounds a Parquet row group (default 1Mi rows; also closed at 128 MiB).
@@ -79,7 +86,7 @@ func WriteFiles(ctx context.Context, st *objstore.Store, dirURI string, rr array
 	}
 	defer func() {
 		if err != nil {
-			w.abort()
+			w.abort(!opts.KeepFinishedOnError)
 			files = nil
 		}
 	}()
@@ -463,15 +470,17 @@ func (w *writer) finish() ([]WrittenFile, error) {
 	return w.done, nil
 }
 
-// abort drops the open files (never published) and deletes the finished ones.
-func (w *writer) abort() {
+// abort drops the open files (never published) and, when deleteFinished, the finished ones.
+func (w *writer) abort(deleteFinished bool) {
 	for k, p := range w.open {
 		p.f.abort()
 		delete(w.open, k)
 	}
-	ctx := context.WithoutCancel(w.ctx)
-	for _, f := range w.done {
-		w.st.Delete(ctx, f.URI)
+	if deleteFinished {
+		ctx := context.WithoutCancel(w.ctx)
+		for _, f := range w.done {
+			w.st.Delete(ctx, f.URI)
+		}
 	}
 	w.done = nil
 }

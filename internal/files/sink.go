@@ -90,6 +90,7 @@ func Publish(ctx context.Context, env *plugin.Env, t Target) (*plugin.Output, er
 	token := table.FileToken(w)
 	files, err := dataset.WriteFiles(ctx, env.Store, dir, rr, dataset.WriteOptions{
 		Format: dataset.Format(t.Format), PartitionBy: t.PartitionBy, FilePrefix: token, Compression: t.Compression, Progress: env.Progress,
+		KeepFinishedOnError: env.Publish,
 	})
 	if err != nil {
 		return nil, err

@@ -193,10 +193,10 @@ func (d *fileDriver) put(ctx context.Context, l loc, r io.Reader, ifAbsent bool)
 	if ifAbsent {
 		// link(2) fails with EEXIST when the target exists: an atomic create of complete content.
 		if err := os.Link(tmp.Name(), l.key); err != nil {
-			return fileErr(err, "put", uri)
+			return tempGone(err, uri)
 		}
 	} else if err := os.Rename(tmp.Name(), l.key); err != nil {
-		return fileErr(err, "put", uri)
+		return tempGone(err, uri)
 	}
 	syncDir(dir)
 	return nil
@@ -260,4 +260,16 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// tempGone classifies a failed link or rename of a complete temp file. The temp file or its
+// folder can only vanish under us when another process removed it: a concurrent attempt of the
+// same node cleaning what it took for a killed attempt's leftovers (RemoveTemps), or an
+// overwrite removing the folder. That is a race with a live writer, not bad data: temporary, so
+// the retry finds the winner's commit instead of failing for good.
+func tempGone(err error, uri string) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fault.Wrap(fault.Temporary, err, "put %s: the temp file was removed by a concurrent writer", uri)
+	}
+	return fileErr(err, "put", uri)
 }
