@@ -49,9 +49,11 @@ func TestGoFunction(t *testing.T) {
 	if m := w.committed("spark_func", "f", "web_orders"); m.Rows != 200 {
 		t.Fatalf("web_orders: %d rows, want 200", m.Rows)
 	}
-	r := w.run("validate", w.write("unknown.yaml", strings.ReplaceAll(strings.ReplaceAll(funcPipeline, "@@", w.sfx), "spark_test:web_orders", "spark_test:nope")))
-	if r.code != 78 || !strings.Contains(r.stderr, "spark_test:nope") {
-		t.Fatalf("unregistered entrypoint: exit %d\n%s", r.code, r.stderr)
+	// A name that is neither a registered Go function nor a Python module:function is refused
+	// before anything runs; a module:function that is not a Go function is a PySpark entrypoint.
+	r := w.run("validate", w.write("unknown.yaml", strings.ReplaceAll(strings.ReplaceAll(funcPipeline, "@@", w.sfx), "spark_test:web_orders", "spark test nope")))
+	if r.code != 78 || !strings.Contains(r.stderr, "spark test nope") {
+		t.Fatalf("malformed entrypoint: exit %d\n%s", r.code, r.stderr)
 	}
 }
 
