@@ -4,7 +4,7 @@
 #   scripts/install.sh                 # all components
 #   scripts/install.sh kafka spark     # only those
 #
-# Components: postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s
+# Components: postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s chromium
 #
 # Everything project-local lives in git-ignored folders of the repo:
 #   .tools/            versitygw binary, Kafka jars, install markers
@@ -57,6 +57,9 @@ SPARK_KAFKA_JARS=(
 DELTALAKE_VERSION=1.6.6        # delta-rs
 POLARS_VERSION=2.1.0
 
+# chromium: Debian's headless browser, driven by the web UI's test (internal/ui, chromedp).
+CHROMIUM_VERSION=156.0.8078.108-1~deb12u1
+
 # k8s: a single-node cluster for the end-to-end tests (scripts/k8s.sh) and `make image`.
 # Kubelet 1.35+ wants cgroup v2 (or failCgroupV1: false); 1.34 runs on cgroup v1 with containerd 1.6.
 K8S_VERSION=v1.34.4
@@ -66,7 +69,7 @@ K8S_APT_PINS="containerd=1.6.20~ds1-1+deb12u3 etcd-server=3.4.23-4+b4 runc=1.1.5
 containernetworking-plugins=1.1.1+ds1-3+b5 podman=4.3.1+ds1-8+deb12u1+b3 buildah=1.28.2+ds1-3+deb12u1+b3
 mmdebstrap=1.3.5-7 iptables uidmap iproute2 openssl ca-certificates tzdata"
 
-ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s)
+ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s chromium)
 
 TOOLS="$ROOT/.tools"
 MARKERS="$TOOLS/markers"
@@ -303,6 +306,12 @@ do_python() {
   marker_set python "$(python_marker)"
 }
 version_python() { echo "pyarrow $PYARROW_VERSION, pandas $PANDAS_VERSION, pytest $PYTEST_VERSION, jsonschema $JSONSCHEMA_VERSION, pyspark-client $PYSPARK_CLIENT_VERSION, deltalake $DELTALAKE_VERSION, polars $POLARS_VERSION"; }
+
+# chromium: the browser the web UI's test drives (no download of a browser build of its own).
+# Debian replaces security updates in place, so the pin is the version the test was run with.
+is_chromium() { command -v chromium >/dev/null 2>&1 && [[ "$(dpkg-query -W -f='${Version}' chromium 2>/dev/null)" == "$CHROMIUM_VERSION" ]]; }
+do_chromium() { apt_install "chromium=$CHROMIUM_VERSION" "chromium-common=$CHROMIUM_VERSION" fonts-dejavu-core; }
+version_chromium() { dpkg-query -W -f='chromium ${Version}' chromium; }
 
 # k8s: Debian's container runtime and image tools, then kube-apiserver, -controller-manager,
 # -scheduler, kubelet and kubectl built from the Go modules of Kubernetes $K8S_VERSION

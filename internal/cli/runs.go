@@ -17,12 +17,22 @@ func init() {
 		summary: "node-seconds, rows and bytes per tenant (cost attribution)", run: runUsage})
 }
 
+// openMeta opens the metadata store. When the deployment pins a team (AIFLOW_TEAM), what it
+// reads is that team's only: `runs`, `pipelines list`, `usage` and the Python MetadataStore,
+// which calls them, apply the same tenant filter as the web UI.
 func openMeta(e *Env) (metadata.Store, error) {
 	cfg, err := e.Config()
 	if err != nil {
 		return nil, err
 	}
-	return metadata.Open(e.Ctx, cfg.MetadataDSN)
+	s, err := metadata.Open(e.Ctx, cfg.MetadataDSN)
+	if err != nil {
+		return nil, err
+	}
+	if team, ok := e.Lookup(TeamEnv); ok && team != "" {
+		return metadata.Scoped(s, []string{team}), nil
+	}
+	return s, nil
 }
 
 func runRuns(e *Env, args []string) error {

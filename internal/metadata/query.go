@@ -42,8 +42,14 @@ func (s *sqlStore) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	if f.Pipeline != "" {
 		add("r.pipeline_id = $%d", f.Pipeline)
 	}
+	if f.RunID != "" {
+		add("r.run_id = $%d", f.RunID)
+	}
 	if f.Team != "" {
 		add("p.team = $%d", f.Team)
+	}
+	if f.Teams != nil {
+		where = append(where, teamsIn("p.team", f.Teams, &args))
 	}
 	if f.Status != "" {
 		add("r.status = $%d", string(f.Status))
@@ -158,9 +164,22 @@ SELECT pipeline_id, run_id, node_id, try, ir_hash, status, exit_code, error_clas
 FROM aiflow_node_attempts`
 
 func (s *sqlStore) attempts(ctx context.Context, pipeline, runID string) ([]Attempt, error) {
+	return s.scanAttempts(ctx, "read attempts of run "+runID, attemptColumns+`
+WHERE pipeline_id = $1 AND run_id = $2 ORDER BY started_us, node_id, try, attempt_id`, []any{pipeline, runID})
+}
+
+func (s *sqlStore) NodeAttempts(ctx context.Context, pipeline, node string, limit int) ([]Attempt, error) {
+	if limit <= 0 {
+		limit = DefaultRunLimit
+	}
+	return s.scanAttempts(ctx, "read attempts of node "+node+" of "+pipeline, attemptColumns+`
+WHERE pipeline_id = $1 AND node_id = $2 ORDER BY started_us DESC, run_id, try, attempt_id LIMIT $3`,
+		[]any{pipeline, node, limit})
+}
+
+func (s *sqlStore) scanAttempts(ctx context.Context, doing, q string, args []any) ([]Attempt, error) {
 	out := []Attempt{}
-	err := s.each(ctx, "read attempts of run "+runID, attemptColumns+`
-WHERE pipeline_id = $1 AND run_id = $2 ORDER BY started_us, node_id, try, attempt_id`, []any{pipeline, runID},
+	err := s.each(ctx, doing, q, args,
 		func(rows *sql.Rows) error {
 			var a Attempt
 			var status string
@@ -329,6 +348,11 @@ func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) 
 	}
 	// Attempts carry their own ir_hash, so an attempt is billed to the tenancy of the IR it ran.
 	// Running attempts have no duration yet and are left out.
+	args := []any{micros(q.Since)}
+	teamCond := ""
+	if q.Teams != nil {
+		teamCond = " AND " + teamsIn("p.team", q.Teams, &args)
+	}
 	out := []UsageRow{}
 	err := s.each(ctx, "sum usage by "+string(q.By), `
 SELECT COALESCE(`+col+`, '') AS tenant, COUNT(*),
@@ -337,9 +361,9 @@ SELECT COALESCE(`+col+`, '') AS tenant, COUNT(*),
        CAST(SUM(a.bytes_in) AS BIGINT), CAST(SUM(a.bytes_out) AS BIGINT)
 FROM aiflow_node_attempts a
 LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = a.pipeline_id AND p.ir_hash = a.ir_hash
-WHERE a.started_us >= $1 AND a.ended_us IS NOT NULL
+WHERE a.started_us >= $1 AND a.ended_us IS NOT NULL`+teamCond+`
 GROUP BY COALESCE(`+col+`, '')
-ORDER BY 3 DESC, 1`, []any{micros(q.Since)},
+ORDER BY 3 DESC, 1`, args,
 		func(rows *sql.Rows) error {
 			var u UsageRow
 			var us int64
@@ -348,6 +372,51 @@ ORDER BY 3 DESC, 1`, []any{micros(q.Since)},
 			}
 			u.NodeSeconds = float64(us) / 1e6
 			out = append(out, u)
+			return nil
+		})
+	return out, err
+}
+
+// teamsIn is the condition "col is one of teams", its values appended to args as placeholders
+// (never spliced into the SQL). No team matches nothing.
+func teamsIn(col string, teams []string, args *[]any) string {
+	if len(teams) == 0 {
+		return "1 = 0"
+	}
+	ph := make([]string, len(teams))
+	for i, t := range teams {
+		*args = append(*args, t)
+		ph[i] = fmt.Sprintf("$%d", len(*args))
+	}
+	return col + " IN (" + strings.Join(ph, ", ") + ")"
+}
+
+func (s *sqlStore) LineageEdges(ctx context.Context, q LineageQuery) ([]LineageEdge, error) {
+	// A lineage row has no ir_hash: its run's version says whose it is.
+	args := []any{micros(q.Since)}
+	teamCond := ""
+	if q.Teams != nil {
+		teamCond = " AND " + teamsIn("COALESCE(p.team, '')", q.Teams, &args)
+	}
+	out := []LineageEdge{}
+	err := s.each(ctx, "read lineage edges", `
+SELECT l.pipeline_id, l.node_id, l.direction, l.namespace, l.name, COALESCE(MAX(p.team), ''),
+       COUNT(DISTINCT l.run_id), MAX(l.recorded_us)
+FROM aiflow_lineage l
+JOIN aiflow_runs r ON r.pipeline_id = l.pipeline_id AND r.run_id = l.run_id
+LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = r.pipeline_id AND p.ir_hash = r.ir_hash
+WHERE l.recorded_us >= $1`+teamCond+`
+GROUP BY l.pipeline_id, l.node_id, l.direction, l.namespace, l.name
+ORDER BY l.namespace, l.name, l.pipeline_id, l.node_id, l.direction`, args,
+		func(rows *sql.Rows) error {
+			var e LineageEdge
+			var dir string
+			var last int64
+			if err := rows.Scan(&e.Pipeline, &e.Node, &dir, &e.Namespace, &e.Name, &e.Team, &e.Runs, &last); err != nil {
+				return err
+			}
+			e.Direction, e.Last = Direction(dir), fromMicros(last)
+			out = append(out, e)
 			return nil
 		})
 	return out, err

@@ -59,6 +59,12 @@ type Store interface {
 	ListPipelines(ctx context.Context) ([]Pipeline, error)
 	// Usage sums node-seconds, rows and bytes per tenant over the attempts started since q.Since.
 	Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
+	// NodeAttempts lists the latest attempts of one node of a pipeline across runs, newest first
+	// (limit 0 means DefaultRunLimit).
+	NodeAttempts(ctx context.Context, pipeline, node string, limit int) ([]Attempt, error)
+	// LineageEdges lists which pipeline nodes read and wrote which datasets since q.Since: the
+	// edges of the lineage graph across pipelines, one per (pipeline, node, direction, dataset).
+	LineageEdges(ctx context.Context, q LineageQuery) ([]LineageEdge, error)
 
 	Close() error
 }
@@ -66,9 +72,13 @@ type Store interface {
 // RunFilter selects runs; empty fields match everything. Limit 0 means DefaultRunLimit.
 type RunFilter struct {
 	Pipeline string
+	RunID    string
 	Team     string
-	Status   RunStatus
-	Limit    int
+	// Teams, when not nil, keeps only the runs of pipelines of these teams (an empty, non-nil
+	// list matches nothing): the tenant filter of Scoped.
+	Teams  []string
+	Status RunStatus
+	Limit  int
 }
 
 // DefaultRunLimit is how many runs ListRuns returns when the filter sets no limit.
@@ -87,4 +97,13 @@ const (
 type UsageQuery struct {
 	By    UsageBy
 	Since time.Time
+	// Teams, when not nil, sums only the attempts of these teams' pipelines (see RunFilter.Teams).
+	Teams []string
+}
+
+// LineageQuery selects the lineage edges recorded since Since, of Teams' pipelines when Teams is
+// not nil.
+type LineageQuery struct {
+	Since time.Time
+	Teams []string
 }

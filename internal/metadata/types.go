@@ -183,3 +183,16 @@ type UsageRow struct {
 	BytesIn     int64   `json:"bytes_in"`
 	BytesOut    int64   `json:"bytes_out"`
 }
+
+// LineageEdge says that a node of a pipeline read or wrote a dataset: Runs is how many runs did
+// since the query's start, Last when the latest did.
+type LineageEdge struct {
+	Pipeline  string    `json:"pipeline"`
+	Node      string    `json:"node"`
+	Direction Direction `json:"direction"`
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	Team      string    `json:"team"`
+	Runs      int64     `json:"runs"`
+	Last      time.Time `json:"last"`
+}

@@ -45,7 +45,8 @@ def _ir_bytes(ir: Any) -> "tuple[str, bytes, str]":
 class MetadataStore:
     """The runner's metadata store (``dsn`` defaults to ``AIFLOW_METADATA_DSN`` / the runner's
     default), through the runner binary (``runner`` defaults to ``AIFLOW_RUNNER`` or
-    ``aiflow-runner`` on PATH)."""
+    ``aiflow-runner`` on PATH). When the environment pins a team (``AIFLOW_TEAM``), it reads that
+    team's pipelines, runs and usage only, as the runner's ``runs``/``pipelines``/``usage`` do."""
 
     def __init__(self, dsn: Optional[str] = None, runner: Optional[str] = None) -> None:
         self.dsn = dsn

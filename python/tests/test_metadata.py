@@ -44,3 +44,17 @@ def test_runner_store_records_and_reads(isolated_imports, tmp_path):
     (p,) = store.list_pipelines()
     assert p["pipeline"] == "daily_user_feature_pipeline" and p["ir_hash"] == ir.ir_hash()
     assert not store.list_runs(pipeline_id=ir.id)
+
+
+def test_runner_store_tenant_filter(isolated_imports, tmp_path, monkeypatch):
+    """With AIFLOW_TEAM pinned, the store reads that team's pipelines only (the runner's filter)."""
+    ir = _example_ir()
+    team = ir.extra.get("team")
+    assert team, "the example pipeline names its team"
+    store = MetadataStore(dsn=f"sqlite://{tmp_path}/metadata.db", runner=_runner())
+    store.register_or_update_pipeline(ir)
+    monkeypatch.setenv("AIFLOW_TEAM", "someone_else")
+    assert store.list_pipelines() == []
+    assert store.list_runs() == []
+    monkeypatch.setenv("AIFLOW_TEAM", team)
+    assert [p["pipeline"] for p in store.list_pipelines()] == [ir.id]

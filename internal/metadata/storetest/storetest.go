@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"ConcurrentAttempts", testConcurrentAttempts},
 		{"SameTryTwoProcesses", testSameTryTwoProcesses},
+		{"Scoped", testScoped},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -628,5 +629,77 @@ func testSameTryTwoProcesses(t *testing.T, s metadata.Store) {
 		if a.Status != want {
 			t.Errorf("attempt %s: %s, want %s", a.AttemptID, a.Status, want)
 		}
+	}
+}
+
+// testScoped: a store scoped to a team reads only that team's pipelines, runs, attempts, lineage
+// and usage; another team's run is not found, as if it did not exist. One user per team.
+func testScoped(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	must(t, s.RecordPipeline(ctx, version("ads_daily", "ha", metadata.Tenancy{Team: "ads"}, at(0))), "record ads")
+	must(t, s.RecordPipeline(ctx, version("fs_daily", "hf", metadata.Tenancy{Team: "features"}, at(0))), "record features")
+	for _, p := range []struct{ pipeline, hash, table string }{{"ads_daily", "ha", "ads.clicks"}, {"fs_daily", "hf", "fs.users"}} {
+		for i, run := range []string{"r1", "shared"} {
+			k := key(p.pipeline, run, "load", 1)
+			start := at(time.Duration(i) * time.Minute)
+			must(t, s.StartAttempt(ctx, metadata.Attempt{AttemptKey: k, IRHash: p.hash, StartedAt: start}), "start")
+			must(t, s.RecordLineage(ctx, k, []metadata.Dataset{{Direction: metadata.Wrote, Namespace: "file", Name: p.table}}), "lineage")
+			must(t, s.EndAttempt(ctx, metadata.Attempt{AttemptKey: k, Status: metadata.AttemptSucceeded, ExitCode: ptr(0), EndedAt: ptr(start.Add(10 * time.Second))}), "end")
+		}
+	}
+	for _, tt := range []struct {
+		team, own, other, table string
+	}{{"ads", "ads_daily", "fs_daily", "ads.clicks"}, {"features", "fs_daily", "ads_daily", "fs.users"}} {
+		v := metadata.Scoped(s, []string{tt.team})
+		ps, err := v.ListPipelines(ctx)
+		must(t, err, "list pipelines")
+		if len(ps) != 1 || ps[0].Pipeline != tt.own {
+			t.Errorf("%s: pipelines = %+v, want only %s", tt.team, ps, tt.own)
+		}
+		runs, err := v.ListRuns(ctx, metadata.RunFilter{})
+		must(t, err, "list runs")
+		for _, r := range runs {
+			if r.Pipeline != tt.own {
+				t.Errorf("%s: ListRuns shows %s/%s", tt.team, r.Pipeline, r.RunID)
+			}
+		}
+		if len(runs) != 2 {
+			t.Errorf("%s: %d runs, want 2", tt.team, len(runs))
+		}
+		if runs, err := v.ListRuns(ctx, metadata.RunFilter{Team: tt.team, Teams: []string{}}); err != nil || len(runs) != 0 {
+			t.Errorf("%s: an empty team list = %d runs, %v; want none", tt.team, len(runs), err)
+		}
+		if _, err := v.GetRun(ctx, tt.other, "r1"); !errors.Is(err, metadata.ErrNotFound) {
+			t.Errorf("%s: GetRun of %s = %v, want not found", tt.team, tt.other, err)
+		}
+		// The run id "shared" names runs of both pipelines: scoped, it is this team's one.
+		if d, err := v.GetRun(ctx, "", "shared"); err != nil || d.Pipeline != tt.own {
+			t.Errorf("%s: GetRun(shared) = %+v, %v; want the run of %s", tt.team, d, err, tt.own)
+		}
+		if _, err := v.PipelineVersion(ctx, tt.other, map[string]string{"ads_daily": "ha", "fs_daily": "hf"}[tt.other]); !errors.Is(err, metadata.ErrNotFound) {
+			t.Errorf("%s: PipelineVersion of %s = %v, want not found", tt.team, tt.other, err)
+		}
+		if as, err := v.NodeAttempts(ctx, tt.other, "load", 0); err != nil || len(as) != 0 {
+			t.Errorf("%s: NodeAttempts of %s = %d, %v; want none", tt.team, tt.other, len(as), err)
+		}
+		if as, err := v.NodeAttempts(ctx, tt.own, "load", 1); err != nil || len(as) != 1 || as[0].RunID != "shared" {
+			t.Errorf("%s: NodeAttempts of %s (limit 1) = %+v, %v; want the newest", tt.team, tt.own, as, err)
+		}
+		u, err := v.Usage(ctx, metadata.UsageQuery{By: metadata.ByTeam, Since: base})
+		must(t, err, "usage")
+		if len(u) != 1 || u[0].Tenant != tt.team || u[0].NodeSeconds != 20 {
+			t.Errorf("%s: usage = %+v, want only %s, 20 node-seconds", tt.team, u, tt.team)
+		}
+		es, err := v.LineageEdges(ctx, metadata.LineageQuery{Since: base})
+		must(t, err, "lineage edges")
+		if len(es) != 1 || es[0].Name != tt.table || es[0].Runs != 2 || es[0].Team != tt.team || es[0].Direction != metadata.Wrote {
+			t.Errorf("%s: lineage edges = %+v, want %s written by 2 runs", tt.team, es, tt.table)
+		}
+	}
+	// Unscoped (a platform admin) sees both.
+	es, err := metadata.Scoped(s, nil).LineageEdges(ctx, metadata.LineageQuery{Since: base})
+	must(t, err, "lineage edges")
+	if len(es) != 2 {
+		t.Errorf("unscoped lineage edges = %+v, want 2", es)
 	}
 }
