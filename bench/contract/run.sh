@@ -49,7 +49,7 @@ for i in $(seq 1 "$RUNS"); do
     "$runner" run --pipeline "$p" --node orders --ir "$p.yaml" --run-id "r$i" >/dev/null 2>&1
     /usr/bin/time -o cpu.txt -f "%U %S" "$runner" run --pipeline "$p" --node agg --ir "$p.yaml" --run-id "r$i" >/dev/null 2>&1
     cpu=$(awk '{print $1 + $2}' cpu.txt)
-    ms=$(grep -o '"duration_ms": [0-9]*' ".aiflow/staging/$p/r$i/agg/attempt-1/result.json" | grep -o '[0-9]*$')
+    ms=$(grep -o '"duration_ms": [0-9]*' .aiflow/staging/"$p/r$i"/agg/attempt-1-*/result.json | grep -o '[0-9]*$')
     echo "$p run $i: agg node ${ms} ms wall, ${cpu} s CPU"
   done
 done

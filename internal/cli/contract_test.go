@@ -118,7 +118,7 @@ func TestContractArrow(t *testing.T) {
 			if c.sinkChecks != "" {
 				node = "out"
 			}
-			files, _ := filepath.Glob(filepath.Join(w.env["AIFLOW_HOME"], "staging", "dq", run, node, "attempt-1", "*"))
+			files, _ := filepath.Glob(filepath.Join(w.env["AIFLOW_HOME"], "staging", "dq", run, node, "attempt-1-*", "*"))
 			if len(files) != 1 || filepath.Base(files[0]) != "result.json" {
 				t.Errorf("staging of the failed attempt holds %v, want only result.json", files)
 			}

@@ -128,7 +128,11 @@ nodes:
 		}
 	}
 	// Staging aborted: of the attempt folder only result.json (how the attempt ended) is left.
-	attempt := filepath.Join(w.env["AIFLOW_HOME"], "staging", "sigterm", "r", "out", "attempt-1")
+	attempts, _ := filepath.Glob(filepath.Join(w.env["AIFLOW_HOME"], "staging", "sigterm", "r", "out", "attempt-1-*"))
+	if len(attempts) != 1 {
+		t.Fatalf("attempt folders of try 1: %v, want one", attempts)
+	}
+	attempt := attempts[0]
 	var left []string
 	filepath.WalkDir(attempt, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {

@@ -118,13 +118,15 @@ func Unmarshal(b []byte) (*Manifest, error) {
 
 // Staging is the layout of node outputs under AIFLOW_STAGING_URI:
 //
-//	<root>/<pipeline>/<run_id>/<node>/attempt-<n>/part-*.parquet   staged data of one attempt
-//	<root>/<pipeline>/<run_id>/<node>/attempt-<n>/_manifest.json   its manifest (written last)
-//	<root>/<pipeline>/<run_id>/<node>/attempt-<n>/result.json      how the attempt ended
-//	<root>/<pipeline>/<run_id>/<node>/_manifest.json               copy of the committed manifest
+//	<root>/<pipeline>/<run_id>/<node>/attempt-<n>-<id>/part-*.parquet   staged data of one attempt
+//	<root>/<pipeline>/<run_id>/<node>/attempt-<n>-<id>/_manifest.json   its manifest (written last)
+//	<root>/<pipeline>/<run_id>/<node>/attempt-<n>-<id>/result.json      how the attempt ended
+//	<root>/<pipeline>/<run_id>/<node>/_manifest.json                    copy of the committed manifest
 //
-// The metadata store's commit row is the authority; the top-level _manifest.json is written after
-// the commit for humans and tools.
+// <n> is the try and <id> the process's attempt id: two processes running the same try (a zombie
+// pod and its replacement) stage into folders of their own, so neither overwrites, cleans or
+// discards the other's files. The metadata store's commit row is the authority; the top-level
+// _manifest.json is written after the commit for humans and tools.
 type Staging struct {
 	Root string // file:///abs or s3://bucket/prefix, no trailing slash
 }
@@ -153,9 +155,22 @@ func (s Staging) NodeDir(pipeline, runID, node string) string {
 	return fmt.Sprintf("%s/%s/%s/%s", strings.TrimSuffix(s.Root, "/"), Seg(pipeline), Seg(runID), Seg(node))
 }
 
-// AttemptDir is the folder of one attempt's staged output.
-func (s Staging) AttemptDir(pipeline, runID, node string, try int) string {
-	return fmt.Sprintf("%s/attempt-%d", s.NodeDir(pipeline, runID, node), try)
+// AttemptDir is the folder of one process's attempt of a try (attemptID tells apart the
+// processes running the same try).
+func (s Staging) AttemptDir(pipeline, runID, node string, try int, attemptID string) string {
+	return fmt.Sprintf("%s/attempt-%d-%s", s.NodeDir(pipeline, runID, node), try, Seg(attemptID))
+}
+
+// Under says whether the manifest points at anything under the folder dir (a staged file, a
+// table location): removing dir would break it.
+func (m *Manifest) Under(dir string) bool {
+	dir = strings.TrimSuffix(dir, "/") + "/"
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.URI, dir) {
+			return true
+		}
+	}
+	return m.Table != nil && strings.HasPrefix(strings.TrimSuffix(m.Table.Location, "/")+"/", dir)
 }
 
 // Write stores the manifest at uri.

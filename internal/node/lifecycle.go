@@ -275,7 +275,7 @@ func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 	}
 
 	prog := newProgress(started)
-	env, err := r.prepare(ctx, req, n, key, log, started, prog)
+	env, err := r.prepare(ctx, req, n, key, res.AttemptID, log, started, prog)
 	res.obs = obs
 	if obs != nil {
 		env.UserMetric = obs.metrics.UserMetric
@@ -408,7 +408,7 @@ func tenancy(p *ir.Pipeline) metadata.Tenancy {
 }
 
 // prepare renders the node's params, decodes its config, and resolves and pins its inputs.
-func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metadata.AttemptKey, log *slog.Logger, started time.Time, prog *progress) (*Env, error) {
+func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metadata.AttemptKey, attemptID string, log *slog.Logger, started time.Time, prog *progress) (*Env, error) {
 	p := req.Pipeline
 	// The env exists from the start, so that an attempt failing here is still reported like any
 	// other (result.json, a FAIL lineage event, failure metrics).
@@ -417,7 +417,9 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 		Pipeline: p, IRHash: req.IRHash, Node: n, RunID: req.RunID, Try: req.Try,
 		Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log,
 		Inputs: map[string]*manifest.Manifest{}, InputOrder: n.InputIDs,
-		OutDir:  staging.AttemptDir(p.ID, req.RunID, n.ID, req.Try),
+		// A folder of this process's own: a zombie pod running the same try never writes,
+		// cleans or discards it, nor this attempt the zombie's.
+		OutDir:  staging.AttemptDir(p.ID, req.RunID, n.ID, req.Try, attemptID),
 		Publish: !req.NoPublish, Started: started,
 	}
 	if r.Obs != nil {
@@ -457,11 +459,6 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 	}
 	env.Progress = prog.output(show)
 	env.InputProgress = prog.input
-	// A retry starts from a clean attempt folder: leftovers of a killed pod of the same try are
-	// never mixed into this attempt's output.
-	if err := r.Store.DeletePrefix(ctx, env.OutDir+"/"); err != nil && !errors.Is(err, objstore.ErrNotExist) {
-		return env, fmt.Errorf("clean staging %s: %w", env.OutDir, err)
-	}
 	inputsRun := req.InputsRunID
 	if inputsRun == "" {
 		inputsRun = req.RunID
@@ -552,20 +549,23 @@ func (r *Runner) commit(ctx context.Context, env *Env, res *Result, out *Output)
 	return r.writeCommittedCopy(ctx, env, res.Manifest)
 }
 
-// discardStaging removes the attempt's staging folder unless the ledger's commit points at it:
-// a concurrent attempt of the same try (a zombie pod) stages into the same folder and may have
-// committed it, and a commit whose insert succeeded but whose answer was lost (connection reset,
-// SIGTERM) points at this very attempt. When the ledger cannot be asked, the staging stays:
-// garbage is cheap, a commit pointing at deleted files is not.
+// discardStaging removes this process's staging folder (and only it: other processes of the
+// same try stage elsewhere) unless the ledger's commit points at it: a commit whose insert
+// succeeded but whose answer was lost (connection reset, SIGTERM) points at this very attempt.
+// When the ledger cannot be asked, the staging stays: garbage is cheap, a commit pointing at
+// deleted files is not.
 func (r *Runner) discardStaging(ctx context.Context, env *Env) {
 	c, err := r.Meta.LookupCommit(ctx, env.Pipeline.ID, env.RunID, env.Node.ID)
 	if err != nil {
 		env.Log.Warn("keeping staging: cannot check whether a commit points at it", "dir", env.OutDir, "error", err)
 		return
 	}
-	if c != nil && c.Try == env.Try {
-		env.Log.Info("keeping staging: the committed output of this try lives there", "dir", env.OutDir)
-		return
+	if c != nil {
+		m, merr := manifest.Unmarshal(c.Manifest)
+		if merr != nil || m.Under(env.OutDir) {
+			env.Log.Info("keeping staging: the committed output lives there", "dir", env.OutDir)
+			return
+		}
 	}
 	if err := r.Store.DeletePrefix(ctx, env.OutDir+"/"); err != nil && !errors.Is(err, objstore.ErrNotExist) {
 		env.Log.Warn("could not remove staging of a failed or discarded attempt", "dir", env.OutDir, "error", err)

@@ -252,3 +252,33 @@ func TestNoCommitForMissingFile(t *testing.T) {
 		t.Fatalf("commit recorded for a missing file: %+v %v", c, err)
 	}
 }
+
+// Two processes run the same try (a zombie pod and its replacement). The zombie starts while
+// the other has staged its output and fails before committing: its start and its cleanup must
+// not touch the live attempt's files, which then commits what it staged.
+func TestSameTryZombieLeavesLiveStagingAlone(t *testing.T) {
+	p, h, meta, st, cfg := setup(t)
+	ctx := context.Background()
+	req := node.Request{Pipeline: p, IRHash: h, Node: "tr", RunID: "r", LogicalDate: time.Now(), Try: 1}
+	zombie := &node.Runner{Registry: plugin.Default, Config: cfg, Meta: meta, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	zombie.BeforeCommit = func(context.Context, *node.Env) error {
+		return fault.Temporaryf("zombie: lost its node")
+	}
+	var zres *node.Result
+	live := &node.Runner{Registry: plugin.Default, Config: cfg, Meta: meta, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	live.BeforeCommit = func(ctx context.Context, env *node.Env) error {
+		zres, _ = zombie.Run(ctx, req)
+		return nil
+	}
+	res, err := live.Run(ctx, req)
+	if err != nil {
+		t.Fatalf("live attempt: %v", err)
+	}
+	if res.Status != "succeeded" || zres == nil || zres.ExitCode != 75 {
+		t.Fatalf("live %s, zombie %+v: want the live attempt to commit and the zombie to fail", res.Status, zres)
+	}
+	if strings.HasPrefix(zres.ResultURI, res.OutputURI+"/") {
+		t.Errorf("both processes staged into %s", res.OutputURI)
+	}
+	committedFilesExist(t, meta, "tr")
+}
