@@ -1,5 +1,5 @@
 // Package fault classifies errors where they arise so that the runner maps them to an exit code
-// exactly once, in main (ARCHITECTURE §5). A class travels with the error through %w wrapping and
+// exactly once, in main (README.md, "The runner", lists the codes). A class travels with the error through %w wrapping and
 // is recovered with errors.As, never with a bare type assertion.
 package fault
 
@@ -78,6 +78,27 @@ func Wrap(c Class, err error, format string, args ...any) error {
 		return nil
 	}
 	return &Error{Class: c, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Classified reports whether err carries a class of its own: a classified error, or a context
+// cancellation or deadline (ClassOf makes those Temporary), anywhere in its chain. Code that
+// classifies a library's errors asks this first, so that a class given further down (by this
+// module's own storage code, say, or a cancelled attempt) is kept instead of guessed again.
+func Classified(err error) bool {
+	var fe *Error
+	return errors.As(err, &fe) || IsCancel(err)
+}
+
+// WrapOr says what was being done, keeping err's class when it has one (see Classified) and
+// classifying it as c when it has none. A nil err stays nil.
+func WrapOr(c Class, err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	if Classified(err) {
+		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+	}
+	return Wrap(c, err, format, args...)
 }
 
 // Data, Config, Temporary and Usage are shorthands for New with that class.

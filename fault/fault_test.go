@@ -61,3 +61,36 @@ func TestCancellationWinsOverWrapper(t *testing.T) {
 		}
 	}
 }
+
+// WrapOr keeps a class given further down (or a cancellation) and classifies only what has none.
+func TestWrapOr(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want Class
+	}{
+		{"unclassified takes the default", errors.New("eof"), Data},
+		{"a class is kept", fmt.Errorf("get: %w", Temporaryf("s3 down")), Temporary},
+		{"a cancellation stays temporary", fmt.Errorf("copy: %w", context.Canceled), Temporary},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := WrapOr(Data, tt.err, "read %s", "x.parquet")
+			if got := ClassOf(err); got != tt.want {
+				t.Fatalf("class %s, want %s", got, tt.want)
+			}
+			if want := "read x.parquet: " + tt.err.Error(); err.Error() != want {
+				t.Fatalf("message %q, want %q", err, want)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Fatal("the cause is lost")
+			}
+		})
+	}
+	if WrapOr(Data, nil, "x") != nil {
+		t.Fatal("WrapOr(nil) must be nil")
+	}
+	if Classified(errors.New("x")) || !Classified(Dataf("x")) || !Classified(context.Canceled) {
+		t.Fatal("Classified is wrong")
+	}
+}

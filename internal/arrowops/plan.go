@@ -246,11 +246,7 @@ func dataErr(err error, format string, args ...any) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if errors.Is(err, arrow.ErrNotImplemented) {
-		return fmt.Errorf(format+": %w", append(args, err)...)
-	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
+	if errors.Is(err, arrow.ErrNotImplemented) || fault.Classified(err) {
 		return fmt.Errorf(format+": %w", append(args, err)...)
 	}
 	// Arrow's compute kernels report what is wrong with a value (an overflow, a cast that does

@@ -538,8 +538,7 @@ func errFile(err error, uri string) error {
 	if err == nil {
 		return nil
 	}
-	var fe *fault.Error
-	if errors.As(err, &fe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if fault.Classified(err) {
 		return fmt.Errorf("read %s: %w", uri, err)
 	}
 	return fault.Wrap(fault.Data, err, "read %s: corrupt or unreadable %s", uri, "data")

@@ -100,11 +100,7 @@ func WriteFiles(ctx context.Context, st *objstore.Store, dirURI string, rr array
 		}
 	}
 	if err := rr.Err(); err != nil {
-		var fe *fault.Error
-		if errors.As(err, &fe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("write %s: %w", dirURI, err)
-		}
-		return nil, fault.Wrap(fault.Internal, err, "write %s: input", dirURI)
+		return nil, fault.WrapOr(fault.Internal, err, "write %s: input", dirURI)
 	}
 	return w.finish()
 }
@@ -555,11 +551,10 @@ func (f *fileWriter) fail(err error) error {
 	if fault.IsCancel(err) {
 		return fault.Wrap(fault.Temporary, err, "write %s", f.uri)
 	}
-	var fe *fault.Error
-	if errors.As(perr, &fe) && !errors.As(err, &fe) {
+	if fault.Classified(perr) && !fault.Classified(err) {
 		return perr
 	}
-	if errors.As(err, &fe) {
+	if fault.Classified(err) {
 		return err
 	}
 	return fault.Wrap(fault.Internal, err, "write %s", f.uri)

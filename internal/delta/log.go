@@ -324,8 +324,7 @@ func applyCheckpointColumn(name string, arr arrow.Array, s *Snapshot, uri string
 }
 
 func checkpointErr(err error, uri string) error {
-	var fe *fault.Error
-	if errors.As(err, &fe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if fault.Classified(err) {
 		return fmt.Errorf("read delta checkpoint %s: %w", uri, err)
 	}
 	return fault.Wrap(fault.Data, err, "read %s: corrupt delta checkpoint", uri)

@@ -116,8 +116,7 @@ func classifyAdmin(ctx context.Context, err error, what string) error {
 	if ctx.Err() != nil {
 		return fault.Wrap(fault.Temporary, err, "kafka %s: no answer within %s", what, AdminTimeout)
 	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
+	if fault.Classified(err) {
 		return err
 	}
 	return wrapKafka(err, "kafka %s", what)

@@ -203,8 +203,7 @@ func ClassifyKafka(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
+	if fault.Classified(err) {
 		return fmt.Errorf(format+": %w", append(args, err)...)
 	}
 	class := fault.Internal

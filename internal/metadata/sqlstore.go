@@ -46,15 +46,7 @@ func (s *sqlStore) fail(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
-		return fmt.Errorf(format+": %w", append(args, err)...)
-	}
-	class := s.d.classify(err)
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		class = fault.Temporary
-	}
-	return fault.Wrap(class, scrub(err, s.dsn), format, args...)
+	return fault.WrapOr(s.d.classify(err), scrub(err, s.dsn), format, args...)
 }
 
 func (s *sqlStore) Close() error { return s.db.Close() }

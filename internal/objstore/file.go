@@ -175,8 +175,7 @@ func (d *fileDriver) put(ctx context.Context, l loc, r io.Reader, ifAbsent bool)
 		os.Remove(tmp.Name()) // no-op after Rename; drops the temp name after Link or a failure
 	}()
 	if _, err := io.Copy(tmp, ctxReader{ctx, r}); err != nil {
-		var fe *fault.Error
-		if errors.As(err, &fe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if fault.Classified(err) {
 			return fmt.Errorf("put %s: %w", uri, err)
 		}
 		return fileErr(err, "put", uri)

@@ -444,9 +444,5 @@ func exists(op, uri string) error {
 
 // classifyRead classifies an error from reading an object's body.
 func classifyRead(err error, uri string) error {
-	var fe *fault.Error
-	if errors.As(err, &fe) {
-		return err
-	}
-	return fault.Wrap(fault.Temporary, err, "read %s", uri)
+	return fault.WrapOr(fault.Temporary, err, "read %s", uri)
 }

@@ -90,12 +90,11 @@ func s3Err(err error, op, uri string) error {
 	if err == nil {
 		return nil
 	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if fault.IsCancel(err) {
 		return fault.Wrap(fault.Temporary, err, "%s %s", op, uri)
+	}
+	if fault.Classified(err) {
+		return err
 	}
 	status := 0
 	var re *awshttp.ResponseError
@@ -300,11 +299,7 @@ func (d *s3Driver) put(ctx context.Context, l loc, r io.Reader, ifAbsent bool) e
 }
 
 func readerErr(err error, uri string) error {
-	var fe *fault.Error
-	if errors.As(err, &fe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("put %s: %w", uri, err)
-	}
-	return fault.Wrap(fault.Internal, err, "put %s: read input", uri)
+	return fault.WrapOr(fault.Internal, err, "put %s: read input", uri)
 }
 
 // multipart uploads buf (a full first part) and the rest of r, one part in memory at a time.

@@ -3,7 +3,6 @@
 package spark
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -32,12 +31,11 @@ func Classify(err error, remote string) error {
 	if err == nil {
 		return nil
 	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if fault.IsCancel(err) {
 		return fault.Wrap(fault.Temporary, err, "Spark Connect %s", remote)
+	}
+	if fault.Classified(err) {
+		return err
 	}
 	var se *sparkerrors.SparkError
 	if errors.As(err, &se) && se != nil {
