@@ -1,13 +1,13 @@
 // Package cli is aiflow-runner's command line as a testable function:
-// Run(ctx, args, stdin, stdout, stderr) returns the exit code (ARCHITECTURE §5). Each command
-// lives in its own file and registers itself in commands; errors are classified where they arise
+// Run(ctx, args, stdin, stdout, stderr) returns the exit code. Each command lives in its own file
+// as a kong command struct (its flags and arguments are the struct's fields, its work is its
+// Run(*Env) method) and registers itself in commands; errors are classified where they arise
 // (package fault) and turned into exit codes here, once.
 package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,9 +15,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/pyplugin"
+	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
 
@@ -64,11 +67,14 @@ type lookuper func(string) (string, bool)
 
 func (l lookuper) Lookup(k string) (string, bool) { return l(k) }
 
+// command is one top-level command. new returns a fresh kong command struct for each parse (Run
+// may be called concurrently): its exported fields tagged for kong are the flags (`help:"…"`,
+// `short:"q"`, `default:"…"`) and arguments (`arg:""`), its fields tagged `cmd:""` are
+// subcommands, and its (or the selected subcommand's) method Run(e *Env) error does the work.
 type command struct {
 	name    string
-	usage   string // one line: the arguments
 	summary string
-	run     func(e *Env, args []string) error
+	new     func() any
 	hidden  bool
 }
 
@@ -81,45 +87,154 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
+func commandNames() []string {
+	names := make([]string, 0, len(commands))
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 // Run runs the command line args (without the program name) and returns the exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return RunWith(&Env{Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr, Registry: plugin.Default, Lookup: os.LookupEnv}, args)
 }
 
+// exitRequest is how kong's "exit now" (after printing --help) unwinds out of Parse without
+// ending the process: Run is a function that tests and custom runners call.
+type exitRequest int
+
 // RunWith is Run with an explicit environment (a custom registry, a fake process environment).
-func RunWith(e *Env, args []string) int {
+func RunWith(e *Env, args []string) (code int) {
 	if len(args) == 0 {
 		usage(e.Stderr)
 		return fault.Usage.ExitCode()
 	}
-	name := args[0]
-	switch name {
-	case "-h", "--help", "help":
-		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				commandHelp(e.Stdout, c)
-				return 0
-			}
+	switch args[0] {
+	case "-h", "--help":
+		if len(args) == 1 {
+			usage(e.Stdout)
+			return 0
 		}
-		usage(e.Stdout)
-		return 0
-	case "--version", "-version":
-		name = "version"
+	case "help":
+		// `help X` is `X --help`: one help text per command, and an unknown topic fails.
+		if len(args) == 1 {
+			usage(e.Stdout)
+			return 0
+		}
+		args = append(slices.Clone(args[1:]), "--help")
+	case "--version", "-version", "-v":
+		args = append([]string{"version"}, args[1:]...)
 	}
-	c, ok := commands[name]
-	if !ok {
-		fmt.Fprintf(e.Stderr, "aiflow-runner: unknown command %q%s\n", name, suggestCommand(name))
-		usage(e.Stderr)
+	if name := args[0]; !strings.HasPrefix(name, "-") {
+		if _, ok := commands[name]; !ok {
+			fmt.Fprintf(e.Stderr, "aiflow-runner: unknown command %q%s\n", name, ir.Suggest(name, commandNames()))
+			fmt.Fprintln(e.Stderr, "Run 'aiflow-runner --help' for the list of commands.")
+			return fault.Usage.ExitCode()
+		}
+	}
+	parser, err := newParser(e)
+	if err != nil {
+		// The command structs are this package's code: a malformed one is a bug.
+		fmt.Fprintf(e.Stderr, "aiflow-runner: %v\n", err)
+		return fault.Internal.ExitCode()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			x, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = int(x)
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		var pe *kong.ParseError
+		if errors.As(err, &pe) && pe.Context != nil {
+			kctx = pe.Context
+		}
+		fmt.Fprintf(e.Stderr, "aiflow-runner %s: %v%s\n", commandPath(kctx), err, suggestSubcommand(kctx, err))
+		fmt.Fprintf(e.Stderr, "Run 'aiflow-runner %s --help' for usage.\n", commandPath(kctx))
 		return fault.Usage.ExitCode()
 	}
-	err := c.run(e, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
+	err = kctx.Run(e)
 	if err != nil {
 		reportError(e.Stderr, err)
+		if fault.ClassOf(err) == fault.Usage {
+			fmt.Fprintf(e.Stderr, "Run 'aiflow-runner %s --help' for usage.\n", commandPath(kctx))
+		}
 	}
 	return fault.ExitCode(err)
+}
+
+func newParser(e *Env) (*kong.Kong, error) {
+	opts := []kong.Option{
+		kong.Name("aiflow-runner"),
+		kong.Description("Declared ETL pipelines compiled to Airflow DAGs, one pod per node."),
+		kong.Writers(e.Stdout, e.Stderr),
+		kong.Exit(func(code int) { panic(exitRequest(code)) }),
+		kong.Help(helpPrinter),
+		kong.ConfigureHelp(kong.HelpOptions{NoExpandSubcommands: true}),
+		kong.Vars{"default_run_limit": fmt.Sprint(defaultRunLimit)},
+	}
+	for _, n := range commandNames() {
+		c := commands[n]
+		opts = append(opts, kong.DynamicCommand(c.name, c.summary, "", c.new()))
+	}
+	for n, c := range commands {
+		if c.hidden {
+			opts = append(opts, kong.DynamicCommand(n, c.summary, "", c.new(), `hidden:""`))
+		}
+	}
+	return kong.New(&struct{}{}, opts...)
+}
+
+// commandPath is the command (and subcommand) a parse got to, "" at the top.
+func commandPath(kctx *kong.Context) string {
+	if kctx == nil {
+		return ""
+	}
+	var parts []string
+	for _, p := range kctx.Path {
+		if p.Command != nil {
+			parts = append(parts, p.Command.Name)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// suggestSubcommand adds a did-you-mean for a misspelt subcommand that kong took for an
+// argument of the default subcommand (`runs shwo` parses as `runs list shwo`).
+func suggestSubcommand(kctx *kong.Context, err error) string {
+	got, ok := strings.CutPrefix(err.Error(), "unexpected argument ")
+	if !ok || kctx == nil || strings.Contains(got, " ") {
+		return ""
+	}
+	var names []string
+	for _, p := range kctx.Path {
+		if p.Command != nil {
+			for _, c := range p.Command.Children {
+				if c.Type == kong.CommandNode {
+					names = append(names, c.Name)
+				}
+			}
+		}
+	}
+	return ir.Suggest(got, names)
+}
+
+// helpPrinter prints the top-level usage (with exit codes and environment) at the top, and
+// kong's per-command help (usage line, summary, arguments, flags) for a command.
+func helpPrinter(options kong.HelpOptions, kctx *kong.Context) error {
+	if kctx.Selected() == nil {
+		usage(kctx.Stdout)
+		return nil
+	}
+	return kong.DefaultHelpPrinter(options, kctx)
 }
 
 // reportError prints an error: one line per problem for spec problems, else one line.
@@ -129,19 +244,6 @@ func reportError(w io.Writer, err error) {
 	}
 }
 
-func suggestCommand(name string) string {
-	var names []string
-	for n := range commands {
-		names = append(names, n)
-	}
-	for _, n := range names {
-		if strings.HasPrefix(n, name) && name != "" {
-			return fmt.Sprintf(" (did you mean %q?)", n)
-		}
-	}
-	return ""
-}
-
 func usage(w io.Writer) {
 	fmt.Fprint(w, `aiflow-runner: declared ETL pipelines compiled to Airflow DAGs, one pod per node.
 
@@ -149,16 +251,8 @@ Usage: aiflow-runner COMMAND [flags] [args]
 
 Commands:
 `)
-	var names []string
-	for n, c := range commands {
-		if !c.hidden {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c := commands[n]
-		fmt.Fprintf(w, "  %-10s %s\n", n, c.summary)
+	for _, n := range commandNames() {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprint(w, `
 Run 'aiflow-runner help COMMAND' or 'aiflow-runner COMMAND --help' for a command's flags.
@@ -176,61 +270,4 @@ Environment:
 	for _, kv := range config.Doc {
 		fmt.Fprintf(w, "  %-24s %s\n", kv[0], kv[1])
 	}
-}
-
-func commandHelp(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: aiflow-runner %s %s\n\n%s\n", c.name, c.usage, c.summary)
-}
-
-// flags is a FlagSet that accepts flags before and after positional arguments
-// (`compile examples/ --out dags/` and `compile --out dags/ examples/`).
-type flags struct {
-	*flag.FlagSet
-	cmd *command
-	env *Env
-}
-
-func newFlags(e *Env, c *command) *flags {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	f := &flags{FlagSet: fs, cmd: c, env: e}
-	return f
-}
-
-// parse parses args, interleaving flags and positionals; bad flags are usage errors (exit 64).
-func (f *flags) parse(args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := f.FlagSet.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				f.printHelp(f.env.Stdout)
-				return nil, flag.ErrHelp
-			}
-			f.printHelp(f.env.Stderr)
-			return nil, fault.Usagef("%s: %v", f.cmd.name, err)
-		}
-		rest := f.FlagSet.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// isSet reports whether the flag was given on the command line (even as an empty value).
-func (f *flags) isSet(name string) bool {
-	set := false
-	f.FlagSet.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
-	return set
-}
-
-func (f *flags) printHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage: aiflow-runner %s %s\n\n%s\n\nFlags:\n", f.cmd.name, f.cmd.usage, f.cmd.summary)
-	f.FlagSet.SetOutput(w)
-	f.FlagSet.PrintDefaults()
-	f.FlagSet.SetOutput(io.Discard)
 }

@@ -179,7 +179,7 @@ func TestValidateExamples(t *testing.T) {
 func TestFlagsBeforeAndAfterPaths(t *testing.T) {
 	before := run(t, nil, "plan", "--json", "--pipeline", "daily_user_feature_pipeline", examplesDir)
 	after := run(t, nil, "plan", examplesDir, "--pipeline", "daily_user_feature_pipeline", "--json")
-	mixed := run(t, nil, "plan", "--pipeline=daily_user_feature_pipeline", examplesDir, "-json")
+	mixed := run(t, nil, "plan", "--pipeline=daily_user_feature_pipeline", examplesDir, "--json")
 	for _, r := range []result{before, after, mixed} {
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -270,10 +270,17 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no arguments", nil, "Usage: aiflow-runner COMMAND"},
 		{"unknown command", []string{"valdate"}, `unknown command "valdate"`},
-		{"bad flag", []string{"validate", "--nope", exampleYAML}, "validate: flag provided but not defined: -nope"},
-		{"bad flag after path", []string{"plan", exampleYAML, "--jsn"}, "flag provided but not defined: -jsn"},
-		{"flag without value", []string{"plan", exampleYAML, "--pipeline"}, "flag needs an argument"},
-		{"bad bool", []string{"plan", "--json=maybe", exampleYAML}, "invalid boolean value"},
+		{"bad flag", []string{"validate", "--nope", exampleYAML}, "aiflow-runner validate: unknown flag --nope\nRun 'aiflow-runner validate --help' for usage."},
+		{"misspelt flag after path", []string{"plan", exampleYAML, "--jsn"}, `unknown flag --jsn, did you mean "--json"?`},
+		{"misspelt flag", []string{"run", "--pipline", "p", "--all"}, `unknown flag --pipline, did you mean "--pipeline"?`},
+		{"flag without value", []string{"plan", exampleYAML, "--pipeline"}, "--pipeline: expected string value"},
+		{"bad bool", []string{"plan", "--json=maybe", exampleYAML}, `--json: bool value must be true`},
+		{"misspelt command", []string{"runz"}, `unknown command "runz" (did you mean "run"?)` + "\nRun 'aiflow-runner --help'"},
+		{"misspelt subcommand", []string{"runs", "shwo", "r1"}, `unexpected argument shwo (did you mean "show"?)`},
+		{"unknown help topic", []string{"help", "nosuch"}, `unknown command "nosuch"`},
+		{"misspelt help topic", []string{"help", "compil"}, `(did you mean "compile"?)`},
+		{"bad --param", []string{"run", "--pipeline", "p", "--all", "--param", "novalue"}, `--param "novalue": want NAME=VALUE` + "\nRun 'aiflow-runner run --help' for usage."},
+		{"misspelt --target", []string{"compile", exampleYAML, "--out", "x", "--target", "kubernets"}, `(did you mean "kubernetes"?)`},
 		{"no paths", []string{"validate"}, "no spec paths given"},
 	}
 	for _, tt := range tests {
@@ -301,13 +308,21 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
-	for _, args := range [][]string{{"validate", "--help"}, {"plan", "-h"}, {"help", "plan"}} {
+	for _, args := range [][]string{{"validate", "--help"}, {"plan", "-h"}, {"help", "plan"}, {"help", "runs", "show"}} {
 		r := run(t, nil, args...)
-		if r.code != 0 || !strings.Contains(r.stdout, "Usage: aiflow-runner "+args[len(args)-1]) && !strings.Contains(r.stdout, "Usage: aiflow-runner "+args[0]) {
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: aiflow-runner "+args[len(args)-1]) && !strings.Contains(r.stdout, "Usage: aiflow-runner "+args[0]) &&
+			!strings.Contains(r.stdout, "Usage: aiflow-runner "+strings.Join(args[1:], " ")) {
 			t.Errorf("%v: exit %d, stdout %q", args, r.code, r.stdout)
 		}
 	}
-	if r := run(t, nil, "plan", "--help"); !strings.Contains(r.stdout, "-logical-date") {
+	// `help X` is `X --help`, byte for byte.
+	for _, cmd := range []string{"run", "compile", "runs"} {
+		if h, f := run(t, nil, "help", cmd), run(t, nil, cmd, "--help"); h.stdout != f.stdout || h.code != 0 || f.code != 0 {
+			t.Errorf("help %s differs from %s --help:\n%s\n---\n%s", cmd, cmd, h.stdout, f.stdout)
+		}
+	}
+	// GNU long flags in the help, with their values named.
+	if r := run(t, nil, "plan", "--help"); !strings.Contains(r.stdout, "--logical-date=D") || !strings.Contains(r.stdout, "--json") {
 		t.Errorf("plan --help lacks its flags: %s", r.stdout)
 	}
 }

@@ -17,47 +17,45 @@ import (
 
 func init() {
 	register(&command{name: "compile",
-		usage:   "PATH... --out DIR [--target kubernetes|local] [--profiles FILE] [--fuse] [--runner PATH] [--check] [--policy FILE]",
 		summary: "write one Airflow DAG file per pipeline (exit 78 on invalid input; --check: exit 65 when files on disk are stale)",
-		run:     runCompile})
+		new:     func() any { return &compileCmd{} }})
 }
 
-func runCompile(e *Env, args []string) error {
-	f := newFlags(e, commands["compile"])
-	out := f.String("out", "", "folder the DAG files are written to (required)")
-	target := f.String("target", string(compiler.Kubernetes), "kubernetes (a pod per task) or local (the runner binary on the Airflow worker)")
-	profiles := f.String("profiles", "", "deployment profiles YAML (default: the built-in dev profile, image aiflow-runner:dev, namespace default)")
-	check := f.Bool("check", false, "write nothing; fail when a DAG file in --out is missing, differs, or belongs to no pipeline")
-	fuse := f.Bool("fuse", false, "run each linear chain of nodes in one task")
-	runner := f.String("runner", "aiflow-runner", "runner binary the tasks of target local execute")
-	quiet := f.Bool("q", false, "print nothing on success")
-	policyFile := f.String("policy", "", "tenant policy YAML enforced before any DAG is written (default $AIFLOW_POLICY_FILE)")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		f.printHelp(e.Stderr)
+type compileCmd struct {
+	Paths    []string `arg:"" optional:"" name:"path" help:"spec or IR files, or folders of them"`
+	Out      string   `name:"out" placeholder:"DIR" help:"folder the DAG files are written to (required)"`
+	Target   string   `name:"target" default:"kubernetes" help:"kubernetes (a pod per task) or local (the runner binary on the Airflow worker)"`
+	Profiles string   `name:"profiles" placeholder:"FILE" help:"deployment profiles YAML (default: the built-in dev profile, image aiflow-runner:dev, namespace default)"`
+	Check    bool     `name:"check" help:"write nothing; fail when a DAG file in --out is missing, differs, or belongs to no pipeline"`
+	Fuse     bool     `name:"fuse" help:"run each linear chain of nodes in one task"`
+	Runner   string   `name:"runner" default:"aiflow-runner" placeholder:"PATH" help:"runner binary the tasks of target local execute"`
+	Quiet    bool     `short:"q" help:"print nothing on success"`
+	Policy   string   `name:"policy" placeholder:"FILE" help:"tenant policy YAML enforced before any DAG is written (default $$AIFLOW_POLICY_FILE)"`
+}
+
+func (c *compileCmd) Run(e *Env) error {
+	if c.Out == "" {
 		return fault.Usagef("compile: --out DIR is required")
 	}
-	t := compiler.Target(*target)
+	t := compiler.Target(c.Target)
 	if t != compiler.Kubernetes && t != compiler.Local {
-		return fault.Usagef("compile: --target %q is not kubernetes or local", *target)
+		return fault.Usagef("compile: --target %q is not kubernetes or local%s", c.Target, ir.Suggest(c.Target, []string{string(compiler.Kubernetes), string(compiler.Local)}))
 	}
 	cfg, err := e.Config()
 	if err != nil {
 		return err
 	}
-	if *policyFile == "" {
-		*policyFile = cfg.PolicyFile
+	policyFile := c.Policy
+	if policyFile == "" {
+		policyFile = cfg.PolicyFile
 	}
-	opts := compiler.Options{Target: t, Registry: e.Registry, Fuse: *fuse, Runner: *runner}
-	if *profiles != "" {
-		if opts.Profiles, err = compiler.LoadProfiles(*profiles); err != nil {
+	opts := compiler.Options{Target: t, Registry: e.Registry, Fuse: c.Fuse, Runner: c.Runner}
+	if c.Profiles != "" {
+		if opts.Profiles, err = compiler.LoadProfiles(c.Profiles); err != nil {
 			return err
 		}
 	}
-	ls, err := LoadValid(e.Registry, cfg.Envs, pos)
+	ls, err := LoadValid(e.Registry, cfg.Envs, c.Paths)
 	if err != nil {
 		return err
 	}
@@ -66,26 +64,26 @@ func runCompile(e *Env, args []string) error {
 		ps[i] = l.Spec.Pipeline
 	}
 	// Tenant policy (internal/cli/policy.go): a pipeline it denies gets no DAG (exit 78).
-	if err := checkPolicy(e, *policyFile, ps, nil); err != nil {
+	if err := checkPolicy(e, policyFile, ps, nil); err != nil {
 		return err
 	}
 	files, err := compiler.CompileAll(ps, opts)
 	if err != nil {
 		return err
 	}
-	if *check {
-		return checkDAGs(e, *out, files, *quiet)
+	if c.Check {
+		return checkDAGs(e, c.Out, files, c.Quiet)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return fault.Wrap(fault.Config, err, "compile: --out")
 	}
 	for _, file := range files {
-		path := filepath.Join(*out, file.Name)
+		path := filepath.Join(c.Out, file.Name)
 		changed, err := writeIfChanged(path, file.Data)
 		if err != nil {
 			return fault.Wrap(fault.Temporary, err, "write %s", path)
 		}
-		if !*quiet {
+		if !c.Quiet {
 			state := "unchanged"
 			if changed {
 				state = "written"
@@ -100,7 +98,7 @@ func runCompile(e *Env, args []string) error {
 			return err
 		}
 	}
-	for _, orphan := range orphans(*out, files) {
+	for _, orphan := range orphans(c.Out, files) {
 		fmt.Fprintf(e.Stderr, "warning: %s is a generated DAG of no pipeline compiled now: delete it if its pipeline is gone\n", orphan)
 	}
 	return nil

@@ -16,8 +16,16 @@ import (
 )
 
 func init() {
-	register(&command{name: "demo-data", usage: "--out DIR [--rows N] [--users N] [--seed S] [--partition-by-day]",
-		summary: "write deterministic sample orders as Parquet (for make demo, examples and benchmarks)", run: runDemoData})
+	register(&command{name: "demo-data", summary: "write deterministic sample orders as Parquet (for make demo, examples and benchmarks)",
+		new: func() any { return &demoDataCmd{} }})
+}
+
+type demoDataCmd struct {
+	Out            string `name:"out" placeholder:"DIR" help:"output folder or s3:// prefix (required)"`
+	Rows           int64  `name:"rows" default:"1000000" help:"number of orders"`
+	Users          int64  `name:"users" default:"100000" help:"number of distinct users"`
+	Seed           uint64 `name:"seed" default:"42" help:"random seed (same seed, same bytes)"`
+	PartitionByDay bool   `name:"partition-by-day" help:"write Hive partitions dt=YYYY-MM-DD"`
 }
 
 // OrdersSchema is the schema of the sample orders.
@@ -81,24 +89,14 @@ func (r *ordersReader) Next() bool {
 	return true
 }
 
-func runDemoData(e *Env, args []string) error {
-	f := newFlags(e, commands["demo-data"])
-	out := f.String("out", "", "output folder (required)")
-	rows := f.Int64("rows", 1_000_000, "number of orders")
-	users := f.Int64("users", 100_000, "number of distinct users")
-	seed := f.Uint64("seed", 42, "random seed (same seed, same bytes)")
-	byDay := f.Bool("partition-by-day", false, "write Hive partitions dt=YYYY-MM-DD")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if *out == "" || len(pos) > 0 {
+func (c *demoDataCmd) Run(e *Env) error {
+	if c.Out == "" {
 		return fault.Usagef("demo-data: --out DIR is required")
 	}
-	if *rows < 0 || *users < 1 {
+	if c.Rows < 0 || c.Users < 1 {
 		return fault.Usagef("demo-data: --rows must be ≥ 0 and --users ≥ 1")
 	}
-	uri, err := readers.ResolveURI(*out)
+	uri, err := readers.ResolveURI(c.Out)
 	if err != nil {
 		return err
 	}
@@ -106,10 +104,10 @@ func runDemoData(e *Env, args []string) error {
 	if err := st.DeletePrefix(e.Ctx, uri+"/"); err != nil {
 		return err
 	}
-	rr := &ordersReader{rows: *rows, users: *users, rng: rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15)), mem: memory.DefaultAllocator,
+	rr := &ordersReader{rows: c.Rows, users: c.Users, rng: rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15)), mem: memory.DefaultAllocator,
 		start: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	opts := dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "orders", MaxRowsPerFile: 256 << 10}
-	if *byDay {
+	if c.PartitionByDay {
 		opts.PartitionBy = []string{"dt"}
 	}
 	files, err := dataset.WriteFiles(e.Ctx, st, uri, rr, opts)
@@ -120,6 +118,6 @@ func runDemoData(e *Env, args []string) error {
 	for _, f := range files {
 		bytes += f.Bytes
 	}
-	fmt.Fprintf(e.Stdout, "wrote %d orders of %d users in %d Parquet files (%s) under %s\n", *rows, *users, len(files), human(bytes), uri)
+	fmt.Fprintf(e.Stdout, "wrote %d orders of %d users in %d Parquet files (%s) under %s\n", c.Rows, c.Users, len(files), human(bytes), uri)
 	return nil
 }

@@ -12,8 +12,15 @@ import (
 )
 
 func init() {
-	register(&command{name: "plan", usage: "PATH [--pipeline P] [--logical-date D] [--json]",
-		summary: "show the IR (canonical with --json), its hash, the nodes in order and their resolved params", run: runPlan})
+	register(&command{name: "plan", summary: "show the IR (canonical with --json), its hash, the nodes in order and their resolved params",
+		new: func() any { return &planCmd{} }})
+}
+
+type planCmd struct {
+	Paths       []string `arg:"" optional:"" name:"path" help:"spec or IR files, or folders of them"`
+	Pipeline    string   `name:"pipeline" placeholder:"P" help:"only this pipeline"`
+	LogicalDate string   `name:"logical-date" placeholder:"D" help:"logical date for rendering templates (YYYY-MM-DD or RFC 3339; default today, UTC)"`
+	JSON        bool     `name:"json" help:"print canonical IR and hash, one JSON object per pipeline per line"`
 }
 
 // PlanJSON is one line of `plan --json`.
@@ -23,33 +30,25 @@ type PlanJSON struct {
 	Order  []string        `json:"order"`
 }
 
-func runPlan(e *Env, args []string) error {
-	f := newFlags(e, commands["plan"])
-	pipeline := f.String("pipeline", "", "only this pipeline")
-	date := f.String("logical-date", "", "logical date for rendering templates (YYYY-MM-DD or RFC 3339; default today, UTC)")
-	asJSON := f.Bool("json", false, "print canonical IR and hash, one JSON object per pipeline per line")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
+func (c *planCmd) Run(e *Env) error {
 	cfg, err := e.Config()
 	if err != nil {
 		return err
 	}
-	ls, err := LoadValid(e.Registry, cfg.Envs, pos)
+	ls, err := LoadValid(e.Registry, cfg.Envs, c.Paths)
 	if err != nil {
 		return err
 	}
-	if *pipeline != "" {
-		l, err := pick(ls, *pipeline)
+	if c.Pipeline != "" {
+		l, err := pick(ls, c.Pipeline)
 		if err != nil {
 			return err
 		}
 		ls = []*Loaded{l}
 	}
 	ld := time.Now().UTC()
-	if *date != "" {
-		if ld, err = ParseLogicalDate(*date); err != nil {
+	if c.LogicalDate != "" {
+		if ld, err = ParseLogicalDate(c.LogicalDate); err != nil {
 			return err
 		}
 	}
@@ -59,7 +58,7 @@ func runPlan(e *Env, args []string) error {
 		if err != nil {
 			return fault.Wrap(fault.Config, err, "")
 		}
-		if *asJSON {
+		if c.JSON {
 			canon := l.Canonical
 			if canon == nil {
 				if canon, err = p.Canonical(); err != nil {

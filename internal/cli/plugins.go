@@ -10,23 +10,20 @@ import (
 )
 
 func init() {
-	register(&command{name: "plugins", usage: "[KIND]", summary: "list every source, sink and engine with its fields, types, defaults and docs", run: runPlugins})
+	register(&command{name: "plugins", summary: "list every source, sink and engine with its fields, types, defaults and docs",
+		new: func() any { return &pluginsCmd{} }})
 }
 
-func runPlugins(e *Env, args []string) error {
-	f := newFlags(e, commands["plugins"])
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
+type pluginsCmd struct {
+	Kind string `arg:"" optional:"" help:"only this kind (a source, sink or engine name)"`
+}
+
+func (c *pluginsCmd) Run(e *Env) error {
 	// Python plugin modules (AIFLOW_PLUGIN_MODULES) add their kinds to the registry.
 	if _, err := e.Config(); err != nil {
 		return err
 	}
-	only := ""
-	if len(pos) > 0 {
-		only = pos[0]
-	}
+	only := c.Kind
 	r := e.Registry
 	for _, role := range plugin.Roles {
 		for _, kind := range r.Kinds(role) {

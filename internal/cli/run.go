@@ -26,10 +26,31 @@ import (
 )
 
 func init() {
-	register(&command{name: "run", usage: "--pipeline P (--node N | --all) [--ir PATH] [--ir-hash H] [--run-id R] [--logical-date D] [--try T] [--max-tries M] [--param K=V]",
-		summary: "run one node, as a pod does (or every node in order with --all, locally)", run: runRun})
-	register(&command{name: "replay", usage: "--pipeline P --run-id R --node N [--ir PATH] [--publish]",
-		summary: "run one node again from run R's committed upstream outputs (debug a failed node on a laptop)", run: runReplay})
+	register(&command{name: "run", summary: "run one node, as a pod does (or every node in order with --all, locally)",
+		new: func() any { return &runCmd{} }})
+	register(&command{name: "replay", summary: "run one node again from run R's committed upstream outputs (debug a failed node on a laptop)",
+		new: func() any { return &replayCmd{} }})
+}
+
+type runCmd struct {
+	Pipeline    string   `name:"pipeline" placeholder:"P" help:"pipeline id (required)"`
+	Nodes       []string `name:"node" placeholder:"N" help:"node id to run (repeat, or a,b,c, for a fused chain run in order)"`
+	All         bool     `name:"all" help:"run every node in topological order, locally"`
+	IR          string   `name:"ir" placeholder:"PATH" help:"IR or spec file or folder (default: $$AIFLOW_IR_B64)"`
+	IRHash      *string  `name:"ir-hash" placeholder:"H" help:"expected ir_hash; a mismatch fails with exit 78"`
+	RunID       string   `name:"run-id" placeholder:"R" help:"run id (default: local__<UTC time>)"`
+	LogicalDate string   `name:"logical-date" placeholder:"D" help:"logical date (YYYY-MM-DD or RFC 3339; default: now, UTC)"`
+	Try         int      `name:"try" default:"1" help:"attempt number (Airflow's try_number)"`
+	MaxTries    int      `name:"max-tries" default:"0" help:"retries the task has (Airflow's ti.max_tries): a failure of try > max-tries ends the run as failed"`
+	Params      []string `name:"param" sep:"none" placeholder:"NAME=VALUE" help:"pipeline param NAME=VALUE (repeatable)"`
+}
+
+type replayCmd struct {
+	Pipeline string `name:"pipeline" placeholder:"P" help:"pipeline id (required)"`
+	RunID    string `name:"run-id" placeholder:"R" help:"the run whose committed upstream outputs feed the node (required)"`
+	Node     string `name:"node" placeholder:"N" help:"node to run again (required)"`
+	IR       string `name:"ir" placeholder:"PATH" help:"IR or spec file or folder (default: the IR recorded for that run)"`
+	Publish  bool   `name:"publish" help:"let a sink publish to its real destination (default: staging only)"`
 }
 
 // IREnv is the environment variable that carries the IR into a pod: standard base64 of the gzip
@@ -147,80 +168,70 @@ func (s *session) close() {
 	_ = s.out.Flush()
 }
 
-type paramFlags map[string]string
-
-func (p paramFlags) String() string { return "" }
-func (p paramFlags) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("want NAME=VALUE, got %q", s)
+// params parses the --param NAME=VALUE flags.
+func (c *runCmd) params() (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range c.Params {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return nil, fault.Usagef("run: --param %q: want NAME=VALUE", s)
+		}
+		out[k] = v
 	}
-	p[k] = v
-	return nil
+	return out, nil
 }
 
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, strings.Split(s, ",")...); return nil }
-
-func runRun(e *Env, args []string) error {
-	f := newFlags(e, commands["run"])
-	pipeline := f.String("pipeline", "", "pipeline id (required)")
-	var nodes multiFlag
-	f.Var(&nodes, "node", "node id to run (repeat, or a,b,c, for a fused chain run in order)")
-	all := f.Bool("all", false, "run every node in topological order, locally")
-	irPath := f.String("ir", "", "IR or spec file or folder (default: $"+IREnv+")")
-	irHash := f.String("ir-hash", "", "expected ir_hash; a mismatch fails with exit 78")
-	runID := f.String("run-id", "", "run id (default: local__<UTC time>)")
-	date := f.String("logical-date", "", "logical date (YYYY-MM-DD or RFC 3339; default: now, UTC)")
-	try := f.Int("try", 1, "attempt number (Airflow's try_number)")
-	maxTries := f.Int("max-tries", 0, "retries the task has (Airflow's ti.max_tries): a failure of try > max-tries ends the run as failed")
-	params := paramFlags{}
-	f.Var(params, "param", "pipeline param NAME=VALUE (repeatable)")
-	pos, err := f.parse(args)
+func (c *runCmd) Run(e *Env) error {
+	params, err := c.params()
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return fault.Usagef("run: unexpected arguments %v", pos)
+	var nodes []string
+	for _, n := range c.Nodes {
+		if n != "" {
+			nodes = append(nodes, n)
+		}
 	}
-	if *pipeline == "" {
+	if c.Pipeline == "" {
 		return fault.Usagef("run: --pipeline is required")
 	}
-	if *all == (len(nodes) > 0) {
+	if c.All == (len(nodes) > 0) {
 		return fault.Usagef("run: give --node N or --all")
 	}
-	if f.isSet("ir-hash") && strings.TrimSpace(*irHash) == "" {
-		// An empty hash would turn the check off: a DAG always passes the hash it was compiled with.
-		return fault.Usagef("run: --ir-hash is empty; give the hash the DAG was compiled with, or leave the flag out")
+	irHash := ""
+	if c.IRHash != nil {
+		if irHash = strings.TrimSpace(*c.IRHash); irHash == "" {
+			// An empty hash would turn the check off: a DAG always passes the hash it was compiled with.
+			return fault.Usagef("run: --ir-hash is empty; give the hash the DAG was compiled with, or leave the flag out")
+		}
+		irHash = *c.IRHash
 	}
-	if *try < 1 {
+	if c.Try < 1 {
 		return fault.Usagef("run: --try must be at least 1")
 	}
-	if *maxTries < 0 {
+	if c.MaxTries < 0 {
 		return fault.Usagef("run: --max-tries must not be negative")
 	}
 	cfg, err := e.Config()
 	if err != nil {
 		return err
 	}
-	l, err := loadIR(e, cfg, *irPath, *pipeline)
+	l, err := loadIR(e, cfg, c.IR, c.Pipeline)
 	if err != nil {
 		return writeTermination(e, cfg, nil, err)
 	}
-	if *irHash != "" && *irHash != l.Hash {
-		err := fault.Configf("ir_hash mismatch: the DAG expects %s but the IR it carries hashes to %s; recompile the DAG", *irHash, l.Hash)
+	if irHash != "" && irHash != l.Hash {
+		err := fault.Configf("ir_hash mismatch: the DAG expects %s but the IR it carries hashes to %s; recompile the DAG", irHash, l.Hash)
 		return writeTermination(e, cfg, nil, err)
 	}
 	p := l.Spec.Pipeline
 	ld := time.Now().UTC()
-	if *date != "" {
-		if ld, err = ParseLogicalDate(*date); err != nil {
+	if c.LogicalDate != "" {
+		if ld, err = ParseLogicalDate(c.LogicalDate); err != nil {
 			return err
 		}
 	}
-	rid := *runID
+	rid := c.RunID
 	if rid == "" {
 		rid = "local__" + time.Now().UTC().Format("20060102T150405.000Z")
 	}
@@ -228,8 +239,8 @@ func runRun(e *Env, args []string) error {
 	if err := enforcePolicy(e, cfg, p, ld, rid, params); err != nil {
 		return writeTermination(e, cfg, nil, err)
 	}
-	order := []string(nodes)
-	if *all {
+	order := nodes
+	if c.All {
 		if order, err = p.TopoOrder(); err != nil {
 			return writeTermination(e, cfg, nil, fault.Wrap(fault.Config, err, ""))
 		}
@@ -251,16 +262,16 @@ func runRun(e *Env, args []string) error {
 	var results []*node.Result
 	var runErr error
 	for _, id := range order {
-		res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: p, IRHash: l.Hash, Node: id, RunID: rid, LogicalDate: ld, Try: *try, MaxTries: *maxTries, Params: params})
+		res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: p, IRHash: l.Hash, Node: id, RunID: rid, LogicalDate: ld, Try: c.Try, MaxTries: c.MaxTries, Params: params})
 		results = append(results, res)
 		if err != nil {
 			runErr = err
 			break
 		}
 	}
-	if *all || len(order) > 1 {
+	if c.All || len(order) > 1 {
 		printSummary(e, p, rid, results, runErr)
-		endRun(e.Ctx, s.meta, p.ID, rid, runErr, *all)
+		endRun(e.Ctx, s.meta, p.ID, rid, runErr, c.All)
 	}
 	var last *node.Result
 	if len(results) > 0 {
@@ -400,18 +411,8 @@ func metaClass(err error) fault.Class {
 	return fault.Config
 }
 
-func runReplay(e *Env, args []string) error {
-	f := newFlags(e, commands["replay"])
-	pipeline := f.String("pipeline", "", "pipeline id (required)")
-	runID := f.String("run-id", "", "the run whose committed upstream outputs feed the node (required)")
-	nodeID := f.String("node", "", "node to run again (required)")
-	irPath := f.String("ir", "", "IR or spec file or folder (default: the IR recorded for that run)")
-	publish := f.Bool("publish", false, "let a sink publish to its real destination (default: staging only)")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 || *pipeline == "" || *runID == "" || *nodeID == "" {
+func (c *replayCmd) Run(e *Env) error {
+	if c.Pipeline == "" || c.RunID == "" || c.Node == "" {
 		return fault.Usagef("replay: --pipeline, --run-id and --node are required")
 	}
 	cfg, err := e.Config()
@@ -423,20 +424,20 @@ func runReplay(e *Env, args []string) error {
 		return err
 	}
 	defer s.close()
-	detail, err := s.meta.GetRun(e.Ctx, *pipeline, *runID)
+	detail, err := s.meta.GetRun(e.Ctx, c.Pipeline, c.RunID)
 	if err != nil {
-		return fault.Wrap(metaClass(err), err, "replay: run %s of %s", *runID, *pipeline)
+		return fault.Wrap(metaClass(err), err, "replay: run %s of %s", c.RunID, c.Pipeline)
 	}
 	var l *Loaded
-	if *irPath != "" {
-		if l, err = loadIR(e, cfg, *irPath, *pipeline); err != nil {
+	if c.IR != "" {
+		if l, err = loadIR(e, cfg, c.IR, c.Pipeline); err != nil {
 			return err
 		}
 	} else {
 		// The exact IR the run used, from the metadata store.
-		v, err := s.meta.PipelineVersion(e.Ctx, *pipeline, detail.IRHash)
+		v, err := s.meta.PipelineVersion(e.Ctx, c.Pipeline, detail.IRHash)
 		if err != nil {
-			return fault.Wrap(metaClass(err), err, "replay: IR %s of run %s", short(detail.IRHash), *runID)
+			return fault.Wrap(metaClass(err), err, "replay: IR %s of run %s", short(detail.IRHash), c.RunID)
 		}
 		specs, ps := ir.Parse("metadata:"+short(detail.IRHash)+".json", v.IR, false)
 		if len(ps) > 0 || len(specs) != 1 {
@@ -454,7 +455,7 @@ func runReplay(e *Env, args []string) error {
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return fault.Wrap(fault.Internal, err, "replay: run id")
 	}
-	rid := "replay__" + *runID + "__" + time.Now().UTC().Format("20060102T150405.000Z") + "_" + hex.EncodeToString(nonce[:])
+	rid := "replay__" + c.RunID + "__" + time.Now().UTC().Format("20060102T150405.000Z") + "_" + hex.EncodeToString(nonce[:])
 	// The tenant policy, as for any run: a replay that publishes writes where the policy says.
 	if err := enforcePolicy(e, cfg, l.Spec.Pipeline, ld, rid, nil); err != nil {
 		return err
@@ -463,8 +464,8 @@ func runReplay(e *Env, args []string) error {
 	if s.runner.Progress == nil {
 		s.runner.ProgressEvery = cfg.ProgressInterval // no terminal: progress records in the log
 	}
-	res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: l.Spec.Pipeline, IRHash: l.Hash, Node: *nodeID, RunID: rid,
-		LogicalDate: ld, Try: 1, InputsRunID: *runID, NoPublish: !*publish})
+	res, err := s.runner.Run(e.Ctx, node.Request{Pipeline: l.Spec.Pipeline, IRHash: l.Hash, Node: c.Node, RunID: rid,
+		LogicalDate: ld, Try: 1, InputsRunID: c.RunID, NoPublish: !c.Publish})
 	endRun(e.Ctx, s.meta, l.Spec.Pipeline.ID, rid, err, true)
 	printSummary(e, l.Spec.Pipeline, rid, []*node.Result{res}, err)
 	if err == nil {

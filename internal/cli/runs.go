@@ -3,18 +3,61 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 func init() {
-	register(&command{name: "runs", usage: "list [--pipeline P] [--team T] [--status S] [--limit N] [--json] | show RUN_ID [--pipeline P] [--json]",
-		summary: "runs and node attempts from the metadata store", run: runRuns})
-	register(&command{name: "pipelines", usage: "list [--json] | record PATH...", summary: "pipelines recorded in the metadata store (latest version of each); record adds the versions of specs", run: runPipelines})
-	register(&command{name: "usage", usage: "--by team|project|cost_center [--since D] [--json]",
-		summary: "node-seconds, rows and bytes per tenant (cost attribution)", run: runUsage})
+	register(&command{name: "runs", summary: "runs and node attempts from the metadata store (list, or show RUN_ID)",
+		new: func() any { return &runsCmd{} }})
+	register(&command{name: "pipelines", summary: "pipelines recorded in the metadata store (latest version of each); record adds the versions of specs",
+		new: func() any { return &pipelinesCmd{} }})
+	register(&command{name: "usage", summary: "node-seconds, rows and bytes per tenant (cost attribution)",
+		new: func() any { return &usageCmd{} }})
+}
+
+const defaultRunLimit = metadata.DefaultRunLimit
+
+type runsCmd struct {
+	List runsListCmd `cmd:"" default:"withargs" help:"the latest runs, newest first (the default)"`
+	Show runsShowCmd `cmd:"" help:"one run: its nodes, attempts, rows, bytes and errors"`
+}
+
+type runsListCmd struct {
+	Pipeline string `name:"pipeline" placeholder:"P" help:"only this pipeline"`
+	Team     string `name:"team" placeholder:"T" help:"only this team"`
+	Status   string `name:"status" placeholder:"S" help:"only this status: running, succeeded, failed"`
+	Limit    int    `name:"limit" default:"${default_run_limit}" help:"at most this many runs"`
+	JSON     bool   `name:"json" help:"print JSON"`
+}
+
+type runsShowCmd struct {
+	RunID    string `arg:"" name:"run-id" help:"the run (Airflow's run_id, or local__… for a local run)"`
+	Pipeline string `name:"pipeline" placeholder:"P" help:"the pipeline of the run (needed when two pipelines share the run id)"`
+	JSON     bool   `name:"json" help:"print JSON"`
+}
+
+type pipelinesCmd struct {
+	List   pipelinesListCmd   `cmd:"" default:"withargs" help:"the latest version of each recorded pipeline (the default)"`
+	Record pipelinesRecordCmd `cmd:"" help:"record the versions of the pipelines of spec or IR paths"`
+}
+
+type pipelinesListCmd struct {
+	JSON bool `name:"json" help:"print JSON"`
+}
+
+type pipelinesRecordCmd struct {
+	Paths []string `arg:"" optional:"" name:"path" help:"spec or IR files, or folders of them"`
+}
+
+type usageCmd struct {
+	By    string `name:"by" default:"team" help:"group by team, project or cost_center"`
+	Since string `name:"since" placeholder:"D" help:"only attempts started since this date (YYYY-MM-DD or RFC 3339; default 30 days ago)"`
+	JSON  bool   `name:"json" help:"print JSON"`
 }
 
 // openMeta opens the metadata store. When the deployment pins a team (AIFLOW_TEAM), what it
@@ -35,76 +78,46 @@ func openMeta(e *Env) (metadata.Store, error) {
 	return s, nil
 }
 
-func runRuns(e *Env, args []string) error {
-	sub := "list"
-	if len(args) > 0 && (args[0] == "list" || args[0] == "show") {
-		sub, args = args[0], args[1:]
-	}
-	f := newFlags(e, commands["runs"])
-	pipeline := f.String("pipeline", "", "only this pipeline")
-	team := f.String("team", "", "only this team (list)")
-	status := f.String("status", "", "only this status: running, succeeded, failed (list)")
-	limit := f.Int("limit", metadata.DefaultRunLimit, "at most this many runs (list)")
-	asJSON := f.Bool("json", false, "print JSON")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	switch *status {
-	case "", "running", "succeeded", "failed":
-	default:
-		return fault.Usagef("runs: --status %q: want running, succeeded or failed", *status)
+func (c *runsListCmd) Run(e *Env) error {
+	statuses := []string{string(metadata.RunRunning), string(metadata.RunSucceeded), string(metadata.RunFailed)}
+	if c.Status != "" && !slices.Contains(statuses, c.Status) {
+		return fault.Usagef("runs: --status %q: want running, succeeded or failed%s", c.Status, ir.Suggest(c.Status, statuses))
 	}
 	store, err := openMeta(e)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if sub == "show" {
-		if len(pos) != 1 {
-			return fault.Usagef("runs show: give one RUN_ID")
-		}
-		d, err := store.GetRun(e.Ctx, *pipeline, pos[0])
-		if errors.Is(err, metadata.ErrNotFound) {
-			return fault.Configf("run %q not found", pos[0])
-		}
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return metadata.WriteRunDetailJSON(e.Stdout, d)
-		}
-		return metadata.WriteRunDetail(e.Stdout, d)
-	}
-	if len(pos) > 0 {
-		return fault.Usagef("runs list: unexpected arguments %v", pos)
-	}
-	runs, err := store.ListRuns(e.Ctx, metadata.RunFilter{Pipeline: *pipeline, Team: *team, Status: metadata.RunStatus(*status), Limit: *limit})
+	runs, err := store.ListRuns(e.Ctx, metadata.RunFilter{Pipeline: c.Pipeline, Team: c.Team, Status: metadata.RunStatus(c.Status), Limit: c.Limit})
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.JSON {
 		return metadata.WriteRunsJSON(e.Stdout, runs)
 	}
 	return metadata.WriteRunsTable(e.Stdout, runs)
 }
 
-func runPipelines(e *Env, args []string) error {
-	if len(args) > 0 && args[0] == "record" {
-		return runPipelinesRecord(e, args[1:])
-	}
-	if len(args) > 0 && args[0] == "list" {
-		args = args[1:]
-	}
-	f := newFlags(e, commands["pipelines"])
-	asJSON := f.Bool("json", false, "print JSON")
-	pos, err := f.parse(args)
+func (c *runsShowCmd) Run(e *Env) error {
+	store, err := openMeta(e)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return fault.Usagef("pipelines: unexpected arguments %v", pos)
+	defer store.Close()
+	d, err := store.GetRun(e.Ctx, c.Pipeline, c.RunID)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return fault.Configf("run %q not found", c.RunID)
 	}
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return metadata.WriteRunDetailJSON(e.Stdout, d)
+	}
+	return metadata.WriteRunDetail(e.Stdout, d)
+}
+
+func (c *pipelinesListCmd) Run(e *Env) error {
 	store, err := openMeta(e)
 	if err != nil {
 		return err
@@ -114,32 +127,22 @@ func runPipelines(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.JSON {
 		return metadata.WritePipelinesJSON(e.Stdout, ps)
 	}
 	return metadata.WritePipelines(e.Stdout, ps)
 }
 
-func runUsage(e *Env, args []string) error {
-	f := newFlags(e, commands["usage"])
-	by := f.String("by", "team", "group by team, project or cost_center")
-	since := f.String("since", "", "only attempts started since this date (YYYY-MM-DD or RFC 3339; default 30 days ago)")
-	asJSON := f.Bool("json", false, "print JSON")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fault.Usagef("usage: unexpected arguments %v", pos)
-	}
-	q := metadata.UsageQuery{By: metadata.UsageBy(*by), Since: time.Now().UTC().AddDate(0, 0, -30)}
+func (c *usageCmd) Run(e *Env) error {
+	q := metadata.UsageQuery{By: metadata.UsageBy(c.By), Since: time.Now().UTC().AddDate(0, 0, -30)}
 	switch q.By {
 	case metadata.ByTeam, metadata.ByProject, metadata.ByCostCenter:
 	default:
-		return fault.Usagef("usage: --by %q: want team, project or cost_center", *by)
+		return fault.Usagef("usage: --by %q: want team, project or cost_center%s", c.By, ir.Suggest(c.By, []string{"team", "project", "cost_center"}))
 	}
-	if *since != "" {
-		if q.Since, err = ParseLogicalDate(*since); err != nil {
+	if c.Since != "" {
+		var err error
+		if q.Since, err = ParseLogicalDate(c.Since); err != nil {
 			return err
 		}
 	}
@@ -152,7 +155,7 @@ func runUsage(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.JSON {
 		return metadata.WriteUsageJSON(e.Stdout, q, rows)
 	}
 	return metadata.WriteUsage(e.Stdout, q, rows)
@@ -160,20 +163,15 @@ func runUsage(e *Env, args []string) error {
 
 // runPipelinesRecord records the versions of the pipelines of PATH... (aiflow_sdk.metadata's
 // register_or_update_pipeline, a discovery that records what it found).
-func runPipelinesRecord(e *Env, args []string) error {
-	f := newFlags(e, commands["pipelines"])
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
+func (c *pipelinesRecordCmd) Run(e *Env) error {
+	if len(c.Paths) == 0 {
 		return fault.Usagef("pipelines record: give spec or IR paths")
 	}
 	cfg, err := e.Config()
 	if err != nil {
 		return err
 	}
-	ls, err := LoadValid(e.Registry, cfg.Envs, pos)
+	ls, err := LoadValid(e.Registry, cfg.Envs, c.Paths)
 	if err != nil {
 		return err
 	}

@@ -5,25 +5,25 @@ import (
 )
 
 func init() {
-	register(&command{name: "validate", usage: "PATH...", summary: "load and validate specs and IR files or folders (exit 0, or 78 with one line per problem)", run: runValidate})
+	register(&command{name: "validate", summary: "load and validate specs and IR files or folders (exit 0, or 78 with one line per problem)",
+		new: func() any { return &validateCmd{} }})
 }
 
-func runValidate(e *Env, args []string) error {
-	f := newFlags(e, commands["validate"])
-	quiet := f.Bool("q", false, "print nothing on success")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
+type validateCmd struct {
+	Paths []string `arg:"" optional:"" name:"path" help:"spec (YAML) or IR (JSON) files, or folders of them"`
+	Quiet bool     `short:"q" help:"print nothing on success"`
+}
+
+func (c *validateCmd) Run(e *Env) error {
 	cfg, err := e.Config()
 	if err != nil {
 		return err
 	}
-	ls, err := LoadValid(e.Registry, cfg.Envs, pos)
+	ls, err := LoadValid(e.Registry, cfg.Envs, c.Paths)
 	if err != nil {
 		return err
 	}
-	if !*quiet {
+	if !c.Quiet {
 		for _, l := range ls {
 			p := l.Spec.Pipeline
 			fmt.Fprintf(e.Stdout, "ok  %s  %d nodes  ir_hash %s  (%s)\n", p.ID, len(p.Nodes), short(l.Hash), l.Spec.File)

@@ -11,14 +11,13 @@ import (
 )
 
 func init() {
-	register(&command{name: "version", usage: "", summary: "print version, commit, Go version and plugin set hash", run: runVersion})
+	register(&command{name: "version", summary: "print version, commit, Go version and plugin set hash",
+		new: func() any { return &versionCmd{} }})
 }
 
-func runVersion(e *Env, args []string) error {
-	f := newFlags(e, commands["version"])
-	if _, err := f.parse(args); err != nil {
-		return err
-	}
+type versionCmd struct{}
+
+func (c *versionCmd) Run(e *Env) error {
 	fmt.Fprintf(e.Stdout, "aiflow-runner %s (commit %s, %s %s/%s, plugins %s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, PluginSetHash(e.Registry))
 	return nil
 }
