@@ -6,6 +6,7 @@ require github.com/aiflow-dev/aiflow v0.0.0-00010101000000-000000000000
 
 require (
 	cloud.google.com/go/compute/metadata v0.9.0 // indirect
+	github.com/alecthomas/kong v1.17.0 // indirect
 	github.com/andybalholm/brotli v1.2.3 // indirect
 	github.com/apache/arrow-go/v18 v18.8.0 // indirect
 	github.com/apache/spark-connect-go v0.1.1-0.20250826122459-0e3d565b63e6 // indirect
