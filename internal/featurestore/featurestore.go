@@ -18,26 +18,22 @@ package featurestore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/jackc/pgx/v5/pgtype"
-	"io"
-	"net"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/internal/pgfault"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
 	"github.com/aiflow-dev/aiflow/plugin"
@@ -167,7 +163,7 @@ func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.
 	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+ledger+` (pipeline text NOT NULL, run_id text NOT NULL, node text NOT NULL,
 		feature_group text NOT NULL, rows bigint NOT NULL DEFAULT 0, upserted bigint NOT NULL DEFAULT 0, try integer NOT NULL,
 		committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline, run_id, node))`); err != nil {
-		if !isUniqueViolation(err) { // two first writers racing to create it
+		if !pgfault.IsUniqueViolation(err) { // two first writers racing to create it
 			return nil, classify(err, "feature store: create %s", ledger)
 		}
 		return nil, fault.Wrap(fault.Temporary, err, "feature store: create %s (concurrently)", ledger)
@@ -242,41 +238,11 @@ func mustIdent(s string) string {
 	return q
 }
 
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P07")
-}
-
-// classify sorts PostgreSQL errors: bad data is 65, a missing privilege, database or bad SQL
-// object 78, a lost connection, a deadlock or a server going down 75.
+// classify says what was being done and sorts a PostgreSQL error (pgfault.Class: bad data 65, a
+// missing privilege, database or SQL object 78, a lost connection, a deadlock or a server going
+// down 75), keeping a class given further down.
 func classify(err error, format string, args ...any) error {
-	if err == nil {
-		return nil
-	}
-	var fe *fault.Error
-	if errors.As(err, &fe) {
-		return fmt.Errorf(format+": %w", append(args, err)...)
-	}
-	class := fault.Internal
-	var pe *pgconn.PgError
-	var ne net.Error
-	var ce *pgconn.ConnectError
-	switch {
-	case errors.As(err, &pe):
-		switch {
-		case strings.HasPrefix(pe.Code, "22"), strings.HasPrefix(pe.Code, "23"):
-			class = fault.Data
-		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "40"), strings.HasPrefix(pe.Code, "53"),
-			strings.HasPrefix(pe.Code, "57P"), pe.Code == "57014", pe.Code == "55P03":
-			class = fault.Temporary
-		case strings.HasPrefix(pe.Code, "28"), pe.Code == "3D000", pe.Code == "3F000", pe.Code == "42501", pe.Code == "42P10":
-			class = fault.Config
-		}
-	case errors.As(err, &ce), errors.As(err, &ne), pgconn.Timeout(err), pgconn.SafeToRetry(err),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		class = fault.Temporary
-	}
-	return fault.Wrap(class, err, format, args...)
+	return fault.WrapOr(pgfault.Class(err), err, format, args...)
 }
 
 // rowSource feeds COPY from a record reader.

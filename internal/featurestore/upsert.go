@@ -111,9 +111,6 @@ func Upsert(ctx context.Context, tx pgx.Tx, t Target, rr array.RecordReader, sch
 	src := &rowSource{ctx: ctx, rr: rr, vals: make([]any, len(names))}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, names, src)
 	if err != nil {
-		if fault.ClassOf(err) != fault.Internal {
-			return res, err
-		}
 		return res, classify(err, "feature store: copy rows into %s", tbl)
 	}
 	res.rows = n

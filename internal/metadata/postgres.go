@@ -3,19 +3,15 @@ package metadata
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/pgfault"
 )
 
 // Postgres is the production store: a pgx pool shared by the queries (through database/sql, so
@@ -176,35 +172,12 @@ func postgresDurableExec(ctx context.Context, db *sql.DB, query string, args ...
 	return res, tx.Commit()
 }
 
-// classifyPostgres sorts server errors by SQLSTATE class and client errors by kind: a lost or
-// refused connection, a timeout, a serialization failure or deadlock, too many connections or a
-// server shutting down may clear up; bad credentials, an unknown database or a missing privilege
-// are settings to fix.
+// classifyPostgres sorts errors as every PostgreSQL client of aiflow does (pgfault.Class), except
+// that the metadata store writes only rows aiflow builds itself: a data exception or an integrity
+// violation there is aiflow's bug (1, retried), not the user's data.
 func classifyPostgres(err error) fault.Class {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch {
-		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			strings.HasPrefix(pe.Code, "40"),  // serialization failure, deadlock
-			strings.HasPrefix(pe.Code, "53"),  // insufficient resources, too many connections
-			strings.HasPrefix(pe.Code, "57P"), // admin shutdown, crash shutdown, cannot connect now
-			pe.Code == "57014",                // query canceled (statement_timeout)
-			pe.Code == "55P03":                // lock not available
-			return fault.Temporary
-		case strings.HasPrefix(pe.Code, "28"), // invalid authorization
-			pe.Code == "3D000", // database does not exist
-			pe.Code == "3F000", // schema (search_path) does not exist
-			pe.Code == "42501": // insufficient privilege
-			return fault.Config
-		}
-		return fault.Internal
-	}
-	var ce *pgconn.ConnectError
-	var ne net.Error
-	switch {
-	case errors.As(err, &ce), errors.As(err, &ne), pgconn.Timeout(err), pgconn.SafeToRetry(err),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, driver.ErrBadConn):
-		return fault.Temporary
+	if c := pgfault.Class(err); c != fault.Data {
+		return c
 	}
 	return fault.Internal
 }
