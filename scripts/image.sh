@@ -20,7 +20,8 @@
 # Checks, the same the docker/ Dockerfiles are written for: the user is 65532:65532, the image
 # runs with a read-only root filesystem (only /tmp writable), with no capabilities and no
 # network, and the verify-static pipeline (files → files, TZ from the embedded database) runs in
-# it; the python image also imports pyarrow, pandas and aiflow_sdk with its own interpreter.
+# it; the python image also imports pyarrow, pandas, aiflow_sdk and the Spark Connect client
+# (pyspark-client: PySpark entrypoints) with its own interpreter, at the pinned versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -57,9 +58,11 @@ events_logger = "file"
 EOF
 PODMAN=(podman --runtime runc --cgroup-manager cgroupfs)
 
-# python_pins: the `pip install "name==version"` pins of docker/Dockerfile.python, one a line.
+# python_pins: the `pip install "name==version"` pins of docker/Dockerfile.python, one a line
+# (an instruction continued over several lines with a backslash is joined first).
 python_pins() {
-  grep -E '^RUN pip install ' docker/Dockerfile.python | grep -oE '"[A-Za-z0-9_.-]+(\[[a-z,]+\])?==[^"]+"' | tr -d '"'
+  sed -e ':a' -e '/\\$/{N;s/\\\n/ /;ba' -e '}' docker/Dockerfile.python | grep -E '^RUN pip install ' |
+    grep -oE '"[A-Za-z0-9_.-]+(\[[a-z,]+\])?==[^"]+"' | tr -d '"'
 }
 
 # host_python: a CPython 3.11 with pip (the ABI of the image's Debian python3) to install wheels
@@ -114,22 +117,24 @@ python_rootfs() {
   log "making the Debian $DEBIAN_SUITE root filesystem for the python image (cached as $tar)"
   py=$(host_python)
   local dir; dir=$(mktemp -d "$CACHE/rootfs.XXXXXX")
+  # (Called as $(python_rootfs): errexit does not reach in here, so every step says || fail.)
   # shellcheck disable=SC2086
   mmdebstrap --quiet --mode=root --variant=essential --include="$(tr ' ' ',' <<<"$DEBIAN_PACKAGES")" \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
-    "$DEBIAN_SUITE" "$dir/rootfs" >&2
+    "$DEBIAN_SUITE" "$dir/rootfs" >&2 || { rm -rf "$dir"; fail "mmdebstrap $DEBIAN_SUITE"; }
   # Wheels for CPython 3.11 on glibc 2.36: the host's 3.11 resolves and installs them into the
   # image's /usr/local/lib/python3.11/dist-packages (on Debian python3's path); nothing runs pip
-  # inside the image.
+  # inside the image. pyspark-client is published as a source archive only: pure Python, so
+  # building it on the host gives the same files.
   # shellcheck disable=SC2086
-  "$py" -m pip install --quiet --disable-pip-version-check --no-compile --only-binary=:all: \
-    --target "$dir/rootfs/usr/local/lib/python3.11/dist-packages" $pins >&2
+  "$py" -m pip install --quiet --disable-pip-version-check --no-compile --only-binary=:all: --no-binary=pyspark-client \
+    --target "$dir/rootfs/usr/local/lib/python3.11/dist-packages" $pins >&2 || { rm -rf "$dir"; fail "pip install $pins"; }
   rm -rf "$dir/rootfs/usr/local/lib/python3.11/dist-packages/bin"
   printf '%s\n' 'nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin' >>"$dir/rootfs/etc/passwd"
   printf '%s\n' 'nonroot:x:65532:' >>"$dir/rootfs/etc/group"
   mkdir -p "$dir/rootfs/app"
-  tar -C "$dir/rootfs" --numeric-owner -cf "$dir/rootfs.tar" .
+  tar -C "$dir/rootfs" --numeric-owner -cf "$dir/rootfs.tar" . || { rm -rf "$dir"; fail "tar the root filesystem"; }
   mv "$dir/rootfs.tar" "$tar"
   rm -rf "$dir"
   echo "$tar"
@@ -137,8 +142,8 @@ python_rootfs() {
 
 build_python() {
   local ctx=$1/python base py key
-  base=$(python_rootfs)
-  py=$(host_python)
+  base=$(python_rootfs) || exit 1
+  py=$(host_python) || exit 1
   # The root filesystem as a base image of its own, kept in podman's storage under its cache key:
   # a rebuild then only adds the small layers on top.
   key=$(basename "$base" .tar)
@@ -240,7 +245,7 @@ EOF
 check_python() {
   local out
   out=$(run_ro "$PYTHON_IMAGE" --entrypoint /usr/bin/python3 -- -c \
-    'import pyarrow, pandas, aiflow_sdk, sys; print(sys.version.split()[0], pyarrow.__version__, pandas.__version__)') ||
+    'import pyarrow, pandas, aiflow_sdk, sys; from pyspark.sql.connect.session import SparkSession; import pyspark; print(sys.version.split()[0], pyarrow.__version__, pandas.__version__, pyspark.__version__)') ||
     fail "$PYTHON_IMAGE: python imports failed: $out"
   local p name ver
   for p in $(python_pins); do

@@ -31,6 +31,7 @@ const (
 	envK8sDir     = "AIFLOW_K8S_DIR"
 	envRunnerImg  = "AIFLOW_K8S_RUNNER_IMAGE"
 	envPythonImg  = "AIFLOW_K8S_PYTHON_IMAGE"
+	envNodeIP     = "AIFLOW_K8S_NODE_IP"
 	envRunner     = "AIFLOW_TEST_RUNNER" // the host build of aiflow-runner (make build)
 )
 
@@ -54,6 +55,8 @@ type env struct {
 	tmp        string
 	pythonImg  string // the python image with the tests' own module on top
 	runnerImg  string
+	nodeIP     string      // the node address: pods reach the services and the tests' listeners on it
+	lineage    *olReceiver // the OpenLineage endpoint the pods post their events to
 }
 
 var (
@@ -62,8 +65,22 @@ var (
 	setupErr  error
 )
 
-// TestMain keeps one setup (namespace, RBAC, secrets, an Airflow database, a bucket) for all.
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
+// TestMain keeps one setup (namespace, RBAC, secrets, an Airflow database, a bucket) for all,
+// and removes its folder at the end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.lineage.close()
+	}
+	if tmpDir != "" {
+		os.RemoveAll(tmpDir)
+	}
+	os.Exit(code)
+}
+
+// tmpDir is the setup's folder (env.tmp), set as soon as it exists so that TestMain removes it
+// even when the setup fails half-way.
+var tmpDir string
 
 func setup(t *testing.T) *env {
 	t.Helper()
@@ -76,6 +93,7 @@ func setup(t *testing.T) *env {
 		pgDSN:      testenv.Require(t, testenv.PostgresDSN),
 		s3Endpoint: testenv.Require(t, testenv.S3Endpoint),
 		runnerImg:  testenv.Require(t, envRunnerImg),
+		nodeIP:     testenv.Require(t, envNodeIP),
 	}
 	pyImg := testenv.Require(t, envPythonImg)
 	k8sDir := testenv.Require(t, envK8sDir)
@@ -95,6 +113,11 @@ func (e *env) init(t *testing.T, pyImg, k8sDir string) error {
 	// Not t.TempDir: the setup outlives the first test.
 	e.tmp, err = os.MkdirTemp("", "aiflow-k8se2e-")
 	if err != nil {
+		return err
+	}
+	tmpDir = e.tmp
+	// The pods post their OpenLineage events here (AIFLOW_OPENLINEAGE_URL of the profile).
+	if e.lineage, err = newOLReceiver(e.nodeIP); err != nil {
 		return err
 	}
 	// A bucket that lives as long as the process (the cluster is torn down after the tests).
@@ -121,7 +144,8 @@ func (e *env) init(t *testing.T, pyImg, k8sDir string) error {
 	for _, c := range [][]string{
 		{"buildah", "bud", "--quiet", "--layers=false", "-f", filepath.Join(ctx, "Containerfile"), "-t", e.pythonImg, ctx},
 		{"podman", "save", "--quiet", "-o", tar, e.pythonImg},
-		{"ctr", "-a", filepath.Join(k8sDir, "run/containerd.sock"), "-n", "k8s.io", "images", "import", tar},
+		{"ctr", "-a", filepath.Join(k8sDir, "run/containerd.sock"), "-n", "k8s.io", "images", "import",
+			"--base-name", strings.Split(e.pythonImg, ":")[0], "--digests", tar},
 	} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: %v\n%s", strings.Join(c, " "), err, out)
@@ -315,6 +339,7 @@ profiles:
       AWS_REGION: us-east-1
       AIFLOW_LOG_FORMAT: text
       AIFLOW_PUSHGATEWAY_URL: %s
+      AIFLOW_OPENLINEAGE_URL: %s
     secrets:
       - {env: AIFLOW_METADATA_DSN, secret: aiflow-metadata, key: dsn}
       - {secret: aiflow-s3}
@@ -327,7 +352,7 @@ profiles:
     termination_message_policy: File
     deferrable: false
     startup_timeout: 3m
-`, e.runnerImg, e.pythonImg, namespace, e.bucket, e.bucket, e.s3Endpoint, os.Getenv(testenv.Pushgateway), retries)
+`, e.runnerImg, e.pythonImg, namespace, e.bucket, e.bucket, e.s3Endpoint, os.Getenv(testenv.Pushgateway), e.lineage.url, retries)
 	p := filepath.Join(t.TempDir(), "profiles.yaml")
 	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
@@ -366,7 +391,7 @@ from airflow.models import TaskInstance
 from airflow.utils.session import create_session
 with create_session() as s:
     tis = s.query(TaskInstance).filter(TaskInstance.dag_id == sys.argv[1]).all()
-    print(json.dumps([{"task_id": ti.task_id, "state": str(ti.state), "try_number": ti.try_number} for ti in tis]))
+    print("AIFLOW_E2E_STATES=" + json.dumps([{"task_id": ti.task_id, "state": str(ti.state), "try_number": ti.try_number} for ti in tis]), flush=True)
 `
 	cmd := exec.Command(e.airflowPy, "-c", script, dagID)
 	cmd.Env = append(append([]string(nil), e.airflowEnv...), extra...)
@@ -376,9 +401,13 @@ with create_session() as s:
 	if serr != nil {
 		t.Fatalf("task states of %s: %v\n%s\n%s", dagID, serr, tail(stderr.Bytes(), 30), tail(out, 40))
 	}
-	lines := strings.Split(strings.TrimSpace(string(sout)), "\n")
+	// Airflow may log to stdout around it (settings, plugins): the states are the marked line.
 	var tis []taskState
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tis); err != nil {
+	m := regexp.MustCompile(`(?m)^AIFLOW_E2E_STATES=(.*)$`).FindSubmatch(sout)
+	if m == nil {
+		t.Fatalf("task states of %s: no AIFLOW_E2E_STATES line\n%s\n%s", dagID, sout, tail(stderr.Bytes(), 30))
+	}
+	if err := json.Unmarshal(m[1], &tis); err != nil {
 		t.Fatalf("task states: %v\n%s", err, sout)
 	}
 	states := map[string]taskState{}
@@ -439,6 +468,7 @@ func TestQuickstartThroughPods(t *testing.T) {
 	e := setup(t)
 	e.runnerCmd(t, "demo-data", "--out", e.bucket+"quickstart/orders/", "--rows", "20000", "--users", "500")
 	dags := e.compile(t, e.quickstart(t), 1)
+	since := time.Now()
 	out, states := e.dagsTest(t, dags, "quickstart_user_orders", "2024-05-02")
 	for _, task := range []string{"orders", "paid_orders_by_user", "user_order_stats"} {
 		if s := states[task]; s.State != "success" || s.Try != 1 {
@@ -462,12 +492,24 @@ func TestQuickstartThroughPods(t *testing.T) {
 	if parquet == 0 {
 		t.Fatalf("no Parquet committed under %squickstart/out/user_order_stats/: %v", e.bucket, objs)
 	}
-	// The metadata store (PostgreSQL) has the run, and every node's attempt succeeded.
-	runs := e.runs(t, "quickstart_user_orders")
-	if len(runs) != 1 {
-		t.Fatalf("runs list: %v, want one run", runs)
+	// The metadata store (PostgreSQL) has the run, ended succeeded by the last node's commit,
+	// and every node's attempt succeeded.
+	run := e.wantRunStatus(t, "quickstart_user_orders", since, "succeeded")
+	nodes := []string{"orders", "paid_orders_by_user", "user_order_stats", "user_order_stats_lake"}
+	e.wantSucceeded(t, "quickstart_user_orders", fmt.Sprint(run["run_id"]), nodes...)
+	// Every pod pushed its metrics and posted its lineage; the sinks' outputs carry their row
+	// counts.
+	wantMetrics(t, "quickstart_user_orders", nodes, nodes[1:])
+	complete := e.wantLineage(t, "quickstart_user_orders", nodes...)
+	for _, n := range []string{"user_order_stats", "user_order_stats_lake"} {
+		outs := complete[n].Outputs
+		if len(outs) != 1 || outs[0].OutputFacets.OutputStatistics == nil || outs[0].OutputFacets.OutputStatistics.RowCount <= 0 {
+			t.Errorf("lineage COMPLETE of %s: outputs %+v, want one with its row count", n, outs)
+		}
 	}
-	e.wantSucceeded(t, "quickstart_user_orders", fmt.Sprint(runs[0]["run_id"]), "orders", "paid_orders_by_user", "user_order_stats")
+	if outs := complete["user_order_stats"].Outputs; len(outs) == 1 && !strings.Contains(e.bucket, strings.TrimPrefix(outs[0].Namespace, "s3://")) {
+		t.Errorf("lineage output of user_order_stats is %s %s, want the test bucket %s", outs[0].Namespace, outs[0].Name, e.bucket)
+	}
 }
 
 // A data error (65) fails the task for good: no second try although the profile allows one,
@@ -491,6 +533,7 @@ nodes:
     with: {path: %[1]sbad/out/, format: csv}
 `, e.bucket)
 	dags := e.compile(t, spec, 1)
+	since := time.Now()
 	out, states := e.dagsTest(t, dags, "e2e_data_error", "2024-05-02")
 	if s := states["orders"]; s.State != "failed" || s.Try != 1 {
 		t.Fatalf("task orders: %+v, want failed after one try\n%s", s, tail([]byte(out), 60))
@@ -502,6 +545,12 @@ nodes:
 	// what KubernetesPodOperator puts after "returned a failure".
 	if !regexp.MustCompile(`returned a failure\.\s*data error \(exit 65, retryable=false\): read s3://\S+: corrupt or unreadable data`).MatchString(out) {
 		t.Errorf("want the termination message in the task log:\n%s", tail([]byte(out), 60))
+	}
+	// Not retried, so its first try was its last: the run ends failed, and the pod's metrics
+	// count the failure by its class.
+	e.wantRunStatus(t, "e2e_data_error", since, "failed")
+	if m := pushed(t, "e2e_data_error", "orders"); m["aiflow_node_last_failure_timestamp_seconds"] <= 0 {
+		t.Errorf("Pushgateway has for e2e_data_error/orders: %v, want a last failure", m)
 	}
 }
 
@@ -537,6 +586,7 @@ nodes:
 		}
 		gw.start(t)
 	}()
+	since := time.Now()
 	out, states := e.dagsTest(t, dags, "e2e_temporary", "2024-05-02")
 	<-done
 	if s := states["orders"]; s.State != "success" || s.Try != 2 {
@@ -552,6 +602,7 @@ nodes:
 	if n := e.csvRows(t, e.bucket+"temp/out/"); n != 2000 {
 		t.Errorf("%d rows committed, want 2000", n)
 	}
+	e.wantRunStatus(t, "e2e_temporary", since, "succeeded")
 }
 
 // A pod deleted while its node works (SIGTERM, then the grace period) commits nothing; the
@@ -598,6 +649,7 @@ nodes:
 		}
 		deleted <- ""
 	}()
+	since := time.Now()
 	out, states := e.dagsTest(t, dags, "e2e_pod_deleted", "2024-05-02")
 	pod := <-deleted
 	if pod == "" || strings.HasPrefix(pod, "error:") {
@@ -613,11 +665,8 @@ nodes:
 		t.Errorf("%d rows committed, want each of the 3000 exactly once", n)
 	}
 	// The first attempt of slow committed nothing; exactly one attempt succeeded.
-	runs := e.runs(t, "e2e_pod_deleted")
-	if len(runs) != 1 {
-		t.Fatalf("runs: %v", runs)
-	}
-	if ok := e.wantSucceeded(t, "e2e_pod_deleted", fmt.Sprint(runs[0]["run_id"]), "orders", "slow", "out"); ok["slow"] != 1 {
+	run := e.wantRunStatus(t, "e2e_pod_deleted", since, "succeeded")
+	if ok := e.wantSucceeded(t, "e2e_pod_deleted", fmt.Sprint(run["run_id"]), "orders", "slow", "out"); ok["slow"] != 1 {
 		t.Errorf("node slow has %d succeeded attempts, want exactly 1", ok["slow"])
 	}
 }
