@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -280,6 +282,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown help topic", []string{"help", "nosuch"}, `unknown command "nosuch"`},
 		{"misspelt help topic", []string{"help", "compil"}, `(did you mean "compile"?)`},
 		{"bad --param", []string{"run", "--pipeline", "p", "--all", "--param", "novalue"}, `--param "novalue": want NAME=VALUE` + "\nRun 'aiflow-runner run --help' for usage."},
+		{"unknown plugin kind", []string{"plugins", "feature_stor"}, `no source, sink or engine "feature_stor"`},
+		{"misspelt plugin kind", []string{"plugins", "feature_stor"}, `(did you mean "feature_store"?)`},
 		{"misspelt --target", []string{"compile", exampleYAML, "--out", "x", "--target", "kubernets"}, `(did you mean "kubernetes"?)`},
 		{"no paths", []string{"validate"}, "no spec paths given"},
 	}
@@ -385,5 +389,108 @@ func TestRunUsesDefaultRegistry(t *testing.T) {
 	code := cli.Run(context.Background(), []string{"validate", "-q", examplesDir}, strings.NewReader(""), &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+}
+
+// TestCompletion runs the generated bash completion in bash: commands, subcommands, flags, flag
+// values and plugin kinds complete; zsh and fish scripts name every command.
+func TestCompletion(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatalf("bash: %v", err)
+	}
+	r := run(t, nil, "completion", "bash")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	script := filepath.Join(t.TempDir(), "aiflow-runner.bash")
+	if err := os.WriteFile(script, []byte(r.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		words []string // the command line, the last word being completed
+		want  string   // COMPREPLY, space separated
+	}{
+		{[]string{"ru"}, "run runs"},
+		{[]string{"compile", "examples/", "--tar"}, "--target"},
+		{[]string{"compile", "examples/", "--target", ""}, "kubernetes local"},
+		{[]string{"runs", "sh"}, "show"},
+		{[]string{"runs", "show", "r1", "--j"}, "--json"},
+		{[]string{"runs", "--st"}, "--status"},
+		{[]string{"usage", "--by", "co"}, "cost_center"},
+		{[]string{"plugins", "feat"}, "feature_store"},
+		{[]string{"validate", "-"}, "--quiet -q --json --help -h"},
+		{[]string{"help", "comp"}, "compile completion"},
+	} {
+		words := append([]string{"aiflow-runner"}, tt.words...)
+		var quoted []string
+		for _, w := range words {
+			quoted = append(quoted, "'"+w+"'")
+		}
+		sh := fmt.Sprintf("source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _aiflow_runner; echo \"${COMPREPLY[*]}\"", script, strings.Join(quoted, " "), len(words)-1)
+		out, err := exec.Command(bash, "--norc", "--noprofile", "-c", sh).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", tt.words, err, out)
+		}
+		if got := strings.TrimSpace(string(out)); got != tt.want {
+			t.Errorf("complete %q: got %q, want %q", tt.words, got, tt.want)
+		}
+	}
+	for _, shell := range []string{"zsh", "fish"} {
+		r := run(t, nil, "completion", shell)
+		if r.code != 0 || !strings.Contains(r.stdout, "compile") || !strings.Contains(r.stdout, "runs") || !strings.Contains(r.stdout, "feature_store") {
+			t.Errorf("completion %s: exit %d\n%s", shell, r.code, r.stdout)
+		}
+	}
+	if r := run(t, nil, "completion", "bsh"); r.code != exitUsage || !strings.Contains(r.stderr, `(did you mean "bash"?)`) {
+		t.Errorf("completion bsh: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestJSONOutput: every command that prints data prints JSON lines with --json (those that need
+// the metadata store are covered by the tests that start one).
+func TestJSONOutput(t *testing.T) {
+	dags := t.TempDir()
+	for _, args := range [][]string{
+		{"validate", "--json", examplesDir},
+		{"plan", "--json", exampleYAML},
+		{"plugins", "--json"},
+		{"plugins", "--json", "files"},
+		{"version", "--json"},
+		{"compile", "--json", exampleYAML, "--out", dags},
+		{"compile", "--json", "--check", exampleYAML, "--out", dags},
+	} {
+		r := run(t, nil, args...)
+		if r.code != 0 {
+			t.Errorf("%v: exit %d %s", args, r.code, r.stderr)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		for _, line := range lines {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				t.Errorf("%v: not a JSON object per line: %v\n%s", args, err, r.stdout)
+				break
+			}
+		}
+	}
+	// Problems are JSON lines too, with their file and line; the exit code stays 78.
+	r := run(t, nil, "validate", "--json", filepath.Join(badDir, "bad_cron.yaml"))
+	var p struct {
+		File    string `json:"file"`
+		Line    int    `json:"line"`
+		Problem string `json:"problem"`
+	}
+	if r.code != exitConfig || json.Unmarshal([]byte(strings.Split(r.stdout, "\n")[0]), &p) != nil || p.Line == 0 || !strings.Contains(p.Problem, "cron") {
+		t.Errorf("validate --json of a bad spec: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	var plugins []cli.PluginJSON
+	for _, line := range strings.Split(strings.TrimSpace(run(t, nil, "plugins", "--json").stdout), "\n") {
+		var pj cli.PluginJSON
+		json.Unmarshal([]byte(line), &pj)
+		plugins = append(plugins, pj)
+	}
+	if len(plugins) < 10 || plugins[0].Kind == "" || len(plugins[0].Params) == 0 {
+		t.Errorf("plugins --json: %+v", plugins)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,7 +31,18 @@ type compileCmd struct {
 	Fuse     bool     `name:"fuse" help:"run each linear chain of nodes in one task"`
 	Runner   string   `name:"runner" default:"aiflow-runner" placeholder:"PATH" help:"runner binary the tasks of target local execute"`
 	Quiet    bool     `short:"q" help:"print nothing on success"`
+	JSON     bool     `name:"json" help:"print one JSON object per DAG file per line (with --check too)"`
 	Policy   string   `name:"policy" placeholder:"FILE" help:"tenant policy YAML enforced before any DAG is written (default $$AIFLOW_POLICY_FILE)"`
+}
+
+// CompileJSON is one line of `compile --json`: a DAG file and what compile did or found.
+type CompileJSON struct {
+	// State: written, unchanged; with --check: up_to_date, missing, stale, orphan (a generated DAG
+	// of no pipeline compiled now).
+	State    string `json:"state"`
+	Path     string `json:"path"`
+	Pipeline string `json:"pipeline,omitempty"`
+	IRHash   string `json:"ir_hash,omitempty"`
 }
 
 func (c *compileCmd) Run(e *Env) error {
@@ -71,8 +83,12 @@ func (c *compileCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
+	var enc *json.Encoder
+	if c.JSON {
+		enc = json.NewEncoder(e.Stdout)
+	}
 	if c.Check {
-		return checkDAGs(e, c.Out, files, c.Quiet)
+		return checkDAGs(e, c.Out, files, c.Quiet, enc)
 	}
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return fault.Wrap(fault.Config, err, "compile: --out")
@@ -83,11 +99,16 @@ func (c *compileCmd) Run(e *Env) error {
 		if err != nil {
 			return fault.Wrap(fault.Temporary, err, "write %s", path)
 		}
-		if !c.Quiet {
-			state := "unchanged"
-			if changed {
-				state = "written"
+		state := "unchanged"
+		if changed {
+			state = "written"
+		}
+		switch {
+		case enc != nil:
+			if err := enc.Encode(CompileJSON{State: state, Path: path, Pipeline: file.Pipeline, IRHash: file.IRHash}); err != nil {
+				return err
 			}
+		case !c.Quiet:
 			fmt.Fprintf(e.Stdout, "%-9s %s  ir_hash %s\n", state, path, short(file.IRHash))
 		}
 	}
@@ -130,26 +151,42 @@ func writeIfChanged(path string, data []byte) (bool, error) {
 }
 
 // checkDAGs compares the files on disk with what compile would write.
-func checkDAGs(e *Env, out string, files []*compiler.File, quiet bool) error {
+// With enc, every file's state is also printed as a JSON line.
+func checkDAGs(e *Env, out string, files []*compiler.File, quiet bool, enc *json.Encoder) error {
 	var stale []string
+	var states []CompileJSON
 	for _, file := range files {
 		path := filepath.Join(out, file.Name)
 		old, err := ir.ReadRegularFile(path, int64(len(file.Data))+1)
+		state := "up_to_date"
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
+			state = "missing"
 			stale = append(stale, path+": missing")
 		case errors.Is(err, ir.ErrTooLarge):
+			state = "stale"
 			stale = append(stale, path+": stale (differs from the compiled pipeline "+file.Pipeline+")")
 		case errors.Is(err, ir.ErrNotRegular):
 			return fault.Wrap(fault.Config, err, "read %s", path)
 		case err != nil:
 			return fault.Wrap(fault.Temporary, err, "read %s", path)
 		case !bytes.Equal(old, file.Data):
+			state = "stale"
 			stale = append(stale, path+": stale (differs from the compiled pipeline "+file.Pipeline+")")
 		}
+		states = append(states, CompileJSON{State: state, Path: path, Pipeline: file.Pipeline, IRHash: file.IRHash})
 	}
 	for _, orphan := range orphans(out, files) {
 		stale = append(stale, orphan+": generated DAG of no pipeline compiled now (delete it)")
+		states = append(states, CompileJSON{State: "orphan", Path: orphan})
+	}
+	if enc != nil {
+		for _, st := range states {
+			if err := enc.Encode(st); err != nil {
+				return err
+			}
+		}
+		quiet = true
 	}
 	if len(stale) > 0 {
 		return fault.Dataf("%d DAG file(s) out of date; run aiflow-runner compile without --check:\n%s", len(stale), strings.Join(stale, "\n"))

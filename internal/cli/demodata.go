@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -26,6 +27,7 @@ type demoDataCmd struct {
 	Users          int64  `name:"users" default:"100000" help:"number of distinct users"`
 	Seed           uint64 `name:"seed" default:"42" help:"random seed (same seed, same bytes)"`
 	PartitionByDay bool   `name:"partition-by-day" help:"write Hive partitions dt=YYYY-MM-DD"`
+	JSON           bool   `name:"json" help:"print what was written as a JSON object"`
 }
 
 // OrdersSchema is the schema of the sample orders.
@@ -117,6 +119,14 @@ func (c *demoDataCmd) Run(e *Env) error {
 	var bytes int64
 	for _, f := range files {
 		bytes += f.Bytes
+	}
+	if c.JSON {
+		b, err := json.Marshal(map[string]any{"rows": c.Rows, "users": c.Users, "files": len(files), "bytes": bytes, "uri": uri})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "%s\n", b)
+		return nil
 	}
 	fmt.Fprintf(e.Stdout, "wrote %d orders of %d users in %d Parquet files (%s) under %s\n", c.Rows, c.Users, len(files), human(bytes), uri)
 	return nil

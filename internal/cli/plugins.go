@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
 
@@ -16,6 +20,28 @@ func init() {
 
 type pluginsCmd struct {
 	Kind string `arg:"" optional:"" help:"only this kind (a source, sink or engine name)"`
+	JSON bool   `name:"json" help:"print one JSON object per kind per line"`
+}
+
+// PluginJSON is one line of `plugins --json`.
+type PluginJSON struct {
+	Role      string      `json:"role"`
+	Kind      string      `json:"kind"`
+	Summary   string      `json:"summary"`
+	Engines   []string    `json:"engines,omitempty"`
+	Params    []FieldJSON `json:"params"`
+	Resources []FieldJSON `json:"resources"`
+	// Open: params other than the listed ones are passed through (a Python function's kwargs).
+	Open bool `json:"open,omitempty"`
+}
+
+// FieldJSON is one config field of a plugin.
+type FieldJSON struct {
+	Name     string          `json:"name"`
+	Type     string          `json:"type"`
+	Default  json.RawMessage `json:"default,omitempty"`
+	Required bool            `json:"required,omitempty"`
+	Doc      string          `json:"doc,omitempty"`
 }
 
 func (c *pluginsCmd) Run(e *Env) error {
@@ -23,24 +49,43 @@ func (c *pluginsCmd) Run(e *Env) error {
 	if _, err := e.Config(); err != nil {
 		return err
 	}
-	only := c.Kind
 	r := e.Registry
+	if c.Kind != "" {
+		var all []string
+		for _, role := range plugin.Roles {
+			all = append(all, r.Kinds(role)...)
+		}
+		slices.Sort(all)
+		all = slices.Compact(all)
+		if !slices.Contains(all, c.Kind) {
+			return fault.Usagef("plugins: no source, sink or engine %q (have: %s)%s", c.Kind, strings.Join(all, ", "), ir.Suggest(c.Kind, all))
+		}
+	}
 	for _, role := range plugin.Roles {
 		for _, kind := range r.Kinds(role) {
-			if only != "" && kind != only {
+			if c.Kind != "" && kind != c.Kind {
 				continue
 			}
 			s, _ := r.Lookup(role, kind)
+			res := plugin.Config(&plugin.PodResources{})
+			if role == plugin.RoleEngine && s.NewResources != nil {
+				res = s.NewResources()
+			}
+			if c.JSON {
+				b, err := json.Marshal(PluginJSON{Role: string(role), Kind: kind, Summary: s.Summary, Engines: s.Engines,
+					Params: fieldsJSON(s.New()), Resources: fieldsJSON(res), Open: s.Open})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.Stdout, "%s\n", b)
+				continue
+			}
 			fmt.Fprintf(e.Stdout, "%s %s\n  %s\n", role, kind, s.Summary)
 			if len(s.Engines) > 0 {
 				fmt.Fprintf(e.Stdout, "  engines: %s\n", strings.Join(s.Engines, ", "))
 			}
 			printFields(e.Stdout, "params", s.New())
-			if role == plugin.RoleEngine && s.NewResources != nil {
-				printFields(e.Stdout, "resources", s.NewResources())
-			} else {
-				printFields(e.Stdout, "resources", &plugin.PodResources{})
-			}
+			printFields(e.Stdout, "resources", res)
 			if s.Open {
 				fmt.Fprintln(e.Stdout, "    (other params are passed to the function)")
 			}
@@ -48,6 +93,18 @@ func (c *pluginsCmd) Run(e *Env) error {
 		}
 	}
 	return nil
+}
+
+func fieldsJSON(cfg plugin.Config) []FieldJSON {
+	out := []FieldJSON{}
+	for _, f := range plugin.Fields(cfg) {
+		fj := FieldJSON{Name: f.Name, Type: f.Type, Required: f.Required, Doc: f.Doc}
+		if f.Default != "" && json.Valid([]byte(f.Default)) {
+			fj.Default = json.RawMessage(f.Default)
+		}
+		out = append(out, fj)
+	}
+	return out
 }
 
 func printFields(w io.Writer, title string, cfg plugin.Config) {

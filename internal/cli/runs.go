@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -52,6 +53,7 @@ type pipelinesListCmd struct {
 
 type pipelinesRecordCmd struct {
 	Paths []string `arg:"" optional:"" name:"path" help:"spec or IR files, or folders of them"`
+	JSON  bool     `name:"json" help:"print one JSON object per recorded pipeline per line"`
 }
 
 type usageCmd struct {
@@ -179,6 +181,14 @@ func (c *pipelinesRecordCmd) Run(e *Env) error {
 		return err
 	}
 	for _, l := range ls {
+		if c.JSON {
+			b, err := json.Marshal(map[string]string{"pipeline": l.Spec.Pipeline.ID, "ir_hash": l.Hash})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.Stdout, "%s\n", b)
+			continue
+		}
 		fmt.Fprintf(e.Stdout, "recorded %s  ir_hash %s\n", l.Spec.Pipeline.ID, short(l.Hash))
 	}
 	return nil

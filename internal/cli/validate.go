@@ -1,7 +1,12 @@
 package cli
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 func init() {
@@ -12,6 +17,18 @@ func init() {
 type validateCmd struct {
 	Paths []string `arg:"" optional:"" name:"path" help:"spec (YAML) or IR (JSON) files, or folders of them"`
 	Quiet bool     `short:"q" help:"print nothing on success"`
+	JSON  bool     `name:"json" help:"print one JSON object per pipeline per line; problems as JSON lines too (exit 78)"`
+}
+
+// ValidateJSON is one line of `validate --json`: a valid pipeline, or one problem.
+type ValidateJSON struct {
+	Pipeline string `json:"pipeline,omitempty"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Nodes    int    `json:"nodes,omitempty"`
+	IRHash   string `json:"ir_hash,omitempty"`
+	Node     string `json:"node,omitempty"`
+	Problem  string `json:"problem,omitempty"`
 }
 
 func (c *validateCmd) Run(e *Env) error {
@@ -20,8 +37,29 @@ func (c *validateCmd) Run(e *Env) error {
 		return err
 	}
 	ls, err := LoadValid(e.Registry, cfg.Envs, c.Paths)
+	var ps ir.Problems
+	if c.JSON && errors.As(err, &ps) {
+		// Problems on stdout for tools (an editor, CI annotations); the exit code stays 78.
+		enc := json.NewEncoder(e.Stdout)
+		for _, p := range ps {
+			if err := enc.Encode(ValidateJSON{Pipeline: p.Pipeline, File: p.File, Line: p.Line, Node: p.Node, Problem: p.Msg}); err != nil {
+				return err
+			}
+		}
+		return fault.Configf("%d problem(s)", len(ps))
+	}
 	if err != nil {
 		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(e.Stdout)
+		for _, l := range ls {
+			p := l.Spec.Pipeline
+			if err := enc.Encode(ValidateJSON{Pipeline: p.ID, File: l.Spec.File, Line: l.Spec.Line, Nodes: len(p.Nodes), IRHash: l.Hash}); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if !c.Quiet {
 		for _, l := range ls {

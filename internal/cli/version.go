@@ -3,6 +3,7 @@ package cli
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -15,9 +16,28 @@ func init() {
 		new: func() any { return &versionCmd{} }})
 }
 
-type versionCmd struct{}
+type versionCmd struct {
+	JSON bool `name:"json" help:"print a JSON object"`
+}
+
+// VersionJSON is what `version --json` prints.
+type VersionJSON struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	Go        string `json:"go"`
+	Platform  string `json:"platform"`
+	PluginSet string `json:"plugin_set"`
+}
 
 func (c *versionCmd) Run(e *Env) error {
+	if c.JSON {
+		b, err := json.Marshal(VersionJSON{Version: version, Commit: commit, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, PluginSet: PluginSetHash(e.Registry)})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "%s\n", b)
+		return nil
+	}
 	fmt.Fprintf(e.Stdout, "aiflow-runner %s (commit %s, %s %s/%s, plugins %s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, PluginSetHash(e.Registry))
 	return nil
 }
