@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X github.com/aiflow-dev/aiflow/internal/cli.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 FUZZTIME ?= 5s
 
-.PHONY: all build build-slim image test test-go demo lint fmt vet bench fuzz fuzz-short install services-up services-down spark-up spark-down verify-static clean
+.PHONY: all build build-slim image test test-go demo lint fmt vet bench bench-engines fuzz fuzz-short install services-up services-down spark-up spark-down verify-static clean
 
 all: build
 
@@ -48,6 +48,10 @@ fmt:
 ## bench: the Go benchmarks and the comparison scripts under bench/ (see bench/README.md)
 bench: build
 	@scripts/bench.sh
+
+## bench-engines: only aiflow vs DuckDB, Polars and pyarrow (ROWS=10000000 RUNS=5 by default)
+bench-engines: build
+	@bench/engines/run.sh
 
 ## fuzz: a longer fuzz run of every fuzz target (FUZZTIME=1m make fuzz)
 fuzz:

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # make bench: every benchmark of bench/README.md, side by side with what a user would otherwise
-# run (pyarrow, a PySpark Connect client, dag-factory). Services the comparisons need are started
+# run (DuckDB, Polars, pyarrow, a PySpark Connect client, dag-factory). Services the comparisons need are started
 # as in make test. Figures go to stdout; bench/README.md records them with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 scripts/install.sh
+scripts/install.sh bench
 trap 'scripts/services.sh down >/dev/null 2>&1 || true' EXIT
 scripts/services.sh up
 # shellcheck disable=SC1091
 source .services/env
 make --no-print-directory build
 
+step "engines: Parquet -> filter + group-by -> Parquet, aiflow run --all vs Polars, DuckDB, pyarrow (ROWS=${ROWS:-10000000})"
+bench/engines/run.sh
 step "foundation: validate + plan of 1,000 pipelines x 10 nodes; version cold start"
 go test ./bench/foundation/ -run '^$' -bench . -benchtime 3x
 step "arrow engine: filter + group-by over 10M rows (Go) vs pyarrow"

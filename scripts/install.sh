@@ -5,12 +5,14 @@
 #   scripts/install.sh kafka spark     # only those
 #
 # Components: postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s chromium
+# Not part of "all" (only `make bench` needs it): bench
 #
 # Everything project-local lives in git-ignored folders of the repo:
 #   .tools/            versitygw binary, Kafka jars, install markers
 #   .venv-spark/       pyspark (its jars/ hold the Spark Connect server)
 #   .venv-airflow/     Airflow 3 + cncf-kubernetes provider + dag-factory
 #   .venv/             pyarrow/pandas/pytest/jsonschema (+ python/ editable if present)
+#   .venv-bench/       DuckDB, Polars and pyarrow: what `make bench` compares the runner with
 # System packages (postgres, pushgateway, and k8s's containerd, etcd, runc, CNI plugins,
 # podman, buildah, mmdebstrap) come from Debian apt.
 #   /var/cache/aiflow/k8s-<version>/bin   Kubernetes server binaries built from Go modules, kept
@@ -59,6 +61,11 @@ POLARS_VERSION=2.1.0
 
 # chromium: Debian's headless browser, driven by the web UI's test (internal/ui, chromedp).
 CHROMIUM_VERSION=156.0.8078.108-1~deb12u1
+
+# bench: the engines a user would otherwise pick for the pipeline of bench/engines (make bench).
+DUCKDB_VERSION=2.0.0
+BENCH_POLARS_VERSION=2.1.0
+BENCH_PYARROW_VERSION=26.0.1
 
 # k8s: a single-node cluster for the end-to-end tests (scripts/k8s.sh) and `make image`.
 # Kubelet 1.35+ wants cgroup v2 (or failCgroupV1: false); 1.34 runs on cgroup v1 with containerd 1.6.
@@ -313,6 +320,16 @@ is_chromium() { command -v chromium >/dev/null 2>&1 && [[ "$(dpkg-query -W -f='$
 do_chromium() { apt_install "chromium=$CHROMIUM_VERSION" "chromium-common=$CHROMIUM_VERSION" fonts-dejavu-core; }
 version_chromium() { dpkg-query -W -f='chromium ${Version}' chromium; }
 
+bench_marker() { echo "duckdb-$DUCKDB_VERSION/polars-$BENCH_POLARS_VERSION/pyarrow-$BENCH_PYARROW_VERSION"; }
+is_bench() { [[ -x .venv-bench/bin/python ]] && marker_ok bench "$(bench_marker)"; }
+do_bench() {
+  make_venv .venv-bench
+  pip_in .venv-bench "duckdb==$DUCKDB_VERSION" "polars==$BENCH_POLARS_VERSION" "pyarrow==$BENCH_PYARROW_VERSION"
+  .venv-bench/bin/python -c 'import duckdb, polars, pyarrow; print(duckdb.__version__, polars.__version__, pyarrow.__version__)' >/dev/null
+  marker_set bench "$(bench_marker)"
+}
+version_bench() { echo "duckdb $DUCKDB_VERSION, polars $BENCH_POLARS_VERSION, pyarrow $BENCH_PYARROW_VERSION"; }
+
 # k8s: Debian's container runtime and image tools, then kube-apiserver, -controller-manager,
 # -scheduler, kubelet and kubectl built from the Go modules of Kubernetes $K8S_VERSION
 # (scripts/k8s/build holds the go.mod/go.sum that pin every module). About 5 minutes on 2 cores
@@ -530,7 +547,7 @@ main() {
   (( ${#comps[@]} )) || comps=("${ALL_COMPONENTS[@]}")
   for c in "${comps[@]}"; do
     if ! declare -F "do_$c" >/dev/null; then
-      log "unknown component: $c (known: ${ALL_COMPONENTS[*]})"
+      log "unknown component: $c (known: ${ALL_COMPONENTS[*]} bench)"
       exit 2
     fi
   done

@@ -97,7 +97,7 @@ func (Engine) Transform(ctx context.Context, env *node.Env, cfg *Config, _ *plug
 	}
 	defer out.Release()
 	// The output's checks measure each batch on its way to staging: no second pass.
-	files, err := dataset.WriteFiles(ctx, env.Store, env.OutDir, env.Audit.Watch(ctx, out), dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "out", Allocator: mem, Progress: env.Progress})
+	files, err := dataset.WriteFiles(ctx, env.Store, env.OutDir, env.Audit.Watch(ctx, out), dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "out", CompressionLevel: 1, Allocator: mem, Progress: env.Progress})
 	if err != nil {
 		return nil, err
 	}

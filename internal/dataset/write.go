@@ -50,6 +50,8 @@ type WriteOptions struct {
 	RowGroupRows int64
 	// Compression: "zstd" (default), "snappy", "gzip", "lz4" or "none" (Parquet; IPC: zstd, lz4, none).
 	Compression string
+	// CompressionLevel of the Parquet codec (0: the codec's default; zstd 1 is its fastest).
+	CompressionLevel int
 	// MaxOpenFiles bounds the files open at once when partitioning (default 64); the least recently
 	// used is closed (finished) when a new partition needs a file.
 	MaxOpenFiles int
@@ -601,6 +603,7 @@ func (w *writer) newEncoder(out io.Writer) (encoder, error) {
 		props := parquet.NewWriterProperties(
 			parquet.WithCompression(codec),
 			parquet.WithStats(true),
+			parquet.WithCompressionLevel(w.level()),
 			parquet.WithMaxRowGroupLength(w.opts.RowGroupRows),
 			parquet.WithAllocator(w.mem),
 		)
@@ -635,6 +638,13 @@ func (w *writer) newEncoder(out io.Writer) (encoder, error) {
 		return &ipcEnc{iw: iw}, nil
 	}
 	return nil, fault.Configf("write %s: unknown format %q", w.dir, w.opts.Format)
+}
+
+func (w *writer) level() int {
+	if w.opts.CompressionLevel == 0 {
+		return compress.DefaultCompressionLevel
+	}
+	return w.opts.CompressionLevel
 }
 
 type parquetEnc struct{ fw *pqarrow.FileWriter }

@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
@@ -77,23 +78,43 @@ func Publish(ctx context.Context, env *plugin.Env, t Target) (*plugin.Output, er
 		return &plugin.Output{Manifest: &manifest.Manifest{Kind: manifest.KindNone, Dataset: t.Ref, Details: map[string]any{"skipped": "mode ignore and the table has data"}}}, nil
 	}
 	c := &readers.Counter{}
-	rr, schema, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
-	if err != nil {
-		return nil, fmt.Errorf("open input %s: %w", main.Node, err)
-	}
-	defer rr.Release()
-	for _, k := range t.PartitionBy {
-		if schema.FieldIndices(k) == nil {
-			return nil, fault.Dataf("partition_by column %q is not in the input (columns: %s)", k, dataset.ColumnNames(schema.Fields()))
+	token := table.FileToken(w)
+	var files []dataset.WrittenFile
+	var schema *arrow.Schema
+	var reuse []dataset.Reusable
+	if dataset.Format(t.Format) == dataset.Parquet && len(t.PartitionBy) == 0 {
+		if reuse, schema, err = ReusableInput(ctx, env, dataset.ReuseOptions{Compression: t.Compression}); err != nil {
+			return nil, err
 		}
 	}
-	token := table.FileToken(w)
-	files, err := dataset.WriteFiles(ctx, env.Store, dir, rr, dataset.WriteOptions{
-		Format: dataset.Format(t.Format), PartitionBy: t.PartitionBy, FilePrefix: token, Compression: t.Compression, Progress: env.Progress,
-		KeepFinishedOnError: env.Publish,
-	})
-	if err != nil {
-		return nil, err
+	if reuse != nil {
+		// The staged files already are what this write would produce: publish them as they are.
+		if files, err = dataset.CopyFiles(ctx, env.Store, dir, token, reuse); err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			c.Rows.Add(f.Rows)
+			c.Bytes.Add(f.Bytes)
+		}
+	} else {
+		rr, sc, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
+		if err != nil {
+			return nil, fmt.Errorf("open input %s: %w", main.Node, err)
+		}
+		defer rr.Release()
+		schema = sc
+		for _, k := range t.PartitionBy {
+			if schema.FieldIndices(k) == nil {
+				return nil, fault.Dataf("partition_by column %q is not in the input (columns: %s)", k, dataset.ColumnNames(schema.Fields()))
+			}
+		}
+		files, err = dataset.WriteFiles(ctx, env.Store, dir, rr, dataset.WriteOptions{
+			Format: dataset.Format(t.Format), PartitionBy: t.PartitionBy, FilePrefix: token, Compression: t.Compression, Progress: env.Progress,
+			KeepFinishedOnError: env.Publish,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := removeOrphans(ctx, env, dir, token, files, cur); err != nil {
 		return nil, err
@@ -124,8 +145,37 @@ func Publish(ctx context.Context, env *plugin.Env, t Target) (*plugin.Output, er
 	if dead := c.DeadLetters.Load(); dead > 0 {
 		m.Details["dead_letters"] = dead
 	}
-	env.Log.Info("published", "table", dir, "version", v.Version, "files", len(files), "rows", m.Rows)
+	env.Log.Info("published", "table", dir, "version", v.Version, "files", len(files), "rows", m.Rows, "copied_as_is", reuse != nil)
 	return &plugin.Output{Manifest: m, RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
+}
+
+// ReusableInput returns the main input's staged files when a sink can publish them as they are
+// (a copy, no decode and no encode): a Parquet output with exactly the schema its manifest
+// records, compressed as opts asks, not partitioned, not projected. nil (and the reason, at
+// debug level) when the sink must read and write the rows. The schema is the input's.
+func ReusableInput(ctx context.Context, env *plugin.Env, opts dataset.ReuseOptions) ([]dataset.Reusable, *arrow.Schema, error) {
+	m := env.Inputs[env.InputOrder[0]]
+	switch {
+	case m.Kind != manifest.KindFiles || dataset.Format(m.Format) != dataset.Parquet:
+		return nil, nil, nil
+	case len(m.Files) == 0 || len(m.Schema) == 0 || len(m.ReadSchema) > 0 || m.Details["columns"] != nil:
+		// Nothing to copy, an unknown schema, or a reader that would convert or project.
+		return nil, nil, nil
+	}
+	sc, err := readers.SchemaOf(m.Schema)
+	if err != nil {
+		return nil, nil, nil // a type this build cannot name: let the reader decide
+	}
+	opts.Schema = sc
+	reuse, why, err := dataset.ReusableParquet(ctx, env.Store, m.Files, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("inspect input %s: %w", m.Node, err)
+	}
+	if why != "" {
+		env.Log.Debug("the input is re-encoded, not copied", "input", m.Node, "reason", why)
+		return nil, nil, nil
+	}
+	return reuse, sc, nil
 }
 
 // removeOrphans deletes data files of this run+node that an earlier, killed attempt wrote and

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/delta"
+	"github.com/aiflow-dev/aiflow/internal/files"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/readers"
@@ -33,11 +36,34 @@ func publishDelta(ctx context.Context, env *plugin.Env, dir, mode string, partit
 	}
 	main := env.Inputs[env.InputOrder[0]]
 	c := &readers.Counter{}
-	rr, schema, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
-	if err != nil {
-		return nil, fmt.Errorf("open input %s: %w", main.Node, err)
+	// Staged Parquet files that already are what the write below would produce are added to the
+	// table as they are (copied, not decoded and encoded again).
+	var reuse []dataset.Reusable
+	var schema *arrow.Schema
+	var rr array.RecordReader
+	openInput := func() error {
+		var err error
+		if rr, schema, err = readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator); err != nil {
+			return fmt.Errorf("open input %s: %w", main.Node, err)
+		}
+		return nil
 	}
-	defer rr.Release()
+	defer func() {
+		if rr != nil {
+			rr.Release()
+		}
+	}()
+	if len(partitionBy) == 0 {
+		var err error
+		if reuse, schema, err = files.ReusableInput(ctx, env, dataset.ReuseOptions{Compression: "zstd", Interop: true}); err != nil {
+			return nil, err
+		}
+	}
+	if reuse == nil {
+		if err := openInput(); err != nil {
+			return nil, err
+		}
+	}
 	commit := env.Pipeline.ID + "/" + env.RunID + "/" + env.Node.ID
 	appID := delta.AppID(commit)
 	tbl := delta.New(env.Store, dir)
@@ -57,18 +83,36 @@ func publishDelta(ctx context.Context, env *plugin.Env, dir, mode string, partit
 	// Names unique per attempt: a zombie attempt can never overwrite a file another attempt committed.
 	token := table.FileToken(table.Writer{Pipeline: env.Pipeline.ID, RunID: env.RunID, Node: env.Node.ID})
 	prefix := fmt.Sprintf("%s-a%d", token, env.Try)
-	files, err := dataset.WriteFiles(ctx, env.Store, dir, rr, dataset.WriteOptions{
-		Format: dataset.Parquet, PartitionBy: plan.PartitionBy, FilePrefix: prefix, Compression: "zstd", Interop: true, Progress: env.Progress,
-	})
-	if err != nil {
-		return nil, err
+	if reuse != nil && len(plan.PartitionBy) > 0 {
+		// The table is partitioned: the rows must be split into its partition folders.
+		reuse = nil
+		if err := openInput(); err != nil {
+			return nil, err
+		}
+	}
+	var written []dataset.WrittenFile
+	if reuse != nil {
+		if written, err = dataset.CopyFiles(ctx, env.Store, dir, prefix, reuse); err != nil {
+			return nil, err
+		}
+		for _, f := range written {
+			c.Rows.Add(f.Rows)
+			c.Bytes.Add(f.Bytes)
+		}
+	} else {
+		written, err = dataset.WriteFiles(ctx, env.Store, dir, rr, dataset.WriteOptions{
+			Format: dataset.Parquet, PartitionBy: plan.PartitionBy, FilePrefix: prefix, Compression: "zstd", Interop: true, Progress: env.Progress,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	dsc, err := delta.SchemaOf(schema)
 	if err != nil {
 		return nil, err
 	}
-	newFiles := make([]delta.NewFile, 0, len(files))
-	for _, f := range files {
+	newFiles := make([]delta.NewFile, 0, len(written))
+	for _, f := range written {
 		stats, err := delta.FileStats(ctx, env.Store, f.URI, dsc)
 		if err != nil {
 			return nil, fmt.Errorf("statistics of %s: %w", f.URI, err)
@@ -82,16 +126,16 @@ func publishDelta(ctx context.Context, env *plugin.Env, dir, mode string, partit
 	switch {
 	case res.AlreadyCommitted:
 		// Another attempt of this very write committed first: ours are orphans, theirs count.
-		removeFiles(ctx, env, files)
+		removeFiles(ctx, env, written)
 		return alreadyCommitted(ctx, env, plan.Base, appID, ref, details)
 	case res.Skipped:
-		removeFiles(ctx, env, files)
+		removeFiles(ctx, env, written)
 		details["skipped"] = "mode ignore and the table has data"
 		return &plugin.Output{Manifest: &manifest.Manifest{Kind: manifest.KindNone, Dataset: ref, Details: details}}, nil
 	}
 	removeOldAttempts(ctx, env, dir, token, prefix)
 	m := &manifest.Manifest{Kind: manifest.KindFiles, Format: string(dataset.Parquet), Schema: readers.Fields(schema), Dataset: ref, Details: details}
-	for _, f := range files {
+	for _, f := range written {
 		m.Files = append(m.Files, dataset.FileInfo{URI: f.URI, Size: f.Bytes, Partition: f.Partition, NullPartitions: nullParts(f.Partition)})
 		m.Rows += f.Rows
 		m.Bytes += f.Bytes
@@ -101,7 +145,7 @@ func publishDelta(ctx context.Context, env *plugin.Env, dir, mode string, partit
 	if dead := c.DeadLetters.Load(); dead > 0 {
 		details["dead_letters"] = dead
 	}
-	env.Log.Info("committed delta table version", "table", dir, "delta_version", res.Version, "files", len(files), "removed_files", res.Removed, "rows", m.Rows)
+	env.Log.Info("committed delta table version", "table", dir, "delta_version", res.Version, "files", len(written), "copied_as_is", reuse != nil, "removed_files", res.Removed, "rows", m.Rows)
 	return &plugin.Output{Manifest: m, RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
 }
 
