@@ -18,7 +18,6 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/arrowops"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
@@ -50,7 +49,7 @@ func Steps(c *Config) ([]arrowops.Step, error) {
 }
 
 // Transform runs the node.
-func (Engine) Transform(ctx context.Context, env *node.Env, cfg *Config, _ *plugin.PodResources) (*node.Output, error) {
+func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *plugin.PodResources) (*plugin.Output, error) {
 	mem := memory.DefaultAllocator
 	inputs := map[string]array.RecordReader{}
 	schemas := map[string]*arrow.Schema{}
@@ -103,7 +102,7 @@ func (Engine) Transform(ctx context.Context, env *node.Env, cfg *Config, _ *plug
 	}
 	m := readers.StagedManifest(files, out.Schema())
 	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
-	o := &node.Output{Manifest: m}
+	o := &plugin.Output{Manifest: m}
 	var dead int64
 	for _, c := range counters {
 		o.RowsIn += c.Rows.Load()

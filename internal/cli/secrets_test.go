@@ -18,13 +18,12 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/cli"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // secretSink is a test-only sink that uses a secret the way a database sink does: it resolves
 // the reference at run time, registers the value with the run's redactor (the contract of
-// node.Env.Redact), then — deliberately careless — logs it, and on `fail` returns a driver-style
+// plugin.Env.Redact), then — deliberately careless — logs it, and on `fail` returns a driver-style
 // error that embeds it. It writes the value to its destination file, which proves it was
 // resolved; that file is the only place the value may appear.
 type secretSink struct {
@@ -44,7 +43,7 @@ func (c *secretSink) Validate() error {
 
 type secretSinkRuntime struct{}
 
-func (secretSinkRuntime) Publish(ctx context.Context, env *node.Env, c *secretSink) (*node.Output, error) {
+func (secretSinkRuntime) Publish(ctx context.Context, env *plugin.Env, c *secretSink) (*plugin.Output, error) {
 	v, err := c.DSN.Resolve()
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "")
@@ -62,7 +61,7 @@ func (secretSinkRuntime) Publish(ctx context.Context, env *node.Env, c *secretSi
 	if err := os.WriteFile(c.Dest, []byte(v), 0o600); err != nil {
 		return nil, err
 	}
-	return &node.Output{Manifest: &manifest.Manifest{Kind: manifest.KindNone, Dataset: &manifest.DatasetRef{Namespace: "postgres://db:5432", Name: "features"}}}, nil
+	return &plugin.Output{Manifest: &manifest.Manifest{Kind: manifest.KindNone, Dataset: &manifest.DatasetRef{Namespace: "postgres://db:5432", Name: "features"}}}, nil
 }
 
 func secretRegistry() *plugin.Registry {

@@ -32,7 +32,6 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/pgfault"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
@@ -64,7 +63,7 @@ func (t Target) qualified() string {
 	return s + "." + n
 }
 
-func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.Output, error) {
+func (Sink) Publish(ctx context.Context, env *plugin.Env, cfg *SinkConfig) (*plugin.Output, error) {
 	main := env.Inputs[env.InputOrder[0]]
 	c := &readers.Counter{}
 	rr, schema, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
@@ -81,7 +80,7 @@ func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.
 		if err != nil {
 			return nil, err
 		}
-		return &node.Output{Manifest: readers.StagedManifest(files, schema), RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
+		return &plugin.Output{Manifest: readers.StagedManifest(files, schema), RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
 	}
 	dsn, err := cfg.DSN.Resolve()
 	if err != nil {
@@ -99,7 +98,7 @@ func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.
 	m := &manifest.Manifest{Kind: manifest.KindNone, Schema: readers.Fields(schema),
 		Dataset: &manifest.DatasetRef{Namespace: fmt.Sprintf("postgres://%s:%d", pcfg.Host, pcfg.Port), Name: pcfg.Database + "." + t.Schema + "." + t.Table},
 		Details: map[string]any{"feature_group": t.Schema + "." + t.Table, "entity_keys": t.Keys, "event_time": t.EventTime}}
-	out := &node.Output{Manifest: m}
+	out := &plugin.Output{Manifest: m}
 	counts := func(res upsertResult) {
 		m.Rows = res.rows
 		m.Details["upserted"] = res.upserted

@@ -17,7 +17,7 @@
 //
 // # Offsets: committed after the sinks
 //
-// CommitUpstreamOffsets runs after a sink's commit (node.OnCommitted): when every sink below a
+// CommitUpstreamOffsets runs after a sink's commit (plugin.OnCommitted): when every sink below a
 // Kafka source has committed in the run, it commits the source's pinned end offsets for its group.
 // The lifecycle runs the hook after a fresh commit and again when a retry finds the node already
 // committed, so a pod that died between the sink commit and the offset commit is repaired by its

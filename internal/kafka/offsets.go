@@ -11,17 +11,17 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin"
 )
 
-// CommitUpstreamOffsets is the after-commit hook (node.OnCommitted) of every sink: once every
+// CommitUpstreamOffsets is the after-commit hook (plugin.OnCommitted) of every sink: once every
 // sink downstream of a Kafka source has committed in this run, it commits the source's pinned
 // end offsets for the source's consumer group. It is idempotent (it commits the same offsets
 // again), never moves a group backwards (a partition whose committed offset is already at or past
 // the pinned end is left alone), and does nothing for non-sinks, replays without --publish and
 // runs whose sources are not Kafka.
-func CommitUpstreamOffsets(ctx context.Context, env *node.Env) error {
+func CommitUpstreamOffsets(ctx context.Context, env *plugin.Env) error {
 	if env.Node == nil || env.Node.Type != ir.Sink || !env.Publish || env.Meta == nil {
 		return nil
 	}

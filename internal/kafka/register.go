@@ -2,14 +2,13 @@ package kafka
 
 import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 func init() {
 	readers.RegisterOpener(manifest.KindKafka, OpenKafka)
-	node.OnCommitted(CommitUpstreamOffsets)
+	plugin.OnCommitted(CommitUpstreamOffsets)
 }
 
 // Register adds the Kafka source (kinds onestream and kafka) and sink to r. The offset-commit

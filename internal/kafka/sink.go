@@ -24,6 +24,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // LedgerTopic is where the Kafka sink records, inside each write's transaction, which
@@ -81,7 +82,7 @@ func compression(name string) kgo.CompressionCodec {
 	return kgo.NoCompression()
 }
 
-func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.Output, error) {
+func (Sink) Publish(ctx context.Context, env *plugin.Env, cfg *SinkConfig) (*plugin.Output, error) {
 	brokers, err := Brokers(cfg.Brokers, env.Config)
 	if err != nil {
 		return nil, err
@@ -135,7 +136,7 @@ func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.
 		return nil, err
 	} else if prev != nil {
 		env.Log.Info("an earlier attempt's transaction committed this run's records; recording the commit only", "topic", cfg.Topic, "rows", prev.Rows, "try", prev.Try)
-		return &node.Output{Manifest: sinkManifest(prev, ref, txnID)}, nil
+		return &plugin.Output{Manifest: sinkManifest(prev, ref, txnID)}, nil
 	}
 
 	c := &readers.Counter{}
@@ -180,7 +181,7 @@ func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.
 		o[0], o[1] = min(o[0], r.Offset), max(o[1], r.Offset)
 		entry.Offsets[r.Partition] = o
 	}
-	abort := func(cause error) (*node.Output, error) {
+	abort := func(cause error) (*plugin.Output, error) {
 		// Best effort (the retry fences this transaction anyway): within the node's deadline.
 		budget := AdminTimeout
 		if dl, ok := ctx.Deadline(); ok {
@@ -246,7 +247,7 @@ func (Sink) Publish(ctx context.Context, env *node.Env, cfg *SinkConfig) (*node.
 		return abort(wrapKafka(err, "commit the transaction of %s", cfg.Topic))
 	}
 	env.Log.Info("produced", "topic", cfg.Topic, "rows", entry.Rows, "transactional_id", txnID)
-	out := &node.Output{Manifest: sinkManifest(entry, ref, txnID), RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}
+	out := &plugin.Output{Manifest: sinkManifest(entry, ref, txnID), RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}
 	return out, nil
 }
 
@@ -260,7 +261,7 @@ func sinkManifest(e *ledgerEntry, ref *manifest.DatasetRef, txnID string) *manif
 }
 
 // stageOnly is a replay without --publish: the records go to the staging folder as NDJSON.
-func stageOnly(ctx context.Context, env *node.Env, main *manifest.Manifest, cfg *SinkConfig, ref *manifest.DatasetRef) (*node.Output, error) {
+func stageOnly(ctx context.Context, env *plugin.Env, main *manifest.Manifest, cfg *SinkConfig, ref *manifest.DatasetRef) (*plugin.Output, error) {
 	c := &readers.Counter{}
 	rr, schema, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
 	if err != nil {
@@ -285,7 +286,7 @@ func stageOnly(ctx context.Context, env *node.Env, main *manifest.Manifest, cfg 
 	if err := env.Store.Put(ctx, uri, bytes.NewReader(buf.Bytes())); err != nil {
 		return nil, err
 	}
-	return &node.Output{Manifest: &manifest.Manifest{Kind: manifest.KindNone, Dataset: ref, Rows: rows, Bytes: int64(buf.Len()),
+	return &plugin.Output{Manifest: &manifest.Manifest{Kind: manifest.KindNone, Dataset: ref, Rows: rows, Bytes: int64(buf.Len()),
 		Details: map[string]any{"staged": uri, "topic": cfg.Topic}}, RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
 }
 

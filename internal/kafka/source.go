@@ -16,8 +16,8 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // AdminTimeout bounds each round of metadata calls (pin, offset commit, topic checks): an
@@ -105,7 +105,7 @@ func describeTopic(ctx context.Context, adm *kadm.Client, brokers []string, topi
 
 // Pin resolves the range: per partition, start at the group's committed offset (else
 // starting_offsets), end at the last stable offset now; max_records caps the total.
-func (Source) Pin(ctx context.Context, env *node.Env, cfg *SourceConfig) (*node.Output, error) {
+func (Source) Pin(ctx context.Context, env *plugin.Env, cfg *SourceConfig) (*plugin.Output, error) {
 	brokers, err := Brokers(cfg.Brokers, env.Config)
 	if err != nil {
 		return nil, err
@@ -155,7 +155,7 @@ func (Source) Pin(ctx context.Context, env *node.Env, cfg *SourceConfig) (*node.
 	m.Schema = readers.Fields(schema)
 	m.Details = map[string]any{KafkaDetail: spec}
 	env.Log.Info("pinned kafka range", "topic", cfg.Topic, "group", group, "partitions", len(kr.Partitions), "offsets", m.Rows, "inferred_schema", spec.Inferred)
-	return &node.Output{Manifest: m}, nil
+	return &plugin.Output{Manifest: m}, nil
 }
 
 // DatasetRef names a topic the OpenLineage way: namespace kafka://first-broker, name the topic.

@@ -11,11 +11,12 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/readers"
+	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // auditor prepares the node's data contract (output_schema and checks), or nil when it declares
 // none. A relative row-count check needs the rows of the last committed run of the same node.
-func (r *Runner) auditor(ctx context.Context, env *Env) (*contract.Auditor, error) {
+func (r *Runner) auditor(ctx context.Context, env *plugin.Env) (*contract.Auditor, error) {
 	c, err := contract.Parse(env.Node.OutputSchema)
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "output_schema of %s", env.Node.ID)
@@ -41,7 +42,7 @@ func (r *Runner) auditor(ctx context.Context, env *Env) (*contract.Auditor, erro
 
 // previousRows is the row count of the newest other run of this pipeline in which the node
 // committed (nil: none among the last runs).
-func (r *Runner) previousRows(ctx context.Context, env *Env) (*int64, error) {
+func (r *Runner) previousRows(ctx context.Context, env *plugin.Env) (*int64, error) {
 	runs, err := r.Meta.ListRuns(ctx, metadata.RunFilter{Pipeline: env.Pipeline.ID, Limit: 100})
 	if err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func (r *Runner) previousRows(ctx context.Context, env *Env) (*int64, error) {
 
 // reportChecks records the attempt's check results (whether it commits or fails) in the
 // metadata store, result.json, the log, metrics and lineage. Reporting never fails the node.
-func (r *Runner) reportChecks(ctx context.Context, env *Env, res *Result) {
+func (r *Runner) reportChecks(ctx context.Context, env *plugin.Env, res *Result) {
 	rs := env.Audit.Results()
 	if len(rs) == 0 {
 		return

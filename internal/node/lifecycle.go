@@ -49,7 +49,7 @@ type Runner struct {
 	// BeforeCommit, when set, is called after the runtime returned and before the manifest is
 	// written and committed; an error fails the attempt as if the pod died right there. The sink
 	// conformance suite (plugin/sinktest) kills attempts between publish and commit with it.
-	BeforeCommit func(ctx context.Context, env *Env) error
+	BeforeCommit func(ctx context.Context, env *plugin.Env) error
 }
 
 // Request names one node attempt.
@@ -256,7 +256,7 @@ func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 		}
 		// Touch nothing: not the data, not the attempt history of the run.
 		// After-commit hooks (Kafka offsets) run again: the pod that committed may have died first.
-		henv := &Env{Pipeline: p, IRHash: req.IRHash, Node: n, RunID: req.RunID, Try: req.Try, Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log, Publish: !req.NoPublish}
+		henv := &plugin.Env{Pipeline: p, IRHash: req.IRHash, Node: n, RunID: req.RunID, Try: req.Try, Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log, Publish: !req.NoPublish}
 		if err := plugin.RunAfterCommit(ctx, henv); err != nil {
 			return r.finish(parent, nil, res, err, false)
 		}
@@ -408,12 +408,12 @@ func tenancy(p *ir.Pipeline) metadata.Tenancy {
 }
 
 // prepare renders the node's params, decodes its config, and resolves and pins its inputs.
-func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metadata.AttemptKey, attemptID string, log *slog.Logger, started time.Time, prog *progress) (*Env, error) {
+func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metadata.AttemptKey, attemptID string, log *slog.Logger, started time.Time, prog *progress) (*plugin.Env, error) {
 	p := req.Pipeline
 	// The env exists from the start, so that an attempt failing here is still reported like any
 	// other (result.json, a FAIL lineage event, failure metrics).
 	staging := manifest.Staging{Root: r.Config.StagingURI}
-	env := &Env{
+	env := &plugin.Env{
 		Pipeline: p, IRHash: req.IRHash, Node: n, RunID: req.RunID, Try: req.Try,
 		Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log,
 		Inputs: map[string]*manifest.Manifest{}, InputOrder: n.InputIDs,
@@ -489,7 +489,7 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 
 // execute runs the node's runtime: the engine's for a transform, else the kind's runtime on the
 // node's engine (DefaultEngine when it names none).
-func (r *Runner) execute(ctx context.Context, env *Env) (*Output, error) {
+func (r *Runner) execute(ctx context.Context, env *plugin.Env) (*plugin.Output, error) {
 	n := env.Node
 	engine := n.EngineName()
 	if engine == "" {
@@ -516,7 +516,7 @@ const DefaultEngine = "arrow"
 
 // commit records the manifest in the ledger. Losing the race to another attempt is not an
 // error: that attempt's output is the run's, this one's staging is discarded.
-func (r *Runner) commit(ctx context.Context, env *Env, res *Result, out *Output) error {
+func (r *Runner) commit(ctx context.Context, env *plugin.Env, res *Result, out *plugin.Output) error {
 	if out.AlreadyCommitted {
 		res.Status = string(metadata.AttemptSkippedCommitted)
 		return nil
@@ -554,7 +554,7 @@ func (r *Runner) commit(ctx context.Context, env *Env, res *Result, out *Output)
 // succeeded but whose answer was lost (connection reset, SIGTERM) points at this very attempt.
 // When the ledger cannot be asked, the staging stays: garbage is cheap, a commit pointing at
 // deleted files is not.
-func (r *Runner) discardStaging(ctx context.Context, env *Env) {
+func (r *Runner) discardStaging(ctx context.Context, env *plugin.Env) {
 	c, err := r.Meta.LookupCommit(ctx, env.Pipeline.ID, env.RunID, env.Node.ID)
 	if err != nil {
 		env.Log.Warn("keeping staging: cannot check whether a commit points at it", "dir", env.OutDir, "error", err)
@@ -574,7 +574,7 @@ func (r *Runner) discardStaging(ctx context.Context, env *Env) {
 
 // writeCommittedCopy writes <node>/_manifest.json for humans and tools. The ledger row is the
 // authority, so a failure here is logged, not fatal.
-func (r *Runner) writeCommittedCopy(ctx context.Context, env *Env, m *manifest.Manifest) error {
+func (r *Runner) writeCommittedCopy(ctx context.Context, env *plugin.Env, m *manifest.Manifest) error {
 	staging := manifest.Staging{Root: r.Config.StagingURI}
 	uri := staging.NodeDir(env.Pipeline.ID, env.RunID, env.Node.ID) + "/_manifest.json"
 	if err := manifest.Write(ctx, r.Store, uri, m); err != nil {
@@ -583,7 +583,7 @@ func (r *Runner) writeCommittedCopy(ctx context.Context, env *Env, m *manifest.M
 	return nil
 }
 
-func (r *Runner) recordLineage(ctx context.Context, env *Env, key metadata.AttemptKey, out *Output, m *manifest.Manifest) {
+func (r *Runner) recordLineage(ctx context.Context, env *plugin.Env, key metadata.AttemptKey, out *plugin.Output, m *manifest.Manifest) {
 	var ds []metadata.Dataset
 	for _, id := range env.InputOrder {
 		in := env.Inputs[id]
@@ -617,7 +617,7 @@ func schemaJSON(fs []manifest.Field) json.RawMessage {
 // finish records how the attempt ended, cleans up a failed attempt's staging and writes
 // result.json. started says whether an attempt row exists to end. The ledger comes first, with
 // its own budget; cleanup and reports come after, each with its own budget, and only log.
-func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, started bool) (*Result, error) {
+func (r *Runner) finish(ctx context.Context, env *plugin.Env, res *Result, err error, started bool) (*Result, error) {
 	// An error may quote a resolved secret (a driver's "connect postgres://app:VALUE@…"): mask it
 	// before result.json, the metadata store, the termination message and stderr.
 	if err != nil && r.Obs != nil && r.Obs.Redact != nil {
@@ -709,7 +709,7 @@ func (r *Runner) finish(ctx context.Context, env *Env, res *Result, err error, s
 // logEnd writes the attempt's one closing record: "node finished" (info), or "node failed" at
 // level ERROR, with what it read and wrote, how long it took, its exit code and error class, so
 // a log search finds every outcome without parsing result.json.
-func (r *Runner) logEnd(env *Env, res *Result, err error) {
+func (r *Runner) logEnd(env *plugin.Env, res *Result, err error) {
 	log := r.logFor(env)
 	if res.obs != nil && res.obs.log != nil {
 		log = res.obs.log
@@ -727,7 +727,7 @@ func (r *Runner) logEnd(env *Env, res *Result, err error) {
 	log.Error("node failed", attrs...)
 }
 
-func (r *Runner) logFor(env *Env) *slog.Logger {
+func (r *Runner) logFor(env *plugin.Env) *slog.Logger {
 	if env != nil && env.Log != nil {
 		return env.Log
 	}

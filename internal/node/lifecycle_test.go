@@ -231,8 +231,8 @@ func (*vanishSink) Validate() error { return nil }
 
 type vanishRuntime struct{ dir string }
 
-func (v vanishRuntime) Publish(ctx context.Context, env *node.Env, _ *vanishSink) (*node.Output, error) {
-	return &node.Output{Manifest: &manifest.Manifest{Kind: manifest.KindFiles, Format: "parquet", Rows: 3,
+func (v vanishRuntime) Publish(ctx context.Context, env *plugin.Env, _ *vanishSink) (*plugin.Output, error) {
+	return &plugin.Output{Manifest: &manifest.Manifest{Kind: manifest.KindFiles, Format: "parquet", Rows: 3,
 		Files: []dataset.FileInfo{{URI: "file://" + v.dir + "/gone/part-0.parquet", Size: 10}}}}, nil
 }
 
@@ -261,12 +261,12 @@ func TestSameTryZombieLeavesLiveStagingAlone(t *testing.T) {
 	ctx := context.Background()
 	req := node.Request{Pipeline: p, IRHash: h, Node: "tr", RunID: "r", LogicalDate: time.Now(), Try: 1}
 	zombie := &node.Runner{Registry: plugin.Default, Config: cfg, Meta: meta, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	zombie.BeforeCommit = func(context.Context, *node.Env) error {
+	zombie.BeforeCommit = func(context.Context, *plugin.Env) error {
 		return fault.Temporaryf("zombie: lost its node")
 	}
 	var zres *node.Result
 	live := &node.Runner{Registry: plugin.Default, Config: cfg, Meta: meta, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	live.BeforeCommit = func(ctx context.Context, env *node.Env) error {
+	live.BeforeCommit = func(ctx context.Context, env *plugin.Env) error {
 		zres, _ = zombie.Run(ctx, req)
 		return nil
 	}

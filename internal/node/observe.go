@@ -12,6 +12,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/observability"
 	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // Observability is what every attempt reports to: logs (with the run's identity on every line,
@@ -76,7 +77,7 @@ func (a *attemptObs) end() {
 	}
 }
 
-func (a *attemptObs) started(ctx context.Context, env *Env) {
+func (a *attemptObs) started(ctx context.Context, env *plugin.Env) {
 	if a == nil {
 		return
 	}
@@ -88,7 +89,7 @@ func (a *attemptObs) started(ctx context.Context, env *Env) {
 	a.o.Lineage.Start(observability.ContextWithLogger(ctx, a.log), a.info, a.inputs)
 }
 
-func (a *attemptObs) ended(ctx context.Context, env *Env, res *Result, err error) {
+func (a *attemptObs) ended(ctx context.Context, env *plugin.Env, res *Result, err error) {
 	if a == nil {
 		return
 	}

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
-	"github.com/aiflow-dev/aiflow/internal/node"
+	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // exitUnavailable is aiflow_sdk.sparkrun's exit when the Spark Connect server cannot be reached.
@@ -32,7 +32,7 @@ const exitUnavailable = 6
 // output goes to the node's log, and its exit is classified like the python engine's (a user
 // exception: fault.Data with the exception's last line; a bad request: fault.Config; exit 6, the
 // Spark Connect server gone: fault.Temporary). what names the step in messages.
-func Call(ctx context.Context, env *node.Env, module, what string, req map[string]any, timeout time.Duration) error {
+func Call(ctx context.Context, env *plugin.Env, module, what string, req map[string]any, timeout time.Duration) error {
 	work, err := os.MkdirTemp("", "aiflow-python-")
 	if err != nil {
 		return fmt.Errorf("%s: temp dir: %w", what, err)
@@ -98,7 +98,7 @@ func Call(ctx context.Context, env *node.Env, module, what string, req map[strin
 }
 
 // relayLines copies the subprocess's lines into the node's log (and the tail kept for messages).
-func relayLines(ctx context.Context, env *node.Env, r io.Reader, level slog.Level, tail *tailBuffer) {
+func relayLines(ctx context.Context, env *plugin.Env, r io.Reader, level slog.Level, tail *tailBuffer) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -130,7 +130,7 @@ type pyRecord struct {
 // relayRecord puts a structured record into the node's log stream (with the node's own fields)
 // and a metric into the node's metrics; false when the line is not a well-formed record (it is
 // then logged as printed).
-func relayRecord(ctx context.Context, env *node.Env, line string) bool {
+func relayRecord(ctx context.Context, env *plugin.Env, line string) bool {
 	var r pyRecord
 	if err := json.Unmarshal([]byte(line), &r); err != nil {
 		return false
@@ -185,7 +185,7 @@ func SysPath() []string {
 // first on PYTHONPATH, unbuffered output, and the run's identity (AIFLOW_PIPELINE_ID,
 // AIFLOW_NODE_ID, AIFLOW_RUN_ID, AIFLOW_TRY, AIFLOW_DS, AIFLOW_LOGICAL_DATE), which
 // aiflow_sdk.runtime.current_context() reads.
-func SubprocessEnv(env *node.Env, sdkDir string) []string {
+func SubprocessEnv(env *plugin.Env, sdkDir string) []string {
 	out := []string{"PYTHONPATH=" + sdkDir + pathListSep(os.Getenv("PYTHONPATH")), "PYTHONUNBUFFERED=1",
 		"AIFLOW_PIPELINE_ID=" + env.Pipeline.ID, "AIFLOW_NODE_ID=" + env.Node.ID,
 		"AIFLOW_RUN_ID=" + env.RunID, fmt.Sprintf("AIFLOW_TRY=%d", env.Try)}

@@ -29,7 +29,6 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/plugin"
 	"github.com/aiflow-dev/aiflow/python"
@@ -72,7 +71,7 @@ type pyError struct {
 }
 
 // Transform runs the node's function.
-func (Engine) Transform(ctx context.Context, env *node.Env, cfg *Config, _ *plugin.PodResources) (*node.Output, error) {
+func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *plugin.PodResources) (*plugin.Output, error) {
 	work, err := os.MkdirTemp("", "aiflow-python-")
 	if err != nil {
 		return nil, fmt.Errorf("python engine: temp dir: %w", err)
@@ -220,7 +219,7 @@ func ExtractSDK(dir string) error {
 }
 
 // feedInput streams one input manifest into a FIFO as an Arrow IPC stream.
-func feedInput(ctx context.Context, env *node.Env, id, fifo string, c *readers.Counter, done <-chan struct{}) error {
+func feedInput(ctx context.Context, env *plugin.Env, id, fifo string, c *readers.Counter, done <-chan struct{}) error {
 	f, err := openWriter(ctx, fifo, done)
 	if err != nil || f == nil {
 		return err
@@ -331,7 +330,7 @@ func classifyExit(ctx, pctx context.Context, waitErr error, errorFile string, ti
 }
 
 // readOutput streams the output IPC stream into staging.
-func readOutput(ctx context.Context, env *node.Env, path string) (*node.Output, error) {
+func readOutput(ctx context.Context, env *plugin.Env, path string) (*plugin.Output, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fault.Dataf("python engine: the function produced no output stream")
@@ -349,7 +348,7 @@ func readOutput(ctx context.Context, env *node.Env, path string) (*node.Output, 
 	}
 	m := readers.StagedManifest(files, rd.Schema())
 	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
-	return &node.Output{Manifest: m}, nil
+	return &plugin.Output{Manifest: m}, nil
 }
 
 // tailBuffer keeps the last lines the subprocess printed, for a message when error_file is empty.

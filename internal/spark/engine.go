@@ -17,7 +17,6 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/onelake"
 	"github.com/aiflow-dev/aiflow/internal/readers"
@@ -73,7 +72,7 @@ type Engine struct{}
 // SessionFor connects the node to its cluster (see ResolveRemote and Connect) and prepares the
 // session: timestamps staged as Parquet INT64 micros (readable by every engine), dynamic
 // partition overwrite.
-func SessionFor(ctx context.Context, env *node.Env) (*Session, error) {
+func SessionFor(ctx context.Context, env *plugin.Env) (*Session, error) {
 	remote, err := ResolveRemote(env.Config, clusterOf(env), env.Log)
 	if err != nil {
 		return nil, err
@@ -99,7 +98,7 @@ func SessionFor(ctx context.Context, env *node.Env) (*Session, error) {
 
 // clusterOf is the node's resources.cluster; a sink, which has no Spark resources, runs on the
 // cluster of its main input when that is a spark transform.
-func clusterOf(env *node.Env) string {
+func clusterOf(env *plugin.Env) string {
 	if c, ok := env.Node.Resources["cluster"].(string); ok && c != "" {
 		return c
 	}
@@ -115,13 +114,13 @@ func clusterOf(env *node.Env) string {
 
 // Transform runs Spark SQL (or a registered Go function) over the inputs, stages the result as
 // Parquet written by Spark, and saves it to output_table / output_path when asked.
-func (Engine) Transform(ctx context.Context, env *node.Env, cfg *sparkspec.Transform, _ *sparkspec.Resources) (*node.Output, error) {
+func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *sparkspec.Transform, _ *sparkspec.Resources) (*plugin.Output, error) {
 	s, err := SessionFor(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	out := &node.Output{}
+	out := &plugin.Output{}
 	inputs, stats, err := registerInputs(ctx, s, env, out)
 	if err != nil {
 		return nil, s.checkLost(ctx, err)
@@ -197,12 +196,12 @@ func (Engine) Transform(ctx context.Context, env *node.Env, cfg *sparkspec.Trans
 }
 
 // commitToken names this run's write of a node: <pipeline>/<run_id>/<node>.
-func commitToken(env *node.Env) string {
+func commitToken(env *plugin.Env) string {
 	return env.Pipeline.ID + "/" + env.RunID + "/" + env.Node.ID
 }
 
 // funcParams are what a Go function gets as params: the node's template variables.
-func funcParams(env *node.Env) map[string]any {
+func funcParams(env *plugin.Env) map[string]any {
 	p := map[string]any{"run_id": env.RunID}
 	if !env.Vars.LogicalDate.IsZero() {
 		p["ds"] = env.Vars.LogicalDate.Format("2006-01-02")
@@ -225,7 +224,7 @@ type InputStats struct {
 
 // registerInputs reads every input, registers it as a temp view named by its node id, and counts
 // what was read.
-func registerInputs(ctx context.Context, s *Session, env *node.Env, out *node.Output) (map[string]sql.DataFrame, map[string]InputStats, error) {
+func registerInputs(ctx context.Context, s *Session, env *plugin.Env, out *plugin.Output) (map[string]sql.DataFrame, map[string]InputStats, error) {
 	inputs := map[string]sql.DataFrame{}
 	stats := map[string]InputStats{}
 	// Inputs of Python-plugin sources are read by their Python Spark readers, which register
@@ -282,7 +281,7 @@ func statsOf(ctx context.Context, s *Session, df sql.DataFrame, m *manifest.Mani
 // through the client) and describes the files: sizes from the store, rows from the Parquet
 // footers, the schema as Arrow reads it, so a downstream arrow or python node reads them like
 // any staged output.
-func Stage(ctx context.Context, s *Session, env *node.Env, df sql.DataFrame) (*manifest.Manifest, error) {
+func Stage(ctx context.Context, s *Session, env *plugin.Env, df sql.DataFrame) (*manifest.Manifest, error) {
 	dir := env.OutDir + "/data"
 	if err := df.Write().Mode("overwrite").Format("parquet").Save(ctx, SparkURI(dir)); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", env.Node.ID, Classify(err, s.Remote))

@@ -14,7 +14,6 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/pyengine"
 	"github.com/aiflow-dev/aiflow/internal/pyplugin"
 	"github.com/aiflow-dev/aiflow/internal/spark/sparkspec"
@@ -41,7 +40,7 @@ func checkPythonEntrypoint(ep string) error {
 // subprocess (aiflow_sdk.sparkrun) that joins this node's Spark Connect session: the inputs are
 // the temp views the runner registered, and the function's DataFrame comes back as a temp view,
 // a plan on the server. Nothing crosses the subprocess but the request.
-func runPythonEntrypoint(ctx context.Context, s *Session, env *node.Env, cfg *sparkspec.Transform) (sql.DataFrame, error) {
+func runPythonEntrypoint(ctx context.Context, s *Session, env *plugin.Env, cfg *sparkspec.Transform) (sql.DataFrame, error) {
 	remote, err := s.sharedRemote()
 	if err != nil {
 		return nil, err
@@ -75,7 +74,7 @@ var nonIdent = regexp.MustCompile(`[^A-Za-z0-9_]`)
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
 // runContext is the seed's context of a reader or function: the run's variables.
-func runContext(env *node.Env) map[string]any {
+func runContext(env *plugin.Env) map[string]any {
 	c := funcParams(env)
 	c["pipeline_id"] = env.Pipeline.ID
 	c["node_id"] = env.Node.ID
@@ -110,7 +109,7 @@ func (s *Session) sharedRemote() (string, error) {
 // readPythonInputs runs the Python Spark readers of the inputs whose sources are Python plugins
 // (aiflow_sdk.sparkrun without an entrypoint): each reader's DataFrame becomes a temp view named
 // by its input node id in this session. It returns the ids it registered.
-func readPythonInputs(ctx context.Context, s *Session, env *node.Env) (map[string]bool, error) {
+func readPythonInputs(ctx context.Context, s *Session, env *plugin.Env) (map[string]bool, error) {
 	readers := map[string]any{}
 	var modules []string
 	for _, id := range env.InputOrder {

@@ -17,11 +17,11 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/internal/spark/sparkspec"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
 	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // UpstreamKind is the reader key of the committed output of an upstream aiflow node (a
@@ -39,11 +39,11 @@ type Input struct {
 // Reader turns a pinned input into a DataFrame on the node's session (the seed's
 // register_spark_source_reader). Register one with
 // plugin.Registry.RegisterReader(sparkspec.Engine, kind, spark.Reader(...)).
-type Reader func(ctx context.Context, s *Session, env *node.Env, in Input) (sql.DataFrame, error)
+type Reader func(ctx context.Context, s *Session, env *plugin.Env, in Input) (sql.DataFrame, error)
 
 // ReadInput reads an input with the reader registered for its source kind, or, for the output of
 // a transform or sink, with the upstream reader.
-func ReadInput(ctx context.Context, s *Session, env *node.Env, id string) (sql.DataFrame, error) {
+func ReadInput(ctx context.Context, s *Session, env *plugin.Env, id string) (sql.DataFrame, error) {
 	n := env.Pipeline.Nodes[id]
 	m := env.Inputs[id]
 	if n == nil || m == nil {
@@ -68,7 +68,7 @@ func ReadInput(ctx context.Context, s *Session, env *node.Env, id string) (sql.D
 	return df, nil
 }
 
-func readerKinds(env *node.Env) []string {
+func readerKinds(env *plugin.Env) []string {
 	var out []string
 	for _, k := range append(env.Registry.Kinds("source"), UpstreamKind) {
 		if _, ok := env.Registry.Reader(sparkspec.Engine, k); ok {
@@ -79,7 +79,7 @@ func readerKinds(env *node.Env) []string {
 }
 
 // readManifest reads any committed output: a catalog table or files.
-func readManifest(ctx context.Context, s *Session, env *node.Env, in Input) (sql.DataFrame, error) {
+func readManifest(ctx context.Context, s *Session, env *plugin.Env, in Input) (sql.DataFrame, error) {
 	switch in.Manifest.Kind {
 	case manifest.KindTable:
 		return readTable(ctx, s, in.Manifest)
@@ -93,12 +93,12 @@ func readManifest(ctx context.Context, s *Session, env *node.Env, in Input) (sql
 
 // readOnelake reads a onelake source: the pinned catalog table (or, when the source pinned files,
 // those files).
-func readOnelake(ctx context.Context, s *Session, env *node.Env, in Input) (sql.DataFrame, error) {
+func readOnelake(ctx context.Context, s *Session, env *plugin.Env, in Input) (sql.DataFrame, error) {
 	return readManifest(ctx, s, env, in)
 }
 
 // readFilesSource reads a files source with its format options.
-func readFilesSource(ctx context.Context, s *Session, env *node.Env, in Input) (sql.DataFrame, error) {
+func readFilesSource(ctx context.Context, s *Session, env *plugin.Env, in Input) (sql.DataFrame, error) {
 	if in.Manifest.Kind != manifest.KindFiles {
 		return readManifest(ctx, s, env, in)
 	}
@@ -202,7 +202,7 @@ func SparkURI(uri string) string {
 // readFiles reads exactly the pinned files. When they are all the data files of one folder (a
 // stage written by Spark, say), the folder is read in one relation; otherwise each file is read
 // and the results are unioned. Hive partition columns come from the paths (basePath).
-func readFiles(ctx context.Context, s *Session, env *node.Env, m *manifest.Manifest, opts map[string]string) (sql.DataFrame, error) {
+func readFiles(ctx context.Context, s *Session, env *plugin.Env, m *manifest.Manifest, opts map[string]string) (sql.DataFrame, error) {
 	format := m.Format
 	if format == "ndjson" {
 		format = "json" // aiflow's name of JSON lines; Spark's json source reads them
@@ -301,7 +301,7 @@ func baseOf(f dataset.FileInfo) string {
 
 // wholeFolder reports whether the files are exactly the data files under root (names starting
 // with _ or . are not data, as for Spark).
-func wholeFolder(ctx context.Context, env *node.Env, root string, files []dataset.FileInfo) bool {
+func wholeFolder(ctx context.Context, env *plugin.Env, root string, files []dataset.FileInfo) bool {
 	objs, err := env.Store.List(ctx, root+"/")
 	if err != nil {
 		return false

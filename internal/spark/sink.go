@@ -10,10 +10,10 @@ import (
 	"strings"
 
 	"github.com/aiflow-dev/aiflow/internal/manifest"
-	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/onelake"
 	"github.com/aiflow-dev/aiflow/internal/spark/sparkspec"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
+	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // OnelakeSink writes the main input to a onelake table on Spark (see WriteTable and
@@ -23,7 +23,7 @@ type OnelakeSink struct{}
 
 // Publish writes the table once per run. In replay without --publish the input is staged as
 // Parquet under the attempt folder instead, and the table is not touched.
-func (OnelakeSink) Publish(ctx context.Context, env *node.Env, c *onelake.SinkConfig) (*node.Output, error) {
+func (OnelakeSink) Publish(ctx context.Context, env *plugin.Env, c *onelake.SinkConfig) (*plugin.Output, error) {
 	s, err := SessionFor(ctx, env)
 	if err != nil {
 		return nil, err
@@ -38,7 +38,7 @@ func (OnelakeSink) Publish(ctx context.Context, env *node.Env, c *onelake.SinkCo
 	if err != nil {
 		return nil, s.checkLost(ctx, err)
 	}
-	out := &node.Output{RowsIn: st.Rows, BytesIn: env.Inputs[mainID].Bytes}
+	out := &plugin.Output{RowsIn: st.Rows, BytesIn: env.Inputs[mainID].Bytes}
 	if err := hook("sink-input-read"); err != nil {
 		return nil, err
 	}
