@@ -174,37 +174,72 @@ func EncodeIR(canonical []byte) (string, error) {
 
 // CompileAll compiles pipelines concurrently (one worker per CPU) and returns the files in the
 // order of ps. Errors are joined in that order too, so the result does not depend on scheduling.
+// It holds every file in memory: for many pipelines, CompileEach.
 func CompileAll(ps []*ir.Pipeline, opts Options) ([]*File, error) {
-	files := make([]*File, len(ps))
-	errs := make([]error, len(ps))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(ps)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				files[i], errs[i] = Compile(ps[i], opts)
-			}
-		}()
+	files := make([]*File, 0, len(ps))
+	err := CompileEach(ps, opts, func(f *File) error {
+		files = append(files, f)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for i := range ps {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	return files, nil
+}
+
+// compileWindow is how many pipelines CompileEach compiles before handing them on: enough to keep
+// every worker busy, few enough that memory does not grow with the number of pipelines (10,000
+// DAG files are ~270 MB; a window of them is ~2 MB).
+const compileWindow = 64
+
+// CompileEach compiles pipelines concurrently (one worker per CPU), a window at a time, and calls
+// emit with each file in the order of ps, from the calling goroutine; a file is not retained after
+// emit returns. It compiles every pipeline even when some fail, and then returns their errors
+// joined in the order of ps (a caller that must write all or nothing stages what emit is given and
+// discards it on error). An error from emit stops at once and is returned as is.
+func CompileEach(ps []*ir.Pipeline, opts Options, emit func(*File) error) error {
+	workers := min(runtime.GOMAXPROCS(0), max(len(ps), 1))
 	var msgs []string
 	class := fault.Class(0)
-	for _, err := range errs {
-		if err != nil {
-			msgs = append(msgs, err.Error())
-			if c := fault.ClassOf(err); class == 0 || c != fault.Config {
-				class = c
+	for lo := 0; lo < len(ps); lo += compileWindow {
+		win := ps[lo:min(lo+compileWindow, len(ps))]
+		files := make([]*File, len(win))
+		errs := make([]error, len(win))
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range min(workers, len(win)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					files[i], errs[i] = Compile(win[i], opts)
+				}
+			}()
+		}
+		for i := range win {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				msgs = append(msgs, err.Error())
+				if c := fault.ClassOf(err); class == 0 || c != fault.Config {
+					class = c
+				}
+				continue
 			}
+			if len(msgs) > 0 {
+				continue // already failing: nothing more is emitted, every error is still reported
+			}
+			if err := emit(files[i]); err != nil {
+				return err
+			}
+			files[i] = nil
 		}
 	}
 	if len(msgs) > 0 {
-		return nil, fault.New(class, "%s", strings.Join(msgs, "\n"))
+		return fault.New(class, "%s", strings.Join(msgs, "\n"))
 	}
-	return files, nil
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -619,6 +620,47 @@ func TestCompileAllKeepsOrder(t *testing.T) {
 	bad.Nodes = map[string]*ir.Node{}
 	if _, err := CompileAll([]*ir.Pipeline{ps[1], &bad}, Options{}); fault.ClassOf(err) != fault.Config {
 		t.Errorf("CompileAll with an invalid pipeline: %v", err)
+	}
+}
+
+// TestCompileEachWindows: more pipelines than one window, an invalid one in the second window:
+// the files before it are emitted in order, none after it, and the error names it.
+func TestCompileEachWindows(t *testing.T) {
+	base := loadCorpus(t)[0]
+	var ps []*ir.Pipeline
+	for i := range 2*compileWindow + 5 {
+		p := *base
+		p.ID = fmt.Sprintf("p%03d", i)
+		ps = append(ps, &p)
+	}
+	var emitted []string
+	emit := func(f *File) error { emitted = append(emitted, f.Pipeline); return nil }
+	if err := CompileEach(ps, Options{}, emit); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range emitted {
+		if id != ps[i].ID {
+			t.Fatalf("file %d is %s, want %s", i, id, ps[i].ID)
+		}
+	}
+	if len(emitted) != len(ps) {
+		t.Fatalf("emitted %d files, want %d", len(emitted), len(ps))
+	}
+	bad := *base
+	bad.ID = "p070"
+	bad.Tags = []string{strings.Repeat("x", 101)}
+	ps[70] = &bad
+	emitted = nil
+	err := CompileEach(ps, Options{}, emit)
+	if fault.ClassOf(err) != fault.Config || !strings.Contains(err.Error(), "longer than the 100 characters") {
+		t.Fatalf("got %v", err)
+	}
+	if len(emitted) != 70 || emitted[69] != "p069" {
+		t.Errorf("emitted %d files (last %v), want the 70 before the invalid one", len(emitted), emitted[len(emitted)-1:])
+	}
+	stop := errors.New("disk full")
+	if err := CompileEach(ps[:3], Options{}, func(*File) error { return stop }); err != stop {
+		t.Errorf("an emit error is returned as is: got %v", err)
 	}
 }
 

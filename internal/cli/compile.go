@@ -79,38 +79,17 @@ func (c *compileCmd) Run(e *Env) error {
 	if err := checkPolicy(e, policyFile, ps, nil); err != nil {
 		return err
 	}
-	files, err := compiler.CompileAll(ps, opts)
-	if err != nil {
-		return err
-	}
 	var enc *json.Encoder
 	if c.JSON {
 		enc = json.NewEncoder(e.Stdout)
 	}
+	// One window of pipelines in memory at a time (compiler.CompileEach): 10,000 DAG files are
+	// ~270 MB, which compile must not hold to write them.
 	if c.Check {
-		return checkDAGs(e, c.Out, files, c.Quiet, enc)
+		return checkDAGs(e, c.Out, ps, opts, c.Quiet, enc)
 	}
-	if err := os.MkdirAll(c.Out, 0o755); err != nil {
-		return fault.Wrap(fault.Config, err, "compile: --out")
-	}
-	for _, file := range files {
-		path := filepath.Join(c.Out, file.Name)
-		changed, err := writeIfChanged(path, file.Data)
-		if err != nil {
-			return fault.Wrap(fault.Temporary, err, "write %s", path)
-		}
-		state := "unchanged"
-		if changed {
-			state = "written"
-		}
-		switch {
-		case enc != nil:
-			if err := enc.Encode(CompileJSON{State: state, Path: path, Pipeline: file.Pipeline, IRHash: file.IRHash}); err != nil {
-				return err
-			}
-		case !c.Quiet:
-			fmt.Fprintf(e.Stdout, "%-9s %s  ir_hash %s\n", state, path, short(file.IRHash))
-		}
+	if err := writeDAGs(e, c.Out, ps, opts, c.Quiet, enc); err != nil {
+		return err
 	}
 	// A compile is when a new version of a pipeline appears: with a metadata store configured
 	// (AIFLOW_METADATA_DSN), its version is recorded there.
@@ -119,43 +98,110 @@ func (c *compileCmd) Run(e *Env) error {
 			return err
 		}
 	}
-	for _, orphan := range orphans(c.Out, files) {
+	for _, orphan := range orphans(c.Out, ps) {
 		fmt.Fprintf(e.Stderr, "warning: %s is a generated DAG of no pipeline compiled now: delete it if its pipeline is gone\n", orphan)
 	}
 	return nil
 }
 
-// writeIfChanged replaces path atomically, and only when its content differs, so that Airflow
-// does not reparse unchanged files.
-func writeIfChanged(path string, data []byte) (bool, error) {
-	if old, err := ir.ReadRegularFile(path, int64(len(data))); err == nil && bytes.Equal(old, data) {
-		return false, nil
+// stagedDAG is a compiled file written next to its destination, renamed over it once every
+// pipeline has compiled.
+type stagedDAG struct {
+	tmp, path, pipeline, hash string
+}
+
+// writeDAGs writes every DAG file whose content differs from the file on disk, all or nothing: a
+// changed file is staged as a temporary file in out while the rest compile, and the staged files
+// are renamed into place only when every pipeline compiled (on an error they are removed). An
+// unchanged file is not rewritten, so that Airflow does not reparse it.
+func writeDAGs(e *Env, out string, ps []*ir.Pipeline, opts compiler.Options, quiet bool, enc *json.Encoder) (err error) {
+	var staged []stagedDAG
+	var unchanged []stagedDAG
+	defer func() {
+		for _, s := range staged {
+			os.Remove(s.tmp) // after a successful rename there is nothing left to remove
+		}
+	}()
+	err = compiler.CompileEach(ps, opts, func(file *compiler.File) error {
+		path := filepath.Join(out, file.Name)
+		if old, err := ir.ReadRegularFile(path, int64(len(file.Data))); err == nil && bytes.Equal(old, file.Data) {
+			unchanged = append(unchanged, stagedDAG{path: path, pipeline: file.Pipeline, hash: file.IRHash})
+			return nil
+		}
+		if len(staged) == 0 {
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return fault.Wrap(fault.Config, err, "compile: --out")
+			}
+		}
+		tmp, err := stageFile(path, file.Data)
+		if err != nil {
+			return fault.Wrap(fault.Temporary, err, "write %s", path)
+		}
+		staged = append(staged, stagedDAG{tmp: tmp, path: path, pipeline: file.Pipeline, hash: file.IRHash})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	for _, s := range staged {
+		if err := os.Rename(s.tmp, s.path); err != nil {
+			return fault.Wrap(fault.Temporary, err, "write %s", s.path)
+		}
+	}
+	if quiet && enc == nil {
+		return nil
+	}
+	// In the order of ps: staged and unchanged are each in that order; merge by position.
+	pos := make(map[string]int, len(ps))
+	for i, p := range ps {
+		pos[filepath.Join(out, compiler.FileName(p.ID))] = i
+	}
+	lines := make([]CompileJSON, len(ps))
+	for _, s := range staged {
+		lines[pos[s.path]] = CompileJSON{State: "written", Path: s.path, Pipeline: s.pipeline, IRHash: s.hash}
+	}
+	for _, s := range unchanged {
+		lines[pos[s.path]] = CompileJSON{State: "unchanged", Path: s.path, Pipeline: s.pipeline, IRHash: s.hash}
+	}
+	for _, l := range lines {
+		if enc != nil {
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(e.Stdout, "%-9s %s  ir_hash %s\n", l.State, l.Path, short(l.IRHash))
+	}
+	return nil
+}
+
+// stageFile writes data to a new temporary file next to path (same folder: the rename that
+// publishes it is atomic) and returns its name.
+func stageFile(path string, data []byte) (string, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return false, err
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return false, err
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
-		return false, err
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
 	}
-	return true, os.Rename(tmp.Name(), path)
+	return tmp.Name(), nil
 }
 
 // checkDAGs compares the files on disk with what compile would write.
 // With enc, every file's state is also printed as a JSON line.
-func checkDAGs(e *Env, out string, files []*compiler.File, quiet bool, enc *json.Encoder) error {
+func checkDAGs(e *Env, out string, ps []*ir.Pipeline, opts compiler.Options, quiet bool, enc *json.Encoder) error {
 	var stale []string
 	var states []CompileJSON
-	for _, file := range files {
+	err := compiler.CompileEach(ps, opts, func(file *compiler.File) error {
 		path := filepath.Join(out, file.Name)
 		old, err := ir.ReadRegularFile(path, int64(len(file.Data))+1)
 		state := "up_to_date"
@@ -175,8 +221,12 @@ func checkDAGs(e *Env, out string, files []*compiler.File, quiet bool, enc *json
 			stale = append(stale, path+": stale (differs from the compiled pipeline "+file.Pipeline+")")
 		}
 		states = append(states, CompileJSON{State: state, Path: path, Pipeline: file.Pipeline, IRHash: file.IRHash})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for _, orphan := range orphans(out, files) {
+	for _, orphan := range orphans(out, ps) {
 		stale = append(stale, orphan+": generated DAG of no pipeline compiled now (delete it)")
 		states = append(states, CompileJSON{State: "orphan", Path: orphan})
 	}
@@ -192,16 +242,16 @@ func checkDAGs(e *Env, out string, files []*compiler.File, quiet bool, enc *json
 		return fault.Dataf("%d DAG file(s) out of date; run aiflow-runner compile without --check:\n%s", len(stale), strings.Join(stale, "\n"))
 	}
 	if !quiet {
-		fmt.Fprintf(e.Stdout, "ok  %d DAG file(s) in %s are up to date\n", len(files), out)
+		fmt.Fprintf(e.Stdout, "ok  %d DAG file(s) in %s are up to date\n", len(ps), out)
 	}
 	return nil
 }
 
 // orphans lists *.py files in out that carry the generated-code header but were not produced now.
-func orphans(out string, files []*compiler.File) []string {
-	want := map[string]bool{}
-	for _, f := range files {
-		want[f.Name] = true
+func orphans(out string, ps []*ir.Pipeline) []string {
+	want := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		want[compiler.FileName(p.ID)] = true
 	}
 	entries, err := os.ReadDir(out)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -143,6 +144,61 @@ nodes:
 	if code, _, _ := compileCLI(t, "compile", compileExamples); code != 64 {
 		t.Errorf("no --out: exit %d", code)
 	}
+}
+
+// TestCompileAllOrNothing: when one pipeline fails to compile, no DAG file changes, even those of
+// pipelines that compiled before it, and no temporary file is left behind.
+func TestCompileAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "dags")
+	if code, _, stderr := compileCLI(t, "compile", compileExamples, "--out", out, "-q"); code != 0 {
+		t.Fatalf("compile: exit %d, %s", code, stderr)
+	}
+	before := readDir(t, out)
+	// Only env dev has a profile: the dev pipelines compile (to a different image), the prod one fails.
+	profiles := filepath.Join(dir, "profiles.yaml")
+	if err := os.WriteFile(profiles, []byte("api_version: aiflow/v1\nprofiles:\n  - match: {env: dev}\n    image: r/aiflow-runner@sha256:"+strings.Repeat("b", 64)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := compileCLI(t, "compile", compileExamples, "--out", out, "--profiles", profiles)
+	if code != 78 || !strings.Contains(stderr, `no deployment profile for env "prod"`) || stdout != "" {
+		t.Fatalf("compile with a failing pipeline: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	after := readDir(t, out)
+	if len(after) != len(before) {
+		t.Errorf("files after the failed compile: %v, want %v", mapKeys(after), mapKeys(before))
+	}
+	for name, data := range before {
+		if after[name] != data {
+			t.Errorf("%s changed although the compile failed", name)
+		}
+	}
+}
+
+func readDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = string(b)
+	}
+	return m
+}
+
+func mapKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 func TestCompileLocalAndFuse(t *testing.T) {
