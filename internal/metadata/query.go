@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
 )
@@ -341,28 +342,53 @@ FROM aiflow_pipeline_versions ORDER BY pipeline_id, last_seen_us DESC, ir_hash`,
 // usageColumns maps UsageBy to its column: the only way a caller's word reaches the SQL text.
 var usageColumns = map[UsageBy]string{ByTeam: "p.team", ByProject: "p.project", ByCostCenter: "p.cost_center"}
 
+// Rollup bucket sizes of aiflow_usage_hourly and aiflow_usage_daily (migration 0004), in µs.
+const (
+	hourUs = int64(time.Hour / time.Microsecond)
+	dayUs  = 24 * hourUs
+)
+
+// ceilTo rounds a non-negative µs timestamp up to a multiple of size.
+func ceilTo(us, size int64) int64 { return (us + size - 1) / size * size }
+
 func (s *sqlStore) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	col, ok := usageColumns[q.By]
 	if !ok {
 		return nil, fault.Usagef("usage by %q: want team, project or cost_center", q.By)
 	}
 	// Attempts carry their own ir_hash, so an attempt is billed to the tenancy of the IR it ran.
-	// Running attempts have no duration yet and are left out.
-	args := []any{micros(q.Since)}
-	teamCond := ""
+	// Running attempts have no duration yet and are left out. Whole UTC days since q.Since come
+	// from the daily rollup, whole hours before the first of them from the hourly one, and only
+	// the part of an hour at q.Since from the attempts themselves: a 30-day question reads about
+	// 30 x tenancies rollup rows and at most an hour of attempts, whatever the history's size.
+	since := max(micros(q.Since), 0)
+	hour, day := ceilTo(since, hourUs), ceilTo(since, dayUs)
+	bare := strings.TrimPrefix(col, "p.")
+	args := []any{since, hour, day}
+	rollTeams, rawTeams := "", ""
 	if q.Teams != nil {
-		teamCond = " AND " + teamsIn("p.team", q.Teams, &args)
+		rollTeams = " AND " + teamsIn("team", q.Teams, &args)
+		rawTeams = " AND " + teamsIn("p.team", q.Teams, &args)
 	}
 	out := []UsageRow{}
 	err := s.each(ctx, "sum usage by "+string(q.By), `
-SELECT COALESCE(`+col+`, '') AS tenant, COUNT(*),
-       CAST(SUM(a.ended_us - a.started_us) AS BIGINT),
-       CAST(SUM(a.rows_in) AS BIGINT), CAST(SUM(a.rows_out) AS BIGINT),
-       CAST(SUM(a.bytes_in) AS BIGINT), CAST(SUM(a.bytes_out) AS BIGINT)
-FROM aiflow_node_attempts a
-LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = a.pipeline_id AND p.ir_hash = a.ir_hash
-WHERE a.started_us >= $1 AND a.ended_us IS NOT NULL`+teamCond+`
-GROUP BY COALESCE(`+col+`, '')
+SELECT tenant, CAST(SUM(n) AS BIGINT), CAST(SUM(us) AS BIGINT),
+       CAST(SUM(rows_in) AS BIGINT), CAST(SUM(rows_out) AS BIGINT),
+       CAST(SUM(bytes_in) AS BIGINT), CAST(SUM(bytes_out) AS BIGINT)
+FROM (
+    SELECT `+bare+` AS tenant, attempts AS n, node_us AS us, rows_in, rows_out, bytes_in, bytes_out
+    FROM aiflow_usage_daily WHERE bucket_us >= $3`+rollTeams+`
+    UNION ALL
+    SELECT `+bare+`, attempts, node_us, rows_in, rows_out, bytes_in, bytes_out
+    FROM aiflow_usage_hourly WHERE bucket_us >= $2 AND bucket_us < $3`+rollTeams+`
+    UNION ALL
+    SELECT COALESCE(`+col+`, ''), 1, a.ended_us - a.started_us, a.rows_in, a.rows_out, a.bytes_in, a.bytes_out
+    FROM aiflow_node_attempts a
+    LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = a.pipeline_id AND p.ir_hash = a.ir_hash
+    WHERE a.started_us >= $1 AND a.started_us < $2 AND a.ended_us IS NOT NULL`+rawTeams+`
+) u
+GROUP BY tenant
+HAVING SUM(n) > 0
 ORDER BY 3 DESC, 1`, args,
 		func(rows *sql.Rows) error {
 			var u UsageRow

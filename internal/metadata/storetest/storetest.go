@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ListRunsFilters", testListRunsFilters},
 		{"GetRunLookup", testGetRunLookup},
 		{"Usage", testUsage},
+		{"UsageRollups", testUsageRollups},
 		{"InvalidInput", testInvalidInput},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"ConcurrentAttempts", testConcurrentAttempts},
@@ -461,6 +462,89 @@ func testUsage(t *testing.T, s metadata.Store) {
 	}
 	if _, err := s.Usage(ctx, metadata.UsageQuery{By: "owner", Since: base}); fault.ClassOf(err) != fault.Usage {
 		t.Errorf("usage by owner: err = %v, want a usage error", err)
+	}
+}
+
+// testUsageRollups: usage is answered from hourly and daily rollups plus the attempts of the
+// partial hour at Since. Attempts over three days, ended, ended again with other counts,
+// restarted in place, interrupted by a newer attempt and left running, must sum for every Since
+// (on a day boundary, an hour boundary, mid-hour, before everything) exactly as the attempts
+// read back one by one do.
+func testUsageRollups(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	tenancies := map[string]metadata.Tenancy{
+		"h1": {Team: "features", Project: "fs", CostCenter: "cc1"},
+		"h2": {Team: "ads", Project: "fs", CostCenter: "cc2"},
+	}
+	for h, ten := range tenancies {
+		must(t, s.RecordPipeline(ctx, version("p"+h, h, ten, at(-time.Hour))), "record")
+	}
+	for i := range 60 {
+		hash := []string{"h1", "h2", "hx"}[i%3] // hx: a version never recorded
+		runID := fmt.Sprintf("r%d", i/4)
+		k := key("p"+hash, runID, fmt.Sprintf("n%d", i%5), 1)
+		start := at(time.Duration(i*73) * time.Minute) // ~3 days, every minute of the hour
+		a := metadata.Attempt{AttemptKey: k, AttemptID: "a", IRHash: hash, StartedAt: start}
+		must(t, s.StartAttempt(ctx, a), "start")
+		end := func(secs int, rows int64) {
+			must(t, s.EndAttempt(ctx, metadata.Attempt{AttemptKey: k, AttemptID: "a", Status: metadata.AttemptSucceeded, ExitCode: ptr(0),
+				EndedAt: ptr(start.Add(time.Duration(secs) * time.Second)), RowsIn: rows, RowsOut: rows / 2, BytesIn: 10 * rows, BytesOut: 5 * rows}), "end")
+		}
+		switch i % 6 {
+		case 0: // running
+		case 1:
+			end(30+i, int64(i))
+		case 2: // ended twice: the second counts
+			end(10, 1)
+			end(40+i, int64(2*i))
+		case 3: // restarted in place after ending, then ended again
+			end(99, 99)
+			must(t, s.StartAttempt(ctx, a), "restart")
+			end(20+i, int64(i+1))
+		case 4: // interrupted by a newer attempt of the same node
+			b := a
+			b.AttemptID = "b"
+			b.StartedAt = start.Add(time.Minute)
+			must(t, s.StartAttempt(ctx, b), "start newer")
+		case 5:
+			end(3600+i, int64(i)) // ends in the next hour: counted in its start's hour
+		}
+	}
+	runs, err := s.ListRuns(ctx, metadata.RunFilter{Limit: 1000})
+	must(t, err, "list runs")
+	var all []metadata.Attempt
+	for _, r := range runs {
+		d, err := s.GetRun(ctx, r.Pipeline, r.RunID)
+		must(t, err, "get run")
+		all = append(all, d.Attempts...)
+	}
+	for _, since := range []time.Time{at(-24 * time.Hour), base, at(17 * time.Minute), at(time.Hour), at(21*time.Hour + 30*time.Minute),
+		time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC), at(49*time.Hour + 59*time.Minute), at(100 * time.Hour)} {
+		want := map[string]metadata.UsageRow{}
+		for _, a := range all {
+			if a.EndedAt == nil || a.StartedAt.Before(since) {
+				continue
+			}
+			ten := tenancies[a.IRHash].Team
+			u := want[ten]
+			u.Tenant = ten
+			u.Attempts++
+			u.NodeSeconds += a.EndedAt.Sub(a.StartedAt).Seconds()
+			u.RowsIn += a.RowsIn
+			u.RowsOut += a.RowsOut
+			u.BytesIn += a.BytesIn
+			u.BytesOut += a.BytesOut
+			want[ten] = u
+		}
+		got, err := s.Usage(ctx, metadata.UsageQuery{By: metadata.ByTeam, Since: since})
+		must(t, err, "usage")
+		gotM := map[string]metadata.UsageRow{}
+		for _, u := range got {
+			gotM[u.Tenant] = u
+		}
+		if !reflect.DeepEqual(gotM, want) {
+			t.Errorf("usage since %s:\n got %+v\nwant %+v", since.Format(time.RFC3339), gotM, want)
+		}
 	}
 }
 
