@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -751,5 +752,32 @@ func TestAirflowNative(t *testing.T) {
 		if !strings.Contains(string(f.Data), want) {
 			t.Errorf("DAG lacks %q", want)
 		}
+	}
+}
+
+// TestPluginModulesTakePythonImage: the runner imports a pipeline's Python plugin modules before
+// any of its nodes runs, so every task of such a pipeline runs in the profile's python image.
+func TestPluginModulesTakePythonImage(t *testing.T) {
+	prof, err := ParseProfiles("py.yaml", []byte("api_version: aiflow/v1\nprofiles:\n  - match: {env: dev}\n    image: r/runner:dev\n    images: {python: r/py:dev}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := pipelineByID(t, "quickstart_user_orders")
+	f, err := Compile(q, Options{Profiles: prof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(f.Data), `IMAGES["python"]`) {
+		t.Fatalf("quickstart without plugin modules uses the python image:\n%s", f.Data)
+	}
+	withMods := *q
+	withMods.Extra = maps.Clone(q.Extra)
+	withMods.Extra["plugin_modules"] = []any{"team_plugins"}
+	f, err = Compile(&withMods, Options{Profiles: prof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, want := strings.Count(string(f.Data), `image=IMAGES["python"]`), len(q.Nodes); n != want {
+		t.Errorf("%d tasks in the python image, want %d:\n%s", n, want, f.Data)
 	}
 }

@@ -143,12 +143,22 @@ func ImageKey(n *ir.Node) string {
 	return e
 }
 
+// namesPluginModules tells whether the pipeline names Python plugin modules (plugin_modules).
+func namesPluginModules(p *ir.Pipeline) bool {
+	l, _ := p.Extra["plugin_modules"].([]any)
+	return len(l) > 0
+}
+
 // taskImageKey picks the images key of a task: the one of its nodes that the profile maps to an
 // image. A fused task whose nodes want two different images cannot run in one pod.
 func taskImageKey(p *ir.Pipeline, prof *Profile, t *task) (string, error) {
 	key := ""
 	for _, id := range t.nodes {
 		k := ImageKey(p.Nodes[id])
+		if namesPluginModules(p) {
+			// The runner imports the pipeline's Python plugin modules before any node runs.
+			k = "python"
+		}
 		if k == "" || prof.Images[k] == "" || k == key {
 			continue
 		}

@@ -129,7 +129,7 @@ func (d *decoder) authoring(doc *value) *Spec {
 		d.addf(pLine, "", "pipeline must be a mapping with at least an id")
 		return nil
 	}
-	d.known(pv, "", "pipeline", "id", "schedule", "owner", "sla_minutes", "tags", "team", "env", "project", "cost_center", "params", "description", "extra")
+	d.known(pv, "", "pipeline", "id", "schedule", "owner", "sla_minutes", "tags", "team", "env", "project", "cost_center", "params", "description", "plugin_modules", "extra")
 	idv, _ := pv.get("id")
 	p := &Pipeline{APIVersion: api, ID: d.str(idv, "", "pipeline.id"), SLAMinutes: DefaultSLAMinutes}
 	if idv == nil {
@@ -172,6 +172,19 @@ func (d *decoder) authoring(doc *value) *Spec {
 			d.addf(line, "", "params is given both in pipeline and in pipeline.extra")
 		}
 		p.Extra["params"] = d.mapping(v, "", "params")
+	}
+
+	// The Python modules that register the pipeline's own plugin kinds (the runner imports them).
+	if v, line := pv.get("plugin_modules"); v != nil {
+		if _, dup := p.Extra["plugin_modules"]; dup {
+			d.addf(line, "", "plugin_modules is given both in pipeline and in pipeline.extra")
+		}
+		mods := d.strList(v, "", "plugin_modules")
+		l := make([]any, len(mods))
+		for i, m := range mods {
+			l[i] = m
+		}
+		p.Extra["plugin_modules"] = l
 	}
 
 	s := &Spec{Pipeline: p, File: d.file, Line: pv.line, nodeLine: map[string]int{}, paramLine: map[string]map[string]int{}, fieldLine: keyLines(pv)}

@@ -219,3 +219,30 @@ func TestProblemsFormat(t *testing.T) {
 		t.Error("empty Problems.Err() != nil")
 	}
 }
+
+// TestPluginModules: plugin_modules under pipeline is extra.plugin_modules in the IR (what the
+// DSL's @pipeline(plugin_modules=[...]) writes): the same pipeline, the same hash.
+func TestPluginModules(t *testing.T) {
+	head := "api_version: aiflow/v1\npipeline: {id: p, owner: me, env: dev, "
+	nodes := "}\nnodes:\n  - {id: a, source: files, with: {path: /tmp/a}}\n"
+	hash := func(doc string) string {
+		t.Helper()
+		specs, ps := ir.Parse("p.yaml", []byte(doc), false)
+		if len(ps) > 0 {
+			t.Fatal(ps)
+		}
+		h, err := specs[0].Pipeline.Hash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if a, b := hash(head+"plugin_modules: [team_plugins]"+nodes), hash(head+"extra: {plugin_modules: [team_plugins]}"+nodes); a != b {
+		t.Errorf("plugin_modules and extra.plugin_modules differ: %s vs %s", a, b)
+	}
+	for _, bad := range []string{"plugin_modules: team_plugins", "plugin_modules: [1]", "plugin_modules: [a], extra: {plugin_modules: [a]}"} {
+		if _, ps := ir.Parse("p.yaml", []byte(head+bad+nodes), false); len(ps) == 0 || !strings.Contains(ps.Error(), "plugin_modules") {
+			t.Errorf("%s: %v", bad, ps)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -40,27 +41,112 @@ type Env struct {
 	// Lookup reads the environment (os.LookupEnv outside tests).
 	Lookup func(string) (string, bool)
 
-	pluginModules []string // the Python plugin modules Registry was extended with
+	base        *plugin.Registry          // Registry before any Python plugin module extended it
+	pluginCache map[string]*pythonPlugins // by the sorted, comma-joined module names
 }
 
 // Config reads the runtime configuration from the command's environment. When it names Python
-// plugin modules (AIFLOW_PLUGIN_MODULES), Registry is extended with the source kinds they
-// register, so every command that validates, compiles or runs a pipeline accepts them.
+// plugin modules (AIFLOW_PLUGIN_MODULES), Registry is extended with the kinds they register, so
+// every command that validates, compiles or runs a pipeline accepts them; the modules a pipeline
+// names itself are added when it is loaded (pythonPluginsFor).
 func (e *Env) Config() (*config.Config, error) {
 	cfg, err := config.LoadFrom(e.Ctx, lookuper(e.Lookup))
-	if err != nil || len(cfg.PluginModules) == 0 || slices.Equal(cfg.PluginModules, e.pluginModules) {
-		return cfg, err
-	}
-	d, err := pyplugin.Describe(e.Ctx, cfg.Python, cfg.PluginModules)
 	if err != nil {
 		return nil, err
 	}
-	r, err := pyplugin.Extend(e.Registry, d, cfg.PluginModules)
+	if e.base == nil {
+		e.base = e.Registry
+	}
+	if len(cfg.PluginModules) == 0 {
+		return cfg, nil
+	}
+	pp, err := e.pythonPlugins(cfg.Python, cfg.PluginModules)
 	if err != nil {
 		return nil, err
 	}
-	e.Registry, e.pluginModules = r, cfg.PluginModules
+	e.Registry = pp.reg
 	return cfg, nil
+}
+
+// pythonPlugins is the registry extended with one set of Python plugin modules.
+type pythonPlugins struct {
+	modules []string
+	desc    *pyplugin.Description
+	reg     *plugin.Registry
+}
+
+// pythonPlugins imports the modules (once per set) and returns the base registry extended with
+// what they register.
+func (e *Env) pythonPlugins(python string, modules []string) (*pythonPlugins, error) {
+	mods := slices.Clone(modules)
+	slices.Sort(mods)
+	mods = slices.Compact(mods)
+	key := strings.Join(mods, ",")
+	if pp, ok := e.pluginCache[key]; ok {
+		return pp, nil
+	}
+	d, err := pyplugin.Describe(e.Ctx, python, mods)
+	if err != nil {
+		return nil, err
+	}
+	r, err := pyplugin.Extend(e.base, d, mods)
+	if err != nil {
+		return nil, err
+	}
+	if e.pluginCache == nil {
+		e.pluginCache = map[string]*pythonPlugins{}
+	}
+	pp := &pythonPlugins{modules: mods, desc: d, reg: r}
+	e.pluginCache[key] = pp
+	return pp, nil
+}
+
+// pythonPluginsFor gives each spec the registry of its Python plugin modules (the
+// configuration's and those its pipeline names in plugin_modules) and the problems of using
+// them: a module that cannot be imported, a node reading a Python source on an engine without a
+// reader for it. When pipelines name modules, Registry becomes the registry of all of them (what
+// compile and run then use).
+func (e *Env) pythonPluginsFor(cfg *config.Config, specs []*ir.Spec) (map[*ir.Spec]*plugin.Registry, map[*ir.Spec]ir.Problems, error) {
+	regs := map[*ir.Spec]*plugin.Registry{}
+	probs := map[*ir.Spec]ir.Problems{}
+	if e.base == nil {
+		e.base = e.Registry
+	}
+	union := slices.Clone(cfg.PluginModules)
+	for _, s := range specs {
+		mods, err := pyplugin.PipelineModules(s.Pipeline)
+		if err != nil {
+			probs[s] = ir.Problems{s.Locate(ir.Problem{Msg: err.Error()}, pyplugin.ModulesKey)}
+			continue
+		}
+		all := append(slices.Clone(cfg.PluginModules), mods...)
+		if len(all) == 0 {
+			regs[s] = e.Registry
+			continue
+		}
+		pp, err := e.pythonPlugins(cfg.Python, all)
+		if err != nil {
+			if fault.ClassOf(err) != fault.Config {
+				return nil, nil, err
+			}
+			probs[s] = ir.Problems{s.Locate(ir.Problem{Msg: err.Error()}, pyplugin.ModulesKey)}
+			continue
+		}
+		regs[s] = pp.reg
+		byNode := pyplugin.Check(s.Pipeline, pp.desc, "arrow")
+		for _, id := range slices.Sorted(maps.Keys(byNode)) {
+			probs[s] = append(probs[s], s.Locate(ir.Problem{Node: id, Msg: byNode[id]}, ""))
+		}
+		union = append(union, mods...)
+	}
+	if len(union) > len(cfg.PluginModules) {
+		pp, err := e.pythonPlugins(cfg.Python, union)
+		if err != nil {
+			return nil, nil, err
+		}
+		e.Registry = pp.reg
+	}
+	return regs, probs, nil
 }
 
 type lookuper func(string) (string, bool)

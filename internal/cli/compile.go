@@ -61,16 +61,18 @@ func (c *compileCmd) Run(e *Env) error {
 	if policyFile == "" {
 		policyFile = cfg.PolicyFile
 	}
-	opts := compiler.Options{Target: t, Registry: e.Registry, Fuse: c.Fuse, Runner: c.Runner}
+	opts := compiler.Options{Target: t, Fuse: c.Fuse, Runner: c.Runner}
 	if c.Profiles != "" {
 		if opts.Profiles, err = compiler.LoadProfiles(c.Profiles); err != nil {
 			return err
 		}
 	}
-	ls, err := LoadValid(e.Registry, cfg.Envs, c.Paths)
+	ls, err := e.loadValid(cfg, c.Paths)
 	if err != nil {
 		return err
 	}
+	// After loading: the pipelines' own plugin modules extend the registry.
+	opts.Registry = e.Registry
 	ps := make([]*ir.Pipeline, len(ls))
 	for i, l := range ls {
 		ps[i] = l.Spec.Pipeline

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
@@ -28,6 +29,32 @@ func LoadValid(r *plugin.Registry, envs []string, paths []string) ([]*Loaded, er
 		return nil, fault.Usagef("no spec paths given")
 	}
 	specs, ps := ir.LoadPaths(paths)
+	return validSpecs(func(*ir.Spec) (*plugin.Registry, ir.Problems) { return r, nil }, envs, specs, ps, paths)
+}
+
+// loadValid is LoadValid with the registry of each pipeline's Python plugin modules (the
+// configuration's and its own plugin_modules).
+func (e *Env) loadValid(cfg *config.Config, paths []string) ([]*Loaded, error) {
+	if len(paths) == 0 {
+		return nil, fault.Usagef("no spec paths given")
+	}
+	specs, ps := ir.LoadPaths(paths)
+	regs, probs, err := e.pythonPluginsFor(cfg, specs)
+	if err != nil {
+		return nil, err
+	}
+	return validSpecs(func(s *ir.Spec) (*plugin.Registry, ir.Problems) { return regs[s], probs[s] }, cfg.Envs, specs, ps, paths)
+}
+
+// validSpecs checks, validates (each spec with the registry regFor gives it, none when its
+// plugin modules failed) and merges loaded specs, with the problems regFor reports.
+func validSpecs(regFor func(*ir.Spec) (*plugin.Registry, ir.Problems), envs []string, specs []*ir.Spec, ps ir.Problems, paths []string) ([]*Loaded, error) {
+	// Sequentially: regFor need not be safe for concurrent use.
+	regs := make([]*plugin.Registry, len(specs))
+	pre := make([]ir.Problems, len(specs))
+	for i, s := range specs {
+		regs[i], pre[i] = regFor(s)
+	}
 	// Check, validate and hash every spec, concurrently; then merge in load order.
 	type checked struct {
 		ps    ir.Problems
@@ -43,7 +70,10 @@ func LoadValid(r *plugin.Registry, envs []string, paths []string) ([]*Loaded, er
 			for i := range work {
 				s := specs[i]
 				sp := s.Check(ir.CheckOptions{Envs: envs})
-				sp = append(sp, r.Validate(s)...)
+				sp = append(sp, pre[i]...)
+				if regs[i] != nil {
+					sp = append(sp, regs[i].Validate(s)...)
+				}
 				if len(sp) > 0 {
 					res[i].ps = sp
 					continue

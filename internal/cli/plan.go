@@ -35,7 +35,7 @@ func (c *planCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
-	ls, err := LoadValid(e.Registry, cfg.Envs, c.Paths)
+	ls, err := e.loadValid(cfg, c.Paths)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func DecodeIR(s string) ([]byte, error) {
 // loadIR finds the pipeline to run: from --ir (file or folder) or from AIFLOW_IR_B64.
 func loadIR(e *Env, cfg *config.Config, irPath, pipeline string) (*Loaded, error) {
 	if irPath != "" {
-		ls, err := LoadValid(e.Registry, cfg.Envs, []string{irPath})
+		ls, err := e.loadValid(cfg, []string{irPath})
 		if err != nil {
 			return nil, err
 		}
@@ -99,9 +99,16 @@ func loadIR(e *Env, cfg *config.Config, irPath, pipeline string) (*Loaded, error
 		return nil, fault.Wrap(fault.Config, err, "")
 	}
 	specs, ps := ir.Parse(IREnv+".json", data, false)
+	regs, probs, err := e.pythonPluginsFor(cfg, specs)
+	if err != nil {
+		return nil, err
+	}
 	var all []*Loaded
 	for _, s := range specs {
-		sp := append(s.Check(ir.CheckOptions{Envs: cfg.Envs}), e.Registry.Validate(s)...)
+		sp := append(s.Check(ir.CheckOptions{Envs: cfg.Envs}), probs[s]...)
+		if regs[s] != nil {
+			sp = append(sp, regs[s].Validate(s)...)
+		}
 		if len(sp) > 0 {
 			ps = append(ps, sp...)
 			continue
@@ -444,7 +451,18 @@ func (c *replayCmd) Run(e *Env) error {
 			return fault.Wrap(fault.Config, ps, "replay: stored IR")
 		}
 		l = &Loaded{Spec: specs[0], Hash: detail.IRHash}
+		// The modules the stored pipeline names (plugin_modules) extend the registry.
+		_, probs, err := e.pythonPluginsFor(cfg, specs)
+		if err != nil {
+			return err
+		}
+		if ps := probs[specs[0]]; len(ps) > 0 {
+			return fault.Wrap(fault.Config, ps, "replay: stored IR")
+		}
 	}
+	// The session was opened before the IR was loaded: its nodes run with the registry the
+	// pipeline's plugin modules extended.
+	s.runner.Registry = e.Registry
 	ld := time.Now().UTC()
 	if detail.LogicalDate != nil {
 		ld = *detail.LogicalDate

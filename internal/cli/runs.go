@@ -173,7 +173,7 @@ func (c *pipelinesRecordCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
-	ls, err := LoadValid(e.Registry, cfg.Envs, c.Paths)
+	ls, err := e.loadValid(cfg, c.Paths)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func (c *validateCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
-	ls, err := LoadValid(e.Registry, cfg.Envs, c.Paths)
+	ls, err := e.loadValid(cfg, c.Paths)
 	var ps ir.Problems
 	if c.JSON && errors.As(err, &ps) {
 		// Problems on stdout for tools (an editor, CI annotations); the exit code stays 78.

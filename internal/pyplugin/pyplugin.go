@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/pyengine"
+	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
 
@@ -44,6 +46,8 @@ type Description struct {
 	Sources      map[string]Info `json:"sources"`
 	Sinks        map[string]Info `json:"sinks"`
 	SparkReaders []string        `json:"spark_readers"`
+	ArrowReaders []string        `json:"arrow_readers"`
+	SinkWriters  []string        `json:"sink_writers"`
 }
 
 // describeTimeout bounds the import of the plugin modules.
@@ -98,24 +102,17 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-// SourceParams are the params of a Python-plugin source: whatever its builder returned (the
-// runner cannot know its fields; the Python reader checks them).
-type SourceParams struct {
-	Rest map[string]any `json:"-" plugin:"rest"`
-}
-
-func (*SourceParams) Validate() error { return nil }
-
-// Source pins a Python-plugin source: its rendered params and the modules that read it.
+// Source pins a Python-plugin source: its rendered params, the run's context and the modules
+// that read it.
 type Source struct {
 	Kind    string
 	Modules []string
 }
 
-var _ plugin.Source[*SourceParams] = Source{}
+var _ plugin.Source[*Params] = Source{}
 
 // Pin records what the consumers' readers need; nothing is read here.
-func (s Source) Pin(ctx context.Context, env *plugin.Env, _ *SourceParams) (*plugin.Output, error) {
+func (s Source) Pin(ctx context.Context, env *plugin.Env, _ *Params) (*plugin.Output, error) {
 	params := map[string]any{}
 	for k, v := range env.Node.Params {
 		params[k] = v
@@ -123,34 +120,153 @@ func (s Source) Pin(ctx context.Context, env *plugin.Env, _ *SourceParams) (*plu
 	params["id"] = env.Node.ID
 	m := &manifest.Manifest{Kind: ManifestKind,
 		Dataset: &manifest.DatasetRef{Namespace: "python." + s.Kind, Name: env.Node.ID},
-		Details: map[string]any{"plugin_kind": s.Kind, "params": params, "modules": s.Modules}}
+		Details: map[string]any{"plugin_kind": s.Kind, "params": params, "modules": s.Modules, "context": runContext(env)}}
 	return &plugin.Output{Manifest: m}, nil
 }
 
-// Extend returns r with the source kinds of d registered (r itself when d adds none). A kind
-// the runner already has is a configuration error: two plugins cannot own one kind.
+// Extend returns r with the source and sink kinds of d registered (r itself when d adds none).
+// A kind the runner already has is a configuration error: two plugins cannot own one kind. A
+// source kind is read by the engines it has readers for (spark: register_spark_source_reader;
+// arrow and python: register_arrow_source_reader); a sink kind runs when it has a writer
+// (register_sink_writer), on the arrow and python engines.
 func Extend(r *plugin.Registry, d *Description, modules []string) (*plugin.Registry, error) {
-	if len(d.Sources) == 0 {
+	if len(d.Sources) == 0 && len(d.Sinks) == 0 {
 		return r, nil
 	}
 	c := r.Clone()
 	for _, kind := range slices.Sorted(maps.Keys(d.Sources)) {
 		info := d.Sources[kind]
 		if _, dup := c.Lookup(plugin.RoleSource, kind); dup {
-			return nil, fault.Configf("AIFLOW_PLUGIN_MODULES: %s registers source %q, which this runner already has", info.Module, kind)
-		}
-		var engines []string
-		if slices.Contains(d.SparkReaders, kind) {
-			engines = append(engines, "spark")
+			return nil, fault.Configf("plugin modules: %s registers source %q, which this runner already has", info.Module, kind)
 		}
 		summary := info.Doc
 		if summary == "" {
 			summary = "Python plugin source from " + info.Module
 		}
-		k := plugin.Kind[*SourceParams]{Kind: kind, Open: true, Engines: engines, Summary: summary,
-			New: func() *SourceParams { return &SourceParams{} }}
+		k := plugin.Kind[*Params]{Kind: kind, Open: true, Engines: d.ReaderEngines(kind), Summary: summary,
+			New: func() *Params { return &Params{} }}
 		// Pinning is the same whatever engine reads the source.
-		plugin.RegisterSource(c, k, Source{Kind: kind, Modules: modules}, "arrow", "spark")
+		plugin.RegisterSource(c, k, Source{Kind: kind, Modules: modules}, "arrow", "python", "spark")
+	}
+	for _, kind := range slices.Sorted(maps.Keys(d.Sinks)) {
+		info := d.Sinks[kind]
+		if _, dup := c.Lookup(plugin.RoleSink, kind); dup {
+			return nil, fault.Configf("plugin modules: %s registers sink %q, which this runner already has", info.Module, kind)
+		}
+		summary := info.Doc
+		if summary == "" {
+			summary = "Python plugin sink from " + info.Module
+		}
+		k := plugin.Kind[*Params]{Kind: kind, Open: true, Summary: summary, New: func() *Params { return &Params{} },
+			Destinations: paramDestinations}
+		if !slices.Contains(d.SinkWriters, kind) {
+			// A builder without a writer describes the kind for the DSL only: validate refuses a
+			// pipeline that uses it, as nothing could run it.
+			k.Lint = func(*plugin.Registry, *Params) error {
+				return fmt.Errorf("sink kind %q (from %s) has no writer: register one with register_sink_writer", kind, info.Module)
+			}
+			plugin.RegisterSink[*Params](c, k, nil)
+			continue
+		}
+		k.Engines = []string{"arrow", "python"}
+		plugin.RegisterSink(c, k, Sink{Kind: kind, Modules: modules}, "arrow", "python")
 	}
 	return c, nil
+}
+
+// ReaderEngines are the engines that can read a source kind of d.
+func (d *Description) ReaderEngines(kind string) []string {
+	var out []string
+	if slices.Contains(d.ArrowReaders, kind) {
+		out = append(out, "arrow", "python")
+	}
+	if slices.Contains(d.SparkReaders, kind) {
+		out = append(out, "spark")
+	}
+	return out
+}
+
+// paramDestinations reports where a Python sink writes for tenant policy, from the params its
+// builder returned under the usual names (table, path, topic, feature_group): the runner cannot
+// know more of a kind written in Python.
+func paramDestinations(p *Params) []plugin.Destination {
+	var out []plugin.Destination
+	for _, f := range []struct{ field, kind string }{{"table", plugin.DestTable}, {"path", plugin.DestPath},
+		{"topic", plugin.DestTopic}, {"feature_group", plugin.DestFeatureGroup}} {
+		if v, ok := p.Rest[f.field].(string); ok && v != "" {
+			out = append(out, plugin.Destination{Kind: f.kind, Value: v, Field: f.field})
+		}
+	}
+	return out
+}
+
+// ModulesKey is the pipeline key (in the IR's extra) naming its plugin modules.
+const ModulesKey = "plugin_modules"
+
+var moduleName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+
+// PipelineModules returns the Python modules a pipeline names as its plugin modules
+// (`plugin_modules:` in a YAML spec's pipeline, plugin_modules= in the DSL's @pipeline, extra
+// in IR JSON): a list of dotted module names.
+func PipelineModules(p *ir.Pipeline) ([]string, error) {
+	v, ok := p.Extra[ModulesKey]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s must be a list of Python module names, not %T", ModulesKey, v)
+	}
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		s, ok := x.(string)
+		if !ok || !moduleName.MatchString(s) {
+			return nil, fmt.Errorf("%s: %v is not a Python module name (my_team_plugins, team.plugins)", ModulesKey, x)
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Check reports the nodes of p that read a Python-plugin source on an engine without a reader
+// for its kind, by node id: the run would fail there.
+func Check(p *ir.Pipeline, d *Description, defaultEngine string) map[string]string {
+	out := map[string]string{}
+	for _, id := range p.NodeIDs() {
+		n := p.Nodes[id]
+		if n == nil || n.Type == ir.Source {
+			continue
+		}
+		engine := n.EngineName()
+		if engine == "" {
+			engine = defaultEngine
+		}
+		for _, in := range n.InputIDs {
+			src := p.Nodes[in]
+			if src == nil || src.Type != ir.Source {
+				continue
+			}
+			info, ok := d.Sources[src.Kind()]
+			if !ok {
+				continue
+			}
+			engines := d.ReaderEngines(src.Kind())
+			if slices.Contains(engines, engine) {
+				continue
+			}
+			how := "register_arrow_source_reader"
+			if engine == "spark" {
+				how = "register_spark_source_reader"
+			}
+			have := strings.Join(engines, ", ")
+			if have == "" {
+				have = "none"
+			}
+			out[id] = fmt.Sprintf("input %s: source kind %q (from %s) has no reader for engine %s (engines with a reader: %s); register one with %s",
+				in, src.Kind(), info.Module, engine, have, how)
+		}
+	}
+	return out
 }

@@ -58,3 +58,24 @@ def test_dsl_imports_nothing_heavy():
             "bad = [m for m in ('pyarrow', 'pandas', 'pyspark', 'numpy') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], env=sdk_env()).returncode == 0
+
+
+def test_readers_and_writers_registries():
+    from aiflow_sdk import plugins as p
+
+    @p.register_arrow_source_reader("t_arrow_kind")
+    def read(params, context):
+        return None
+
+    @p.register_sink_writer("t_sink_kind")
+    def write(data, params, context):
+        return None
+
+    assert p.get_arrow_source_reader("t_arrow_kind") is read
+    assert p.ARROW_SOURCE_READERS[("arrow", "t_arrow_kind")] is read
+    assert p.get_sink_writer("t_sink_kind") is write
+    with pytest.raises(ValueError):
+        p.register_sink_writer("t_sink_kind")(write)
+    with pytest.raises(p.UnknownPluginError):
+        p.get_sink_writer("nope")
+    assert issubclass(p.TemporaryError, Exception)
