@@ -57,6 +57,12 @@ func TestUserFeaturesExample(t *testing.T) {
 			t.Fatalf("validate %s: exit %d\n%s", spec, r.code, r.stderr)
 		}
 	}
+	// The DAG the seed's pipeline compiles to (its content is the compiler's goldens).
+	dags := filepath.Join(w.dir, "dags")
+	w.mustRun("compile", filepath.Join(example, "pipeline.yaml"), "--out", dags)
+	if _, err := os.Stat(filepath.Join(dags, "daily_user_feature_pipeline.py")); err != nil {
+		t.Errorf("compile wrote no DAG: %v", err)
+	}
 	features := filepath.Join(lake, "feature_store", "user_features_daily")
 	featuresSQL, _ := spark.DeltaPath("file://" + features)
 	// A rerun (a new run id) overwrites the day's partition: the table keeps 97 rows for the day.
