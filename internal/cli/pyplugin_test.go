@@ -17,6 +17,7 @@ const teamPlugins = `import json, os
 import pyarrow as pa
 from aiflow_sdk.plugins import (register_source, register_sink, register_arrow_source_reader,
                                 register_sink_writer, TemporaryError)
+from aiflow_sdk.observability import structured_log
 
 
 @register_source("numbers")
@@ -52,13 +53,16 @@ def write_jsonl(data, params, context):
     # One file per run and node, renamed into place: a retry overwrites it, never duplicates.
     final = os.path.join(params["path"], context["run_id"] + "__" + context["node_id"] + ".jsonl")
     tmp = final + ".tmp" + str(os.getpid())
+    rows = 0
     with open(tmp, "w") as f:
         for batch in data:
             for row in batch.to_pylist():
                 if params.get("bad_row") is not None and row["n"] == params["bad_row"]:
                     raise ValueError("jsonl_dir: row %d is bad" % row["n"])
                 f.write(json.dumps(row) + "\n")
+                rows += 1
     os.replace(tmp, final)
+    structured_log("warn", "jsonl_written", rows=rows)
 
 
 @register_sink("described_only")
@@ -112,8 +116,13 @@ func TestPythonPluginsArrow(t *testing.T) {
 	if r := w.run("validate", spec); r.code != 0 {
 		t.Fatalf("validate: exit %d\n%s", r.code, r.stderr)
 	}
-	if r := w.run("run", "--pipeline", "team", "--all", "--ir", spec, "--run-id", "r1", "--logical-date", "2024-01-02"); r.code != 0 {
+	r := w.run("run", "--pipeline", "team", "--all", "--ir", spec, "--run-id", "r1", "--logical-date", "2024-01-02")
+	if r.code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The writer's structured_log is a record of the node's own log stream.
+	if !strings.Contains(r.stderr, "jsonl_written") || !strings.Contains(r.stderr, "user.rows=1250") {
+		t.Errorf("the writer's structured_log is not in the node's log:\n%s", r.stderr)
 	}
 	rows := readJSONL(t, w.path("dest/r1__out.jsonl"))
 	if len(rows) != 1250 {
@@ -192,7 +201,7 @@ nodes:
   - {id: q, transform: spark, inputs: [nums], with: {sql: "SELECT * FROM nums"}}
   - {id: out, sink: described_only, inputs: [nums]}
 `)
-	r := w.run("validate", bad)
+	r = w.run("validate", bad)
 	if r.code != 78 || !strings.Contains(r.stderr, "no writer") || !strings.Contains(r.stderr, "no reader for engine spark") {
 		t.Fatalf("validate bad.yaml: exit %d\n%s", r.code, r.stderr)
 	}

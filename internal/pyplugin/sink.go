@@ -17,6 +17,7 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/pyengine"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
@@ -94,7 +95,12 @@ func (s Sink) write(ctx context.Context, env *plugin.Env, rr array.RecordReader)
 	what := "writer of sink " + s.Kind
 	req := request{Mode: "write", Kind: s.Kind, Params: resolved.(map[string]any), Context: runContext(env), Modules: s.Modules}
 	cl, err := start(ctx, env.Config.Python, what, req, pr, identityEnv(env),
-		func(level slog.Level, line string) { env.Log.Log(ctx, level, "python: "+line) })
+		func(level slog.Level, line string) {
+			// The writer's structured_log and MetricsClient records land in the node's log and metrics.
+			if !pyengine.RelayRecord(ctx, env, line) {
+				env.Log.Log(ctx, level, "python: "+line)
+			}
+		})
 	pr.Close()
 	if err != nil {
 		pw.Close()
