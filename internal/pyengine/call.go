@@ -114,7 +114,7 @@ func relayLines(ctx context.Context, env *plugin.Env, r io.Reader, level slog.Le
 // RelayRecord puts a line a node's Python subprocess printed into the node's log stream or
 // metrics when it is an aiflow_sdk.observability record, and reports whether it was one (other
 // lines are the caller's to log).
-func RelayRecord(ctx context.Context, env *node.Env, line string) bool {
+func RelayRecord(ctx context.Context, env *plugin.Env, line string) bool {
 	return strings.HasPrefix(line, recordPrefix) && relayRecord(ctx, env, line)
 }
 
