@@ -13,11 +13,16 @@ import (
 
 // runColumns reads a run with the tenancy of its pipeline version (empty if the version was never
 // recorded, as when a run was started by hand).
-const runColumns = `
+const runColumns = runSelect + `
+FROM aiflow_runs r` + runTenancy
+
+const (
+	runSelect = `
 SELECT r.pipeline_id, r.run_id, r.logical_date_us, r.ir_hash, r.status, r.started_us, r.ended_us,
-       COALESCE(p.team, ''), COALESCE(p.env, ''), COALESCE(p.project, ''), COALESCE(p.cost_center, '')
-FROM aiflow_runs r
+       COALESCE(p.team, ''), COALESCE(p.env, ''), COALESCE(p.project, ''), COALESCE(p.cost_center, '')`
+	runTenancy = `
 LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = r.pipeline_id AND p.ir_hash = r.ir_hash`
+)
 
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var r Run
@@ -34,37 +39,52 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 }
 
 func (s *sqlStore) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
-	var where []string
+	var runConds, teamConds []string
 	var args []any
-	add := func(cond string, v any) {
+	add := func(conds *[]string, cond string, v any) {
 		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
+		*conds = append(*conds, fmt.Sprintf(cond, len(args)))
 	}
 	if f.Pipeline != "" {
-		add("r.pipeline_id = $%d", f.Pipeline)
+		add(&runConds, "r.pipeline_id = $%d", f.Pipeline)
 	}
 	if f.RunID != "" {
-		add("r.run_id = $%d", f.RunID)
-	}
-	if f.Team != "" {
-		add("p.team = $%d", f.Team)
-	}
-	if f.Teams != nil {
-		where = append(where, teamsIn("p.team", f.Teams, &args))
+		add(&runConds, "r.run_id = $%d", f.RunID)
 	}
 	if f.Status != "" {
-		add("r.status = $%d", string(f.Status))
+		add(&runConds, "r.status = $%d", string(f.Status))
 	}
-	q := runColumns
-	if len(where) > 0 {
-		q += "\nWHERE " + strings.Join(where, " AND ")
+	if f.Team != "" {
+		add(&teamConds, "p.team = $%d", f.Team)
+	}
+	if f.Teams != nil {
+		teamConds = append(teamConds, teamsIn("p.team", f.Teams, &args))
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultRunLimit
 	}
 	args = append(args, limit)
-	q += fmt.Sprintf("\nORDER BY r.started_us DESC, r.pipeline_id, r.run_id LIMIT $%d", len(args))
+	lim := len(args)
+	var q string
+	if len(teamConds) > 0 && f.Pipeline == "" && s.d.backend == PostgresBackend {
+		// A team's newest runs: the newest `limit` runs of each of the team's pipeline versions
+		// (index aiflow_runs_pipeline_started), then the newest of those. Filtering the join of all
+		// runs by team instead reads the whole history (1.5M runs: seconds) for a team whose runs
+		// are not among the newest. SQLite has no LATERAL; its stores are a laptop's, small.
+		inner := append([]string{"r.pipeline_id = v.pipeline_id", "r.ir_hash = v.ir_hash"}, runConds...)
+		q = runSelect + `
+FROM (SELECT p.pipeline_id, p.ir_hash FROM aiflow_pipeline_versions p WHERE ` + strings.Join(teamConds, " AND ") + `) v
+CROSS JOIN LATERAL (
+    SELECT * FROM aiflow_runs r WHERE ` + strings.Join(inner, " AND ") + fmt.Sprintf(`
+    ORDER BY r.started_us DESC, r.run_id LIMIT $%d) r`, lim) + runTenancy
+	} else {
+		q = runColumns
+		if where := append(runConds, teamConds...); len(where) > 0 {
+			q += "\nWHERE " + strings.Join(where, " AND ")
+		}
+	}
+	q += fmt.Sprintf("\nORDER BY r.started_us DESC, r.pipeline_id, r.run_id LIMIT $%d", lim)
 
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
