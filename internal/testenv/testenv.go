@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -37,5 +38,20 @@ func Require(t testing.TB, name string) string {
 		t.Fatalf("%s is not set: the service this test needs was not started (run make test)", name)
 	}
 	t.Skipf("%s not set; run make test to start the service", name)
+	return ""
+}
+
+// Command returns the path of a program the test needs (scripts/install.sh installs it), or
+// ends the test like Require: Fatal under CI=true, Skip elsewhere.
+func Command(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if CI() {
+		t.Fatalf("%s is not installed: %v (scripts/install.sh installs it)", name, err)
+	}
+	t.Skipf("%s not installed (scripts/install.sh installs it): %v", name, err)
 	return ""
 }

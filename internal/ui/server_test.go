@@ -1,0 +1,279 @@
+package ui_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/metadata"
+	"github.com/aiflow-dev/aiflow/internal/ui"
+	"github.com/aiflow-dev/aiflow/plugin"
+)
+
+// teamStore records one pipeline with one run for each team.
+func teamStore(t *testing.T, teams ...string) metadata.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := metadata.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, team := range teams {
+		p := "p_" + team
+		ir := fmt.Sprintf(`{"api_version":"aiflow/v1","id":%q,"owner":"o","extra":{"team":%q},"nodes":{"n":{"id":"n","type":"source","params":{"kind":"files","path":"x/"}}},"edges":[]}`, p, team)
+		if err := s.RecordPipeline(ctx, metadata.PipelineVersion{Pipeline: p, IRHash: "h_" + team, IR: json.RawMessage(ir),
+			Tenancy: metadata.Tenancy{Team: team}}); err != nil {
+			t.Fatal(err)
+		}
+		k := metadata.AttemptKey{Pipeline: p, RunID: "r1", Node: "n", Try: 1}
+		if err := s.StartAttempt(ctx, metadata.Attempt{AttemptKey: k, IRHash: "h_" + team}); err != nil {
+			t.Fatal(err)
+		}
+		zero := 0
+		if err := s.EndAttempt(ctx, metadata.Attempt{AttemptKey: k, Status: metadata.AttemptSucceeded, ExitCode: &zero, EndedAt: ptr(time.Now())}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+type req struct {
+	method, path, remote, host string
+	header                     map[string]string
+	body                       string
+}
+
+func do(s http.Handler, r req) *httptest.ResponseRecorder {
+	if r.method == "" {
+		r.method = http.MethodGet
+	}
+	hr := httptest.NewRequest(r.method, "http://x"+r.path, strings.NewReader(r.body))
+	hr.RemoteAddr = r.remote
+	hr.Host = r.host
+	if hr.Host == "" {
+		hr.Host = "127.0.0.1:8080"
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, hr)
+	return w
+}
+
+func pipelineIDs(t *testing.T, w *httptest.ResponseRecorder) []string {
+	t.Helper()
+	var ps []struct{ Pipeline string }
+	if err := json.Unmarshal(w.Body.Bytes(), &ps); err != nil {
+		t.Fatalf("pipelines: %v\n%s", err, w.Body)
+	}
+	var ids []string
+	for _, p := range ps {
+		ids = append(ids, p.Pipeline)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestLoopbackOnly: without a proxy the UI answers loopback clients that name it by a loopback
+// host (no DNS rebinding), and refuses to listen beyond loopback.
+func TestLoopbackOnly(t *testing.T) {
+	s, err := ui.New(ui.Config{Store: teamStore(t, "ads"), Registry: plugin.Default})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, remote, host string
+		want               int
+	}{
+		{"loopback", "127.0.0.1:5000", "127.0.0.1:8080", 200},
+		{"localhost", "[::1]:5000", "localhost:8080", 200},
+		{"another machine", "192.0.2.7:5000", "127.0.0.1:8080", 403},
+		{"rebound domain", "127.0.0.1:5000", "evil.example:8080", 403},
+		{"forged proxy headers change nothing", "192.0.2.7:5000", "127.0.0.1:8080", 403},
+	} {
+		w := do(s, req{path: "/api/pipelines", remote: tt.remote, host: tt.host, header: map[string]string{"X-Forwarded-User": "admin"}})
+		if w.Code != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, w.Code, w.Body, tt.want)
+		}
+	}
+	for _, addr := range []string{"0.0.0.0:0", "192.0.2.1:8080", "[::]:8080"} {
+		if err := ui.Serve(context.Background(), addr, ui.Config{Store: teamStore(t), Registry: plugin.Default}, nil); fault.ClassOf(err) != fault.Config {
+			t.Errorf("Serve on %s without authentication: %v, want a configuration error", addr, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- ui.Serve(ctx, "127.0.0.1:0", ui.Config{Store: teamStore(t), Registry: plugin.Default}, func(net.Addr) {})
+	}()
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve on loopback: %v", err)
+	}
+}
+
+// TestProxyTeams: behind the authenticating proxy each user sees only their teams' pipelines,
+// runs and usage; a platform admin sees all; the same headers from any other address are refused.
+func TestProxyTeams(t *testing.T) {
+	s, err := ui.New(ui.Config{Store: teamStore(t, "ads", "growth"), Registry: plugin.Default,
+		Auth: ui.Auth{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}, AdminTeams: []string{"platform"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := func(user, teams string) map[string]string {
+		return map[string]string{"X-Forwarded-User": user, "X-Forwarded-Groups": teams}
+	}
+	const proxy = "10.0.0.5:40000"
+	for _, tt := range []struct {
+		user, teams string
+		want        []string
+	}{
+		{"alice", "ads", []string{"p_ads"}},
+		{"bob", "growth, other", []string{"p_growth"}},
+		{"carol", "platform", []string{"p_ads", "p_growth"}},
+		{"dave", "", nil},
+	} {
+		w := do(s, req{path: "/api/pipelines", remote: proxy, host: "ui.example", header: as(tt.user, tt.teams)})
+		if w.Code != 200 {
+			t.Fatalf("%s: %d %s", tt.user, w.Code, w.Body)
+		}
+		if got := pipelineIDs(t, w); !slices.Equal(got, tt.want) {
+			t.Errorf("%s (%s) sees %v, want %v", tt.user, tt.teams, got, tt.want)
+		}
+		var runs []struct{ Pipeline string }
+		w = do(s, req{path: "/api/runs", remote: proxy, host: "ui.example", header: as(tt.user, tt.teams)})
+		if err := json.Unmarshal(w.Body.Bytes(), &runs); err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != len(tt.want) {
+			t.Errorf("%s sees %d runs, want %d", tt.user, len(runs), len(tt.want))
+		}
+		w = do(s, req{path: "/api/usage?by=team", remote: proxy, host: "ui.example", header: as(tt.user, tt.teams)})
+		var u struct{ Rows []struct{ Tenant string } }
+		if err := json.Unmarshal(w.Body.Bytes(), &u); err != nil {
+			t.Fatal(err)
+		}
+		if len(u.Rows) != len(tt.want) {
+			t.Errorf("%s sees usage %+v, want %d teams", tt.user, u.Rows, len(tt.want))
+		}
+	}
+	for _, tt := range []struct {
+		name, path, remote string
+		header             map[string]string
+		want               int
+	}{
+		{"another team's run", "/api/runs/p_growth/r1", proxy, as("alice", "ads"), 404},
+		{"another team's graph", "/api/pipelines/p_growth", proxy, as("alice", "ads"), 404},
+		{"another team's attempts", "/api/pipelines/p_growth/nodes/n/attempts", proxy, as("alice", "ads"), 200},
+		{"own run", "/api/runs/p_ads/r1", proxy, as("alice", "ads"), 200},
+		{"forged header, not from the proxy", "/api/pipelines", "10.0.0.6:40000", as("carol", "platform"), 403},
+		{"forged header from loopback", "/api/pipelines", "127.0.0.1:40000", as("carol", "platform"), 403},
+		{"proxy names no user", "/api/pipelines", proxy, nil, 401},
+	} {
+		w := do(s, req{path: tt.path, remote: tt.remote, host: "ui.example", header: tt.header})
+		if w.Code != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, w.Code, w.Body, tt.want)
+		}
+		if tt.name == "another team's attempts" && strings.TrimSpace(w.Body.String()) != "[]" {
+			t.Errorf("%s: %s, want none", tt.name, w.Body)
+		}
+	}
+}
+
+// TestWritesNeedCSRFToken: every POST needs the token of /api/me, JSON, and this origin; a user
+// saves only their own team's pipelines, inside the specs folder.
+func TestWritesNeedCSRFToken(t *testing.T) {
+	specs := t.TempDir()
+	s, err := ui.New(ui.Config{Store: teamStore(t, "ads"), Registry: plugin.Default, SpecsDir: specs,
+		Auth: ui.Auth{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := map[string]string{"X-Forwarded-User": "alice", "X-Forwarded-Groups": "ads"}
+	w := do(s, req{path: "/api/me", remote: "10.0.0.1:1", host: "ui.example", header: alice})
+	var me struct{ CSRF string }
+	if err := json.Unmarshal(w.Body.Bytes(), &me); err != nil || len(me.CSRF) < 32 {
+		t.Fatalf("/api/me: %v %s", err, w.Body)
+	}
+	draft := func(team string) string {
+		return fmt.Sprintf(`{"pipeline":{"id":"two","team":%q,"env":"dev","owner":"alice"},"nodes":[
+			{"id":"src","role":"source","kind":"files","with":{"path":"in/","format":"parquet"}},
+			{"id":"out","role":"sink","kind":"files","inputs":["src"],"with":{"path":"out/"}}]}`, team)
+	}
+	with := func(extra map[string]string) map[string]string {
+		h := map[string]string{"X-Forwarded-User": "alice", "X-Forwarded-Groups": "ads", "Content-Type": "application/json", "X-CSRF-Token": me.CSRF}
+		for k, v := range extra {
+			if v == "" {
+				delete(h, k)
+			} else {
+				h[k] = v
+			}
+		}
+		return h
+	}
+	for _, tt := range []struct {
+		name, path string
+		header     map[string]string
+		body       string
+		want       int
+	}{
+		{"no token", "/api/check", with(map[string]string{"X-CSRF-Token": ""}), draft("ads"), 403},
+		{"wrong token", "/api/check", with(map[string]string{"X-CSRF-Token": strings.Repeat("0", 64)}), draft("ads"), 403},
+		{"another origin", "/api/check", with(map[string]string{"Origin": "https://evil.example"}), draft("ads"), 403},
+		{"a form post", "/api/check", with(map[string]string{"Content-Type": "application/x-www-form-urlencoded"}), draft("ads"), 415},
+		{"checked", "/api/check", with(map[string]string{"Origin": "http://ui.example"}), draft("ads"), 200},
+		{"save another team's pipeline", "/api/specs/two.yaml", with(nil), draft("growth"), 403},
+		{"save outside the folder", "/api/specs/..%2Ftwo.yaml", with(nil), draft("ads"), 400},
+		{"save without a token", "/api/specs/two.yaml", with(map[string]string{"X-CSRF-Token": ""}), draft("ads"), 403},
+		{"save", "/api/specs/two.yaml", with(nil), draft("ads"), 200},
+	} {
+		w := do(s, req{method: http.MethodPost, path: tt.path, remote: "10.0.0.1:1", host: "ui.example", header: tt.header, body: tt.body})
+		if w.Code != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, w.Code, w.Body, tt.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(specs, "two.yaml")); err != nil {
+		t.Errorf("the saved spec: %v", err)
+	}
+	if ents, _ := os.ReadDir(specs); len(ents) != 1 {
+		t.Errorf("the specs folder holds %v, want only two.yaml (no temporary file, nothing from ../)", ents)
+	}
+}
+
+// TestPagesAreInert: every answer carries the headers that keep injected markup from running,
+// and data is served as JSON, never as HTML.
+func TestPagesAreInert(t *testing.T) {
+	s, err := ui.New(ui.Config{Store: teamStore(t, "<script>alert(1)</script>"), Registry: plugin.Default})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/api/pipelines", "/assets/app.js", "/api/nope"} {
+		w := do(s, req{path: path, remote: "127.0.0.1:1"})
+		csp := w.Header().Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: CSP %q, nosniff %q", path, csp, w.Header().Get("X-Content-Type-Options"))
+		}
+		if strings.HasPrefix(path, "/api/") && !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+			t.Errorf("%s: Content-Type %q, want JSON", path, w.Header().Get("Content-Type"))
+		}
+	}
+	w := do(s, req{path: "/", remote: "127.0.0.1:1"})
+	if strings.Contains(w.Body.String(), "<script>") || strings.Contains(w.Body.String(), "<style") {
+		t.Errorf("index.html has inline script or style:\n%s", w.Body)
+	}
+}
