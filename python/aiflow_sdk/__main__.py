@@ -18,6 +18,7 @@ import tempfile
 import traceback
 from typing import List, NoReturn, Optional
 
+from .check import RunnerCheckError, check_with_runner, find_runner
 from .discovery import build_all
 from .errors import PipelineDefinitionError
 
@@ -64,6 +65,7 @@ def build(targets: List[str], out: str, only: Optional[List[str]] = None) -> int
         print(f"error: no @pipeline found in {' '.join(targets)}", file=sys.stderr)
         return EX_CONFIG
     os.makedirs(out, exist_ok=True)
+    written = []
     for ir in irs:
         try:
             data = ir.canonical_json()
@@ -72,7 +74,24 @@ def build(targets: List[str], out: str, only: Optional[List[str]] = None) -> int
             return EX_CONFIG
         path = os.path.join(out, f"{ir.id}.ir.json")
         _write_atomic(path, data)
-        print(f"{path} {ir.ir_hash()}")
+        written.append((path, ir.ir_hash()))
+    # Every check the runner makes, reported at the user's .py lines (aiflow_sdk.check).
+    runner = find_runner()
+    if runner:
+        try:
+            problems = check_with_runner(irs, [p for p, _ in written], runner)
+        except RunnerCheckError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EX_CONFIG
+        if problems:
+            for line in problems:
+                print(line, file=sys.stderr)
+            return EX_CONFIG
+    else:
+        print("note: aiflow-runner not found (AIFLOW_RUNNER or PATH): the IR was not validated; "
+              "run aiflow-runner validate " + out, file=sys.stderr)
+    for path, h in written:
+        print(f"{path} {h}")
     return 0
 
 

@@ -1,0 +1,76 @@
+"""python -m aiflow_sdk build checks the pipelines with the runner and reports every problem at
+the user's .py line (aiflow_sdk.check): the misspellings a DSL author makes exit 78 before any
+IR is used, each named at its line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import REPO_ROOT, sdk_env
+
+RUNNER = os.environ.get("AIFLOW_TEST_RUNNER", "")
+if not RUNNER and os.environ.get("CI") == "true":
+    raise RuntimeError("AIFLOW_TEST_RUNNER (the aiflow-runner binary) is not set under CI")
+needs_runner = pytest.mark.skipif(not RUNNER, reason="AIFLOW_TEST_RUNNER (aiflow-runner binary) not set")
+
+BAD = textwrap.dedent('''\
+    from aiflow_sdk.dsl import pipeline, source, sink
+
+
+    @pipeline(id="typos", schedule="0 25 * * *", owner="you",
+              team="demo", env="devv", project="x")
+    def typos(p):
+        orders = p.read(source.files(id="orders", path="data/orders/", fromat="parquet"))
+        paid = orders.transform(id="paid", engine="arow")
+        p.write(paid, sink.files(id="out", path="out/"))
+
+
+    @pipeline(id="bad_step", owner="you", team="demo", env="dev", project="x")
+    def bad_step(p):
+        orders = p.read(source.files(id="orders", path="data/orders/"))
+        paid = orders.transform(id="paid", engine="arrow",
+                                steps=[{"filtr": "status = 'paid'"}])
+        p.write(paid, sink.files(id="out", path="out/"))
+    ''')
+
+
+def build(tmp_path, runner):
+    src = tmp_path / "mypipes.py"
+    src.write_text(BAD)
+    env = sdk_env()
+    env.pop("AIFLOW_RUNNER", None)
+    if runner:
+        env["AIFLOW_RUNNER"] = runner
+    else:
+        env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep)
+                                      if not os.path.exists(os.path.join(d, "aiflow-runner")))
+    return subprocess.run([sys.executable, "-m", "aiflow_sdk", "build", str(src), "--out", str(tmp_path / "ir")],
+                          cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=120)
+
+
+@needs_runner
+def test_build_reports_problems_at_py_lines(tmp_path):
+    r = build(tmp_path, RUNNER)
+    assert r.returncode == 78, r.stderr
+    src = str(tmp_path / "mypipes.py")
+    for want in [
+        f'{src}:4: typos: schedule "0 25 * * *" is not a valid 5-field cron expression',
+        f'{src}:4: typos: env "devv" is not one of dev, staging, prod (did you mean "dev"?)',
+        f'{src}:7: typos/orders: unknown field "fromat" (did you mean "format"?)',
+        f'{src}:8: typos/paid: unknown engine "arow" (did you mean "arrow"?)',
+        f'{src}:15: bad_step/paid: steps: ',
+    ]:
+        assert want in r.stderr, r.stderr
+    assert "filtr" in r.stderr
+    assert r.stdout == ""  # no IR file is announced as built
+
+
+def test_build_without_runner_says_it_did_not_validate(tmp_path):
+    r = build(tmp_path, "")
+    assert r.returncode == 0, r.stderr
+    assert "not validated" in r.stderr and "aiflow-runner validate" in r.stderr
