@@ -122,19 +122,31 @@ def kafka_sink(id: str, topic: str, brokers: Optional[List[str]] = None,
 @register_engine("spark")
 def spark_engine(cluster: Optional[str] = None, driver_memory: Optional[str] = None,
                  executor_memory: Optional[str] = None, executor_cores: Optional[int] = None,
+                 cpu: Optional[str] = None, memory: Optional[str] = None,
+                 cpu_limit: Optional[str] = None, memory_limit: Optional[str] = None,
                  **kwargs: Any) -> Dict[str, Any]:
-    """Spark resources; Go defaults: driver 2g, executor 4g, 2 cores, cluster from AIFLOW_SPARK_REMOTE."""
+    """Spark resources; Go defaults: driver 2g, executor 4g, 2 cores, cluster from AIFLOW_SPARK_REMOTE.
+    ``cpu``/``memory`` are the driver pod's requests, ``cpu_limit``/``memory_limit`` its limits
+    (no CPU limit and the memory request when unset)."""
     return _given_resources(dict(cluster=cluster, driver_memory=driver_memory,
-                                 executor_memory=executor_memory, executor_cores=executor_cores), kwargs)
+                                 executor_memory=executor_memory, executor_cores=executor_cores,
+                                 cpu=cpu, memory=memory, cpu_limit=cpu_limit, memory_limit=memory_limit), kwargs)
 
 
 @register_engine("arrow")
-def arrow_engine(cpu: Optional[str] = None, memory: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
-    """Pod resources of an in-process Go (arrow) transform: cpu ("500m"), memory ("4Gi")."""
-    return _given_resources(dict(cpu=cpu, memory=memory), kwargs)
+def arrow_engine(cpu: Optional[str] = None, memory: Optional[str] = None,
+                 cpu_limit: Optional[str] = None, memory_limit: Optional[str] = None,
+                 **kwargs: Any) -> Dict[str, Any]:
+    """Pod resources of an in-process Go (arrow) transform: requests ``cpu`` ("500m") and
+    ``memory`` ("4Gi"); limits ``cpu_limit`` (none when unset: no throttling) and
+    ``memory_limit`` (the memory request when unset)."""
+    return _given_resources(dict(cpu=cpu, memory=memory, cpu_limit=cpu_limit, memory_limit=memory_limit), kwargs)
 
 
 @register_engine("python")
-def python_engine(cpu: Optional[str] = None, memory: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
-    """Pod resources of a python transform; ``resources.python()`` is ``{}``."""
-    return _given_resources(dict(cpu=cpu, memory=memory), kwargs)
+def python_engine(cpu: Optional[str] = None, memory: Optional[str] = None,
+                  cpu_limit: Optional[str] = None, memory_limit: Optional[str] = None,
+                  **kwargs: Any) -> Dict[str, Any]:
+    """Pod resources of a python transform (requests ``cpu``, ``memory``; limits ``cpu_limit``,
+    ``memory_limit``); ``resources.python()`` is ``{}``."""
+    return _given_resources(dict(cpu=cpu, memory=memory, cpu_limit=cpu_limit, memory_limit=memory_limit), kwargs)
