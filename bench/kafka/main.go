@@ -176,11 +176,11 @@ func readRange(ctx context.Context, adm *kadm.Client, brokers []string, topic st
 		log.Fatal(err)
 	}
 	m := &manifest.Manifest{Version: 1, Pipeline: "bench", RunID: "r", Node: "src", Kind: manifest.KindKafka, Kafka: kr}
-	sample, err := kafka.SampleKafka(ctx, m, kafka.InferSample)
+	sample, err := kafka.Sample(ctx, m, kafka.InferSample)
 	if err != nil {
 		log.Fatal(err)
 	}
-	m.Details = map[string]any{kafka.KafkaDetail: kafka.KafkaSpec{ValueFormat: "json", Fields: kafka.InferKafkaFields(sample), OnError: "fail"}}
+	m.Details = map[string]any{kafka.Detail: kafka.ValueSpec{ValueFormat: "json", Fields: kafka.InferFields(sample), OnError: "fail"}}
 	dir, _ := os.MkdirTemp("", "bench-kafka-")
 	defer os.RemoveAll(dir)
 	st := objstore.New(objstore.Options{})

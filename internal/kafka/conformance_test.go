@@ -27,8 +27,8 @@ func TestKafkaSinkConformance(t *testing.T) {
 		Count: func(t *testing.T, p map[string]any) int {
 			topic, _ := p["topic"].(string)
 			count := func() int {
-				m := pinned(t, brokers, topic, uniq("check"), "earliest", 0, kafka.KafkaSpec{ValueFormat: "json",
-					Fields: []kafka.KafkaField{{Name: "user_id", Field: "user_id", Type: "int64"}}})
+				m := pinned(t, brokers, topic, uniq("check"), "earliest", 0, kafka.ValueSpec{ValueFormat: "json",
+					Fields: []kafka.ValueField{{Name: "user_id", Field: "user_id", Type: "int64"}}})
 				_, vals, _, err := readAll(t, m, "user_id")
 				if err != nil {
 					t.Fatal(err)

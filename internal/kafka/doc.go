@@ -1,6 +1,6 @@
 // Package kafka holds the Kafka runtimes (github.com/twmb/franz-go): the source of kinds
 // onestream and kafka, the kafka sink, and the hook that commits consumer-group offsets after the
-// sinks committed. Reading a pinned range is OpenKafka (read.go), registered as the opener of
+// sinks committed. Reading a pinned range is Open (read.go), registered as the opener of
 // Kafka manifests, so every Go-side consumer opens one through readers.Reader.
 //
 // # Source: a pinned, bounded range

@@ -247,7 +247,7 @@ func TestStreamingPipeline(t *testing.T) {
 			if n := groupOffsets(t, brokers, group, topic); n != 3000 {
 				t.Fatalf("group committed %d offsets after run 1, want 3000", n)
 			}
-			dlq := pinned(t, brokers, topic+".dlq", uniq("g"), "earliest", 0, kafka.KafkaSpec{ValueFormat: "raw"})
+			dlq := pinned(t, brokers, topic+".dlq", uniq("g"), "earliest", 0, kafka.ValueSpec{ValueFormat: "raw"})
 			if offs, _, _, err := readAll(t, dlq, "value"); err != nil || len(offs) != 31 {
 				t.Fatalf("dead letters: %d (%v), want 31", len(offs), err)
 			}
@@ -361,7 +361,7 @@ func countCommitted(t *testing.T, brokers []string, topic string, want int) int 
 
 func countOnce(t *testing.T, brokers []string, topic string) int {
 	t.Helper()
-	m := pinned(t, brokers, topic, uniq("check"), "earliest", 0, kafka.KafkaSpec{ValueFormat: "json", Fields: []kafka.KafkaField{{Name: "i", Field: "i", Type: "int64"}}})
+	m := pinned(t, brokers, topic, uniq("check"), "earliest", 0, kafka.ValueSpec{ValueFormat: "json", Fields: []kafka.ValueField{{Name: "i", Field: "i", Type: "int64"}}})
 	_, vals, _, err := readAll(t, m, "i")
 	if err != nil {
 		t.Fatal(err)
@@ -575,7 +575,7 @@ func TestBrokerRestartMidRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := pinned(t, brokers, topic, uniq("g"), "earliest", 0, kafka.KafkaSpec{ValueFormat: "json", Fields: []kafka.KafkaField{{Name: "i", Field: "i", Type: "int64"}}})
+	m := pinned(t, brokers, topic, uniq("g"), "earliest", 0, kafka.ValueSpec{ValueFormat: "json", Fields: []kafka.ValueField{{Name: "i", Field: "i", Type: "int64"}}})
 	var total int64
 	for _, p := range m.Kafka.Partitions {
 		total += p.End - p.Start
@@ -585,8 +585,8 @@ func TestBrokerRestartMidRead(t *testing.T) {
 	}
 	// Small fetches (~16 KiB, ~70 records of ~220 B) make the read take over 1000 fetches, so the
 	// broker goes down in the middle of it; the client buffers at most one fetch ahead.
-	defer func(a, b int32) { kafka.KafkaFetchMaxBytes, kafka.KafkaFetchMaxPartitionBytes = a, b }(kafka.KafkaFetchMaxBytes, kafka.KafkaFetchMaxPartitionBytes)
-	kafka.KafkaFetchMaxBytes, kafka.KafkaFetchMaxPartitionBytes = 16<<10, 16<<10
+	defer func(a, b int32) { kafka.FetchMaxBytes, kafka.FetchMaxPartitionBytes = a, b }(kafka.FetchMaxBytes, kafka.FetchMaxPartitionBytes)
+	kafka.FetchMaxBytes, kafka.FetchMaxPartitionBytes = 16<<10, 16<<10
 
 	attempt := func(stopAfterFirst bool) (map[int32][]int64, error) {
 		got := map[int32][]int64{}

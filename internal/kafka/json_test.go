@@ -41,8 +41,8 @@ func TestScanObject(t *testing.T) {
 	}
 }
 
-func TestInferKafkaFields(t *testing.T) {
-	fs := InferKafkaFields([][]byte{
+func TestInferFields(t *testing.T) {
+	fs := InferFields([][]byte{
 		[]byte(`{"a": 1, "b": 1.5, "c": "2024-01-01T00:00:00Z", "d": true, "offset": 3, "e": {"x": 1}}`),
 		[]byte(`{"a": 2, "b": 2, "c": "2024-01-02T00:00:00.5Z", "d": false, "f": null}`),
 		[]byte(`not json`),

@@ -84,7 +84,7 @@ func readAll(t *testing.T, m *manifest.Manifest, col string) (offsets map[string
 	return offsets, values, c, rr.Err()
 }
 
-func pinned(t *testing.T, brokers []string, topic, group, starting string, max int64, spec kafka.KafkaSpec) *manifest.Manifest {
+func pinned(t *testing.T, brokers []string, topic, group, starting string, max int64, spec kafka.ValueSpec) *manifest.Manifest {
 	t.Helper()
 	cl := client(t, brokers)
 	kr, err := kafka.PinRange(context.Background(), kadm.NewClient(cl), brokers, topic, group, starting, max)
@@ -93,13 +93,13 @@ func pinned(t *testing.T, brokers []string, topic, group, starting string, max i
 	}
 	m := &manifest.Manifest{Version: 1, Pipeline: "p", RunID: "r1", Node: "src", Kind: manifest.KindKafka, Kafka: kr}
 	if spec.ValueFormat == "json" && spec.Fields == nil {
-		sample, err := kafka.SampleKafka(context.Background(), m, 100)
+		sample, err := kafka.Sample(context.Background(), m, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
-		spec.Fields = kafka.InferKafkaFields(sample)
+		spec.Fields = kafka.InferFields(sample)
 	}
-	m.Details = map[string]any{kafka.KafkaDetail: spec}
+	m.Details = map[string]any{kafka.Detail: spec}
 	return m
 }
 
@@ -133,7 +133,7 @@ func TestPinReadCommittedOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := pinned(t, brokers, "events", "g1", "earliest", 0, kafka.KafkaSpec{ValueFormat: "json", OnError: "fail"})
+	m := pinned(t, brokers, "events", "g1", "earliest", 0, kafka.ValueSpec{ValueFormat: "json", OnError: "fail"})
 	offs, users, _, err := readAll(t, m, "user_id")
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestPinReadCommittedOnly(t *testing.T) {
 			t.Fatal("read a record of an aborted transaction")
 		}
 	}
-	spec, _ := kafka.KafkaSpecOf(m)
+	spec, _ := kafka.ValueSpecOf(m)
 	types := map[string]string{}
 	for _, f := range spec.Fields {
 		types[f.Name] = f.Type
@@ -169,7 +169,7 @@ func TestOffsetsCommitAndRepin(t *testing.T) {
 	cl := client(t, brokers)
 	produce(t, cl, "events", 0, event(1), event(2), event(3))
 	produce(t, cl, "events", 1, event(4))
-	m := pinned(t, brokers, "events", "g", "earliest", 0, kafka.KafkaSpec{ValueFormat: "raw"})
+	m := pinned(t, brokers, "events", "g", "earliest", 0, kafka.ValueSpec{ValueFormat: "raw"})
 	if _, err := kafka.CommitRange(context.Background(), m.Kafka); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestOffsetsCommitAndRepin(t *testing.T) {
 		t.Fatalf("second commit: %d partitions, %v", n, err)
 	}
 	produce(t, cl, "events", 0, event(5))
-	m2 := pinned(t, brokers, "events", "g", "earliest", 0, kafka.KafkaSpec{ValueFormat: "raw"})
+	m2 := pinned(t, brokers, "events", "g", "earliest", 0, kafka.ValueSpec{ValueFormat: "raw"})
 	offs, _, _, err := readAll(t, m2, "value")
 	if err != nil {
 		t.Fatal(err)
@@ -191,13 +191,13 @@ func TestOffsetsCommitAndRepin(t *testing.T) {
 		t.Fatalf("stale commit: %d partitions, %v", n, err)
 	}
 	// latest starts at the end; max_records caps.
-	m3 := pinned(t, brokers, "events", "other", "latest", 0, kafka.KafkaSpec{ValueFormat: "raw"})
+	m3 := pinned(t, brokers, "events", "other", "latest", 0, kafka.ValueSpec{ValueFormat: "raw"})
 	for _, p := range m3.Kafka.Partitions {
 		if p.Start != p.End {
 			t.Fatalf("latest: %+v", p)
 		}
 	}
-	m4 := pinned(t, brokers, "events", "other2", "earliest", 3, kafka.KafkaSpec{ValueFormat: "raw"})
+	m4 := pinned(t, brokers, "events", "other2", "earliest", 3, kafka.ValueSpec{ValueFormat: "raw"})
 	var n int64
 	for _, p := range m4.Kafka.Partitions {
 		n += p.End - p.Start
@@ -211,16 +211,16 @@ func TestPoisonRecords(t *testing.T) {
 	brokers := fakeCluster(t, 1, "events", "dlq")
 	cl := client(t, brokers)
 	produce(t, cl, "events", 0, event(1), `{"user_id": "not a number"}`, event(2), `not json`, event(3))
-	fields := []kafka.KafkaField{{Name: "user_id", Field: "user_id", Type: "int64"}, {Name: "ts", Field: "ts", Type: "timestamp[ms, tz=UTC]"}}
+	fields := []kafka.ValueField{{Name: "user_id", Field: "user_id", Type: "int64"}, {Name: "ts", Field: "ts", Type: "timestamp[ms, tz=UTC]"}}
 
-	m := pinned(t, brokers, "events", "g", "earliest", 0, kafka.KafkaSpec{ValueFormat: "json", Fields: fields, OnError: "fail"})
+	m := pinned(t, brokers, "events", "g", "earliest", 0, kafka.ValueSpec{ValueFormat: "json", Fields: fields, OnError: "fail"})
 	_, _, _, err := readAll(t, m, "user_id")
 	if fault.ClassOf(err) != fault.Data || !strings.Contains(err.Error(), "partition 0 offset 1") {
 		t.Fatalf("on_error fail: %v (class %v), want a data error naming partition 0 offset 1", err, fault.ClassOf(err))
 	}
 
 	dir := t.TempDir()
-	m = pinned(t, brokers, "events", "g", "earliest", 0, kafka.KafkaSpec{ValueFormat: "json", Fields: fields, OnError: "dead_letter", DeadLetter: "file://" + dir})
+	m = pinned(t, brokers, "events", "g", "earliest", 0, kafka.ValueSpec{ValueFormat: "json", Fields: fields, OnError: "dead_letter", DeadLetter: "file://" + dir})
 	offs, _, c, err := readAll(t, m, "user_id")
 	if err != nil {
 		t.Fatal(err)
@@ -237,11 +237,11 @@ func TestPoisonRecords(t *testing.T) {
 		t.Fatalf("dead-letter file:\n%s", b)
 	}
 
-	m = pinned(t, brokers, "events", "g", "earliest", 0, kafka.KafkaSpec{ValueFormat: "json", Fields: fields, OnError: "dead_letter", DeadLetter: "kafka://dlq"})
+	m = pinned(t, brokers, "events", "g", "earliest", 0, kafka.ValueSpec{ValueFormat: "json", Fields: fields, OnError: "dead_letter", DeadLetter: "kafka://dlq"})
 	if _, _, c, err = readAll(t, m, "user_id"); err != nil || c.DeadLetters.Load() != 2 {
 		t.Fatalf("dead letters to a topic: %v, %d", err, c.DeadLetters.Load())
 	}
-	dm := pinned(t, brokers, "dlq", "g", "earliest", 0, kafka.KafkaSpec{ValueFormat: "raw"})
+	dm := pinned(t, brokers, "dlq", "g", "earliest", 0, kafka.ValueSpec{ValueFormat: "raw"})
 	if offs, _, _, err := readAll(t, dm, "value"); err != nil || len(offs) != 2 {
 		t.Fatalf("dlq topic holds %d records (%v), want 2", len(offs), err)
 	}

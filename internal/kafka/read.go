@@ -32,40 +32,40 @@ import (
 
 // Reading a pinned Kafka range (manifest.KindKafka). The source node (Source) pins, per
 // partition, [start, end) with end the last stable offset at pin time and copies how to decode
-// the values into the manifest (Details["kafka"], a KafkaSpec). Every consumer reads exactly that
+// the values into the manifest (Details["kafka"], a ValueSpec). Every consumer reads exactly that
 // range, read-committed, so a retry sees the same records. Columns: key (string), partition
 // (int32), offset (int64), timestamp (timestamp[ms, UTC]), headers (JSON object as a string),
 // then the value: typed columns decoded from a JSON object, or value (binary) for raw values.
 
-// KafkaBatchRows is how many records go into one Arrow batch at most.
-const KafkaBatchRows = 64 << 10
+// BatchRows is how many records go into one Arrow batch at most.
+const BatchRows = 64 << 10
 
-// KafkaBatchBytes closes a batch early once its records' keys and values reach this many bytes,
+// BatchBytes closes a batch early once its records' keys and values reach this many bytes,
 // so wide records (1 KB and more) make batches of a few MiB, not 64k rows of 64+ MiB.
-const KafkaBatchBytes = 8 << 20
+const BatchBytes = 8 << 20
 
 // Fetch sizes of the reader's client. They count compressed bytes, and the client holds a whole
 // fetch decompressed in memory while the reader consumes the previous one: with a 10-20× codec
 // ratio, 2 MiB fetches are 20-40 MiB in memory each. Variables so tests can make a read take
 // many small fetches.
 var (
-	KafkaFetchMaxBytes          int32 = 2 << 20
-	KafkaFetchMaxPartitionBytes int32 = 1 << 20
+	FetchMaxBytes          int32 = 2 << 20
+	FetchMaxPartitionBytes int32 = 1 << 20
 )
 
-// KafkaIdleTimeout bounds how long a read waits without receiving anything before it gives up
+// IdleTimeout bounds how long a read waits without receiving anything before it gives up
 // (fault.Temporary): long enough to ride out a broker restart.
-var KafkaIdleTimeout = 90 * time.Second
+var IdleTimeout = 90 * time.Second
 
-// KafkaDetail is the manifest detail holding the KafkaSpec.
-const KafkaDetail = "kafka"
+// Detail is the manifest detail holding the ValueSpec.
+const Detail = "kafka"
 
-// KafkaSpec tells readers how to decode the values of a pinned range.
-type KafkaSpec struct {
+// ValueSpec tells readers how to decode the values of a pinned range.
+type ValueSpec struct {
 	// ValueFormat is json or raw.
 	ValueFormat string `json:"value_format"`
 	// Fields are the value columns (json), in column order.
-	Fields []KafkaField `json:"value_fields,omitempty"`
+	Fields []ValueField `json:"value_fields,omitempty"`
 	// Inferred says the fields were inferred from the first records of the range.
 	Inferred bool `json:"inferred,omitempty"`
 	// OnError is fail or dead_letter; DeadLetter is kafka://topic or a folder URI.
@@ -73,8 +73,8 @@ type KafkaSpec struct {
 	DeadLetter string `json:"dead_letter,omitempty"`
 }
 
-// KafkaField is one value column: the JSON field it comes from and its Arrow type.
-type KafkaField struct {
+// ValueField is one value column: the JSON field it comes from and its Arrow type.
+type ValueField struct {
 	Name  string `json:"name"`
 	Field string `json:"field"`
 	Type  string `json:"type"`
@@ -89,8 +89,8 @@ var kafkaMetaFields = []arrow.Field{
 	{Name: "headers", Type: arrow.BinaryTypes.String, Nullable: true},
 }
 
-// IsKafkaMetaColumn reports whether name is one of the metadata columns of a Kafka read.
-func IsKafkaMetaColumn(name string) bool {
+// IsMetaColumn reports whether name is one of the metadata columns of a Kafka read.
+func IsMetaColumn(name string) bool {
 	for _, f := range kafkaMetaFields {
 		if f.Name == name {
 			return true
@@ -99,10 +99,10 @@ func IsKafkaMetaColumn(name string) bool {
 	return false
 }
 
-// KafkaSpecOf returns the KafkaSpec of a KindKafka manifest.
-func KafkaSpecOf(m *manifest.Manifest) (*KafkaSpec, error) {
-	s := &KafkaSpec{ValueFormat: "json", OnError: "fail"}
-	if v, ok := m.Details[KafkaDetail]; ok {
+// ValueSpecOf returns the ValueSpec of a KindKafka manifest.
+func ValueSpecOf(m *manifest.Manifest) (*ValueSpec, error) {
+	s := &ValueSpec{ValueFormat: "json", OnError: "fail"}
+	if v, ok := m.Details[Detail]; ok {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
@@ -114,9 +114,9 @@ func KafkaSpecOf(m *manifest.Manifest) (*KafkaSpec, error) {
 	return s, nil
 }
 
-// KafkaType parses a value column type: the arrow engine's type names, binary, and timestamps
+// ValueType parses a value column type: the arrow engine's type names, binary, and timestamps
 // with a zone as Arrow prints them (timestamp[ms, tz=UTC]).
-func KafkaType(name string) (arrow.DataType, error) {
+func ValueType(name string) (arrow.DataType, error) {
 	n := strings.ToLower(strings.TrimSpace(name))
 	switch n {
 	case "binary", "bytes":
@@ -144,8 +144,8 @@ func KafkaType(name string) (arrow.DataType, error) {
 	return t, nil
 }
 
-// KafkaSchema is the Arrow schema a Kafka range reads as.
-func KafkaSchema(s *KafkaSpec) (*arrow.Schema, error) {
+// Schema is the Arrow schema a Kafka range reads as.
+func Schema(s *ValueSpec) (*arrow.Schema, error) {
 	fs := append([]arrow.Field(nil), kafkaMetaFields...)
 	if s.ValueFormat == "raw" {
 		return arrow.NewSchema(append(fs, arrow.Field{Name: "value", Type: arrow.BinaryTypes.Binary, Nullable: true}), nil), nil
@@ -159,7 +159,7 @@ func KafkaSchema(s *KafkaSpec) (*arrow.Schema, error) {
 			return nil, fault.Configf("value column %q collides with a Kafka column (key, partition, offset, timestamp, headers): rename it in the schema", f.Name)
 		}
 		seen[f.Name] = true
-		dt, err := KafkaType(f.Type)
+		dt, err := ValueType(f.Type)
 		if err != nil {
 			return nil, fault.Wrap(fault.Config, err, "schema column %s", f.Name)
 		}
@@ -182,10 +182,10 @@ func supportedValueType(dt arrow.DataType) bool {
 
 // ---- client ----
 
-// KafkaClientOpts are the client options every aiflow Kafka client starts from: bounded dial and
+// ClientOpts are the client options every aiflow Kafka client starts from: bounded dial and
 // retry times, so that an unreachable cluster fails within seconds as fault.Temporary instead of
 // hanging, while a broker restart (a few seconds) is ridden out.
-func KafkaClientOpts(brokers []string) []kgo.Opt {
+func ClientOpts(brokers []string) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.DialTimeout(5 * time.Second),
@@ -196,10 +196,10 @@ func KafkaClientOpts(brokers []string) []kgo.Opt {
 	}
 }
 
-// ClassifyKafka classifies a Kafka client error: a missing topic or partition is configuration
+// Classify classifies a Kafka client error: a missing topic or partition is configuration
 // (78), a connection problem, a timeout or a retriable broker error is temporary (75),
 // authorization is configuration, the rest internal.
-func ClassifyKafka(err error, format string, args ...any) error {
+func Classify(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
@@ -233,17 +233,17 @@ func ClassifyKafka(err error, format string, args ...any) error {
 
 // ---- reading ----
 
-// OpenKafka opens a pinned Kafka range as a record reader.
-func OpenKafka(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *readers.Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
+// Open opens a pinned Kafka range as a record reader.
+func Open(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *readers.Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
 	kr := m.Kafka
 	if kr == nil {
 		return nil, nil, fault.Dataf("input %s: kafka manifest without a range", m.Node)
 	}
-	spec, err := KafkaSpecOf(m)
+	spec, err := ValueSpecOf(m)
 	if err != nil {
 		return nil, nil, err
 	}
-	schema, err := KafkaSchema(spec)
+	schema, err := Schema(spec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -265,12 +265,12 @@ func OpenKafka(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c 
 	if len(kr.Brokers) == 0 {
 		return nil, nil, fault.Configf("input %s: kafka manifest names no brokers", m.Node)
 	}
-	opts := append(KafkaClientOpts(kr.Brokers),
+	opts := append(ClientOpts(kr.Brokers),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{kr.Topic: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(), // the last offset of a range may be a commit marker: see Next
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-		kgo.FetchMaxBytes(KafkaFetchMaxBytes), kgo.FetchMaxPartitionBytes(KafkaFetchMaxPartitionBytes),
+		kgo.FetchMaxBytes(FetchMaxBytes), kgo.FetchMaxPartitionBytes(FetchMaxPartitionBytes),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
 	if r.cl, err = kgo.NewClient(opts...); err != nil {
@@ -288,7 +288,7 @@ func OpenKafka(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c 
 type kafkaReader struct {
 	ctx     context.Context
 	m       *manifest.Manifest
-	spec    *KafkaSpec
+	spec    *ValueSpec
 	schema  *arrow.Schema
 	mem     memory.Allocator
 	counter *readers.Counter
@@ -341,7 +341,7 @@ func (r *kafkaReader) Next() bool {
 		return false
 	}
 	n, size := 0, 0
-	for n < KafkaBatchRows && size < KafkaBatchBytes {
+	for n < BatchRows && size < BatchBytes {
 		if r.maxRows > 0 && r.rows >= r.maxRows {
 			r.ends, r.pending = nil, nil
 			break
@@ -410,12 +410,12 @@ func (r *kafkaReader) Next() bool {
 	return true
 }
 
-// SampleKafka returns the values of up to n records from the start of a pinned range (for
+// Sample returns the values of up to n records from the start of a pinned range (for
 // schema inference at pin time).
-func SampleKafka(ctx context.Context, m *manifest.Manifest, n int64) ([][]byte, error) {
+func Sample(ctx context.Context, m *manifest.Manifest, n int64) ([][]byte, error) {
 	mm := *m
-	mm.Details = map[string]any{KafkaDetail: KafkaSpec{ValueFormat: "raw", OnError: "fail"}}
-	rr, _, err := OpenKafka(ctx, nil, &mm, nil, memory.DefaultAllocator)
+	mm.Details = map[string]any{Detail: ValueSpec{ValueFormat: "raw", OnError: "fail"}}
+	rr, _, err := Open(ctx, nil, &mm, nil, memory.DefaultAllocator)
 	if err != nil {
 		return nil, err
 	}
@@ -433,9 +433,9 @@ func SampleKafka(ctx context.Context, m *manifest.Manifest, n int64) ([][]byte, 
 	return out, rr.Err()
 }
 
-// poll fetches the next records, waiting at most KafkaIdleTimeout for any.
+// poll fetches the next records, waiting at most IdleTimeout for any.
 func (r *kafkaReader) poll() error {
-	ctx, cancel := context.WithTimeout(r.ctx, KafkaIdleTimeout)
+	ctx, cancel := context.WithTimeout(r.ctx, IdleTimeout)
 	defer cancel()
 	fs := r.cl.PollFetches(ctx)
 	if r.ctx.Err() != nil {
@@ -456,7 +456,7 @@ func (r *kafkaReader) poll() error {
 		}
 	})
 	if first != nil {
-		return ClassifyKafka(first, "read topic %s: %s", r.m.Kafka.Topic, strings.Join(errs, "; "))
+		return Classify(first, "read topic %s: %s", r.m.Kafka.Topic, strings.Join(errs, "; "))
 	}
 	recs := fs.Records()
 	if len(recs) == 0 && ctx.Err() != nil {
@@ -465,7 +465,7 @@ func (r *kafkaReader) poll() error {
 			left = append(left, fmt.Sprintf("%d (to offset %d)", p, e))
 		}
 		sort.Strings(left)
-		return fault.Temporaryf("read topic %s: nothing received for %s; partitions left: %s (broker down?)", r.m.Kafka.Topic, KafkaIdleTimeout, strings.Join(left, ", "))
+		return fault.Temporaryf("read topic %s: nothing received for %s; partitions left: %s (broker down?)", r.m.Kafka.Topic, IdleTimeout, strings.Join(left, ", "))
 	}
 	r.pending = recs
 	return nil
@@ -483,7 +483,7 @@ type colScratch struct {
 }
 
 type valueDecoder struct {
-	spec    *KafkaSpec
+	spec    *ValueSpec
 	bld     *array.RecordBuilder
 	index   map[string]int // JSON field → value column
 	types   []arrow.DataType
@@ -493,7 +493,7 @@ type valueDecoder struct {
 	hdr     []byte
 }
 
-func newValueDecoder(spec *KafkaSpec, schema *arrow.Schema, mem memory.Allocator) (*valueDecoder, error) {
+func newValueDecoder(spec *ValueSpec, schema *arrow.Schema, mem memory.Allocator) (*valueDecoder, error) {
 	d := &valueDecoder{spec: spec, bld: array.NewRecordBuilder(mem, schema), index: map[string]int{}}
 	for i, f := range spec.Fields {
 		if spec.ValueFormat == "raw" {
@@ -758,12 +758,12 @@ func (d *valueDecoder) put(b array.Builder, dt arrow.DataType, sc *colScratch) {
 
 // ---- inference ----
 
-// InferKafkaFields infers value columns from sample JSON values: fields in order of first
+// InferFields infers value columns from sample JSON values: fields in order of first
 // appearance; integers → int64, numbers → float64, booleans → bool, strings that are all
 // RFC 3339 timestamps → timestamp[us, tz=UTC], other strings, nested values and mixtures → string.
 // Values that are not JSON objects are skipped. A field named like a Kafka column is read into
 // value_<name>.
-func InferKafkaFields(values [][]byte) []KafkaField {
+func InferFields(values [][]byte) []ValueField {
 	type stat struct {
 		ints, floats, bools, strs, nested, times int
 	}
@@ -805,7 +805,7 @@ func InferKafkaFields(values [][]byte) []KafkaField {
 			return nil
 		})
 	}
-	out := make([]KafkaField, 0, len(order))
+	out := make([]ValueField, 0, len(order))
 	for _, k := range order {
 		s := stats[k]
 		typ := "string"
@@ -822,10 +822,10 @@ func InferKafkaFields(values [][]byte) []KafkaField {
 			typ = "int64"
 		}
 		name := k
-		if IsKafkaMetaColumn(name) {
+		if IsMetaColumn(name) {
 			name = "value_" + name
 		}
-		out = append(out, KafkaField{Name: name, Field: k, Type: typ})
+		out = append(out, ValueField{Name: name, Field: k, Type: typ})
 	}
 	return out
 }
@@ -839,7 +839,7 @@ func InferKafkaFields(values [][]byte) []KafkaField {
 type deadLetters struct {
 	st    *objstore.Store
 	m     *manifest.Manifest
-	spec  *KafkaSpec
+	spec  *ValueSpec
 	files map[int32]*bytes.Buffer
 	prod  *kgo.Client
 	perr  atomic.Value
@@ -854,7 +854,7 @@ func (d *deadLetters) add(ctx context.Context, rec *kgo.Record, cause error) err
 	d.wrote++
 	if t, ok := d.topic(); ok {
 		if d.prod == nil {
-			cl, err := kgo.NewClient(append(KafkaClientOpts(d.m.Kafka.Brokers), kgo.DefaultProduceTopic(t), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+			cl, err := kgo.NewClient(append(ClientOpts(d.m.Kafka.Brokers), kgo.DefaultProduceTopic(t), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 			if err != nil {
 				return fault.Wrap(fault.Config, err, "dead-letter producer")
 			}
@@ -906,10 +906,10 @@ func textOrBase64(b []byte) string {
 func (d *deadLetters) flush(ctx context.Context) error {
 	if d.prod != nil {
 		if err := d.prod.Flush(ctx); err != nil {
-			return ClassifyKafka(err, "dead letters to %s", d.spec.DeadLetter)
+			return Classify(err, "dead letters to %s", d.spec.DeadLetter)
 		}
 		if err, _ := d.perr.Load().(error); err != nil {
-			return ClassifyKafka(err, "dead letters to %s", d.spec.DeadLetter)
+			return Classify(err, "dead letters to %s", d.spec.DeadLetter)
 		}
 	}
 	if len(d.files) == 0 {

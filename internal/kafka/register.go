@@ -7,7 +7,7 @@ import (
 )
 
 func init() {
-	readers.RegisterOpener(manifest.KindKafka, OpenKafka)
+	readers.RegisterOpener(manifest.KindKafka, Open)
 	plugin.OnCommitted(CommitUpstreamOffsets)
 }
 

@@ -43,7 +43,7 @@ var TransactionTimeout = 10 * time.Minute
 type Sink struct{}
 
 func wrapKafka(err error, format string, args ...any) error {
-	return ClassifyKafka(err, format, args...)
+	return Classify(err, format, args...)
 }
 
 // TransactionalID is the producer's transactional id for one run of a sink node: stable across
@@ -340,8 +340,8 @@ func findLedger(ctx context.Context, brokers []string, key string) (*ledgerEntry
 		}
 		kr.Partitions = append(kr.Partitions, manifest.PartitionRange{Partition: o.Partition, Start: start, End: o.Offset})
 	})
-	m := &manifest.Manifest{Node: LedgerTopic, Kafka: kr, Details: map[string]any{KafkaDetail: KafkaSpec{ValueFormat: "raw", OnError: "fail"}}}
-	rr, _, err := OpenKafka(ctx, nil, m, nil, memory.DefaultAllocator)
+	m := &manifest.Manifest{Node: LedgerTopic, Kafka: kr, Details: map[string]any{Detail: ValueSpec{ValueFormat: "raw", OnError: "fail"}}}
+	rr, _, err := Open(ctx, nil, m, nil, memory.DefaultAllocator)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func DefaultGroup(pipeline, node string) string { return "aiflow." + pipeline + 
 
 // newAdmin opens a client for metadata and offset calls.
 func newAdmin(brokers []string, extra ...kgo.Opt) (*kgo.Client, *kadm.Client, error) {
-	cl, err := kgo.NewClient(append(KafkaClientOpts(brokers), extra...)...)
+	cl, err := kgo.NewClient(append(ClientOpts(brokers), extra...)...)
 	if err != nil {
 		return nil, nil, fault.Wrap(fault.Config, err, "kafka client for %s", strings.Join(brokers, ","))
 	}
@@ -91,14 +91,14 @@ func describeTopic(ctx context.Context, adm *kadm.Client, brokers []string, topi
 		if tctx.Err() != nil && ctx.Err() == nil {
 			return kadm.TopicDetail{}, fault.Wrap(fault.Temporary, err, "kafka brokers %s: no answer within %s", strings.Join(brokers, ","), AdminTimeout)
 		}
-		return kadm.TopicDetail{}, ClassifyKafka(err, "kafka brokers %s: list topic %s", strings.Join(brokers, ","), topic)
+		return kadm.TopicDetail{}, Classify(err, "kafka brokers %s: list topic %s", strings.Join(brokers, ","), topic)
 	}
 	d, ok := td[topic]
 	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
 		return d, fault.Configf("kafka topic %s does not exist on %s", topic, strings.Join(brokers, ","))
 	}
 	if d.Err != nil {
-		return d, ClassifyKafka(d.Err, "kafka topic %s", topic)
+		return d, Classify(d.Err, "kafka topic %s", topic)
 	}
 	return d, nil
 }
@@ -123,7 +123,7 @@ func (Source) Pin(ctx context.Context, env *plugin.Env, cfg *SourceConfig) (*plu
 	if err != nil {
 		return nil, err
 	}
-	spec := KafkaSpec{ValueFormat: cfg.ValueFormat, OnError: cfg.OnError, DeadLetter: cfg.DeadLetter}
+	spec := ValueSpec{ValueFormat: cfg.ValueFormat, OnError: cfg.OnError, DeadLetter: cfg.DeadLetter}
 	m := &manifest.Manifest{Kind: manifest.KindKafka, Kafka: kr, Dataset: DatasetRef(brokers, cfg.Topic)}
 	for _, p := range kr.Partitions {
 		m.Rows += p.End - p.Start
@@ -136,24 +136,24 @@ func (Source) Pin(ctx context.Context, env *plugin.Env, cfg *SourceConfig) (*plu
 			}
 			sort.Strings(names)
 			for _, k := range names {
-				spec.Fields = append(spec.Fields, KafkaField{Name: k, Field: k, Type: cfg.Schema[k]})
+				spec.Fields = append(spec.Fields, ValueField{Name: k, Field: k, Type: cfg.Schema[k]})
 			}
 		} else if m.Rows > 0 {
 			sctx, cancel := context.WithTimeout(ctx, 2*AdminTimeout)
-			sample, err := SampleKafka(sctx, &manifest.Manifest{Node: env.Node.ID, Kafka: kr}, InferSample)
+			sample, err := Sample(sctx, &manifest.Manifest{Node: env.Node.ID, Kafka: kr}, InferSample)
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("infer the value schema of %s: %w", cfg.Topic, err)
 			}
-			spec.Fields, spec.Inferred = InferKafkaFields(sample), true
+			spec.Fields, spec.Inferred = InferFields(sample), true
 		}
 	}
-	schema, err := KafkaSchema(&spec)
+	schema, err := Schema(&spec)
 	if err != nil {
 		return nil, err
 	}
 	m.Schema = readers.Fields(schema)
-	m.Details = map[string]any{KafkaDetail: spec}
+	m.Details = map[string]any{Detail: spec}
 	env.Log.Info("pinned kafka range", "topic", cfg.Topic, "group", group, "partitions", len(kr.Partitions), "offsets", m.Rows, "inferred_schema", spec.Inferred)
 	return &plugin.Output{Manifest: m}, nil
 }
@@ -177,7 +177,7 @@ func PinRange(ctx context.Context, adm *kadm.Client, brokers []string, topic, gr
 		if ctx.Err() != nil {
 			return fault.Wrap(fault.Temporary, err, "kafka %s of %s: no answer within %s", what, topic, AdminTimeout)
 		}
-		return ClassifyKafka(err, "kafka %s of %s", what, topic)
+		return Classify(err, "kafka %s of %s", what, topic)
 	}
 	ends, err := adm.ListCommittedOffsets(ctx, topic) // read-committed: the last stable offsets
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 // delta tables are addressed by their location under the lake root, never through the catalog,
 // so that the arrow engine, delta-rs and Spark read and write one and the same table.
 func DeltaPath(location string) (string, error) {
-	q, err := sqltext.Ident(SparkURI(strings.TrimSuffix(location, "/")))
+	q, err := sqltext.Ident(ClusterURI(strings.TrimSuffix(location, "/")))
 	if err != nil {
 		return "", fault.Wrap(fault.Config, err, "delta location")
 	}

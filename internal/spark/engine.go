@@ -180,7 +180,7 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *sparkspec.Tra
 			if err != nil {
 				return nil, err
 			}
-			if err := staged.Write().Mode("overwrite").Format(cfg.OutputFormat).Save(ctx, SparkURI(uri)); err != nil {
+			if err := staged.Write().Mode("overwrite").Format(cfg.OutputFormat).Save(ctx, ClusterURI(uri)); err != nil {
 				return nil, s.checkLost(ctx, fmt.Errorf("output_path %s: %w", uri, Classify(err, s.Remote)))
 			}
 			m.Details["output_path"] = uri
@@ -283,7 +283,7 @@ func statsOf(ctx context.Context, s *Session, df sql.DataFrame, m *manifest.Mani
 // any staged output.
 func Stage(ctx context.Context, s *Session, env *plugin.Env, df sql.DataFrame) (*manifest.Manifest, error) {
 	dir := env.OutDir + "/data"
-	if err := df.Write().Mode("overwrite").Format("parquet").Save(ctx, SparkURI(dir)); err != nil {
+	if err := df.Write().Mode("overwrite").Format("parquet").Save(ctx, ClusterURI(dir)); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", env.Node.ID, Classify(err, s.Remote))
 	}
 	return StagedManifest(ctx, env.Store, dir, func() ([]manifest.Field, error) {

@@ -190,9 +190,9 @@ func stringList(v any) []string {
 	return nil
 }
 
-// SparkURI turns an aiflow URI into one the cluster reads: s3:// becomes s3a:// (ARCHITECTURE
-// §7); file:// stays (a local test server shares the runner's file system).
-func SparkURI(uri string) string {
+// ClusterURI turns an aiflow URI into one the cluster reads: s3:// becomes s3a:// (Hadoop's S3
+// file system); file:// stays (a local test server shares the runner's file system).
+func ClusterURI(uri string) string {
 	if rest, ok := strings.CutPrefix(uri, "s3://"); ok {
 		return "s3a://" + rest
 	}
@@ -230,12 +230,12 @@ func readFiles(ctx context.Context, s *Session, env *plugin.Env, m *manifest.Man
 	load := func(p string) (sql.DataFrame, error) {
 		r := s.Read().Format(format)
 		if partitioned {
-			r = r.Option("basePath", SparkURI(root))
+			r = r.Option("basePath", ClusterURI(root))
 		}
 		for _, k := range slices.Sorted(maps.Keys(opts)) {
 			r = r.Option(k, opts[k])
 		}
-		return r.Load(SparkURI(p))
+		return r.Load(ClusterURI(p))
 	}
 	var df sql.DataFrame
 	if wholeFolder(ctx, env, root, m.Files) {
