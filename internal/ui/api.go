@@ -291,13 +291,14 @@ func redact(v any) any {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			if secretKey.MatchString(k) && !ir.IsSecretRef(e) && e != nil {
-				if m, ok := e.(map[string]any); !ok || !ir.IsSecretRef(m) {
-					out[k] = "(redacted)"
-					continue
-				}
+			switch {
+			case ir.IsSecretRef(e):
+				out[k] = e // a reference names where the secret is, not what it is
+			case secretKey.MatchString(k) && e != nil:
+				out[k] = "(redacted)"
+			default:
+				out[k] = redact(e)
 			}
-			out[k] = redact(e)
 		}
 		return out
 	case []any:

@@ -277,3 +277,38 @@ func TestPagesAreInert(t *testing.T) {
 		t.Errorf("index.html has inline script or style:\n%s", w.Body)
 	}
 }
+
+// TestNoSecretValues: a secret value never reaches the browser: a param under a credential's
+// name that is not a reference, or a password in a URL, is "(redacted)" in the graph and in a
+// spec opened for editing; references are shown as they are.
+func TestNoSecretValues(t *testing.T) {
+	ctx := context.Background()
+	st := teamStore(t)
+	ir := `{"api_version":"aiflow/v1","id":"leaky","owner":"o","extra":{"team":"ads"},"nodes":{"n":{"id":"n","type":"source","params":{"kind":"files","path":"s3://bob:hunter2@host/x/","password":"hunter2","options":{"api_key":"hunter2"},"token":{"secret":"kafka-creds/token"}}}},"edges":[]}`
+	if err := st.RecordPipeline(ctx, metadata.PipelineVersion{Pipeline: "leaky", IRHash: "hl", IR: json.RawMessage(ir), Tenancy: metadata.Tenancy{Team: "ads"}}); err != nil {
+		t.Fatal(err)
+	}
+	specs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(specs, "leaky.yaml"), []byte(`api_version: aiflow/v1
+pipeline: {id: leaky, team: ads, env: dev}
+nodes:
+  - id: n
+    source: kafka
+    with: {topic: t, sasl_password: hunter2, dsn: "postgres://u:hunter2@h/db"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ui.New(ui.Config{Store: st, Registry: plugin.Default, SpecsDir: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/pipelines/leaky", "/api/specs/leaky.yaml"} {
+		w := do(s, req{path: path, remote: "127.0.0.1:1"})
+		if w.Code != 200 || strings.Contains(w.Body.String(), "hunter2") || !strings.Contains(w.Body.String(), "(redacted)") {
+			t.Errorf("%s: %d\n%s", path, w.Code, w.Body)
+		}
+		if path == "/api/pipelines/leaky" && !strings.Contains(w.Body.String(), "kafka-creds/token") {
+			t.Errorf("%s: the secret reference is not shown:\n%s", path, w.Body)
+		}
+	}
+}

@@ -113,7 +113,15 @@ func (s *Server) spec(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "no such spec")
 		return
 	}
-	writeJSON(w, map[string]any{"name": name, "draft": DraftOf(p)})
+	// A spec that validates holds secret references only; one that does not may hold a literal
+	// password: it does not reach the browser either (saving it back keeps it refused).
+	d := DraftOf(p)
+	for i := range d.Nodes {
+		if d.Nodes[i].With != nil {
+			d.Nodes[i].With = redactParams(d.Nodes[i].With)
+		}
+	}
+	writeJSON(w, map[string]any{"name": name, "draft": d})
 }
 
 func readDraft(r *http.Request) (Draft, error) {
