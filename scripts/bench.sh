@@ -34,6 +34,6 @@ step "observability: overhead per node run"
 go test ./bench/observability/ -run '^$' -bench NodeRunOverhead -benchtime 1x
 step "compiler: 1,000 x 10 and DAG parse time vs dag-factory"
 bench/compiler/run.sh
-for extra in bench/spark/run.sh bench/pyspark/run.sh bench/kafka/run.sh bench/python/run.sh; do
+for extra in bench/spark/run.sh bench/pyspark/run.sh bench/pyplugin/run.sh bench/kafka/run.sh bench/python/run.sh; do
   if [[ -x $extra ]]; then step "$extra"; "$extra"; fi
 done
