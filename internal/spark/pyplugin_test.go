@@ -60,7 +60,8 @@ func TestPythonPluginKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	table := "tmp" + w.sfx + ".kafka_events"
-	spec := w.write("kafka.yaml", strings.NewReplacer("TOPIC", topic, "BROKERS", brokers, "OUTPUT_TABLE", table).Replace(string(b)))
+	text := strings.NewReplacer("TOPIC", topic, "BROKERS", brokers, "OUTPUT_TABLE", table).Replace(string(b))
+	spec := w.write("kafka.yaml", text)
 	w.mustRun("validate", spec)
 	if r := w.mustRun("plugins", "internal_kafka"); !strings.Contains(r.stdout, "internal_kafka") {
 		t.Fatalf("plugins internal_kafka:\n%s", r.stdout)
@@ -86,6 +87,21 @@ func TestPythonPluginKafka(t *testing.T) {
 	delete(w.env, "AIFLOW_PLUGIN_MODULES")
 	if r := w.run("validate", spec); r.code != 78 || !strings.Contains(r.stderr, "internal_kafka") {
 		t.Fatalf("validate without AIFLOW_PLUGIN_MODULES: exit %d\n%s", r.code, r.stderr)
+	}
+	// The pipeline can name the module itself: no AIFLOW_PLUGIN_MODULES needed.
+	named := w.write("kafka-named.yaml", strings.Replace(text, "env: dev", "env: dev\n  plugin_modules: [my_team_plugins]", 1))
+	if r := w.run("validate", named); r.code != 0 {
+		t.Fatalf("validate with plugin_modules: exit %d\n%s", r.code, r.stderr)
+	}
+	// The seed's plugin has a Spark reader only: an arrow node cannot read it.
+	arrow := w.write("kafka-arrow.yaml", `api_version: aiflow/v1
+pipeline: {id: kafka_arrow, owner: me, env: dev, plugin_modules: [my_team_plugins]}
+nodes:
+  - {id: events, source: internal_kafka, with: {topic: t, bootstrap_servers: "b:9092"}}
+  - {id: first, transform: arrow, inputs: [events], with: {steps: [{limit: 1}]}}
+`)
+	if r := w.run("validate", arrow); r.code != 78 || !strings.Contains(r.stderr, "no reader for engine arrow") {
+		t.Fatalf("validate an arrow reader of internal_kafka: exit %d\n%s", r.code, r.stderr)
 	}
 	// A module that cannot be imported is a configuration error naming it.
 	w.env["AIFLOW_PLUGIN_MODULES"] = "no_such_plugins"
