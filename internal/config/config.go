@@ -70,6 +70,9 @@ type Config struct {
 	NodeTimeout time.Duration `env:"AIFLOW_NODE_TIMEOUT, default=2h"`
 	// PolicyFile is the tenant policy enforced at compile and run time (none when empty).
 	PolicyFile string `env:"AIFLOW_POLICY_FILE"`
+	// Team pins the team this runner may act for: a pipeline naming another team is refused, and
+	// metadata queries (runs list, usage, the web UI) see only its pipelines.
+	Team string `env:"AIFLOW_TEAM"`
 }
 
 // Load reads the configuration from the process environment.

@@ -26,6 +26,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/observability"
+	"github.com/aiflow-dev/aiflow/internal/policy"
 	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
@@ -163,6 +164,16 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	return res, err
 }
 
+// admit checks the tenant policy (Config.PolicyFile, the mounted system policy) and the team the
+// runner is pinned to (Config.Team) for req's pipeline: a denial is configuration (78).
+func (r *Runner) admit(req Request) error {
+	var file, team string
+	if r.Config != nil {
+		file, team = r.Config.PolicyFile, r.Config.Team
+	}
+	return policy.EnforceRun(file, team, req.Pipeline, r.Registry, req.LogicalDate, req.RunID, req.Params)
+}
+
 // settleRun ends the run when this attempt decided it. Best effort: the node's own outcome is
 // already recorded, and a later attempt settles the run again.
 func (r *Runner) settleRun(ctx context.Context, req Request, res *Result, err error) {
@@ -237,6 +248,12 @@ func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 	}
 	key := metadata.AttemptKey{Pipeline: p.ID, RunID: req.RunID, Node: n.ID, Try: req.Try}
 
+	// The tenant policy, before the attempt touches anything: every entry path (run, run --all,
+	// replay, a runner built on this package) is checked here, with the params rendered as the
+	// node will see them.
+	if err := r.admit(req); err != nil {
+		return r.finish(parent, nil, res, err, false)
+	}
 	canon, err := p.Canonical()
 	if err != nil {
 		return r.finish(parent, nil, res, fault.Wrap(fault.Config, err, "canonical IR"), false)

@@ -282,3 +282,45 @@ func TestSameTryZombieLeavesLiveStagingAlone(t *testing.T) {
 	}
 	committedFilesExist(t, meta, "tr")
 }
+
+// The tenant policy is enforced by the node runner itself, before an attempt touches the ledger:
+// an entry path that does not check it (a replay, a runner built on this package) is still held
+// to it. lc's team t is not in the policy; a pinned team other than t is refused too.
+func TestPolicyEnforcedByTheRunner(t *testing.T) {
+	p, h, meta, st, cfg := setup(t)
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte("teams:\n  other: {sources: [\"*\"], sinks: [\"*\"], engines: [\"*\"]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  config.Config
+		want string
+	}{
+		{"policy without the team", config.Config{StagingURI: cfg.StagingURI, PolicyFile: pol}, "policy denied"},
+		{"another pinned team", config.Config{StagingURI: cfg.StagingURI, Team: "other"}, `is not this deployment's team "other"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &node.Runner{Registry: plugin.Default, Config: &tt.cfg, Meta: meta, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			for _, req := range []node.Request{
+				{Pipeline: p, IRHash: h, Node: "tr", RunID: "denied", LogicalDate: time.Now(), Try: 1},
+				{Pipeline: p, IRHash: h, Node: "tr", RunID: "denied-replay", LogicalDate: time.Now(), Try: 1, InputsRunID: "r", NoPublish: true},
+			} {
+				res, err := r.Run(context.Background(), req)
+				if fault.ExitCode(err) != 78 || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("run %s: err %v (exit %d), want exit 78 with %q", req.RunID, err, fault.ExitCode(err), tt.want)
+				}
+				if res.ExitCode != 78 {
+					t.Fatalf("result exit code %d, want 78", res.ExitCode)
+				}
+				if c, err := meta.LookupCommit(context.Background(), "lc", req.RunID, "tr"); err != nil || c != nil {
+					t.Fatalf("a denied node committed: %v %v", c, err)
+				}
+				if _, err := meta.GetRun(context.Background(), "lc", req.RunID); err == nil {
+					t.Fatalf("a denied node recorded run %s", req.RunID)
+				}
+			}
+		})
+	}
+}
