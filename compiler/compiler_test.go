@@ -781,3 +781,49 @@ func TestPluginModulesTakePythonImage(t *testing.T) {
 		t.Errorf("%d tasks in the python image, want %d:\n%s", n, want, f.Data)
 	}
 }
+
+// TestNodeTimeoutFromExecutionTimeout: the tasks' AIFLOW_NODE_TIMEOUT comes from the profile's
+// execution_timeout less the time Airflow spends before and after the runner (the pod's start),
+// so the runner ends the attempt and records it before Airflow kills it; a profile that sets
+// the variable itself must stay within that.
+func TestNodeTimeoutFromExecutionTimeout(t *testing.T) {
+	p := pipelineByID(t, "edge-cases_pipeline")
+	image := "    image: r@sha256:" + strings.Repeat("a", 64) + "\n"
+	for _, c := range []struct {
+		name, profile string
+		target        Target
+		want, err     string
+	}{
+		{"none without execution_timeout", "defaults: {}\n", Kubernetes, "", ""},
+		{"pod start and 30s", "defaults: {execution_timeout: 2h}\n", Kubernetes, "1h57m30s", ""},
+		{"the profile's startup_timeout", "defaults: {execution_timeout: 1h, startup_timeout: 10m}\n", Kubernetes, "49m30s", ""},
+		{"at most a quarter", "defaults: {execution_timeout: 2m}\n", Kubernetes, "1m30s", ""},
+		{"local: 30s", "defaults: {execution_timeout: 2h}\n", Local, "1h59m30s", ""},
+		{"env_vars within", "defaults: {execution_timeout: 2h, env_vars: {AIFLOW_NODE_TIMEOUT: 90m}}\n", Kubernetes, "90m", ""},
+		{"env_vars beyond", "defaults: {execution_timeout: 2h, env_vars: {AIFLOW_NODE_TIMEOUT: 2h}}\n", Kubernetes, "", "AIFLOW_NODE_TIMEOUT=2h: want a duration of at most 1h57m30s"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			profs, err := ParseProfiles("p.yaml", []byte("api_version: aiflow/v1\n"+c.profile+"profiles:\n  - match: {env: prod}\n"+image))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := Compile(p, Options{Profiles: profs, Target: c.target})
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if m := regexp.MustCompile(`"AIFLOW_NODE_TIMEOUT": "([^"]*)"`).FindStringSubmatch(string(f.Data)); m != nil {
+				got = m[1]
+			}
+			if got != c.want {
+				t.Errorf("AIFLOW_NODE_TIMEOUT %q, want %q", got, c.want)
+			}
+		})
+	}
+}

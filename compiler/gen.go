@@ -103,8 +103,21 @@ func (g *gen) file() ([]byte, error) {
 	g.line(0, "LOGICAL_DATE = %s", PyStr(jinjaLogicalDate))
 	g.line(0, "ENV = {")
 	g.line(1, "%s: IR_B64,", PyStr("AIFLOW_IR_B64"))
-	for _, k := range slices.Sorted(maps.Keys(prof.EnvVars)) {
-		g.line(1, "%s: %s,", PyStr(k), PyStr(prof.EnvVars[k]))
+	env := maps.Clone(prof.EnvVars)
+	if t, ok, err := nodeTimeout(prof, k8s); err != nil {
+		return nil, err
+	} else if ok {
+		if env == nil {
+			env = map[string]string{}
+		}
+		if set, ok := env[nodeTimeoutEnv]; !ok {
+			env[nodeTimeoutEnv] = t.String()
+		} else if d, err := time.ParseDuration(set); err != nil || d <= 0 || d > t {
+			return nil, fmt.Errorf("profile env_vars: %s=%s: want a duration of at most %s (execution_timeout %s less the pod's start), or leave it out: the runner must end the attempt before Airflow kills it", nodeTimeoutEnv, set, t, prof.ExecutionTimeout)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		g.line(1, "%s: %s,", PyStr(k), PyStr(env[k]))
 	}
 	g.line(1, "%s: %s,", PyStr("OPENLINEAGE_PARENT_ID"), PyStr(jinjaOLParent))
 	g.line(1, "%s: %s,", PyStr("OPENLINEAGE_ROOT_PARENT_ID"), PyStr(jinjaOLRoot))
@@ -523,4 +536,38 @@ func (g *gen) docMD() {
 		g.line(1, "%s", PyStr(l))
 	}
 	g.line(0, ")")
+}
+
+// nodeTimeoutEnv bounds one node attempt in the runner (docs/deadlines.md).
+const nodeTimeoutEnv = "AIFLOW_NODE_TIMEOUT"
+
+// kpoStartupTimeout is the KubernetesPodOperator's default startup_timeout_seconds.
+const kpoStartupTimeout = 120 * time.Second
+
+// nodeTimeout is the AIFLOW_NODE_TIMEOUT the tasks get from the profile's execution_timeout
+// (ok false when the profile sets none). Airflow's clock starts before the runner's: it includes
+// starting the pod (up to startup_timeout) or the process, and fetching the logs after it. The
+// runner stops that much earlier, so that it ends the attempt itself (exit 75 after recording
+// it) instead of Airflow killing it: margin = the startup allowance plus 30 s, at most a quarter
+// of the timeout.
+func nodeTimeout(prof *Profile, k8s bool) (time.Duration, bool, error) {
+	if prof.ExecutionTimeout == "" {
+		return 0, false, nil
+	}
+	exec, err := time.ParseDuration(prof.ExecutionTimeout)
+	if err != nil {
+		return 0, false, fmt.Errorf("profile execution_timeout: %v", err)
+	}
+	margin := 30 * time.Second
+	if k8s {
+		startup := kpoStartupTimeout
+		if prof.StartupTimeout != "" {
+			if startup, err = time.ParseDuration(prof.StartupTimeout); err != nil {
+				return 0, false, fmt.Errorf("profile startup_timeout: %v", err)
+			}
+		}
+		margin += startup
+	}
+	margin = min(margin, exec/4)
+	return exec - margin, true, nil
 }

@@ -41,6 +41,7 @@ ENV = {
     "AIFLOW_IR_B64": IR_B64,
     "AIFLOW_LOG_FORMAT": "json",
     "AIFLOW_METRICS_CONFIG": "/etc/aiflow/metrics.yaml",
+    "AIFLOW_NODE_TIMEOUT": "1h24m30s",
     "AIFLOW_SPARK_CLUSTERS": "emr-a=sc://spark-a:15002",
     "AIFLOW_STAGING_URI": "s3://aiflow-staging/runs",
     "OPENLINEAGE_PARENT_ID": "{% if macros.OpenLineageProviderPlugin is defined %}{{ macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance) }}{% endif %}",

@@ -29,6 +29,7 @@ LOGICAL_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ts }}"
 ENV = {
     "AIFLOW_IR_B64": IR_B64,
     "AIFLOW_LOG_FORMAT": "json",
+    "AIFLOW_NODE_TIMEOUT": "1h27m30s",
     "AIFLOW_STAGING_URI": "s3://aiflow-staging/runs",
     "OPENLINEAGE_PARENT_ID": "{% if macros.OpenLineageProviderPlugin is defined %}{{ macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance) }}{% endif %}",
     "OPENLINEAGE_ROOT_PARENT_ID": "{% if macros.OpenLineageProviderPlugin is defined %}{{ macros.OpenLineageProviderPlugin.lineage_root_parent_id(task_instance) }}{% endif %}",
