@@ -214,11 +214,12 @@ func readFiles(ctx context.Context, s *Session, env *plugin.Env, m *manifest.Man
 	default:
 		return nil, fault.Configf("%s: unknown file format %q", m.Node, format)
 	}
+	declared := len(m.ReadSchema) > 0 && (format == "csv" || format == "json")
 	if format == "csv" {
 		if _, ok := opts["header"]; !ok {
 			opts = withOpt(opts, "header", "true")
 		}
-		if _, ok := opts["inferSchema"]; !ok {
+		if _, ok := opts["inferSchema"]; !ok && !declared {
 			opts = withOpt(opts, "inferSchema", "true")
 		}
 	}
@@ -227,7 +228,21 @@ func readFiles(ctx context.Context, s *Session, env *plugin.Env, m *manifest.Man
 	}
 	root := baseOf(m.Files[0])
 	partitioned := len(m.Files[0].Partition) > 0
+	var cols []manifest.Field
+	if declared {
+		var err error
+		if cols, err = declaredColumns(ctx, env, m, format); err != nil {
+			return nil, err
+		}
+	}
 	load := func(p string) (sql.DataFrame, error) {
+		if declared {
+			o := opts
+			if partitioned {
+				o = withOpt(o, "basePath", ClusterURI(root))
+			}
+			return loadDeclared(ctx, s, format, ClusterURI(p), cols, o)
+		}
 		r := s.Read().Format(format)
 		if partitioned {
 			r = r.Option("basePath", ClusterURI(root))
