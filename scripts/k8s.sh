@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A single-node Kubernetes for the end-to-end tests, entirely inside a network namespace that this
 # script creates: etcd, kube-apiserver, -controller-manager, -scheduler, kubelet, containerd, the
-# pods, and the test services the pods reach (PostgreSQL, S3, Pushgateway) all live there, so every
-# address other than loopback exists only in that namespace. `down` removes all of it.
+# pods, and the test services the pods reach (PostgreSQL, S3, Pushgateway, Spark Connect) all live
+# there, so every address other than loopback exists only in that namespace. `down` removes all of
+# it.
 #
 #   scripts/k8s.sh up          start (needs scripts/install.sh k8s and make image)
 #   scripts/k8s.sh down        stop everything, unmount, delete the namespace and the state folder
@@ -15,7 +16,11 @@
 #   AIFLOW_K8S_KUBECONFIG  admin kubeconfig (https://127.0.0.1:6443, valid inside the namespace)
 #   AIFLOW_K8S_NODE_IP     the node address; pods reach the services on it
 #   AIFLOW_K8S_RUNNER_IMAGE, AIFLOW_K8S_PYTHON_IMAGE   images imported from bin/images/
-#   and the AIFLOW_TEST_* variables of the services started inside (scripts/services.sh).
+#   AIFLOW_K8S_SHARED_DIR  a folder owned by the pods' user that both the pods (as a hostPath
+#                          volume mounted at the same path) and Spark Connect see: a lake root
+#                          and staging for Spark nodes without an object store connector
+#   and the AIFLOW_TEST_* variables of the services started inside (scripts/services.sh),
+#   Spark Connect's (AIFLOW_TEST_SPARK_REMOTE) included.
 #
 # Requirements of this kind of machine (root, no systemd, cgroup v1, a VM without
 # CAP_SYS_RESOURCE): containerd runs with restrict_oom_score_adj (otherwise every sandbox fails
@@ -31,6 +36,8 @@ K=${AIFLOW_K8S_DIR:-$ROOT/.k8s}
 NODE_IP=10.200.0.1
 POD_CIDR=10.88.0.0/16
 NODE=aiflow-node
+# The user of the runner images.
+POD_UID=65532
 
 log() { echo "k8s: $*" >&2; }
 fail() { echo "k8s: FAILED: $*" >&2; exit 1; }
@@ -213,8 +220,10 @@ cmd_up() {
     --unsafe-no-fsync
   wait_until 60 containerd test -S "$K/run/containerd.sock"
   wait_until 60 etcd in_ns curl -sf http://127.0.0.1:2379/health
+  # --digests with --base-name also names each image repo@sha256:… (what a pull from a registry
+  # records), so that a profile may pin the images by digest as outside env dev it must.
   for b in pause aiflow-runner aiflow-runner-python; do
-    ctr_ images import --no-unpack=false "bin/images/$b.tar" >/dev/null || fail "import bin/images/$b.tar"
+    ctr_ images import --base-name "localhost/$b" --digests "bin/images/$b.tar" >/dev/null || fail "import bin/images/$b.tar"
   done
 
   local P=$K/pki
@@ -237,8 +246,14 @@ cmd_up() {
   start kubelet "$BIN/kubelet" --config="$K/conf/kubelet.yaml" --kubeconfig="$K/conf/kubelet.kubeconfig" \
     --root-dir="$K/kubelet" --cert-dir="$K/kubelet/pki" --node-ip="$NODE_IP" --hostname-override="$NODE" --v=1
 
-  # Services the pods reach, on the node address inside the namespace.
-  AIFLOW_SERVICES_DIR=$K/services AIFLOW_SERVICES_HOST=$NODE_IP in_ns scripts/services.sh up postgres versitygw pushgateway airflow >"$K/log/services.log" 2>&1 ||
+  # Services the pods reach, on the node address inside the namespace. Spark Connect and the
+  # pods share a folder of the node (shared/, owned by the pods' user; the pods mount it as a
+  # hostPath volume at the same path): what the server writes there (umask 000: it runs as root)
+  # the pods may replace and delete.
+  mkdir -p "$K/shared"
+  chown "$POD_UID:$POD_UID" "$K/shared"
+  AIFLOW_SERVICES_DIR=$K/services AIFLOW_SERVICES_HOST=$NODE_IP AIFLOW_SERVICES_SPARK_CONF=spark.hadoop.fs.permissions.umask-mode=000 \
+    in_ns scripts/services.sh up postgres versitygw pushgateway spark airflow python >"$K/log/services.log" 2>&1 ||
     { cat "$K/log/services.log" >&2; fail "services in the namespace"; }
 
   wait_until 120 "node $NODE" kubectl_ get node "$NODE"
@@ -253,6 +268,7 @@ cmd_up() {
     echo "export AIFLOW_K8S_NODE_IP=$NODE_IP"
     echo "export AIFLOW_K8S_RUNNER_IMAGE=localhost/aiflow-runner:dev"
     echo "export AIFLOW_K8S_PYTHON_IMAGE=localhost/aiflow-runner-python:dev"
+    echo "export AIFLOW_K8S_SHARED_DIR=$K/shared"
     grep '^export' "$K/services/env"
   } >"$K/env"
   log "up in $((SECONDS - t0))s: namespace $NS, node $NODE ($NODE_IP), KUBECONFIG=$K/conf/admin.kubeconfig; services: $(grep -o 'AIFLOW_TEST_[A-Z_]*=[^ ]*' "$K/services/env" | grep -E 'PG_DSN|S3_ENDPOINT|PUSHGATEWAY' | tr '\n' ' ')"

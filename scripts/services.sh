@@ -385,6 +385,10 @@ up_spark() {
   # Extra jars (e.g. Delta Lake from scripts/install-delta.sh) go on the server classpath;
   # with Delta present, make it the session catalog.
   for jar in "$ROOT"/.tools/spark-extra-jars/*.jar; do [[ -f "$jar" ]] && jars+=("$jar"); done
+  # AIFLOW_SERVICES_SPARK_CONF: more key=value settings, space-separated (scripts/k8s.sh: the
+  # umask of the files the server writes into a folder the runner pods share with it).
+  local conf
+  for conf in ${AIFLOW_SERVICES_SPARK_CONF:-}; do extra+=(--conf "$conf"); done
   if (( ${#jars[@]} )); then
     extra+=(--jars "$(IFS=,; echo "${jars[*]}")")
     if [[ " ${jars[*]##*/} " == *" delta-spark_"* ]]; then

@@ -48,6 +48,7 @@ type env struct {
 	runner     string
 	airflowPy  string
 	airflowEnv []string
+	airflowDB  string // the migrated SQLite database that each DAG run starts from a copy of
 	s3         *objstore.Store
 	bucket     string // s3://bucket/
 	pgDSN      string
@@ -219,6 +220,7 @@ current-context: c
 	// Airflow: a private home with its own SQLite database; the worker's connection to the
 	// cluster is kubernetes_default, as an environment variable.
 	home := filepath.Join(e.tmp, "airflow-home")
+	e.airflowDB = filepath.Join(home, "airflow.db")
 	conn, _ := json.Marshal(map[string]any{"conn_type": "kubernetes", "extra": map[string]any{
 		"kube_config_path": e.workerCfg, "namespace": namespace}})
 	for _, kv := range os.Environ() {
@@ -230,6 +232,7 @@ current-context: c
 	}
 	e.airflowEnv = append(e.airflowEnv,
 		"AIRFLOW_HOME="+home,
+		"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///"+e.airflowDB,
 		"AIRFLOW__CORE__LOAD_EXAMPLES=False",
 		"AIRFLOW__CORE__UNIT_TEST_MODE=False",
 		"AIRFLOW_CONN_KUBERNETES_DEFAULT="+string(conn),
@@ -237,6 +240,9 @@ current-context: c
 	)
 	if _, err := e.airflow(nil, "db", "migrate"); err != nil {
 		return err
+	}
+	if _, err := os.Stat(e.airflowDB); err != nil {
+		return fmt.Errorf("airflow db migrate made no %s: %w", e.airflowDB, err)
 	}
 	shared = e
 	return nil
@@ -380,9 +386,19 @@ type taskState struct {
 }
 
 // dagsTest runs `airflow dags test` and returns its output and the task instances' states.
+// Each call has its own copy of the migrated database: the tests run their DAGs in parallel,
+// and SQLite takes one writer at a time.
 func (e *env) dagsTest(t *testing.T, dags, dagID, date string) (string, map[string]taskState) {
 	t.Helper()
-	extra := []string{"AIRFLOW__CORE__DAGS_FOLDER=" + dags}
+	db := filepath.Join(t.TempDir(), "airflow.db")
+	b, err := os.ReadFile(e.airflowDB)
+	if err == nil {
+		err = os.WriteFile(db, b, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := []string{"AIRFLOW__CORE__DAGS_FOLDER=" + dags, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///" + db}
 	start := time.Now()
 	out, err := e.airflow(extra, "dags", "test", dagID, date)
 	t.Logf("airflow dags test %s %s: %s (err %v)", dagID, date, time.Since(start).Round(time.Second), err)
@@ -466,6 +482,7 @@ func (e *env) quickstart(t *testing.T) string {
 
 func TestQuickstartThroughPods(t *testing.T) {
 	e := setup(t)
+	t.Parallel()
 	e.runnerCmd(t, "demo-data", "--out", e.bucket+"quickstart/orders/", "--rows", "20000", "--users", "500")
 	dags := e.compile(t, e.quickstart(t), 1)
 	since := time.Now()
@@ -516,6 +533,7 @@ func TestQuickstartThroughPods(t *testing.T) {
 // and the runner's termination message is in the task log.
 func TestDataErrorNotRetried(t *testing.T) {
 	e := setup(t)
+	t.Parallel()
 	ctx := context.Background()
 	// A "Parquet" file that is not Parquet: the source cannot read it (a data error).
 	if err := e.s3.Put(ctx, e.bucket+"bad/orders/part-0.parquet", strings.NewReader("this is not parquet")); err != nil {
@@ -555,6 +573,7 @@ nodes:
 }
 
 // A temporary error (75: S3 down on the first try) is retried, and the second try succeeds.
+// Not parallel: S3 is down for every pod meanwhile (the other tests wait for it to finish).
 func TestTemporaryErrorRetried(t *testing.T) {
 	e := setup(t)
 	e.runnerCmd(t, "demo-data", "--out", e.bucket+"temp/orders/", "--rows", "2000", "--users", "50")
@@ -609,6 +628,7 @@ nodes:
 // task's retry runs the node again and the output holds every row exactly once.
 func TestPodDeletedMidWrite(t *testing.T) {
 	e := setup(t)
+	t.Parallel()
 	e.runnerCmd(t, "demo-data", "--out", e.bucket+"slow/orders/", "--rows", "3000", "--users", "50")
 	spec := fmt.Sprintf(`api_version: aiflow/v1
 pipeline: {id: e2e_pod_deleted, owner: e2e, team: e2e, env: dev}
