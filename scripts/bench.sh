@@ -30,6 +30,8 @@ step "dataset: streaming Parquet copy of 10M rows (rows/s, peak RSS)"
 go test ./bench/dataset/ -run '^$' -bench . -benchtime 1x
 step "metadata: overhead per node run, SQLite and PostgreSQL"
 go test ./internal/metadata/ -run '^$' -bench BenchmarkNodeRun -benchtime 500x
+step "web UI: each page's requests over a store of 10,000 runs (target < 200 ms)"
+go test ./bench/ui/ -run '^$' -bench . -benchtime 50x
 step "observability: overhead per node run"
 go test ./bench/observability/ -run '^$' -bench NodeRunOverhead -benchtime 1x
 step "compiler: 1,000 x 10 and DAG parse time vs dag-factory"

@@ -1,10 +1,12 @@
 package metadata
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -438,32 +440,63 @@ func teamsIn(col string, teams []string, args *[]any) string {
 }
 
 func (s *sqlStore) LineageEdges(ctx context.Context, q LineageQuery) ([]LineageEdge, error) {
-	// A lineage row has no ir_hash: its run's version says whose it is.
-	args := []any{micros(q.Since)}
-	teamCond := ""
-	if q.Teams != nil {
-		teamCond = " AND " + teamsIn("COALESCE(p.team, '')", q.Teams, &args)
+	n := q.RunsPerPipeline
+	if n <= 0 {
+		n = DefaultLineageRuns
 	}
+	var ids []string
+	// The recorded pipelines (a run started by hand of a pipeline never recorded has no tenant and
+	// no place in the graph); a team's only, when the query names teams.
+	var vargs []any
+	vcond := ""
+	if q.Teams != nil {
+		vcond = " WHERE " + teamsIn("team", q.Teams, &vargs)
+	}
+	if err := s.each(ctx, "list pipelines", `SELECT DISTINCT pipeline_id FROM aiflow_pipeline_versions`+vcond+` ORDER BY pipeline_id`, vargs,
+		func(rows *sql.Rows) error {
+			var id string
+			ids = append(ids, id)
+			return rows.Scan(&ids[len(ids)-1])
+		}); err != nil {
+		return nil, err
+	}
+	// One query per pipeline: its latest runs (index aiflow_runs_pipeline_started), their lineage
+	// rows (primary key prefix pipeline_id, run_id), and the team of each run's version. A lineage
+	// row has no ir_hash: its run's version says whose it is.
 	out := []LineageEdge{}
-	err := s.each(ctx, "read lineage edges", `
+	for _, id := range ids {
+		args := []any{id, micros(q.Since), n}
+		teamCond := ""
+		if q.Teams != nil {
+			teamCond = "\nWHERE " + teamsIn("COALESCE(p.team, '')", q.Teams, &args)
+		}
+		err := s.each(ctx, "read lineage edges of "+id, `
 SELECT l.pipeline_id, l.node_id, l.direction, l.namespace, l.name, COALESCE(MAX(p.team), ''),
        COUNT(DISTINCT l.run_id), MAX(l.recorded_us)
-FROM aiflow_lineage l
-JOIN aiflow_runs r ON r.pipeline_id = l.pipeline_id AND r.run_id = l.run_id
-LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = r.pipeline_id AND p.ir_hash = r.ir_hash
-WHERE l.recorded_us >= $1`+teamCond+`
-GROUP BY l.pipeline_id, l.node_id, l.direction, l.namespace, l.name
-ORDER BY l.namespace, l.name, l.pipeline_id, l.node_id, l.direction`, args,
-		func(rows *sql.Rows) error {
-			var e LineageEdge
-			var dir string
-			var last int64
-			if err := rows.Scan(&e.Pipeline, &e.Node, &dir, &e.Namespace, &e.Name, &e.Team, &e.Runs, &last); err != nil {
-				return err
-			}
-			e.Direction, e.Last = Direction(dir), fromMicros(last)
-			out = append(out, e)
-			return nil
-		})
-	return out, err
+FROM (SELECT pipeline_id, run_id, ir_hash FROM aiflow_runs
+      WHERE pipeline_id = $1 AND started_us >= $2 ORDER BY started_us DESC LIMIT $3) r
+JOIN aiflow_lineage l ON l.pipeline_id = r.pipeline_id AND l.run_id = r.run_id
+LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = r.pipeline_id AND p.ir_hash = r.ir_hash`+teamCond+`
+GROUP BY l.pipeline_id, l.node_id, l.direction, l.namespace, l.name`, args,
+			func(rows *sql.Rows) error {
+				var e LineageEdge
+				var dir string
+				var last int64
+				if err := rows.Scan(&e.Pipeline, &e.Node, &dir, &e.Namespace, &e.Name, &e.Team, &e.Runs, &last); err != nil {
+					return err
+				}
+				e.Direction, e.Last = Direction(dir), fromMicros(last)
+				out = append(out, e)
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Pipeline, b.Pipeline),
+			cmp.Compare(a.Node, b.Node), cmp.Compare(a.Direction, b.Direction)) < 0
+	})
+	return out, nil
 }

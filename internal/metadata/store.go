@@ -62,8 +62,9 @@ type Store interface {
 	// NodeAttempts lists the latest attempts of one node of a pipeline across runs, newest first
 	// (limit 0 means DefaultRunLimit).
 	NodeAttempts(ctx context.Context, pipeline, node string, limit int) ([]Attempt, error)
-	// LineageEdges lists which pipeline nodes read and wrote which datasets since q.Since: the
-	// edges of the lineage graph across pipelines, one per (pipeline, node, direction, dataset).
+	// LineageEdges lists which pipeline nodes read and wrote which datasets in their latest runs
+	// since q.Since: the edges of the lineage graph across pipelines, one per (pipeline, node,
+	// direction, dataset).
 	LineageEdges(ctx context.Context, q LineageQuery) ([]LineageEdge, error)
 
 	Close() error
@@ -101,9 +102,15 @@ type UsageQuery struct {
 	Teams []string
 }
 
-// LineageQuery selects the lineage edges recorded since Since, of Teams' pipelines when Teams is
-// not nil.
+// LineageQuery selects the lineage edges recorded by the latest RunsPerPipeline runs (0 means
+// DefaultLineageRuns) of each pipeline started since Since, of Teams' pipelines when Teams is not
+// nil. Reading a bounded number of runs per pipeline keeps the lineage page's cost independent of
+// how much history the store holds.
 type LineageQuery struct {
-	Since time.Time
-	Teams []string
+	Since           time.Time
+	Teams           []string
+	RunsPerPipeline int
 }
+
+// DefaultLineageRuns is how many of each pipeline's latest runs LineageEdges reads by default.
+const DefaultLineageRuns = 30
