@@ -211,6 +211,17 @@ func (ds *Dataset) openParquet(ctx context.Context, f FileInfo, need []string, m
 		top = []int{0}
 	}
 	sort.Ints(top)
+	dict := dictLeaves(pf.MetaData(), sc, top)
+	if len(dict) > 0 {
+		// Read those as dictionaries and expand them (dict.go): the schema is unchanged.
+		props := pqarrow.ArrowReadProperties{BatchSize: int64(ds.batchRows()), Parallel: true}
+		for _, leaf := range dict {
+			props.SetReadDict(leaf, true)
+		}
+		if fr, err = pqarrow.NewFileReader(pf, props, mem); err != nil {
+			return nil, errFile(err, f.URI)
+		}
+	}
 	leaves, err := fr.Manifest.GetFieldIndices(top)
 	if err != nil {
 		return nil, errFile(err, f.URI)
@@ -220,6 +231,9 @@ func (ds *Dataset) openParquet(ctx context.Context, f FileInfo, need []string, m
 		return nil, errFile(err, f.URI)
 	}
 	s.rr = rr
+	if len(dict) > 0 {
+		s.rr = newDictExpander(rr, mem)
+	}
 	return s, nil
 }
 
