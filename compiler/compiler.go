@@ -43,7 +43,8 @@ type Options struct {
 	// Profiles are the deployment profiles; nil means DefaultProfiles.
 	Profiles *Profiles
 	// Registry, when set, decodes every node's params and resources with its plugin's config spec,
-	// so a bad config fails the compilation rather than a pod.
+	// so a bad config fails the compilation rather than a pod, and gives each task the Airflow
+	// Assets its sources and sinks report (inlets and outlets; none without a registry).
 	Registry *plugin.Registry
 	// Fuse runs each linear chain of nodes in one task.
 	Fuse bool
@@ -100,7 +101,7 @@ func Compile(p *ir.Pipeline, opts Options) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	tasks, err := plan(p, prof, opts.Fuse)
+	tasks, err := plan(p, prof, opts.Fuse, opts.Registry)
 	if err != nil {
 		return nil, err
 	}

@@ -256,7 +256,7 @@ func TestResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks, err := plan(p, prof, false)
+	tasks, err := plan(p, prof, false, plugin.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestResources(t *testing.T) {
 			t.Errorf("%s: resources %+v, want %+v", id, got[id], w)
 		}
 	}
-	fused, err := plan(p, prof, true)
+	fused, err := plan(p, prof, true, plugin.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestRequestsAndLimits(t *testing.T) {
 		"c": node("c", []string{"b"}, nil),
 	}}
 	prof := merge(builtinDefaults, Profile{Resources: Resources{CPU: "500m", Memory: "1Gi", CPULimit: "1", MemoryLimit: "2Gi"}})
-	tasks, err := plan(p, &prof, false)
+	tasks, err := plan(p, &prof, false, plugin.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestRequestsAndLimits(t *testing.T) {
 		}
 	}
 	prof = merge(builtinDefaults, Profile{})
-	fused, err := plan(p, &prof, true)
+	fused, err := plan(p, &prof, true, plugin.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestFuse(t *testing.T) {
 	for id, want := range cases {
 		p := pipelineByID(t, id)
 		prof, _ := DefaultProfiles().For(p)
-		tasks, err := plan(p, prof, true)
+		tasks, err := plan(p, prof, true, plugin.Default)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +367,7 @@ func TestFuse(t *testing.T) {
 	// Every edge between tasks survives fusion.
 	p := pipelineByID(t, "edge-cases_pipeline")
 	prof, _ := DefaultProfiles().For(p)
-	tasks, _ := plan(p, prof, true)
+	tasks, _ := plan(p, prof, true, plugin.Default)
 	ups := map[string][]string{}
 	for _, tk := range tasks {
 		ups[tk.id] = tk.upstream
@@ -401,27 +401,28 @@ func TestFusedIDTooLong(t *testing.T) {
 }
 
 func TestAssetURIs(t *testing.T) {
-	node := func(kind string, params map[string]any) *ir.Node {
+	// Each plugin reports its Asset (plugin.Kind's Asset); the compiler asks the registry.
+	node := func(typ, kind string, params map[string]any) *ir.Node {
 		params["kind"] = kind
-		return &ir.Node{Params: params}
+		return &ir.Node{ID: "n", Type: typ, Params: params}
 	}
 	cases := []struct {
 		n    *ir.Node
 		want string
 	}{
-		{node("files", map[string]any{"path": "s3://lake/raw/orders/dt={{ ds }}/"}), "s3://lake/raw/orders"},
-		{node("files", map[string]any{"path": "s3://lake/raw/orders/"}), "s3://lake/raw/orders"},
-		{node("files", map[string]any{"path": "/data/x/"}), "file:///data/x"},
-		{node("files", map[string]any{"path": "file:///data/x"}), "file:///data/x"},
-		{node("files", map[string]any{"path": "data/x/"}), "x-aiflow-files:data/x"},
-		{node("onelake", map[string]any{"table": "raw.sales_orders"}), "x-onelake://raw.sales_orders"},
-		{node("onestream", map[string]any{"topic": "user.events"}), "x-onestream://user.events"},
-		{node("kafka", map[string]any{"topic": "t"}), "x-kafka://t"},
-		{node("feature_store", map[string]any{"feature_group": "g"}), "x-feature-store://public/g"},
-		{node("custom", map[string]any{"x": "y"}), ""},
+		{node(ir.Sink, "files", map[string]any{"path": "s3://lake/raw/orders/dt={{ ds }}/"}), "s3://lake/raw/orders"},
+		{node(ir.Sink, "files", map[string]any{"path": "s3://lake/raw/orders/"}), "s3://lake/raw/orders"},
+		{node(ir.Sink, "files", map[string]any{"path": "/data/x/"}), "file:///data/x"},
+		{node(ir.Sink, "files", map[string]any{"path": "file:///data/x"}), "file:///data/x"},
+		{node(ir.Sink, "files", map[string]any{"path": "data/x/"}), "x-aiflow-files:data/x"},
+		{node(ir.Sink, "onelake", map[string]any{"table": "raw.sales_orders"}), "x-onelake://raw.sales_orders"},
+		{node(ir.Source, "onestream", map[string]any{"topic": "user.events"}), "x-onestream://user.events"},
+		{node(ir.Sink, "kafka", map[string]any{"topic": "t"}), "x-kafka://t"},
+		{node(ir.Sink, "feature_store", map[string]any{"feature_group": "g"}), "x-feature-store://public/g"},
+		{node(ir.Sink, "custom", map[string]any{"x": "y"}), ""},
 	}
 	for _, c := range cases {
-		if got := assetURI(c.n); got != c.want {
+		if got := assetURI(plugin.Default, c.n); got != c.want {
 			t.Errorf("assetURI(%v) = %q, want %q", c.n.Params, got, c.want)
 		}
 	}
@@ -689,13 +690,13 @@ func TestSecretRefsCollide(t *testing.T) {
 	}
 	src.Params["x_a"] = map[string]any{"secret": "a-b/c"}
 	src.Params["x_b"] = map[string]any{"secret": "a/b-c"}
-	if _, err := plan(&q, prof, false); err == nil || !strings.Contains(err.Error(), "AIFLOW_SECRET_A_B_C") {
+	if _, err := plan(&q, prof, false, plugin.Default); err == nil || !strings.Contains(err.Error(), "AIFLOW_SECRET_A_B_C") {
 		t.Fatalf("plan: err = %v, want a collision on AIFLOW_SECRET_A_B_C", err)
 	}
 	delete(src.Params, "x_b")
 	src.Params["x_c"] = map[string]any{"secret": "a/d"}
 	for range 20 {
-		tasks, err := plan(&q, prof, false)
+		tasks, err := plan(&q, prof, false, plugin.Default)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package compiler
 import (
 	"fmt"
 	"maps"
-	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -28,7 +27,7 @@ type task struct {
 }
 
 // plan groups the nodes into tasks in topological order.
-func plan(p *ir.Pipeline, prof *Profile, fuse bool) ([]*task, error) {
+func plan(p *ir.Pipeline, prof *Profile, fuse bool, reg *plugin.Registry) ([]*task, error) {
 	order, err := p.TopoOrder()
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "")
@@ -70,7 +69,7 @@ func plan(p *ir.Pipeline, prof *Profile, fuse bool) ([]*task, error) {
 					up[u] = true
 				}
 			}
-			if uri := assetURI(n); uri != "" {
+			if uri := assetURI(reg, n); uri != "" {
 				if n.Type == ir.Source {
 					t.inlets = appendUnique(t.inlets, uri)
 				} else if n.Type == ir.Sink {
@@ -246,62 +245,18 @@ func k8sMemory(q string) string {
 	return m[1] + unit
 }
 
-// assetURI is the Airflow Asset a source reads or a sink writes, from the plugin's params; "" for
-// kinds the compiler does not know. Templated tails ({{ ds }}) are cut off: an asset names the
-// dataset, not one run's partition. Custom stores use x- schemes, which Airflow does not validate.
-func assetURI(n *ir.Node) string {
-	str := func(k string) string {
-		s, _ := n.Params[k].(string)
-		return untemplated(s)
-	}
-	switch n.Kind() {
-	case "files":
-		return filesURI(str("path"))
-	case "onelake":
-		if t := str("table"); t != "" {
-			return "x-onelake://" + t
-		}
-	case "onestream", "kafka":
-		if t := str("topic"); t != "" {
-			return "x-" + n.Kind() + "://" + t
-		}
-	case "feature_store":
-		if g := str("feature_group"); g != "" {
-			schema := str("schema")
-			if schema == "" {
-				schema = "public"
-			}
-			return "x-feature-store://" + schema + "/" + g
-		}
-	}
-	return ""
-}
-
-func filesURI(p string) string {
-	if p == "" {
+// assetURI is the Airflow Asset a source reads or a sink writes, as its plugin reports it from its
+// decoded config (plugin.Kind's Asset: templated tails cut off, custom stores under x- schemes);
+// "" without a registry or for kinds that report none.
+func assetURI(reg *plugin.Registry, n *ir.Node) string {
+	if reg == nil || (n.Type != ir.Source && n.Type != ir.Sink) {
 		return ""
 	}
-	if i := strings.Index(p, "://"); i > 0 {
-		return strings.TrimRight(p, "/")
+	d, err := reg.DecodeNode(n)
+	if err != nil {
+		return "" // check refused the pipeline already when it had a registry
 	}
-	if strings.HasPrefix(p, "/") {
-		return "file://" + path.Clean(p)
-	}
-	// A path relative to the runner's working directory: not a URL Airflow knows.
-	return "x-aiflow-files:" + path.Clean(p)
-}
-
-// untemplated cuts s before its first template, back to the last "/" or "." before it.
-func untemplated(s string) string {
-	i := strings.Index(s, "{{")
-	if i < 0 {
-		return s
-	}
-	s = s[:i]
-	if j := strings.LastIndexAny(s, "/."); j >= 0 {
-		return s[:j]
-	}
-	return ""
+	return d.Asset()
 }
 
 func appendUnique(s []string, v string) []string {
