@@ -53,9 +53,8 @@ step "kubernetes end to end (a single-node cluster in its own network namespace)
 t0=$SECONDS
 scripts/k8s.sh up
 # Inside the namespace nothing but the cluster is reachable: no module downloads there. The
-# scenarios mostly wait for pods: four of them run at once (-parallel; the default is the
-# number of cores).
-GOPROXY=off GOFLAGS=-mod=readonly scripts/k8s.sh exec go test -count=1 -timeout 30m -parallel 4 -tags k8se2e ./internal/k8se2e/
+# parallel scenarios run as many at once as there are cores (go test's -parallel default).
+GOPROXY=off GOFLAGS=-mod=readonly scripts/k8s.sh exec go test -count=1 -timeout 30m -tags k8se2e ./internal/k8se2e/
 scripts/k8s.sh down
 echo "kubernetes end to end: $((SECONDS - t0))s"
 
