@@ -13,6 +13,7 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/pathguard"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 )
 
@@ -102,7 +103,11 @@ func (c *demoDataCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
-	st := objstore.New(objstore.OptionsFromEnv())
+	stOpts := objstore.OptionsFromEnv()
+	if stOpts.Guard, err = pathguard.FromEnv(); err != nil {
+		return err
+	}
+	st := objstore.New(stOpts)
 	if err := st.DeletePrefix(e.Ctx, uri+"/"); err != nil {
 		return err
 	}

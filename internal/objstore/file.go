@@ -13,12 +13,23 @@ import (
 	"syscall"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/pathguard"
 )
 
 // tmpPrefix names the temp files of an unfinished Put; List never shows them.
 const tmpPrefix = ".aiflow-tmp-"
 
-type fileDriver struct{}
+type fileDriver struct {
+	guard *pathguard.Guard // nil: nothing confined
+}
+
+// confine refuses (fault.Config) a path that leads outside the allowed roots once its existing
+// symlinks are resolved. Called before every operation, not once per sink: a folder inside an
+// allowed root may hold a link out. Walks below a checked folder never follow links (WalkDir
+// and the regular-file filter of list), so checking the walk's root suffices there.
+func (d *fileDriver) confine(l loc) error {
+	return d.guard.Check(l.key)
+}
 
 var _ driver = (*fileDriver)(nil)
 
@@ -53,6 +64,9 @@ func (d *fileDriver) list(ctx context.Context, l loc, recursive bool) ([]ObjectI
 	if !l.dir {
 		// A key prefix, as on S3: walk its parent and keep paths starting with it.
 		root, match = filepath.Dir(l.key), l.key
+	}
+	if err := d.confine(loc{scheme: "file", key: root}); err != nil {
+		return nil, nil, err
 	}
 	var objs []ObjectInfo
 	var dirs []string
@@ -117,6 +131,9 @@ func (d *fileDriver) list(ctx context.Context, l loc, recursive bool) ([]ObjectI
 }
 
 func (d *fileDriver) stat(ctx context.Context, l loc) (ObjectInfo, error) {
+	if err := d.confine(l); err != nil {
+		return ObjectInfo{}, err
+	}
 	fi, err := os.Stat(l.key)
 	if err != nil {
 		return ObjectInfo{}, fileErr(err, "stat", l.String())
@@ -136,6 +153,9 @@ func (d *fileDriver) newReader(ctx context.Context, l loc) (*Reader, error) {
 }
 
 func (d *fileDriver) open(l loc) (*os.File, ObjectInfo, error) {
+	if err := d.confine(l); err != nil {
+		return nil, ObjectInfo{}, err
+	}
 	f, err := os.Open(l.key)
 	if err != nil {
 		return nil, ObjectInfo{}, fileErr(err, "open", l.String())
@@ -163,6 +183,10 @@ func (d *fileDriver) stream(ctx context.Context, l loc) (io.ReadCloser, ObjectIn
 func (d *fileDriver) put(ctx context.Context, l loc, r io.Reader, ifAbsent bool) (err error) {
 	uri := l.String()
 	dir := filepath.Dir(l.key)
+	// Before MkdirAll, which would create folders through a link that leads out.
+	if err := d.confine(l); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fileErr(err, "put", uri)
 	}
@@ -209,6 +233,9 @@ func syncDir(dir string) {
 }
 
 func (d *fileDriver) delete(ctx context.Context, l loc) error {
+	if err := d.confine(l); err != nil {
+		return err
+	}
 	err := os.Remove(l.key)
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/pathguard"
 )
 
 // ObjectInfo describes one stored object.
@@ -61,6 +62,11 @@ type Options struct {
 	PartSize int64
 	// ReadAhead is the window a Reader fetches for small reads on S3 (default 1 MiB).
 	ReadAhead int
+	// Guard, when set, confines every local path the store opens, creates, lists or removes
+	// (AIFLOW_ALLOWED_ROOTS): the path is resolved, symlinks and `..` included, before each
+	// operation, so a link planted inside an allowed folder (a partition folder, a table's
+	// metadata or _delta_log folder) cannot lead a write or a read outside the roots.
+	Guard *pathguard.Guard
 }
 
 // Env variables read by OptionsFromEnv.
@@ -123,7 +129,7 @@ type Store struct {
 
 // New returns a Store. The S3 client is built on the first s3:// operation.
 func New(opts Options) *Store {
-	return &Store{opts: opts.withDefaults(), file: &fileDriver{}}
+	return &Store{opts: opts.withDefaults(), file: &fileDriver{guard: opts.Guard}}
 }
 
 // loc is a parsed URI.
@@ -389,6 +395,9 @@ func (s *Store) RemoveTemps(ctx context.Context, dir, namePrefix string) error {
 	if err != nil || l.scheme != "file" {
 		return err
 	}
+	if err := s.file.confine(l); err != nil {
+		return err
+	}
 	err = filepath.WalkDir(l.key, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -407,6 +416,20 @@ func (s *Store) RemoveTemps(ctx context.Context, dir, namePrefix string) error {
 		return nil
 	})
 	return fileErr(err, "remove temp files under", dir)
+}
+
+// ConfineTree checks a local folder this process hands whole to another one (a Spark server
+// lists, reads and writes it itself, following any link it meets): the folder and every
+// symlink below it must stay within the store's Guard. s3:// and an unguarded store pass.
+func (s *Store) ConfineTree(uri string) error {
+	if s == nil {
+		return nil
+	}
+	l, err := parse(uri)
+	if err != nil || l.scheme != "file" {
+		return err
+	}
+	return s.file.guard.CheckTree(l.key)
 }
 
 // Copy copies src to dst. Within one S3 endpoint it is a server-side CopyObject (objects up to

@@ -13,6 +13,7 @@ import (
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/objstore/objstoretest"
+	"github.com/aiflow-dev/aiflow/internal/pathguard"
 	"github.com/aiflow-dev/aiflow/internal/testenv"
 )
 
@@ -173,5 +174,57 @@ func TestUnknownAccessKeyIsConfig(t *testing.T) {
 		if c := fault.ClassOf(err); c != fault.Config {
 			t.Errorf("%s with an unknown access key: class %v (%v), want config", name, c, err)
 		}
+	}
+}
+
+// TestGuardedFileStore: with a Guard, every operation on a path that a symlink inside the root
+// leads out of fails with a configuration error and touches nothing outside; the conformance
+// suite still passes inside the root.
+func TestGuardedFileStore(t *testing.T) {
+	dir := t.TempDir()
+	root, outside := filepath.Join(dir, "root"), filepath.Join(dir, "outside")
+	for _, d := range []string{root + "/t", outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{outside + "/secret", root + "/t/x"} {
+		if err := os.WriteFile(f, []byte("s"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, root+"/t/link"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := pathguard.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := objstore.New(objstore.Options{Guard: g})
+	ctx := context.Background()
+	objstoretest.Conformance(t, st, "file://"+root+"/conf/")
+	base := "file://" + root + "/t/link/"
+	ops := map[string]func() error{
+		"put":          func() error { return st.Put(ctx, base+"new/x", strings.NewReader("x")) },
+		"putIfAbsent":  func() error { return st.PutIfAbsent(ctx, base+"y", strings.NewReader("y")) },
+		"get":          func() error { _, err := st.Get(ctx, base+"secret"); return err },
+		"stat":         func() error { _, err := st.Stat(ctx, base+"secret"); return err },
+		"list":         func() error { _, err := st.List(ctx, base); return err },
+		"listDir":      func() error { _, _, err := st.ListDir(ctx, base); return err },
+		"delete":       func() error { return st.Delete(ctx, base+"secret") },
+		"deletePrefix": func() error { return st.DeletePrefix(ctx, base) },
+		"copyIn":       func() error { return st.Copy(ctx, base+"secret", "file://"+root+"/stolen") },
+		"copyOut":      func() error { return st.Copy(ctx, "file://"+root+"/t/x", base+"z") },
+		"removeTemps":  func() error { return st.RemoveTemps(ctx, base, "") },
+		"confineTree":  func() error { return st.ConfineTree("file://" + root + "/t/") },
+	}
+	for name, op := range ops {
+		if err := op(); err == nil || fault.ClassOf(err) != fault.Config || !strings.Contains(err.Error(), "outside the allowed roots") {
+			t.Errorf("%s through a link out of the root: %v, want a configuration error", name, err)
+		}
+	}
+	ents, _ := os.ReadDir(outside)
+	if len(ents) != 1 {
+		t.Errorf("outside the root now holds %d entries, want only the secret", len(ents))
 	}
 }

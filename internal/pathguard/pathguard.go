@@ -53,6 +53,20 @@ func FromEnv() (*Guard, error) {
 	return New(filepath.SplitList(v)...)
 }
 
+// With returns a guard that also allows extra (absolute folders; empty ones are ignored). The
+// runner adds its own local areas (staging, the lake root), which the operator configured as
+// it configured the roots. A nil guard stays nil: nothing is confined.
+func (g *Guard) With(extra ...string) (*Guard, error) {
+	if g == nil {
+		return nil, nil
+	}
+	more, err := New(extra...)
+	if err != nil {
+		return nil, err
+	}
+	return &Guard{roots: append(append([]string(nil), g.roots...), more.roots...)}, nil
+}
+
 // Roots returns the resolved roots.
 func (g *Guard) Roots() []string { return append([]string(nil), g.roots...) }
 
@@ -80,6 +94,51 @@ func (g *Guard) Check(path string) error {
 		shown = fmt.Sprintf("%s (really %s)", path, real)
 	}
 	return fault.Configf("path %s is outside the allowed roots %s (%s)", shown, strings.Join(g.roots, ":"), RootsEnv)
+}
+
+// CheckTree checks dir as Check does, then every symlink found below it (existing ones; a
+// folder that does not exist yet passes): for a folder handed whole to another process (a
+// Spark server lists and writes it itself), which would follow a link planted inside.
+func (g *Guard) CheckTree(dir string) error {
+	if g == nil {
+		return nil
+	}
+	if err := g.Check(dir); err != nil {
+		return err
+	}
+	real, err := resolve(dir)
+	if err != nil {
+		return fault.Wrap(fault.Config, err, "path %q", dir)
+	}
+	err = filepath.WalkDir(real, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			return g.Check(p)
+		}
+		return nil
+	})
+	var fe *fault.Error
+	switch {
+	case err == nil, errors.As(err, &fe):
+		return err
+	case errors.Is(err, fs.ErrPermission):
+		return fault.Wrap(fault.Config, err, "check the links under %s", dir)
+	}
+	return fault.Wrap(fault.Temporary, err, "check the links under %s", dir)
+}
+
+// CheckTreeURI is CheckTree for a file:// URI; other URIs pass.
+func (g *Guard) CheckTreeURI(uri string) error {
+	p, ok := strings.CutPrefix(uri, "file://")
+	if g == nil || !ok {
+		return nil
+	}
+	return g.CheckTree(p)
 }
 
 // CheckURI checks a file:// URI (or a plain absolute path); s3:// and other URIs are not local

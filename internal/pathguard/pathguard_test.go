@@ -68,6 +68,41 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckTree: a folder handed whole to another process (Spark) is refused when a link below
+// it leads out; links that stay inside and folders not there yet pass.
+func TestCheckTree(t *testing.T) {
+	dir := t.TempDir()
+	root, outside := filepath.Join(dir, "data"), filepath.Join(dir, "secret")
+	for _, d := range []string{root + "/t/_delta_log", root + "/clean/a=1", root + "/inner/b=2", outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, root+"/t/_delta_log/log"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(root+"/clean/a=1", root+"/inner/b=3"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := pathguard.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, ok := range map[string]bool{root + "/t": false, root + "/t/_delta_log": false, root + "/clean": true,
+		root + "/inner": true, root + "/not/yet": true, outside: false} {
+		err := g.CheckTree(p)
+		if (err == nil) != ok {
+			t.Errorf("CheckTree(%s) = %v, want ok=%t", p, err, ok)
+		}
+		if err != nil && fault.ClassOf(err) != fault.Config {
+			t.Errorf("CheckTree(%s): class %v, want config", p, fault.ClassOf(err))
+		}
+	}
+	if err := g.CheckTreeURI("file://" + root + "/t/"); err == nil {
+		t.Error("CheckTreeURI: a link below the folder leads out")
+	}
+}
+
 func TestFromEnv(t *testing.T) {
 	t.Setenv(pathguard.RootsEnv, "")
 	if g, err := pathguard.FromEnv(); g != nil || err != nil {

@@ -51,6 +51,9 @@ func WriteDelta(ctx context.Context, s *Session, st *objstore.Store, df sql.Data
 	if err != nil {
 		return res, err
 	}
+	if err := st.ConfineTree(location); err != nil {
+		return res, err
+	}
 	appID := delta.AppID(w.Commit)
 	tbl := delta.New(st, location)
 	snap, err := tbl.Latest(ctx)

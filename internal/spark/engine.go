@@ -180,6 +180,9 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *sparkspec.Tra
 			if err != nil {
 				return nil, err
 			}
+			if err := env.Store.ConfineTree(uri); err != nil {
+				return nil, err
+			}
 			if err := staged.Write().Mode("overwrite").Format(cfg.OutputFormat).Save(ctx, ClusterURI(uri)); err != nil {
 				return nil, s.checkLost(ctx, fmt.Errorf("output_path %s: %w", uri, Classify(err, s.Remote)))
 			}
@@ -283,6 +286,9 @@ func statsOf(ctx context.Context, s *Session, df sql.DataFrame, m *manifest.Mani
 // any staged output.
 func Stage(ctx context.Context, s *Session, env *plugin.Env, df sql.DataFrame) (*manifest.Manifest, error) {
 	dir := env.OutDir + "/data"
+	if err := env.Store.ConfineTree(dir); err != nil {
+		return nil, err
+	}
 	if err := df.Write().Mode("overwrite").Format("parquet").Save(ctx, ClusterURI(dir)); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", env.Node.ID, Classify(err, s.Remote))
 	}

@@ -82,6 +82,11 @@ func readerKinds(env *plugin.Env) []string {
 func readManifest(ctx context.Context, s *Session, env *plugin.Env, in Input) (sql.DataFrame, error) {
 	switch in.Manifest.Kind {
 	case manifest.KindTable:
+		if t := in.Manifest.Table; t != nil && t.Location != "" {
+			if err := env.Store.ConfineTree(t.Location); err != nil {
+				return nil, err
+			}
+		}
 		return readTable(ctx, s, in.Manifest)
 	case manifest.KindFiles:
 		return readFiles(ctx, s, env, in.Manifest, nil)
@@ -228,6 +233,10 @@ func readFiles(ctx context.Context, s *Session, env *plugin.Env, m *manifest.Man
 	}
 	root := baseOf(m.Files[0])
 	partitioned := len(m.Files[0].Partition) > 0
+	// The server reads the folder (or the files) itself and follows any link in it.
+	if err := env.Store.ConfineTree(root); err != nil {
+		return nil, err
+	}
 	var cols []manifest.Field
 	if declared {
 		var err error

@@ -24,6 +24,16 @@ type OnelakeSink struct{}
 // Publish writes the table once per run. In replay without --publish the input is staged as
 // Parquet under the attempt folder instead, and the table is not touched.
 func (OnelakeSink) Publish(ctx context.Context, env *plugin.Env, c *onelake.SinkConfig) (*plugin.Output, error) {
+	if c.Format == "delta" && env.Publish {
+		// A link out of the allowed roots in the table's folder is refused before any Spark work.
+		location, err := onelake.TableDir(env.Config.LakeRoot, c.Table)
+		if err != nil {
+			return nil, err
+		}
+		if err := env.Store.ConfineTree(location); err != nil {
+			return nil, err
+		}
+	}
 	s, err := SessionFor(ctx, env)
 	if err != nil {
 		return nil, err
