@@ -21,8 +21,8 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
-	"github.com/aiflow-dev/aiflow/internal/pathguard"
 	"github.com/aiflow-dev/aiflow/internal/observability"
+	"github.com/aiflow-dev/aiflow/internal/pathguard"
 	"github.com/aiflow-dev/aiflow/ir"
 )
 
