@@ -1,6 +1,9 @@
 package arrowengine
 
-import "github.com/aiflow-dev/aiflow/plugin"
+import (
+	"github.com/aiflow-dev/aiflow/internal/arrowops"
+	"github.com/aiflow-dev/aiflow/plugin"
+)
 
 // Name is the arrow engine's name.
 const Name = "arrow"
@@ -15,8 +18,13 @@ var Kind = plugin.EngineKind[*Config, *plugin.PodResources]{Kind: Name,
 			_, err := r.ArrowFunction(c.Function)
 			return err
 		}
-		_, err := Steps(c)
-		return err
+		steps, err := Steps(c)
+		if err != nil {
+			return err
+		}
+		// Every expression parsed and checked here, schemas or not: a broken one fails
+		// validate and compile, not the pod.
+		return arrowops.Lint(steps)
 	}}
 
 // Config runs declarative steps or a registered Go function in-process.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -38,30 +39,46 @@ type aggSpec struct {
 	out  arrow.DataType
 }
 
-// bindAgg type-checks one aggregate written as "fn(col)" or "count(*)".
-func bindAgg(name, src string, schema *arrow.Schema) (aggSpec, error) {
+// parseAgg checks an aggregate's shape without a schema: "fn(col)" with a known fn, or
+// "count(*)". The column is nil for count(*).
+func parseAgg(src string) (*expr.Call, *expr.Ident, error) {
 	n, err := expr.Parse(src)
 	if err != nil {
-		return aggSpec{}, err
+		return nil, nil, err
 	}
 	call, ok := n.(*expr.Call)
 	if !ok {
-		return aggSpec{}, fmt.Errorf("want an aggregate call like sum(col), got %q (aggregates: %s)", src, strings.Join(AggFuncs, ", "))
+		return nil, nil, fmt.Errorf("want an aggregate call like sum(col), got %q (aggregates: %s)", src, strings.Join(AggFuncs, ", "))
 	}
-	s := aggSpec{name: name, fn: call.Name, col: -1}
+	if !slices.Contains(AggFuncs, call.Name) {
+		return nil, nil, fmt.Errorf("unknown aggregate %s (aggregates: %s)", call.Name, strings.Join(AggFuncs, ", "))
+	}
 	if call.Star {
 		if call.Name != "count" {
-			return s, fmt.Errorf("%s(*) is not an aggregate; only count(*) is", call.Name)
+			return nil, nil, fmt.Errorf("%s(*) is not an aggregate; only count(*) is", call.Name)
 		}
-		s.out = arrow.PrimitiveTypes.Int64
-		return s, nil
+		return call, nil, nil
 	}
 	if len(call.Args) != 1 {
-		return s, fmt.Errorf("%s takes one column, got %d arguments", call.Name, len(call.Args))
+		return nil, nil, fmt.Errorf("%s takes one column, got %d arguments", call.Name, len(call.Args))
 	}
 	id, ok := call.Args[0].(*expr.Ident)
 	if !ok {
-		return s, fmt.Errorf("%s takes a column name, got %s (compute expressions in a derive step first)", call.Name, call.Args[0])
+		return nil, nil, fmt.Errorf("%s takes a column name, got %s (compute expressions in a derive step first)", call.Name, call.Args[0])
+	}
+	return call, id, nil
+}
+
+// bindAgg type-checks one aggregate written as "fn(col)" or "count(*)".
+func bindAgg(name, src string, schema *arrow.Schema) (aggSpec, error) {
+	call, id, err := parseAgg(src)
+	if err != nil {
+		return aggSpec{}, err
+	}
+	s := aggSpec{name: name, fn: call.Name, col: -1}
+	if id == nil {
+		s.out = arrow.PrimitiveTypes.Int64
+		return s, nil
 	}
 	idx := schema.FieldIndices(id.Name)
 	if len(idx) != 1 {

@@ -234,3 +234,38 @@ func FuzzParse(f *testing.F) {
 		_, _ = Bind(src, n, testSchema)
 	})
 }
+
+// TestCheck: without a schema, syntax, literals and function calls are checked; column names
+// and types are not (they need the input's schema), so nothing Compile accepts is refused.
+func TestCheck(t *testing.T) {
+	for _, src := range []string{
+		"i + 1", "nope + 1", "s + 1", `"odd name" * 2`, "d < DATE '2024-01-01'", "coalesce(lower(s), 'x')",
+		"abs(i) > 3 AND s IN ('a', 'b', -1)", "ts > TIMESTAMP '2024-01-01 09:00:00'", "x IS NOT NULL",
+		"NOT (a <> b) OR length(s) % 2 = 0",
+	} {
+		if err := Check(src); err != nil {
+			t.Errorf("Check(%q) = %v, want nil", src, err)
+		}
+	}
+	tests := []struct{ src, want string }{
+		{"status = = 'x'", "at column 10"},
+		{"1 +", "at column"},
+		{"nosuchfn(b)", "unknown function nosuchfn"},
+		{"a > 0 AND trim(s) = ''", "unknown function trim"},
+		{"count(*)", "count(*) is only valid as an aggregate"},
+		{"abs(i, f)", "abs takes 1 argument(s), got 2"},
+		{"coalesce()", "coalesce needs at least one argument"},
+		{"d = DATE '2024-13-01'", "invalid DATE literal"},
+		{"x IN (1, upper())", "upper takes 1 argument(s), got 0"},
+	}
+	for _, tc := range tests {
+		err := Check(tc.src)
+		_, cerr := Compile(tc.src, testSchema)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Check(%q) error = %v, want it to contain %q", tc.src, err, tc.want)
+		}
+		if cerr == nil {
+			t.Errorf("Compile(%q) accepts what Check refuses", tc.src)
+		}
+	}
+}
