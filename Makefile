@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/aiflow-runner
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The release is python/pyproject.toml's version (the runner's default and aiflow_sdk's too).
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' python/pyproject.toml)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/aiflow-dev/aiflow/internal/cli.version=$(VERSION) -X github.com/aiflow-dev/aiflow/internal/cli.commit=$(COMMIT)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'

@@ -25,9 +25,12 @@ import (
 	"github.com/aiflow-dev/aiflow/plugin"
 )
 
-// Set by the linker: -X github.com/aiflow-dev/aiflow/internal/cli.version=… (see Makefile).
+// version is the release: the same as python/pyproject.toml's and aiflow_sdk.__version__ (a test
+// holds the three together, and `python -m aiflow_sdk build` warns when the SDK and the runner it
+// calls differ). The linker may stamp a more precise one, and the commit:
+// -X github.com/aiflow-dev/aiflow/internal/cli.version=… (see Makefile).
 var (
-	version = "dev"
+	version = "0.1.0"
 	commit  = "unknown"
 )
 

@@ -494,3 +494,24 @@ func TestJSONOutput(t *testing.T) {
 		t.Errorf("plugins --json: %+v", plugins)
 	}
 }
+
+// TestVersionAgreesWithSDK: the runner's release is aiflow_sdk's (pyproject and __version__).
+func TestVersionAgreesWithSDK(t *testing.T) {
+	var v cli.VersionJSON
+	if r := run(t, nil, "version", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil {
+		t.Fatalf("version --json: exit %d %q", r.code, r.stdout)
+	}
+	for file, re := range map[string]*regexp.Regexp{
+		"../../python/pyproject.toml":         regexp.MustCompile(`(?m)^version = "([^"]+)"$`),
+		"../../python/aiflow_sdk/__init__.py": regexp.MustCompile(`(?m)^__version__ = "([^"]+)"$`),
+	} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := re.FindSubmatch(data)
+		if m == nil || string(m[1]) != v.Version {
+			t.Errorf("%s: version %q, the runner's is %q", file, m, v.Version)
+		}
+	}
+}

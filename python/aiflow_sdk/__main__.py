@@ -18,7 +18,7 @@ import tempfile
 import traceback
 from typing import List, NoReturn, Optional
 
-from .check import RunnerCheckError, check_with_runner, find_runner
+from .check import RunnerCheckError, check_with_runner, find_runner, runner_version_warning
 from .discovery import build_all
 from .errors import PipelineDefinitionError
 
@@ -78,6 +78,9 @@ def build(targets: List[str], out: str, only: Optional[List[str]] = None) -> int
     # Every check the runner makes, reported at the user's .py lines (aiflow_sdk.check).
     runner = find_runner()
     if runner:
+        warning = runner_version_warning(runner)
+        if warning:
+            print(warning, file=sys.stderr)
         try:
             problems = check_with_runner(irs, [p for p, _ in written], runner)
         except RunnerCheckError as e:

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 from .ir import PipelineIR
 
-__all__ = ["find_runner", "check_with_runner", "RunnerCheckError"]
+__all__ = ["find_runner", "check_with_runner", "runner_version_warning", "RunnerCheckError"]
 
 
 class RunnerCheckError(Exception):
@@ -32,6 +32,22 @@ def find_runner(runner: Optional[str] = None) -> Optional[str]:
     """The runner binary: the argument, ``AIFLOW_RUNNER``, or ``aiflow-runner`` on PATH."""
     r = runner or os.environ.get("AIFLOW_RUNNER") or shutil.which("aiflow-runner")
     return r if r and os.path.exists(r) else None
+
+
+def runner_version_warning(runner: str) -> Optional[str]:
+    """A warning when the runner's release differs from this SDK's (``aiflow-runner version
+    --json``), else None: IR the SDK writes is checked, compiled and run by that runner."""
+    from . import __version__
+
+    proc = subprocess.run([runner, "version", "--json"], capture_output=True, text=True)
+    try:
+        got = json.loads(proc.stdout)["version"]
+    except (ValueError, KeyError, TypeError):
+        return f"warning: {runner} version --json (exit {proc.returncode}) did not say its version"
+    if got.split("+")[0] != __version__:
+        return (f"warning: aiflow_sdk {__version__} and {runner} {got} are different releases: "
+                f"install the matching ones (pip install aiflow-sdk=={got.split('+')[0]}, or that runner)")
+    return None
 
 
 def check_with_runner(irs: Sequence[PipelineIR], paths: Sequence[str], runner: str) -> List[str]:

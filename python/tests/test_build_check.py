@@ -74,3 +74,29 @@ def test_build_without_runner_says_it_did_not_validate(tmp_path):
     r = build(tmp_path, "")
     assert r.returncode == 0, r.stderr
     assert "not validated" in r.stderr and "aiflow-runner validate" in r.stderr
+
+
+def test_build_warns_when_the_runner_is_another_release(tmp_path):
+    fake = tmp_path / "fake-runner"
+    fake.write_text('#!/bin/sh\nif [ "$1" = version ]; then echo \'{"version":"9.9.0"}\'; fi\nexit 0\n')
+    fake.chmod(0o755)
+    (tmp_path / "ok.py").write_text(textwrap.dedent('''\
+        from aiflow_sdk.dsl import pipeline, source, sink
+
+        @pipeline(id="ok", owner="you", team="demo", env="dev", project="x")
+        def ok(p):
+            p.write(p.read(source.files(id="orders", path="data/")), sink.files(id="out", path="out/"))
+        '''))
+    env = sdk_env()
+    env["AIFLOW_RUNNER"] = str(fake)
+    r = subprocess.run([sys.executable, "-m", "aiflow_sdk", "build", str(tmp_path / "ok.py"), "--out", str(tmp_path / "ir")],
+                       cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    from aiflow_sdk import __version__
+    assert f"aiflow_sdk {__version__} and {fake} 9.9.0 are different releases" in r.stderr, r.stderr
+
+
+@needs_runner
+def test_build_no_warning_with_this_checkouts_runner(tmp_path):
+    r = build(tmp_path, RUNNER)
+    assert "different releases" not in r.stderr, r.stderr
