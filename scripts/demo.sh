@@ -34,7 +34,13 @@ echo "5. What the metadata store recorded ($AIFLOW_HOME/metadata.db):"
 echo
 echo "The output is a plain Parquet folder, .aiflow/demo/out/user_order_stats/ (it holds only the"
 echo "published version), and the Delta Lake table demo.user_order_stats in $AIFLOW_HOME/lake/demo/"
-echo "user_order_stats/, which Spark, delta-rs, Polars or DuckDB read as it is. Look at them with:"
-echo "  python3 -c \"import pyarrow.parquet as pq; print(pq.read_table('.aiflow/demo/out/user_order_stats/').slice(0,5))\""
-echo "  python3 -c \"from deltalake import DeltaTable; print(DeltaTable('$AIFLOW_HOME/lake/demo/user_order_stats').to_pandas().head())\""
+echo "user_order_stats/, which Spark, delta-rs, Polars or DuckDB read as it is. The first rows:"
+"$runner" head .aiflow/demo/out/user_order_stats/ --rows 5
+echo
+echo "Look further with:"
+echo "  $runner head .aiflow/demo/out/user_order_stats/ --rows 20 --json"
 echo "  $runner runs list"
+# The Python hints only where they work.
+if python3 -c 'import deltalake' 2>/dev/null; then
+  echo "  python3 -c \"from deltalake import DeltaTable; print(DeltaTable('$AIFLOW_HOME/lake/demo/user_order_stats').to_pandas().head())\""
+fi

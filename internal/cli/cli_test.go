@@ -515,3 +515,27 @@ func TestVersionAgreesWithSDK(t *testing.T) {
 		}
 	}
 }
+
+// TestHead: the first rows of a file or folder, as a table and as JSON lines.
+func TestHead(t *testing.T) {
+	dir := t.TempDir()
+	if r := run(t, nil, "demo-data", "--out", dir, "--rows", "50", "--users", "5"); r.code != 0 {
+		t.Fatalf("demo-data: exit %d %s", r.code, r.stderr)
+	}
+	r := run(t, nil, "head", dir, "-n", "3")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 6 || !strings.Contains(lines[0], "1 parquet file(s)") ||
+		!regexp.MustCompile(`^order_id\s+user_id\s+item_id\s+amount\s+status\s+dt$`).MatchString(lines[1]) ||
+		!regexp.MustCompile(`^1\s+\d+\s+\d+\s+[\d.]+\s+\w+\s+2024-01-01$`).MatchString(lines[3]) {
+		t.Errorf("head: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, nil, "head", dir, "--rows", "2", "--json")
+	var row struct {
+		OrderID int64  `json:"order_id"`
+		Status  string `json:"status"`
+	}
+	lines = strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &row) != nil || row.OrderID != 2 || row.Status == "" {
+		t.Errorf("head --json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
