@@ -69,11 +69,17 @@ def to_dagfactory(generated: str, out_dir: str) -> str:
     da = dict(dag.default_args)
     cfg = {
         "default_args": {
-            "owner": da["owner"],
-            "retries": da["retries"],
-            "retry_delay_sec": int(da["retry_delay"].total_seconds()),
-            "execution_timeout": {"__type__": "datetime.timedelta", "seconds": int(da["execution_timeout"].total_seconds())},
-            "start_date": dag.start_date.strftime("%Y-%m-%d"),
+            k: v
+            for k, v in {
+                "owner": da["owner"],
+                "retries": da["retries"],
+                "retry_delay_sec": int(da["retry_delay"].total_seconds()),
+                # a pipeline without a timeout has none (generated specs at scale)
+                "execution_timeout": {"__type__": "datetime.timedelta", "seconds": int(da["execution_timeout"].total_seconds())}
+                if da.get("execution_timeout") else None,
+                "start_date": dag.start_date.strftime("%Y-%m-%d"),
+            }.items()
+            if v is not None
         },
         "description": dag.description,
         "schedule": dag.timetable.summary if dag.timetable.summary != "None" else None,

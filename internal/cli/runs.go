@@ -136,7 +136,9 @@ func (c *pipelinesListCmd) Run(e *Env) error {
 }
 
 func (c *usageCmd) Run(e *Env) error {
-	q := metadata.UsageQuery{By: metadata.UsageBy(c.By), Since: time.Now().UTC().AddDate(0, 0, -30)}
+	// The default window starts on the hour: usage comes from hourly and daily rollups, and only a
+	// start inside an hour makes the store sum that hour's attempts one by one (docs/scale.md).
+	q := metadata.UsageQuery{By: metadata.UsageBy(c.By), Since: time.Now().UTC().AddDate(0, 0, -30).Truncate(time.Hour)}
 	switch q.By {
 	case metadata.ByTeam, metadata.ByProject, metadata.ByCostCenter:
 	default:

@@ -380,7 +380,8 @@ func query(ctx context.Context, dsn string) error {
 	if err != nil || len(runs) == 0 {
 		return fmt.Errorf("no runs in the store (run -mode history first): %v", err)
 	}
-	since := time.Now().Add(-30 * 24 * time.Hour)
+	since := time.Now().Add(-30 * 24 * time.Hour) // mid-hour: the store sums that hour's attempts
+	sinceHour := since.Truncate(time.Hour)        // the CLI's default window starts on the hour
 	cases := []struct {
 		name string
 		fn   func() (int, error)
@@ -407,6 +408,10 @@ func query(ctx context.Context, dsn string) error {
 		}},
 		{"usage --by team --since 30d", func() (int, error) {
 			u, err := st.Usage(ctx, metadata.UsageQuery{By: metadata.ByTeam, Since: since})
+			return len(u), err
+		}},
+		{"usage --by team (CLI default: 30 days from the hour)", func() (int, error) {
+			u, err := st.Usage(ctx, metadata.UsageQuery{By: metadata.ByTeam, Since: sinceHour})
 			return len(u), err
 		}},
 		{"usage --by cost_center --since 30d", func() (int, error) {
