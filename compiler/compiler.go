@@ -1,4 +1,4 @@
-// Package compiler turns a pipeline's IR into one Airflow 3 DAG file (ARCHITECTURE §9): one task
+// Package compiler turns a pipeline's IR into one Airflow 3 DAG file: one task
 // per node (or per fused chain of nodes) that runs `aiflow-runner run` on exactly the IR the DAG
 // file carries. Target kubernetes makes each task a KubernetesPodOperator; target local runs the
 // runner binary on the Airflow worker. Output is byte-for-byte deterministic.

@@ -114,7 +114,7 @@ func keyLines(v *value) map[string]int {
 	return m
 }
 
-// authoring decodes the YAML authoring format of ARCHITECTURE §4.
+// authoring decodes the YAML authoring format (docs/reference.md).
 func (d *decoder) authoring(doc *value) *Spec {
 	d.known(doc, "", "the spec", "api_version", "pipeline", "nodes")
 	av, avLine := doc.get("api_version")

@@ -1,6 +1,6 @@
 // Package ir is aiflow's intermediate representation: the pipeline and node model of the seed
-// design (seed §3.1) plus api_version, its canonical JSON form and content hash, graph checks and
-// a deterministic topological order (ARCHITECTURE §3). Everything else in aiflow — the compiler,
+// design plus api_version, its canonical JSON form and content hash, graph checks and
+// a deterministic topological order. Everything else in aiflow — the compiler,
 // the runner, the Python DSL — speaks this format.
 package ir
 
@@ -12,7 +12,7 @@ import (
 // APIVersion is the only IR and spec version this runner reads and writes.
 const APIVersion = "aiflow/v1"
 
-// DefaultSLAMinutes is the seed's default SLA (seed §4.2.2 pipeline decorator).
+// DefaultSLAMinutes is the seed's default SLA.
 const DefaultSLAMinutes = 60
 
 // Node types.
@@ -22,7 +22,7 @@ const (
 	Sink      = "sink"
 )
 
-// Tenancy keys carried in Pipeline.Extra and turned into key:value tags (seed §8).
+// Tenancy keys carried in Pipeline.Extra and turned into key:value tags.
 var TenancyKeys = []string{"team", "env", "project", "cost_center"}
 
 // Pipeline is one pipeline: the seed's PipelineIR plus api_version.

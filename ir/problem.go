@@ -7,7 +7,7 @@ import (
 )
 
 // Problem is one thing wrong with a spec, located as precisely as the loader knows:
-// `file:line: pipeline/node: message` (ARCHITECTURE §3).
+// `file:line: pipeline/node: message`.
 type Problem struct {
 	File     string
 	Line     int

@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Secret values never enter the IR (ARCHITECTURE §3): params reference them, as
+// Secret values never enter the IR: params reference them, as
 // {"secret": "name/key"} (a Kubernetes Secret key, mounted or in the environment) or as "${ENV}".
 var (
 	envRefRE    = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*\}$`)

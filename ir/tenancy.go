@@ -9,7 +9,7 @@ import (
 // DefaultEnvs are the environments a pipeline may name when no other set is configured.
 var DefaultEnvs = []string{"dev", "staging", "prod"}
 
-// TenancyTags turns the tenancy fields into key:value tags (seed §8) merged with the given tags,
+// TenancyTags turns the tenancy fields into key:value tags merged with the given tags,
 // deduplicated and sorted, so the tag list is canonical whatever the author wrote.
 func TenancyTags(tags []string, extra map[string]any) []string {
 	set := map[string]bool{}

@@ -55,7 +55,7 @@ type replayCmd struct {
 }
 
 // IREnv is the environment variable that carries the IR into a pod: standard base64 of the gzip
-// of the canonical IR JSON (Jinja-inert, see ARCHITECTURE §9).
+// of the canonical IR JSON (Jinja-inert).
 const IREnv = "AIFLOW_IR_B64"
 
 // EncodeIR returns the AIFLOW_IR_B64 form of canonical IR bytes (the compiler's encoding: one

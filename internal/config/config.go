@@ -1,5 +1,5 @@
 // Package config reads the runner's runtime configuration from the environment
-// (ARCHITECTURE §6) with github.com/sethvargo/go-envconfig. Every setting has an embedded default
+// with github.com/sethvargo/go-envconfig. Every setting has an embedded default
 // so that a fresh checkout runs with no services.
 package config
 
@@ -142,7 +142,7 @@ func (c *Config) fill() {
 	}
 }
 
-// Doc lists the variables for --help, in the order of ARCHITECTURE §6.
+// Doc lists the variables for --help.
 var Doc = [][2]string{
 	{"AIFLOW_HOME", "local state: metadata.db, staging/, lake/ (default ./.aiflow)"},
 	{"AIFLOW_METADATA_DSN", "metadata store: sqlite://PATH (default $AIFLOW_HOME/metadata.db) or postgres://…"},

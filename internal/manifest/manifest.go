@@ -1,4 +1,4 @@
-// Package manifest describes committed node outputs (ARCHITECTURE §7). Every committed output is a
+// Package manifest describes committed node outputs. Every committed output is a
 // manifest that any engine can read: files (Parquet under the node's staging folder, or the files
 // of a published table version), a catalog table, or Kafka offset ranges. Readers trust only
 // manifests, never folder listings, so a retry or a concurrent zombie attempt cannot change what

@@ -2,7 +2,7 @@
 // the CLI reads back (`runs list`, `runs show`, `pipelines list`, `usage`).
 //
 // In a pod-per-node world every node is a separate process, so the store is a real database,
-// chosen by AIFLOW_METADATA_DSN (ARCHITECTURE §6):
+// chosen by AIFLOW_METADATA_DSN:
 //
 //	sqlite:///abs/path/metadata.db     a file (default: sqlite://$AIFLOW_HOME/metadata.db)
 //	sqlite://relative/path.db          relative to the working directory

@@ -26,7 +26,7 @@ type Target struct {
 	DSN string
 }
 
-// DefaultDSN is the DSN used when AIFLOW_METADATA_DSN is unset (ARCHITECTURE §6): a SQLite file
+// DefaultDSN is the DSN used when AIFLOW_METADATA_DSN is unset: a SQLite file
 // in AIFLOW_HOME, so that a laptop needs no service.
 func DefaultDSN(home string) string {
 	return "sqlite://" + filepath.ToSlash(filepath.Join(home, "metadata.db"))

@@ -67,7 +67,7 @@ const (
 	// running attempts of a node when a newer attempt of that node starts.
 	AttemptInterrupted AttemptStatus = "interrupted"
 	// AttemptSkippedCommitted is an attempt that found the node already committed for the run and did
-	// nothing (exit 0, ARCHITECTURE §5).
+	// nothing (exit 0).
 	AttemptSkippedCommitted AttemptStatus = "skipped_committed"
 )
 
@@ -105,7 +105,7 @@ type Attempt struct {
 	Host         string     `json:"host"`
 }
 
-// Pin is what one input of a node attempt resolved to (ARCHITECTURE §7): a JSON document naming
+// Pin is what one input of a node attempt resolved to: a JSON document naming
 // manifests, table snapshot ids or offset ranges, so that a retry reads the same data.
 type Pin struct {
 	AttemptKey

@@ -1,4 +1,4 @@
-// Package objstore is aiflow's small blob interface over file:// and s3:// (ARCHITECTURE §6, §7).
+// Package objstore is aiflow's small blob interface over file:// and s3://.
 //
 // A Store is keyed by URI: every operation takes a full URI (`file:///abs/path`, `s3://bucket/key`),
 // so one Store serves the staging area, sources and sinks alike. Errors are classified where they

@@ -1,7 +1,6 @@
 // Package observability is what a platform team sees of every node run without reading code:
 // JSON log lines that carry the run's identity and tenancy (log/slog), Prometheus metrics served
-// while the node runs and pushed to a Pushgateway at exit, and OpenLineage run events
-// (ARCHITECTURE §1 "metadata + metrics + lineage", §6 settings).
+// while the node runs and pushed to a Pushgateway at exit, and OpenLineage run events.
 //
 // The node lifecycle builds one RunInfo per node run and hands it to the three parts:
 //

@@ -17,7 +17,7 @@ import (
 // maxMessage bounds Spark's message in an error (plans can be long).
 const maxMessage = 4000
 
-// Classify gives an error from spark-connect-go its fault class (ARCHITECTURE §5):
+// Classify gives an error from spark-connect-go its fault class:
 //
 //   - the server unreachable, a deadline, the server restarted or lost the session, resources
 //     exhausted: fault.Temporary naming the remote (exit 75, Airflow retries);

@@ -1,6 +1,6 @@
 //go:build !nospark
 
-// Package spark is the spark engine (ARCHITECTURE §8): the runner talks to a Spark cluster through
+// Package spark is the spark engine: the runner talks to a Spark cluster through
 // Spark Connect (github.com/apache/spark-connect-go, the protocol of Spark 4.0), so the pod stays
 // small and the heavy work runs on the cluster. It provides:
 //

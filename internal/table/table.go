@@ -1,5 +1,5 @@
 // Package table publishes datasets so that readers see the old data or the new data, never a mix
-// and never a duplicate — on file:// and on S3, where there is no rename (ARCHITECTURE §7).
+// and never a duplicate — on file:// and on S3, where there is no rename.
 //
 // A table is a folder of Hive-partitioned data files plus a log of immutable versions:
 //

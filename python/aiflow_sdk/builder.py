@@ -1,4 +1,4 @@
-"""PipelineBuilder and DatasetHandle: collect the graph while a pipeline function runs (seed §4.1).
+"""PipelineBuilder and DatasetHandle: collect the graph while a pipeline function runs.
 
 Every mistake found here is raised as a :class:`PipelineDefinitionError` located at the user's
 call (``file:line``), because that is where the author has to fix it: a duplicate node id,
@@ -81,7 +81,7 @@ class PipelineBuilder:
             extra=dict(extra or {}),
             location=location,
         )
-        # Free-form scratch space for the pipeline function (seed §4.1).
+        # Free-form scratch space for the pipeline function.
         self.vars: Dict[str, Any] = {}
         self._closed = False
 

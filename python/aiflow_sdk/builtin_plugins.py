@@ -1,4 +1,4 @@
-"""The built-in sources, sinks and engines (seed §5.2, ARCHITECTURE §8), as IR builders.
+"""The built-in sources, sinks and engines, as IR builders.
 
 Unlike the seed's builders these fill in no defaults and add no ``extra`` wrapper: the IR holds
 exactly what the author wrote (None meaning "not given"), and the Go plugin fills the defaults

@@ -1,6 +1,6 @@
 """Canonical JSON and ir_hash, byte-for-byte the same as Go's ``ir.CanonicalJSON``.
 
-The IR's identity is the sha256 of its canonical JSON (ARCHITECTURE §3): a pipeline written in
+The IR's identity is the sha256 of its canonical JSON: a pipeline written in
 YAML, in this DSL or as IR JSON must give the same bytes, so these rules mirror
 ``ir/canonical.go`` exactly. Change both together; ``tests/canonical_vectors.json`` holds the
 shared test vectors both sides check.

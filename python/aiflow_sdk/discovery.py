@@ -1,4 +1,4 @@
-"""Find every pipeline in a package, module, file or folder (seed §6.1).
+"""Find every pipeline in a package, module, file or folder.
 
 A pipeline is a module-level function decorated with ``@pipeline``. ``discover_pipelines`` keeps
 the seed's signature (a dotted package name, returning ``PipelineIR`` objects); it walks

@@ -1,4 +1,4 @@
-"""The user's DSL (seed §4.2): ``pipeline``, ``source``, ``sink``, ``resources``.
+"""The user's DSL: ``pipeline``, ``source``, ``sink``, ``resources``.
 
     from aiflow_sdk.dsl import pipeline, source, sink, resources
 
@@ -10,7 +10,7 @@
 
 ``source``, ``sink`` and ``resources`` look their attributes up in the registries at call
 time, so ``source.internal_kafka(...)`` works as soon as a team module has run
-``@register_source("internal_kafka")`` (seed §5.3); ``source("internal_kafka", ...)`` is the
+``@register_source("internal_kafka")``; ``source("internal_kafka", ...)`` is the
 same call by name. Pure Python, no dependencies.
 """
 

@@ -2,7 +2,7 @@
 
 A pipeline author reads ``user_features.py:27: daily_user_feature_pipeline/enrich_orders:
 duplicate node id ...``, the same ``file:line: pipeline/node: message`` shape as the Go loader's
-problems (ARCHITECTURE §3), never a line inside aiflow_sdk.
+problems, never a line inside aiflow_sdk.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""PipelineIR and NodeIR: the seed's data model (seed §3.1) plus api_version.
+"""PipelineIR and NodeIR: the seed's data model plus api_version.
 
-The IR is aiflow's contract between authoring and everything downstream (ARCHITECTURE §3). Its
+The IR is aiflow's contract between authoring and everything downstream. Its
 JSON form is produced by :meth:`PipelineIR.to_dict` in the same normalized shape as Go's
 ``Pipeline.Normalize`` (tenancy keys present in ``extra``, tags merged and sorted, edges completed
 from ``input_ids``, sorted and deduplicated), so :meth:`PipelineIR.canonical_json` gives the

@@ -1,8 +1,8 @@
-"""Registries for source, sink and engine builders (seed §5.1).
+"""Registries for source, sink and engine builders.
 
 A builder turns the author's keyword arguments into the dict that becomes a node's ``params``
-(sources, sinks) or ``resources`` (engines). A team adds its own kinds with the decorators below
-(seed §5.3). A kind registered here runs when the runner is told the module that registers it
+(sources, sinks) or ``resources`` (engines). A team adds its own kinds with the decorators below,
+as the original design's plugin example (``examples/internal_kafka``) does. A kind registered here runs when the runner is told the module that registers it
 (the pipeline's ``plugin_modules``, or ``AIFLOW_PLUGIN_MODULES``) and the module also registers
 what reads or writes it:
 

@@ -1,4 +1,4 @@
-"""Tenancy fields (team, env, project, cost_center) and the tags made from them (seed §8).
+"""Tenancy fields (team, env, project, cost_center) and the tags made from them.
 
 Mirrors ``ir/tenancy.go``: the tag list in the IR is the sorted, deduplicated union of the
 author's tags and ``key:value`` for every non-empty tenancy value, so the order the author

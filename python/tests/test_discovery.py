@@ -1,4 +1,4 @@
-"""Discovery (seed §6.1): every pipeline of a package, a file or a folder."""
+"""Discovery: every pipeline of a package, a file or a folder."""
 
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ def test_each_call_builds_a_fresh_ir():
 
 
 def test_team_plugins_seed_style(clean_registries):
-    """seed §5.3: a team's builders, in the seed's style (defaults, an "extra" wrapper)."""
+    """The original design's plugin example: a team's builders, in the seed's style (defaults, an "extra" wrapper)."""
 
     @register_source("internal_kafka")
     def internal_kafka_source(id, topic, bootstrap_servers, starting_offsets="latest", **kwargs):

@@ -1,4 +1,4 @@
-"""Registries (seed §5.1): duplicates are refused, lookups explain what exists."""
+"""Registries: duplicates are refused, lookups explain what exists."""
 
 from __future__ import annotations
 
