@@ -72,7 +72,7 @@ func Call(ctx context.Context, env *plugin.Env, module, what string, req map[str
 		}
 		return fault.Wrap(fault.Temporary, err, "%s: start %s", what, interp)
 	}
-	var tail tailBuffer
+	var tail TailBuffer
 	var logs sync.WaitGroup
 	for i, r := range []io.Reader{stdout, stderr} {
 		level := slog.LevelInfo
@@ -98,7 +98,7 @@ func Call(ctx context.Context, env *plugin.Env, module, what string, req map[str
 }
 
 // relayLines copies the subprocess's lines into the node's log (and the tail kept for messages).
-func relayLines(ctx context.Context, env *plugin.Env, r io.Reader, level slog.Level, tail *tailBuffer) {
+func relayLines(ctx context.Context, env *plugin.Env, r io.Reader, level slog.Level, tail *TailBuffer) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -106,7 +106,7 @@ func relayLines(ctx context.Context, env *plugin.Env, r io.Reader, level slog.Le
 		if strings.HasPrefix(line, recordPrefix) && relayRecord(ctx, env, line) {
 			continue
 		}
-		tail.add(line)
+		tail.Add(line)
 		env.Log.Log(ctx, level, "python: "+line)
 	}
 }
@@ -166,7 +166,7 @@ func relayRecord(ctx context.Context, env *plugin.Env, line string) bool {
 	return false
 }
 
-func lastLine(errorFile string, tail *tailBuffer) string {
+func lastLine(errorFile string, tail *TailBuffer) string {
 	var pe pyError
 	if b, err := os.ReadFile(errorFile); err == nil {
 		_ = json.Unmarshal(b, &pe)
@@ -174,7 +174,7 @@ func lastLine(errorFile string, tail *tailBuffer) string {
 	if pe.LastLine != "" {
 		return pe.LastLine
 	}
-	return tail.last()
+	return tail.Last()
 }
 
 // SysPath is what the subprocess puts first on sys.path: AIFLOW_PYTHONPATH's folders, then the

@@ -127,7 +127,7 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 		return nil, fault.Wrap(fault.Temporary, err, "python engine: start %s", interp)
 	}
 	var logs sync.WaitGroup
-	var tail tailBuffer
+	var tail TailBuffer
 	// The function's prints are info; its stderr (warnings, the traceback) is warn.
 	for i, r := range []io.Reader{stdout, stderr} {
 		level := slog.LevelInfo
@@ -291,7 +291,7 @@ func unblockWriter(fifo string) {
 }
 
 // classifyExit maps the subprocess's end to the runner's error classes.
-func classifyExit(ctx, pctx context.Context, waitErr error, errorFile string, timeout time.Duration, tail *tailBuffer) error {
+func classifyExit(ctx, pctx context.Context, waitErr error, errorFile string, timeout time.Duration, tail *TailBuffer) error {
 	if waitErr == nil {
 		return nil
 	}
@@ -314,7 +314,7 @@ func classifyExit(ctx, pctx context.Context, waitErr error, errorFile string, ti
 	}
 	msg := pe.LastLine
 	if msg == "" {
-		msg = tail.last()
+		msg = tail.Last()
 	}
 	switch ee.ExitCode() {
 	case exitUserError:
@@ -351,13 +351,16 @@ func readOutput(ctx context.Context, env *plugin.Env, path string) (*plugin.Outp
 	return &plugin.Output{Manifest: m}, nil
 }
 
-// tailBuffer keeps the last lines the subprocess printed, for a message when error_file is empty.
-type tailBuffer struct {
+// TailBuffer keeps the last lines a subprocess printed, for a message when its error file is
+// empty. The python engine and internal/pyplugin's subprocesses both use it. The zero value is
+// ready to use.
+type TailBuffer struct {
 	mu    sync.Mutex
 	lines []string
 }
 
-func (t *tailBuffer) add(s string) {
+// Add records one line; only the last 20 are kept.
+func (t *TailBuffer) Add(s string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lines = append(t.lines, s)
@@ -366,12 +369,13 @@ func (t *tailBuffer) add(s string) {
 	}
 }
 
-func (t *tailBuffer) last() string {
+// Last returns the last non-blank line, trimmed, or "no message".
+func (t *TailBuffer) Last() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := len(t.lines) - 1; i >= 0; i-- {
-		if strings.TrimSpace(t.lines[i]) != "" {
-			return strings.TrimSpace(t.lines[i])
+		if s := strings.TrimSpace(t.lines[i]); s != "" {
+			return s
 		}
 	}
 	return "no message"

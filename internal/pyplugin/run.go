@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,7 +35,7 @@ type call struct {
 	what string // "reader of internal_kafka", for messages
 	cmd  *exec.Cmd
 	work string
-	tail tail
+	tail pyengine.TailBuffer
 	logs sync.WaitGroup
 	done chan struct{}
 	err  error // the classified end, set once done is closed
@@ -115,7 +114,7 @@ func start(ctx context.Context, python, what string, req request, data *os.File,
 			sc := bufio.NewScanner(r)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
-				c.tail.add(sc.Text())
+				c.tail.Add(sc.Text())
 				log(level, sc.Text())
 			}
 		}()
@@ -171,7 +170,7 @@ func (c *call) classify(ctx context.Context, waitErr error) error {
 	}
 	msg := pe.LastLine
 	if msg == "" {
-		msg = c.tail.last()
+		msg = c.tail.Last()
 	}
 	switch ee.ExitCode() {
 	case exitUserError:
@@ -186,30 +185,4 @@ func (c *call) classify(ctx context.Context, waitErr error) error {
 		return fault.Temporaryf("%s: unavailable: %s", c.what, msg)
 	}
 	return fault.Dataf("%s: exit %d: %s", c.what, ee.ExitCode(), msg)
-}
-
-// tail keeps the last lines the subprocess printed, for a message when error.json is empty.
-type tail struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (t *tail) add(s string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.lines = append(t.lines, s)
-	if len(t.lines) > 20 {
-		t.lines = t.lines[1:]
-	}
-}
-
-func (t *tail) last() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for i := len(t.lines) - 1; i >= 0; i-- {
-		if s := strings.TrimSpace(t.lines[i]); s != "" {
-			return s
-		}
-	}
-	return "no message"
 }
