@@ -106,9 +106,9 @@ func (c *compileCmd) Run(e *Env) error {
 	return nil
 }
 
-// stagedDAG is a compiled file written next to its destination, renamed over it once every
-// pipeline has compiled.
-type stagedDAG struct {
+// compiledDAG is one compiled file: staged beside its destination (tmp) when it differs from the
+// file on disk, renamed over it once every pipeline has compiled; tmp is empty when unchanged.
+type compiledDAG struct {
 	tmp, path, pipeline, hash string
 }
 
@@ -116,56 +116,55 @@ type stagedDAG struct {
 // changed file is staged as a temporary file in out while the rest compile, and the staged files
 // are renamed into place only when every pipeline compiled (on an error they are removed). An
 // unchanged file is not rewritten, so that Airflow does not reparse it.
-func writeDAGs(e *Env, out string, ps []*ir.Pipeline, opts compiler.Options, quiet bool, enc *json.Encoder) (err error) {
-	var staged []stagedDAG
-	var unchanged []stagedDAG
+func writeDAGs(e *Env, out string, ps []*ir.Pipeline, opts compiler.Options, quiet bool, enc *json.Encoder) error {
+	var dags []compiledDAG // in the order of ps: CompileEach emits in that order
 	defer func() {
-		for _, s := range staged {
-			os.Remove(s.tmp) // after a successful rename there is nothing left to remove
+		for _, d := range dags {
+			if d.tmp != "" {
+				os.Remove(d.tmp) // after a successful rename there is nothing left to remove
+			}
 		}
 	}()
-	err = compiler.CompileEach(ps, opts, func(file *compiler.File) error {
-		path := filepath.Join(out, file.Name)
-		if old, err := ir.ReadRegularFile(path, int64(len(file.Data))); err == nil && bytes.Equal(old, file.Data) {
-			unchanged = append(unchanged, stagedDAG{path: path, pipeline: file.Pipeline, hash: file.IRHash})
+	madeOut := false
+	err := compiler.CompileEach(ps, opts, func(file *compiler.File) error {
+		d := compiledDAG{path: filepath.Join(out, file.Name), pipeline: file.Pipeline, hash: file.IRHash}
+		if old, err := ir.ReadRegularFile(d.path, int64(len(file.Data))); err == nil && bytes.Equal(old, file.Data) {
+			dags = append(dags, d)
 			return nil
 		}
-		if len(staged) == 0 {
+		if !madeOut {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return fault.Wrap(fault.Config, err, "compile: --out")
 			}
+			madeOut = true
 		}
-		tmp, err := stageFile(path, file.Data)
+		tmp, err := stageFile(d.path, file.Data)
 		if err != nil {
-			return fault.Wrap(fault.Temporary, err, "write %s", path)
+			return fault.Wrap(fault.Temporary, err, "write %s", d.path)
 		}
-		staged = append(staged, stagedDAG{tmp: tmp, path: path, pipeline: file.Pipeline, hash: file.IRHash})
+		d.tmp = tmp
+		dags = append(dags, d)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, s := range staged {
-		if err := os.Rename(s.tmp, s.path); err != nil {
-			return fault.Wrap(fault.Temporary, err, "write %s", s.path)
+	for _, d := range dags {
+		if d.tmp == "" {
+			continue
+		}
+		if err := os.Rename(d.tmp, d.path); err != nil {
+			return fault.Wrap(fault.Temporary, err, "write %s", d.path)
 		}
 	}
 	if quiet && enc == nil {
 		return nil
 	}
-	// In the order of ps: staged and unchanged are each in that order; merge by position.
-	pos := make(map[string]int, len(ps))
-	for i, p := range ps {
-		pos[filepath.Join(out, compiler.FileName(p.ID))] = i
-	}
-	lines := make([]CompileJSON, len(ps))
-	for _, s := range staged {
-		lines[pos[s.path]] = CompileJSON{State: "written", Path: s.path, Pipeline: s.pipeline, IRHash: s.hash}
-	}
-	for _, s := range unchanged {
-		lines[pos[s.path]] = CompileJSON{State: "unchanged", Path: s.path, Pipeline: s.pipeline, IRHash: s.hash}
-	}
-	for _, l := range lines {
+	for _, d := range dags {
+		l := CompileJSON{State: "unchanged", Path: d.path, Pipeline: d.pipeline, IRHash: d.hash}
+		if d.tmp != "" {
+			l.State = "written"
+		}
 		if enc != nil {
 			if err := enc.Encode(l); err != nil {
 				return err
