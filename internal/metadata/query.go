@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,14 +15,14 @@ import (
 )
 
 // runColumns reads a run with the tenancy of its pipeline version (empty if the version was never
-// recorded, as when a run was started by hand).
+// recorded, as when a run was started by hand); the team is the run's own copy of its version's.
 const runColumns = runSelect + `
 FROM aiflow_runs r` + runTenancy
 
 const (
 	runSelect = `
 SELECT r.pipeline_id, r.run_id, r.logical_date_us, r.ir_hash, r.status, r.started_us, r.ended_us,
-       COALESCE(p.team, ''), COALESCE(p.env, ''), COALESCE(p.project, ''), COALESCE(p.cost_center, '')`
+       r.team, COALESCE(p.env, ''), COALESCE(p.project, ''), COALESCE(p.cost_center, '')`
 	runTenancy = `
 LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = r.pipeline_id AND p.ir_hash = r.ir_hash`
 )
@@ -41,52 +42,57 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 }
 
 func (s *sqlStore) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
-	var runConds, teamConds []string
+	var conds []string
 	var args []any
-	add := func(conds *[]string, cond string, v any) {
+	add := func(cond string, v any) {
 		args = append(args, v)
-		*conds = append(*conds, fmt.Sprintf(cond, len(args)))
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
 	}
 	if f.Pipeline != "" {
-		add(&runConds, "r.pipeline_id = $%d", f.Pipeline)
+		add("r.pipeline_id = $%d", f.Pipeline)
 	}
 	if f.RunID != "" {
-		add(&runConds, "r.run_id = $%d", f.RunID)
+		add("r.run_id = $%d", f.RunID)
 	}
 	if f.Status != "" {
-		add(&runConds, "r.status = $%d", string(f.Status))
+		add("r.status = $%d", string(f.Status))
 	}
-	if f.Team != "" {
-		add(&teamConds, "p.team = $%d", f.Team)
-	}
-	if f.Teams != nil {
-		teamConds = append(teamConds, teamsIn("p.team", f.Teams, &args))
+	teams, anyTeam := runTeams(f)
+	if !anyTeam && len(teams) == 0 {
+		return []Run{}, nil
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultRunLimit
 	}
-	args = append(args, limit)
-	lim := len(args)
-	var q string
-	if len(teamConds) > 0 && f.Pipeline == "" && s.d.backend == PostgresBackend {
-		// A team's newest runs: the newest `limit` runs of each of the team's pipeline versions
-		// (index aiflow_runs_pipeline_started), then the newest of those. Filtering the join of all
-		// runs by team instead reads the whole history (1.5M runs: seconds) for a team whose runs
-		// are not among the newest. SQLite has no LATERAL; its stores are a laptop's, small.
-		inner := append([]string{"r.pipeline_id = v.pipeline_id", "r.ir_hash = v.ir_hash"}, runConds...)
+	q := runColumns
+	switch {
+	case len(teams) == 1:
+		// The newest runs of one team are the first entries of aiflow_runs_team_started.
+		add("r.team = $%d", teams[0])
+	case len(teams) > 1 && s.d.backend == PostgresBackend:
+		// Several teams (a scoped store's): the newest `limit` of each team through the index,
+		// then the newest of those; "team IN (...)" would read and sort every run of the teams.
+		ph := make([]string, len(teams))
+		for i, t := range teams {
+			args = append(args, t)
+			ph[i] = fmt.Sprintf("($%d)", len(args))
+		}
+		inner := append([]string{"r.team = t.team"}, conds...)
+		conds = nil
 		q = runSelect + `
-FROM (SELECT p.pipeline_id, p.ir_hash FROM aiflow_pipeline_versions p WHERE ` + strings.Join(teamConds, " AND ") + `) v
+FROM (VALUES ` + strings.Join(ph, ", ") + `) t(team)
 CROSS JOIN LATERAL (
     SELECT * FROM aiflow_runs r WHERE ` + strings.Join(inner, " AND ") + fmt.Sprintf(`
-    ORDER BY r.started_us DESC, r.run_id LIMIT $%d) r`, lim) + runTenancy
-	} else {
-		q = runColumns
-		if where := append(runConds, teamConds...); len(where) > 0 {
-			q += "\nWHERE " + strings.Join(where, " AND ")
-		}
+    ORDER BY r.started_us DESC, r.pipeline_id, r.run_id LIMIT %d) r`, limit) + runTenancy
+	case len(teams) > 1:
+		conds = append(conds, teamsIn("r.team", teams, &args))
 	}
-	q += fmt.Sprintf("\nORDER BY r.started_us DESC, r.pipeline_id, r.run_id LIMIT $%d", lim)
+	if len(conds) > 0 {
+		q += "\nWHERE " + strings.Join(conds, " AND ")
+	}
+	args = append(args, limit)
+	q += fmt.Sprintf("\nORDER BY r.started_us DESC, r.pipeline_id, r.run_id LIMIT $%d", len(args))
 
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -102,6 +108,20 @@ CROSS JOIN LATERAL (
 		runs = append(runs, r)
 	}
 	return runs, s.fail(rows.Err(), "list runs")
+}
+
+// runTeams is the set of teams a run filter admits: nil with anyTeam when it names none; the
+// filter's Team when it is one of its Teams (or Teams is nil); otherwise Teams.
+func runTeams(f RunFilter) (teams []string, anyTeam bool) {
+	switch {
+	case f.Team != "" && (f.Teams == nil || slices.Contains(f.Teams, f.Team)):
+		return []string{f.Team}, false
+	case f.Team != "":
+		return nil, false
+	case f.Teams != nil:
+		return slices.Compact(slices.Sorted(slices.Values(f.Teams))), false
+	}
+	return nil, true
 }
 
 func (s *sqlStore) GetRun(ctx context.Context, pipeline, runID string) (*RunDetail, error) {

@@ -142,6 +142,13 @@ ON CONFLICT (pipeline_id, ir_hash) DO UPDATE SET last_seen_us =
 	return s.fail(err, "record pipeline %s version %s", v.Pipeline, v.IRHash)
 }
 
+// runTeam is the team of a run being inserted: its pipeline version's (placeholders $1 for the
+// pipeline, $hash for the IR hash), empty for a version never recorded. ListRuns filters teams on
+// this column and its index (team, started).
+func runTeam(hash int) string {
+	return fmt.Sprintf(`COALESCE((SELECT v.team FROM aiflow_pipeline_versions v WHERE v.pipeline_id = $1 AND v.ir_hash = $%d), '')`, hash)
+}
+
 func (s *sqlStore) StartRun(ctx context.Context, r Run) error {
 	if r.Pipeline == "" || r.RunID == "" {
 		return fmt.Errorf("start run %q of %q: pipeline and run_id are required", r.RunID, r.Pipeline)
@@ -154,8 +161,8 @@ func (s *sqlStore) StartRun(ctx context.Context, r Run) error {
 	// the first one that knows it. A run that ended failed and gets a new attempt (a task
 	// cleared in Airflow, a node rerun by hand) is running again until that attempt settles it.
 	_, err := s.db.ExecContext(ctx, `
-INSERT INTO aiflow_runs (pipeline_id, run_id, logical_date_us, ir_hash, status, started_us)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO aiflow_runs (pipeline_id, run_id, logical_date_us, ir_hash, status, started_us, team)
+VALUES ($1, $2, $3, $4, $5, $6, `+runTeam(4)+`)
 ON CONFLICT (pipeline_id, run_id) DO UPDATE SET
     logical_date_us = COALESCE(aiflow_runs.logical_date_us, excluded.logical_date_us),
     status = CASE WHEN aiflow_runs.status = 'failed' AND excluded.status = 'running' THEN 'running' ELSE aiflow_runs.status END,
@@ -183,7 +190,7 @@ func (s *sqlStore) StartAttempt(ctx context.Context, a Attempt) error {
 	started := micros(orNow(a.StartedAt))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `
-INSERT INTO aiflow_runs (pipeline_id, run_id, ir_hash, status, started_us) VALUES ($1, $2, $3, $4, $5)
+INSERT INTO aiflow_runs (pipeline_id, run_id, ir_hash, status, started_us, team) VALUES ($1, $2, $3, $4, $5, `+runTeam(3)+`)
 ON CONFLICT (pipeline_id, run_id) DO NOTHING`,
 			a.Pipeline, a.RunID, a.IRHash, string(RunRunning), started); err != nil {
 			return err

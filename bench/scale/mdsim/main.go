@@ -317,9 +317,10 @@ FROM generate_series(0, 9999) p ON CONFLICT DO NOTHING`); err != nil {
 		day0 := now - int64(d)*dayUs
 		step := dayUs / int64(runsPerDay)
 		// Run r of the day starts at day0 + r*step; its node n starts n seconds later and takes 30 s.
-		if err := exec(`INSERT INTO aiflow_runs (pipeline_id, run_id, ir_hash, status, started_us, ended_us)
+		if err := exec(`INSERT INTO aiflow_runs (pipeline_id, run_id, ir_hash, status, started_us, ended_us, team)
 SELECT 'scale_p' || lpad((r % 10000)::text, 5, '0'), 'hist__' || $1::int || '_' || r, 'h' || lpad((r % 10000)::text, 5, '0'),
-       CASE WHEN r % 50 = 7 THEN 'failed' ELSE 'succeeded' END, $2::bigint + r * $3::bigint, $2::bigint + r * $3::bigint + 600000000
+       CASE WHEN r % 50 = 7 THEN 'failed' ELSE 'succeeded' END, $2::bigint + r * $3::bigint, $2::bigint + r * $3::bigint + 600000000,
+       'team-' || lpad((r % 40)::text, 2, '0')
 FROM generate_series(0, $4::int - 1) r`, d, day0, step, runsPerDay); err != nil {
 			return err
 		}

@@ -358,6 +358,12 @@ func testListRunsFilters(t *testing.T, s metadata.Store) {
 		{"team and status", metadata.RunFilter{Team: "features", Status: metadata.RunFailed}, []string{"d2"}},
 		{"limit", metadata.RunFilter{Limit: 2}, []string{"u1", "h2"}},
 		{"nothing matches", metadata.RunFilter{Team: "nobody"}, []string{}},
+		{"teams", metadata.RunFilter{Teams: []string{"features", "ads"}}, []string{"h2", "h1", "d2", "d1"}},
+		{"teams, newest of them", metadata.RunFilter{Teams: []string{"ads", "features", "ads"}, Limit: 3}, []string{"h2", "h1", "d2"}},
+		{"teams and status", metadata.RunFilter{Teams: []string{"features", "ads"}, Status: metadata.RunSucceeded}, []string{"h1", "d1"}},
+		{"team within teams", metadata.RunFilter{Team: "ads", Teams: []string{"features", "ads"}}, []string{"h2", "h1"}},
+		{"team outside teams", metadata.RunFilter{Team: "ads", Teams: []string{"features"}}, []string{}},
+		{"no teams", metadata.RunFilter{Teams: []string{}}, []string{}},
 	}
 	for _, tt := range tests {
 		runs, err := s.ListRuns(ctx, tt.f)
