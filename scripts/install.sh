@@ -4,7 +4,7 @@
 #   scripts/install.sh                 # all components
 #   scripts/install.sh kafka spark     # only those
 #
-# Components: postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s chromium
+# Components: postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s chromium flink
 # Not part of "all" (only `make bench` needs it): bench
 #
 # Everything project-local lives in git-ignored folders of the repo:
@@ -17,6 +17,8 @@
 # podman, buildah, mmdebstrap) come from Debian apt.
 #   /var/cache/aiflow/k8s-<version>/bin   Kubernetes server binaries built from Go modules, kept
 #                                         outside the checkout so that a clean clone reuses them
+#   /var/cache/aiflow/flink-<version>/     a Flink distribution (lib/, opt/, bin/) assembled from
+#                                         PyPI's apache-flink-libraries and Maven Central jars
 #
 # Each component writes .tools/markers/<name> holding its pinned version after a
 # successful install; a rerun whose marker matches (and whose artifact exists) is a no-op.
@@ -67,6 +69,20 @@ DUCKDB_VERSION=2.0.0
 BENCH_POLARS_VERSION=2.1.0
 BENCH_PYARROW_VERSION=26.0.1
 
+# flink: a Flink session cluster (JobManager, TaskManager, SQL Gateway) for the flink engine.
+# flink-dist is not published on Maven Central; PyPI's apache-flink-libraries wheel carries it
+# with the table planner/runtime, files/csv/json formats and log4j (lib/) and BashJavaUtils
+# (bin/, which sizes the JVMs from config.yaml). The SQL Gateway and the Kafka connector (the
+# one built for Flink 2.2) come from Maven Central. No Parquet format jar is served for 2.2, so
+# the engine stages its output as JSON. Kept outside the checkout, keyed by version.
+FLINK_VERSION=2.2.1
+FLINK_LIBRARIES_SHA256=74dc5546fbd9add8fbcdf1222a237e09491f9b80296241aef8676ec56f8e686e
+FLINK_MAVEN_JARS=(
+  "opt org/apache/flink/flink-sql-gateway/$FLINK_VERSION/flink-sql-gateway-$FLINK_VERSION.jar b7e4bde7a817df61bd35b7288aadd066d29f701a"
+  "lib org/apache/flink/flink-sql-connector-kafka/5.0.0-2.2/flink-sql-connector-kafka-5.0.0-2.2.jar 7bf2ded1144cb8aece05adcaccbc81b2ac3ef339"
+)
+FLINK_CACHE="${AIFLOW_FLINK_CACHE:-/var/cache/aiflow/flink-$FLINK_VERSION}"
+
 # k8s: a single-node cluster for the end-to-end tests (scripts/k8s.sh) and `make image`.
 # Kubelet 1.35+ wants cgroup v2 (or failCgroupV1: false); 1.34 runs on cgroup v1 with containerd 1.6.
 K8S_VERSION=v1.34.4
@@ -76,7 +92,7 @@ K8S_APT_PINS="containerd=1.6.20~ds1-1+deb12u3 etcd-server=3.4.23-4+b4 runc=1.1.5
 containernetworking-plugins=1.1.1+ds1-3+b5 podman=4.3.1+ds1-8+deb12u1+b3 buildah=1.28.2+ds1-3+deb12u1+b3
 mmdebstrap=1.3.5-7 iptables uidmap iproute2 openssl ca-certificates tzdata"
 
-ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s chromium)
+ALL_COMPONENTS=(postgres pushgateway versitygw kafka spark sparkkafka delta airflow python k8s chromium flink)
 
 TOOLS="$ROOT/.tools"
 MARKERS="$TOOLS/markers"
@@ -374,6 +390,41 @@ do_k8s() {
   k8s_marker >"$K8S_CACHE/marker"
 }
 version_k8s() { echo "kubernetes $K8S_VERSION ($K8S_CACHE/bin), containerd $(dpkg-query -W -f='${Version}' containerd)"; }
+
+# flink: the wheel's jars into $FLINK_CACHE/{lib,opt,bin}, then the Maven jars, checksummed.
+flink_marker() { printf '%s\n' "$FLINK_VERSION" "$FLINK_LIBRARIES_SHA256" "${FLINK_MAVEN_JARS[@]}" | md5sum | cut -c1-12; }
+is_flink() {
+  [[ -f "$FLINK_CACHE/marker" && "$(cat "$FLINK_CACHE/marker")" == "$(flink_marker)" ]] || return 1
+  [[ -f "$FLINK_CACHE/lib/flink-dist-$FLINK_VERSION.jar" && -f "$FLINK_CACHE/bin/bash-java-utils.jar" ]] || return 1
+  local e rest; for e in "${FLINK_MAVEN_JARS[@]}"; do rest="${e#* }"; [[ -f "$FLINK_CACHE/${e%% *}/$(basename "${rest% *}")" ]] || return 1; done
+}
+do_flink() {
+  local maven="${AIFLOW_MAVEN_MIRROR:-https://repo1.maven.org/maven2}" tmp e dir rest path sum name py
+  mkdir -p "$(dirname "$FLINK_CACHE")"
+  tmp="$(mktemp -d "$(dirname "$FLINK_CACHE")/.flink-build.XXXXXX")"
+  # The wheel (~310 MB) through pip, checked against the pinned hash (pip's cache keeps it).
+  echo "apache-flink-libraries==$FLINK_VERSION --hash=sha256:$FLINK_LIBRARIES_SHA256" >"$tmp/req.txt"
+  py="$(find_python)"
+  retry "$py" -m pip download -q --disable-pip-version-check --no-deps --only-binary :all: \
+    --require-hashes -r "$tmp/req.txt" -d "$tmp/dl" || { rm -rf "$tmp"; return 1; }
+  (cd "$tmp" && unzip -q dl/apache_flink_libraries-"$FLINK_VERSION"-*.whl 'pyflink/lib/*' 'pyflink/bin/*') \
+    || { rm -rf "$tmp"; return 1; }
+  mkdir -p "$tmp/home/opt"
+  mv "$tmp/pyflink/lib" "$tmp/home/lib"
+  mv "$tmp/pyflink/bin" "$tmp/home/bin"
+  for e in "${FLINK_MAVEN_JARS[@]}"; do
+    dir="${e%% *}" rest="${e#* }"; path="${rest% *}" sum="${rest#* }" name="$(basename "$path")"
+    retry curl -fsSL -o "$tmp/home/$dir/$name" "$maven/$path" || { rm -rf "$tmp"; return 1; }
+    echo "$sum  $tmp/home/$dir/$name" | sha1sum -c --quiet - \
+      || { log "flink: checksum mismatch for $name"; rm -rf "$tmp"; return 1; }
+  done
+  [[ -f "$tmp/home/lib/flink-dist-$FLINK_VERSION.jar" ]] || { log "flink: no flink-dist jar in the wheel"; rm -rf "$tmp"; return 1; }
+  rm -rf "$FLINK_CACHE"
+  mv "$tmp/home" "$FLINK_CACHE"
+  rm -rf "$tmp"
+  flink_marker >"$FLINK_CACHE/marker"
+}
+version_flink() { echo "flink $FLINK_VERSION ($FLINK_CACHE), flink-sql-connector-kafka 5.0.0-2.2"; }
 
 # ---- Airflow constraints ---------------------------------------------------
 # `pip freeze` of a clean install of the three pins above on CPython 3.11 (Debian 12),

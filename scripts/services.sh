@@ -6,7 +6,7 @@
 #   scripts/services.sh status [component...]
 #   source .services/env                        # then run the tests
 #
-# Components: postgres versitygw (alias s3) kafka spark pushgateway airflow python
+# Components: postgres versitygw (alias s3) kafka spark flink pushgateway airflow python
 # (airflow and python are no daemons: they only export the venvs' interpreters).
 #
 # State: .services/<name>/ (data, log, pid, port, env). A service started from cold
@@ -23,14 +23,17 @@ cd "$ROOT"
 # scripts/k8s.sh passes the node address so that pods reach the services).
 SVC="${AIFLOW_SERVICES_DIR:-$ROOT/.services}"
 HOST="${AIFLOW_SERVICES_HOST:-127.0.0.1}"
-ALL_COMPONENTS=(postgres versitygw kafka spark pushgateway airflow python)
+ALL_COMPONENTS=(postgres versitygw kafka spark flink pushgateway airflow python)
 # Slow starters first so they overlap with the fast ones when run in parallel.
-START_ORDER=(spark kafka postgres versitygw pushgateway airflow python)
+START_ORDER=(flink spark kafka postgres versitygw pushgateway airflow python)
 
 S3_ACCESS_KEY=aiflowtest
 S3_SECRET_KEY=aiflowtestsecret
 # The Kafka jars' folder is named after the version pinned in install.sh (single source).
 KAFKA_VERSION="$(sed -n 's/^KAFKA_VERSION=\([^ ]*\).*/\1/p' "$ROOT/scripts/install.sh")"
+# Flink's distribution is kept outside the checkout by install.sh, keyed by its pinned version.
+FLINK_VERSION="$(sed -n 's/^FLINK_VERSION=\([^ ]*\).*/\1/p' "$ROOT/scripts/install.sh")"
+FLINK_CACHE="${AIFLOW_FLINK_CACHE:-/var/cache/aiflow/flink-$FLINK_VERSION}"
 
 mkdir -p "$SVC"
 
@@ -424,6 +427,145 @@ up_spark() {
 }
 
 down_spark() { stop_pid "$SVC/spark" SparkConnectServer 30; rm -f "$SVC/spark/env"; }
+
+# ---- flink ------------------------------------------------------------------------------
+# A session cluster: one JobManager, one TaskManager (2 slots, 1.25 GiB), and the SQL Gateway
+# the flink engine talks to, all on loopback. No Flink shell scripts (the PyPI distribution has
+# none): the JVMs are sized by Flink's own BashJavaUtils from config.yaml, as bin/*.sh would.
+# .services/flink holds conf/, start-taskmanager.sh and stop-taskmanager.sh (a test kills and
+# restarts the TaskManager through $AIFLOW_TEST_FLINK_HOME), checkpoints/ and savepoints/.
+running_flink() {
+  local d="$SVC/flink"
+  [[ -f "$d/port" ]] && pid_alive "$(cat "$d/pid" 2>/dev/null)" StandaloneSessionClusterEntrypoint \
+    && pid_alive "$(cat "$d/gateway.pid" 2>/dev/null)" SqlGateway \
+    && port_open "$(cat "$d/port")" && port_open "$(cat "$d/gateway.port")"
+}
+
+# flink_ready REST GATEWAY: a TaskManager registered with the JobManager and the gateway answers.
+flink_ready() {
+  curl -sf "http://$HOST:$1/taskmanagers" 2>/dev/null | grep -q '"id"' \
+    && curl -sf -o /dev/null "http://$HOST:$2/v1/info"
+}
+
+up_flink() {
+  local home="$FLINK_CACHE" dir rest gw jm_rpc blob tm_rpc tm_data p jm=() tm=() pids
+  [[ -f "$home/lib/flink-dist-$FLINK_VERSION.jar" ]] || { log "flink: $home missing (run scripts/install.sh flink)"; return 1; }
+  down_flink
+  dir="$(fresh_dir flink)"
+  mkdir -p "$dir/conf" "$dir/checkpoints" "$dir/savepoints" "$dir/tmp" "$dir/web"
+  rest="$(free_port)"
+  # Distinct ports for every listener (free_port may hand out the same port twice in a row).
+  local used=" $rest "
+  for v in gw jm_rpc blob tm_rpc tm_data; do
+    p="$(free_port)"; while [[ "$used" == *" $p "* ]]; do p="$(free_port)"; done
+    used+="$p "; printf -v "$v" '%s' "$p"
+  done
+  echo "$rest" >"$dir/port"
+  echo "$gw" >"$dir/gateway.port"
+  cat >"$dir/conf/config.yaml" <<EOF
+jobmanager:
+  rpc: {address: $HOST, port: $jm_rpc}
+  bind-host: $HOST
+  memory: {process: {size: 768m}}
+taskmanager:
+  host: $HOST
+  bind-host: $HOST
+  rpc: {port: $tm_rpc}
+  data: {port: $tm_data}
+  numberOfTaskSlots: 2
+  memory:
+    process: {size: 1280m}
+    managed: {fraction: 0.25}
+rest: {address: $HOST, bind-address: $HOST, port: $rest}
+blob: {server: {port: $blob}}
+parallelism: {default: 1}
+# A lost TaskManager is noticed within 20 s (default 50 s), and the job restarts from its
+# last checkpoint.
+heartbeat: {interval: 2000, timeout: 20000}
+io: {tmp: {dirs: $dir/tmp}}
+web: {tmpdir: $dir/web}
+execution:
+  checkpointing:
+    dir: file://$dir/checkpoints
+    savepoint-dir: file://$dir/savepoints
+  target: remote
+sql-gateway:
+  endpoint:
+    rest: {address: $HOST, bind-address: $HOST, port: $gw}
+EOF
+  cat >"$dir/conf/log4j.properties" <<'EOF'
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = STDOUT
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = WARN
+EOF
+  # BashJavaUtils prints the JVM options and the derived memory settings (-D ...) on two lines.
+  local bju=(java -cp "$home/bin/bash-java-utils.jar:$home/lib/*" org.apache.flink.runtime.util.bash.BashJavaUtils)
+  mapfile -t jm < <("${bju[@]}" GET_JM_RESOURCE_PARAMS --configDir "$dir/conf" 2>>"$dir/log" | sed -n 's/^BASH_JAVA_UTILS_EXEC_RESULT://p')
+  mapfile -t tm < <("${bju[@]}" GET_TM_RESOURCE_PARAMS --configDir "$dir/conf" 2>>"$dir/log" | sed -n 's/^BASH_JAVA_UTILS_EXEC_RESULT://p')
+  (( ${#jm[@]} == 2 && ${#tm[@]} == 2 )) || { log "flink: BashJavaUtils gave no JVM settings"; return 1; }
+  local common="-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Djava.io.tmpdir=$dir/tmp -Dlog4j.configurationFile=$dir/conf/log4j.properties"
+  cat >"$dir/start-taskmanager.sh" <<EOF
+#!/usr/bin/env bash
+# Starts this cluster's TaskManager in the background (a test restarts it after killing it).
+cd "$dir"
+pid=\$(cat taskmanager.pid 2>/dev/null || true)
+if [[ -n "\$pid" ]] && kill -0 "\$pid" 2>/dev/null; then echo "taskmanager already running (pid \$pid)"; exit 0; fi
+setsid java ${tm[0]} $common -cp "$home/lib/*" org.apache.flink.runtime.taskexecutor.TaskManagerRunner \\
+  --configDir "$dir/conf" ${tm[1]} </dev/null >>taskmanager.log 2>&1 &
+echo \$! >taskmanager.pid
+EOF
+  cat >"$dir/stop-taskmanager.sh" <<EOF
+#!/usr/bin/env bash
+# Kills this cluster's TaskManager at once (SIGKILL: a lost machine, not a clean shutdown).
+cd "$dir"
+pid=\$(cat taskmanager.pid 2>/dev/null || true)
+if [[ -n "\$pid" ]] && [[ "\$(tr '\\0' ' ' <"/proc/\$pid/cmdline" 2>/dev/null)" == *TaskManagerRunner* ]]; then
+  kill -KILL "\$pid"
+  for _ in \$(seq 40); do kill -0 "\$pid" 2>/dev/null || break; sleep 0.25; done
+fi
+rm -f taskmanager.pid
+EOF
+  chmod +x "$dir/start-taskmanager.sh" "$dir/stop-taskmanager.sh"
+  # shellcheck disable=SC2086
+  setsid java ${jm[0]} $common -cp "$home/lib/*" org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint \
+    --configDir "$dir/conf" ${jm[1]} </dev/null >>"$dir/log" 2>&1 &
+  echo $! >"$dir/pid"
+  "$dir/start-taskmanager.sh" >>"$dir/log" 2>&1 || return 1
+  # shellcheck disable=SC2086
+  FLINK_CONF_DIR="$dir/conf" setsid java -Xmx384m $common \
+    -cp "$home/lib/*:$home/opt/flink-sql-gateway-$FLINK_VERSION.jar" org.apache.flink.table.gateway.SqlGateway \
+    </dev/null >>"$dir/gateway.log" 2>&1 &
+  echo $! >"$dir/gateway.pid"
+  # Usually 15-40 s; allow 240 s on a machine busy with other JVMs.
+  wait_for 240 "$(cat "$dir/pid")" flink_ready "$rest" "$gw" || return 1
+  write_env flink "AIFLOW_TEST_FLINK_REST=http://$HOST:$rest" "AIFLOW_TEST_FLINK_GATEWAY=http://$HOST:$gw" \
+    "AIFLOW_TEST_FLINK_HOME=$dir"
+}
+
+down_flink() {
+  local d="$SVC/flink"
+  stop_flink_pid "$d" gateway.pid SqlGateway
+  stop_flink_pid "$d" taskmanager.pid TaskManagerRunner
+  stop_pid "$d" StandaloneSessionClusterEntrypoint 20
+  rm -f "$d/env"
+}
+
+# stop_flink_pid DIR PIDFILE PATTERN: like stop_pid for the cluster's other processes.
+stop_flink_pid() {
+  local d="$1" f="$2" pat="$3" pid i
+  pid="$(cat "$d/$f" 2>/dev/null || true)"
+  if pid_alive "$pid" "$pat"; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for (( i = 0; i < 40; i++ )); do pid_alive "$pid" "$pat" || break; sleep 0.5; done
+    pid_alive "$pid" "$pat" && { kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
+  fi
+  rm -f "$d/$f"
+}
 
 # ---- pushgateway -----------------------------------------------------------------------
 running_pushgateway() {

@@ -31,6 +31,9 @@ type Config struct {
 	// SparkClusters maps resources.cluster names to remotes: "emr-a=sc://h1:15002,emr-b=sc://h2:15002"
 	// (name=remote: go-envconfig separates map keys with ":" unless told otherwise).
 	SparkClusters map[string]string `env:"AIFLOW_SPARK_CLUSTERS, separator=="`
+	// FlinkGateway is the Flink SQL Gateway's REST endpoint (http://host:8083); flink nodes fail
+	// clearly when unset.
+	FlinkGateway string `env:"AIFLOW_FLINK_GATEWAY"`
 	// S3Endpoint points the S3 client at any S3-compatible server (path-style addressing).
 	S3Endpoint string `env:"AIFLOW_S3_ENDPOINT"`
 	// KafkaBrokers is the default bootstrap list for Kafka sources and sinks.
@@ -152,6 +155,7 @@ var Doc = [][2]string{
 	{"AIFLOW_SPARK_CLUSTERS", "resources.cluster to remote: name=sc://…,name2=sc://…"},
 	{"AIFLOW_SPARK_TOKEN", "Spark Connect bearer token (turns on TLS)"},
 	{"AIFLOW_SPARK_CONNECT_TIMEOUT", "how long to try reaching Spark Connect before exit 75 (default 30s)"},
+	{"AIFLOW_FLINK_GATEWAY", "Flink SQL Gateway REST endpoint http://host:8083 (unset: flink nodes fail clearly)"},
 	{"AIFLOW_S3_ENDPOINT", "any S3-compatible endpoint (AWS_* variables for credentials and region)"},
 	{"AIFLOW_KAFKA_BROKERS", "default Kafka bootstrap brokers host:port,…"},
 	{"AIFLOW_PUSHGATEWAY_URL", "push node metrics there at exit"},

@@ -19,6 +19,9 @@ const (
 	KafkaHome     = "AIFLOW_TEST_KAFKA_HOME"      // folder with the broker's config, to restart it in fault tests
 	SparkRemote   = "AIFLOW_TEST_SPARK_REMOTE"    // sc://127.0.0.1:PORT (Spark Connect)
 	Pushgateway   = "AIFLOW_TEST_PUSHGATEWAY_URL" // http://127.0.0.1:PORT
+	FlinkGateway  = "AIFLOW_TEST_FLINK_GATEWAY"   // http://127.0.0.1:PORT (Flink SQL Gateway REST)
+	FlinkREST     = "AIFLOW_TEST_FLINK_REST"      // http://127.0.0.1:PORT (the JobManager's REST API)
+	FlinkHome     = "AIFLOW_TEST_FLINK_HOME"      // folder with the cluster's config and start/stop-taskmanager.sh
 	AirflowPython = "AIFLOW_TEST_AIRFLOW_PYTHON"  // python of the venv with apache-airflow and the cncf.kubernetes provider
 	Python        = "AIFLOW_TEST_PYTHON"          // python with pyarrow, pandas and aiflow_sdk installed
 )
