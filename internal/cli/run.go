@@ -210,6 +210,9 @@ func (c *runCmd) params() (map[string]string, error) {
 }
 
 func (c *runCmd) Run(e *Env) error {
+	// The task's clock starts with the process: its loading and connecting count against
+	// AIFLOW_NODE_TIMEOUT too.
+	begun := time.Now()
 	params, err := c.params()
 	if err != nil {
 		return err
@@ -286,6 +289,12 @@ func (c *runCmd) Run(e *Env) error {
 	s.runner.Progress = progressPrinter(e)
 	if s.runner.Progress == nil {
 		s.runner.ProgressEvery = cfg.ProgressInterval // no terminal: progress records in the log
+	}
+	if !c.All && cfg.NodeTimeout > 0 {
+		// One task (a pod, one execution_timeout), however many nodes it runs: a fused chain
+		// shares one deadline instead of taking AIFLOW_NODE_TIMEOUT per node. run --all is a
+		// local run of many tasks: each node gets its own.
+		s.runner.Deadline = begun.Add(cfg.NodeTimeout)
 	}
 	var results []*node.Result
 	var runErr error

@@ -51,6 +51,13 @@ type Runner struct {
 	// written and committed; an error fails the attempt as if the pod died right there. The sink
 	// conformance suite (plugin/sinktest) kills attempts between publish and commit with it.
 	BeforeCommit func(ctx context.Context, env *plugin.Env) error
+	// Deadline, when not zero, is when the task running these nodes must be done, bookkeeping
+	// included. A fused chain (several nodes in one task under one execution_timeout) shares it:
+	// each node's work ends where the time the task has left says, never a fresh
+	// AIFLOW_NODE_TIMEOUT per node, so the chain ends within the task's budget. Zero: each
+	// attempt gets Config.NodeTimeout from its own start (run --all, a runner built on this
+	// package).
+	Deadline time.Time
 }
 
 // Request names one node attempt.
@@ -105,7 +112,8 @@ type Result struct {
 	// Checks are the results of the node's output_schema and checks, when it declares any.
 	Checks []contract.Result `json:"checks,omitempty"`
 
-	obs *attemptObs // the attempt's logs, metrics and lineage; nil without Runner.Obs
+	obs     *attemptObs // the attempt's logs, metrics and lineage; nil without Runner.Obs
+	workEnd time.Time   // when the attempt's work had to stop (zero: never)
 }
 
 // Err is the attempt's error, classified, or nil.
@@ -118,12 +126,13 @@ func (r *Result) Err() error {
 
 // BookkeepingBudget bounds each step of the bookkeeping after an attempt, each its own: recording
 // the attempt's end in the ledger (first, always), the check results, removing a failed attempt's
-// staging (best effort), result.json and the end-of-attempt reports (best effort). A hung object
-// store cannot use up the time to record the attempt's end. With a node timeout T, each of the
-// bookkeepingSteps gets min(BookkeepingBudget, T/12) and the work what is left (docs/deadlines.md).
+// staging (best effort), result.json, the end-of-attempt reports (best effort) and the run's end
+// when the attempt settles it. A hung object store cannot use up the time to record the attempt's
+// end. With a node timeout T, each of the bookkeepingSteps gets min(BookkeepingBudget, T/12) and
+// the work what is left (docs/deadlines.md).
 var BookkeepingBudget = 10 * time.Second
 
-// budgets are the attempt's work deadline (0: none) and the budget of each bookkeeping step.
+// budgets are the attempt's work budget (0: none) and the budget of each bookkeeping step.
 func (r *Runner) budgets() (work, step time.Duration) {
 	step = BookkeepingBudget
 	if r.Config == nil || r.Config.NodeTimeout <= 0 {
@@ -134,15 +143,39 @@ func (r *Runner) budgets() (work, step time.Duration) {
 	return t - bookkeepingSteps*step, step
 }
 
-// bookkeepingSteps is how many budgets finish may use one after the other.
-const bookkeepingSteps = 5
+// bookkeepingSteps is how many budgets an attempt may use one after the other once its work
+// ended: finish's five and settleRun's one.
+const bookkeepingSteps = 6
 
-// workBudget is the attempt's work deadline, or forever.
-func (r *Runner) workBudget() time.Duration {
-	if w, _ := r.budgets(); w > 0 {
-		return w
+// workDeadline is when the work of an attempt started at started must stop (zero: never): its
+// node timeout's work budget, or less when the task's Deadline comes first (a fused chain's later
+// nodes), always leaving the bookkeeping its steps before the end.
+func (r *Runner) workDeadline(started time.Time) time.Time {
+	work, step := r.budgets()
+	var end time.Time
+	if work > 0 {
+		end = started.Add(work)
 	}
-	return time.Duration(1<<63 - 1)
+	if !r.Deadline.IsZero() {
+		if d := r.Deadline.Add(-bookkeepingSteps * step); end.IsZero() || d.Before(end) {
+			end = d
+		}
+	}
+	return end
+}
+
+// timeoutError says that the work deadline passed, and how much of the timeout the bookkeeping
+// keeps.
+func (r *Runner) timeoutError(err error) error {
+	_, step := r.budgets()
+	var t time.Duration
+	if r.Config != nil {
+		t = r.Config.NodeTimeout
+	}
+	if !r.Deadline.IsZero() {
+		return fault.Wrap(fault.Temporary, err, "node timeout: the task's AIFLOW_NODE_TIMEOUT=%s reached (one deadline for every node of the task; the work stops %s before it to record the attempt)", t, bookkeepingSteps*step)
+	}
+	return fault.Wrap(fault.Temporary, err, "node timeout: AIFLOW_NODE_TIMEOUT=%s reached (the work stops %s before it to record the attempt)", t, bookkeepingSteps*step)
 }
 
 // bg is a context for bookkeeping after the attempt's own context was cancelled (SIGTERM) or
@@ -222,14 +255,21 @@ func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 	// Every external call of the attempt runs under ctx, whose deadline leaves the bookkeeping
 	// its budgets before AIFLOW_NODE_TIMEOUT; finish runs under parent.
 	ctx := parent
-	if work, _ := r.budgets(); work > 0 {
+	workEnd := r.workDeadline(started)
+	if !workEnd.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(parent, work, errNodeTimeout)
+		ctx, cancel = context.WithDeadlineCause(parent, workEnd, errNodeTimeout)
 		defer cancel()
 	}
 	p := req.Pipeline
 	n := p.Nodes[req.Node]
-	res := &Result{Pipeline: p.ID, RunID: req.RunID, Node: req.Node, Try: req.Try, AttemptID: newAttemptID(), IRHash: req.IRHash, StartedAt: started}
+	res := &Result{Pipeline: p.ID, RunID: req.RunID, Node: req.Node, Try: req.Try, AttemptID: newAttemptID(), IRHash: req.IRHash, StartedAt: started, workEnd: workEnd}
+	if !workEnd.IsZero() && !started.Before(workEnd) {
+		// The task's earlier nodes used its time: starting this one would only be killed later
+		// with half its output written. No attempt row: the node never started; the task's
+		// retry runs it (its earlier nodes are then no-ops).
+		return r.finish(parent, nil, res, r.timeoutError(fault.New(fault.Temporary, "no time left for node %s", req.Node)), false)
+	}
 	if n == nil {
 		return r.finish(parent, nil, res, fault.Configf("pipeline %s has no node %q%s", p.ID, req.Node, ir.Suggest(req.Node, p.NodeIDs())), false)
 	}
@@ -645,10 +685,10 @@ func (r *Runner) finish(ctx context.Context, env *plugin.Env, res *Result, err e
 	res.EndedAt = time.Now().UTC()
 	res.DurationMS = res.EndedAt.Sub(res.StartedAt).Milliseconds()
 	_, step := r.budgets()
-	if err != nil && ctx.Err() == nil && time.Since(res.StartedAt) >= r.workBudget() {
+	if err != nil && ctx.Err() == nil && !res.workEnd.IsZero() && !time.Now().Before(res.workEnd) && !strings.HasPrefix(err.Error(), "node timeout:") {
 		// The work deadline passed: whatever the call said (a cancelled read may look like bad
 		// data), the attempt ran out of time, which a retry may not.
-		err = fault.Wrap(fault.Temporary, err, "node timeout: AIFLOW_NODE_TIMEOUT=%s reached (the work stops %s before it to record the attempt)", r.Config.NodeTimeout, r.Config.NodeTimeout-r.workBudget())
+		err = r.timeoutError(err)
 	}
 	if err != nil && ctx.Err() != nil && fault.ClassOf(err) != fault.Temporary {
 		// The attempt was cancelled (SIGTERM, eviction): whatever error the cancellation caused
