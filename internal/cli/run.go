@@ -144,7 +144,6 @@ func openSession(e *Env, cfg *config.Config) (*session, error) {
 		dest = e.Stderr
 	}
 	out := redact.Writer(dest)
-	getenv := func(k string) string { v, _ := e.Lookup(k); return v }
 	log := observability.NewLogger(out, cfg.LogFormat, cfg.LogLevel, observability.RunInfo{}, redact)
 	lin, err := observability.NewEmitter(cfg.OpenLineageURL, "https://github.com/aiflow-dev/aiflow", log,
 		observability.WithRedactor(redact), observability.WithVersion(version), observability.WithAPIKey(cfg.OpenLineageAPIKey))
@@ -170,7 +169,7 @@ func openSession(e *Env, cfg *config.Config) (*session, error) {
 	s := &session{cfg: cfg, meta: meta, store: st, log: log, out: out}
 	s.runner = &node.Runner{Registry: e.Registry, Config: cfg, Meta: meta, Store: st, Log: log,
 		Obs: &node.Observability{Out: out, Format: cfg.LogFormat, Level: cfg.LogLevel, Redact: redact, Lineage: lin,
-			PushgatewayURL: cfg.PushgatewayURL, MetricsAddr: cfg.MetricsAddr, Getenv: getenv}}
+			PushgatewayURL: cfg.PushgatewayURL, MetricsAddr: cfg.MetricsAddr}}
 	return s, nil
 }
 

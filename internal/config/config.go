@@ -5,7 +5,9 @@ package config
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -34,8 +36,20 @@ type Config struct {
 	// FlinkGateway is the Flink SQL Gateway's REST endpoint (http://host:8083); flink nodes fail
 	// clearly when unset.
 	FlinkGateway string `env:"AIFLOW_FLINK_GATEWAY"`
+	// SparkToken is a bearer token added to the remote (as ;token=…) when the remote carries none;
+	// Spark Connect uses TLS whenever a token is set.
+	SparkToken string `env:"AIFLOW_SPARK_TOKEN"`
+	// SparkConnectTimeout bounds how long a node waits for the Spark Connect server to answer
+	// before it gives up with exit 75.
+	SparkConnectTimeout time.Duration `env:"AIFLOW_SPARK_CONNECT_TIMEOUT, default=30s"`
 	// S3Endpoint points the S3 client at any S3-compatible server (path-style addressing).
 	S3Endpoint string `env:"AIFLOW_S3_ENDPOINT"`
+	// S3Region is the AWS SDK's standard variable (us-east-1 when unset); credentials come from
+	// the SDK's own chain (AWS_ACCESS_KEY_ID…, shared config, web identity, IMDS).
+	S3Region string `env:"AWS_REGION"`
+	// AllowedRoots confines every local path the runner opens to these folders (colon-separated,
+	// internal/pathguard); none when empty.
+	AllowedRoots string `env:"AIFLOW_ALLOWED_ROOTS"`
 	// KafkaBrokers is the default bootstrap list for Kafka sources and sinks.
 	KafkaBrokers []string `env:"AIFLOW_KAFKA_BROKERS"`
 	// PushgatewayURL: push the node's metrics there at exit.
@@ -51,6 +65,11 @@ type Config struct {
 	OpenLineageDisabled bool   `env:"OPENLINEAGE_DISABLED"`
 	// OpenLineageAPIKey is sent as "Authorization: Bearer KEY", as the OpenLineage clients do.
 	OpenLineageAPIKey string `env:"OPENLINEAGE_API_KEY"`
+	// OpenLineageNamespace, ParentID and RootParentID are what the compiled DAG gives the pod:
+	// the namespace of the runner's jobs and the Airflow task run that started it.
+	OpenLineageNamespace    string `env:"OPENLINEAGE_NAMESPACE"`
+	OpenLineageParentID     string `env:"OPENLINEAGE_PARENT_ID"`
+	OpenLineageRootParentID string `env:"OPENLINEAGE_ROOT_PARENT_ID"`
 	// ProgressInterval is how often a running node logs a "progress" record when stderr is not a
 	// terminal (pods, CI); 0 turns the records off.
 	ProgressInterval time.Duration `env:"AIFLOW_PROGRESS_INTERVAL, default=10s"`
@@ -62,6 +81,9 @@ type Config struct {
 	Envs []string `env:"AIFLOW_ENVS, default=dev,staging,prod"`
 	// Python is the interpreter of the python engine.
 	Python string `env:"AIFLOW_PYTHON, default=python3"`
+	// PythonPath lists folders (colon-separated) put first on the sys.path of every Python
+	// subprocess: where a team's etl_jobs/ and plugin modules live.
+	PythonPath []string `env:"AIFLOW_PYTHONPATH, delimiter=:"`
 	// PluginModules are Python modules (importable from AIFLOW_PYTHONPATH) whose
 	// register_source / register_spark_source_reader calls add source kinds to this runner.
 	PluginModules []string `env:"AIFLOW_PLUGIN_MODULES"`
@@ -76,6 +98,13 @@ type Config struct {
 	// Team pins the team this runner may act for: a pipeline naming another team is refused, and
 	// metadata queries (runs list, usage, the web UI) see only its pipelines.
 	Team string `env:"AIFLOW_TEAM"`
+	// SecretsDir is where Kubernetes Secret volumes are mounted: a secret reference name/key is
+	// read from SecretsDir/name/key when AIFLOW_SECRET_<NAME>_<KEY> is not set.
+	SecretsDir string `env:"AIFLOW_SECRETS_DIR, default=/var/run/secrets/aiflow"`
+	// PodName is recorded on every attempt: AIFLOW_POD_NAME (the compiled DAG sets it from the
+	// downward API), else HOSTNAME (a pod's name).
+	PodName  string `env:"AIFLOW_POD_NAME"`
+	Hostname string `env:"HOSTNAME"`
 }
 
 // Load reads the configuration from the process environment.
@@ -87,11 +116,14 @@ func Load(ctx context.Context) (*Config, error) {
 func LoadFrom(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	var c Config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
-		return nil, fault.Wrap(fault.Config, err, "read configuration from the environment")
+		return nil, fault.Wrap(fault.Config, errors.New(variableNamed(err.Error())), "read configuration from the environment")
 	}
 	c.fill()
 	if c.NodeTimeout < 0 {
 		return nil, fault.Configf("AIFLOW_NODE_TIMEOUT=%s: want a positive duration", c.NodeTimeout)
+	}
+	if c.SparkConnectTimeout <= 0 {
+		return nil, fault.Configf("AIFLOW_SPARK_CONNECT_TIMEOUT=%s: want a positive duration such as 30s", c.SparkConnectTimeout)
 	}
 	// Canonical URIs where they enter (file://localhost/, `//`, `..` folded), so that staging
 	// and lake paths compare equal however they were spelt.
@@ -113,6 +145,21 @@ func LoadFrom(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		return nil, fault.Configf("AIFLOW_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
 	}
 	return &c, nil
+}
+
+// variableNamed puts the variable's name where go-envconfig's message names the struct field
+// ("SparkConnectTimeout: time: invalid duration" becomes "AIFLOW_SPARK_CONNECT_TIMEOUT: …"):
+// the name the operator set.
+func variableNamed(msg string) string {
+	ct := reflect.TypeFor[Config]()
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		if rest, ok := strings.CutPrefix(msg, f.Name+": "); ok {
+			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			return name + ": " + rest
+		}
+	}
+	return msg
 }
 
 // fill derives the defaults that depend on Home.
@@ -140,6 +187,12 @@ func (c *Config) fill() {
 		}
 		c.OpenLineageURL = strings.TrimRight(c.OpenLineageStdURL, "/") + "/" + ep
 	}
+	if c.PodName == "" {
+		c.PodName = c.Hostname
+	}
+	for _, v := range []*string{&c.OpenLineageNamespace, &c.OpenLineageParentID, &c.OpenLineageRootParentID} {
+		*v = strings.TrimSpace(*v)
+	}
 	if c.OpenLineageDisabled {
 		c.OpenLineageURL = ""
 	}
@@ -157,6 +210,7 @@ var Doc = [][2]string{
 	{"AIFLOW_SPARK_CONNECT_TIMEOUT", "how long to try reaching Spark Connect before exit 75 (default 30s)"},
 	{"AIFLOW_FLINK_GATEWAY", "Flink SQL Gateway REST endpoint http://host:8083 (unset: flink nodes fail clearly)"},
 	{"AIFLOW_S3_ENDPOINT", "any S3-compatible endpoint (AWS_* variables for credentials and region)"},
+	{"AWS_REGION", "the S3 region (default us-east-1)"},
 	{"AIFLOW_KAFKA_BROKERS", "default Kafka bootstrap brokers host:port,…"},
 	{"AIFLOW_PUSHGATEWAY_URL", "push node metrics there at exit"},
 	{"AIFLOW_METRICS_ADDR", "serve /metrics there while running"},
@@ -165,16 +219,22 @@ var Doc = [][2]string{
 	{"OPENLINEAGE_ENDPOINT", "path under OPENLINEAGE_URL (default api/v1/lineage)"},
 	{"OPENLINEAGE_API_KEY", "sent as Authorization: Bearer KEY"},
 	{"OPENLINEAGE_NAMESPACE", "namespace of the runner's jobs (default aiflow)"},
+	{"OPENLINEAGE_PARENT_ID", "the Airflow task run that started this node, set by the compiled DAG"},
+	{"OPENLINEAGE_ROOT_PARENT_ID", "the Airflow DAG run of that task, set by the compiled DAG"},
 	{"OPENLINEAGE_DISABLED", "true: send no lineage"},
 	{"AIFLOW_LOG_FORMAT", "json (default) or text"},
 	{"AIFLOW_PROGRESS_INTERVAL", "how often a running node logs a progress record when not on a terminal (default 10s; 0: never)"},
 	{"AIFLOW_LOG_LEVEL", "debug, info (default), warn, error"},
 	{"AIFLOW_ENVS", "allowed pipeline envs (default dev,staging,prod)"},
 	{"AIFLOW_PYTHON", "interpreter of the python engine (default python3)"},
+	{"AIFLOW_PLUGIN_MODULES", "Python modules whose register_* calls add plugin kinds to this runner (comma-separated)"},
+	{"AIFLOW_TERMINATION_LOG", "where the one-line reason of the exit goes (default /dev/termination-log)"},
 	{"AIFLOW_NODE_TIMEOUT", "bound of one node attempt, bookkeeping included; exit 75 before it (default 2h)"},
 	{"AIFLOW_POLICY_FILE", "tenant policy file, enforced at compile and run time (/etc/aiflow/policy.yaml always, when present)"},
 	{"AIFLOW_TEAM", "the team this runner may act for; a pipeline naming another team is refused"},
 	{"AIFLOW_ALLOWED_ROOTS", "confine local paths to these folders (colon-separated; .. and symlinks resolved)"},
 	{"AIFLOW_PYTHONPATH", "folders prepended to the python engine's sys.path (where etl_jobs/… live)"},
 	{"AIFLOW_SECRETS_DIR", "where Kubernetes Secret volumes are mounted (default /var/run/secrets/aiflow)"},
+	{"AIFLOW_POD_NAME", "the pod's name recorded on every attempt (default $HOSTNAME)"},
+	{"HOSTNAME", "the pod's name when AIFLOW_POD_NAME is unset (Kubernetes sets it)"},
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -88,7 +89,42 @@ func TestOpenLineageStandardVariables(t *testing.T) {
 	}
 }
 
+// TestSettingsRead: every setting a runtime needs comes from the lookuper (never from the process
+// environment behind the caller's back), typed and with its default.
+func TestSettingsRead(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SparkConnectTimeout != 30*time.Second || c.SecretsDir != "/var/run/secrets/aiflow" || c.PodName != "" ||
+		c.PythonPath != nil || c.AllowedRoots != "" || c.S3Region != "" || c.SparkToken != "" {
+		t.Errorf("defaults: %+v", c)
+	}
+	c, err = load(t, map[string]string{
+		"AIFLOW_SPARK_TOKEN": "tok", "AIFLOW_SPARK_CONNECT_TIMEOUT": "2s", "AWS_REGION": "eu-west-1",
+		"AIFLOW_ALLOWED_ROOTS": "/a:/b", "AIFLOW_PYTHONPATH": "/jobs:/mods", "AIFLOW_SECRETS_DIR": "/s",
+		"HOSTNAME": "pod-h", "OPENLINEAGE_NAMESPACE": " ns ", "OPENLINEAGE_PARENT_ID": "p", "OPENLINEAGE_ROOT_PARENT_ID": "r",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SparkToken != "tok" || c.SparkConnectTimeout != 2*time.Second || c.S3Region != "eu-west-1" ||
+		c.AllowedRoots != "/a:/b" || !reflect.DeepEqual(c.PythonPath, []string{"/jobs", "/mods"}) || c.SecretsDir != "/s" ||
+		c.PodName != "pod-h" || c.OpenLineageNamespace != "ns" || c.OpenLineageParentID != "p" || c.OpenLineageRootParentID != "r" {
+		t.Errorf("settings: %+v", c)
+	}
+	if c, _ := load(t, map[string]string{"HOSTNAME": "pod-h", "AIFLOW_POD_NAME": "pod-a"}); c.PodName != "pod-a" {
+		t.Errorf("AIFLOW_POD_NAME before HOSTNAME: %q", c.PodName)
+	}
+}
+
 func TestInvalidSettings(t *testing.T) {
+	for _, env := range []string{"AIFLOW_SPARK_CONNECT_TIMEOUT=0s", "AIFLOW_SPARK_CONNECT_TIMEOUT=soon"} {
+		k, v, _ := strings.Cut(env, "=")
+		if _, err := load(t, map[string]string{k: v}); fault.ClassOf(err) != fault.Config || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s: %v, want a configuration error naming it", env, err)
+		}
+	}
 	for env, want := range map[string]string{
 		"AIFLOW_LOG_FORMAT":     `AIFLOW_LOG_FORMAT="xml": want json or text`,
 		"AIFLOW_LOG_LEVEL":      `AIFLOW_LOG_LEVEL="xml": want debug, info, warn or error`,
@@ -104,15 +140,20 @@ func TestInvalidSettings(t *testing.T) {
 	}
 }
 
+// TestDocListsEveryVariable: every variable Config reads is in --help.
 func TestDocListsEveryVariable(t *testing.T) {
 	documented := map[string]bool{}
 	for _, kv := range config.Doc {
 		documented[kv[0]] = kv[1] != ""
 	}
-	for _, v := range []string{"AIFLOW_HOME", "AIFLOW_METADATA_DSN", "AIFLOW_STAGING_URI", "AIFLOW_SPARK_REMOTE", "AIFLOW_S3_ENDPOINT",
-		"AIFLOW_KAFKA_BROKERS", "AIFLOW_PUSHGATEWAY_URL", "AIFLOW_METRICS_ADDR", "AIFLOW_OPENLINEAGE_URL", "AIFLOW_LOG_FORMAT", "AIFLOW_ENVS"} {
-		if !documented[v] {
-			t.Errorf("%s is not in config.Doc", v)
+	ct := reflect.TypeFor[config.Config]()
+	for i := range ct.NumField() {
+		tag := ct.Field(i).Tag.Get("env")
+		if tag == "" {
+			continue
+		}
+		if v, _, _ := strings.Cut(tag, ","); !documented[v] {
+			t.Errorf("%s (Config.%s) is not in config.Doc", v, ct.Field(i).Name)
 		}
 	}
 }

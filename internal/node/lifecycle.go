@@ -280,7 +280,7 @@ func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 	var log *slog.Logger
 	var obs *attemptObs
 	if r.Obs != nil {
-		obs = r.Obs.begin(req, res.Engine)
+		obs = r.Obs.begin(req, res.Engine, r.Config)
 		log = obs.log
 		defer obs.end()
 	} else {
@@ -453,9 +453,9 @@ func verifyFiles(ctx context.Context, st *objstore.Store, m *manifest.Manifest) 
 
 func (r *Runner) attempt(key metadata.AttemptKey, attemptID string, req Request, n *ir.Node, started time.Time) metadata.Attempt {
 	host, _ := os.Hostname()
-	pod := os.Getenv("AIFLOW_POD_NAME")
-	if pod == "" {
-		pod = os.Getenv("HOSTNAME")
+	pod := ""
+	if r.Config != nil {
+		pod = r.Config.PodName
 	}
 	return metadata.Attempt{AttemptKey: key, AttemptID: attemptID, IRHash: req.IRHash, Status: metadata.AttemptRunning, StartedAt: started, Engine: n.EngineName(), PodName: pod, Host: host}
 }

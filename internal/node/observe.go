@@ -4,10 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/observability"
@@ -25,7 +25,6 @@ type Observability struct {
 	Lineage        *observability.Emitter // nil: no lineage
 	PushgatewayURL string
 	MetricsAddr    string
-	Getenv         func(string) string
 }
 
 // attemptObs is one attempt's observability state.
@@ -41,16 +40,16 @@ type attemptObs struct {
 	source bool
 }
 
-func (o *Observability) begin(req Request, engine string) *attemptObs {
+func (o *Observability) begin(req Request, engine string, cfg *config.Config) *attemptObs {
 	info := observability.NewRunInfo(req.Pipeline, req.Node, req.RunID, req.IRHash, max(req.Try, 1), req.LogicalDate)
 	if engine != "" {
 		info.Engine = engine
 	}
-	getenv := o.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
+	// What the compiled DAG gives the pod: the job namespace and the Airflow task run (parent)
+	// that started this node.
+	if cfg != nil {
+		info.FillParents(cfg.OpenLineageNamespace, cfg.OpenLineageParentID, cfg.OpenLineageRootParentID)
 	}
-	info.FillFromEnv(getenv)
 	a := &attemptObs{o: o, info: info, log: observability.NewLogger(o.Out, o.Format, o.Level, info, o.Redact), metrics: observability.NewMetrics(info)}
 	if n := req.Pipeline.Nodes[req.Node]; n != nil {
 		a.source = n.Type == ir.Source

@@ -368,16 +368,16 @@ func TestLineageMalformedParentWarnsOnce(t *testing.T) {
 	}
 }
 
-func TestFillFromEnv(t *testing.T) {
+func TestFillParents(t *testing.T) {
 	env := map[string]string{
 		"OPENLINEAGE_NAMESPACE":      "airflow-prod",
 		"OPENLINEAGE_PARENT_ID":      "airflow-prod/dag.task/" + parentRun,
 		"OPENLINEAGE_ROOT_PARENT_ID": "airflow-prod/dag/" + rootRun,
 	}
 	var info RunInfo
-	info.FillFromEnv(func(k string) string { return env[k] })
+	info.FillParents(" "+env["OPENLINEAGE_NAMESPACE"], env["OPENLINEAGE_PARENT_ID"], env["OPENLINEAGE_ROOT_PARENT_ID"])
 	if info.JobNamespace != "airflow-prod" || info.ParentID != env["OPENLINEAGE_PARENT_ID"] || info.RootParentID != env["OPENLINEAGE_ROOT_PARENT_ID"] {
-		t.Errorf("FillFromEnv: %+v", info)
+		t.Errorf("FillParents: %+v", info)
 	}
 	if (RunInfo{}).namespace() != DefaultJobNamespace {
 		t.Error("default namespace")

@@ -5,7 +5,7 @@
 // The node lifecycle builds one RunInfo per node run and hands it to the three parts:
 //
 //	info := observability.NewRunInfo(p, nodeID, runID, irHash, try, logicalDate)
-//	info.FillFromEnv(os.Getenv)                    // OPENLINEAGE_NAMESPACE, _PARENT_ID, _ROOT_PARENT_ID
+//	info.FillParents(cfg.OpenLineageNamespace, cfg.OpenLineageParentID, cfg.OpenLineageRootParentID)
 //	redact := observability.NewRedactor()          // redact.Add(value) as secrets are resolved
 //	stdout := redact.Writer(os.Stdout)             // also for subprocess output; defer stdout.Flush()
 //	log := observability.NewLogger(stdout, cfg.LogFormat, cfg.LogLevel, info, redact)
@@ -69,18 +69,18 @@ func NewRunInfo(p *ir.Pipeline, nodeID, runID, irHash string, try int, logicalDa
 	return info
 }
 
-// FillFromEnv sets the OpenLineage fields that are still empty from the environment the compiled
-// DAG gives the pod: OPENLINEAGE_NAMESPACE, OPENLINEAGE_PARENT_ID, OPENLINEAGE_ROOT_PARENT_ID.
-// getenv is os.Getenv in the runner, a map lookup in tests.
-func (r *RunInfo) FillFromEnv(getenv func(string) string) {
+// FillParents sets the OpenLineage fields that are still empty from what the compiled DAG gives
+// the pod (OPENLINEAGE_NAMESPACE, OPENLINEAGE_PARENT_ID, OPENLINEAGE_ROOT_PARENT_ID, read by
+// internal/config): the jobs' namespace and the Airflow task and DAG runs that started the node.
+func (r *RunInfo) FillParents(namespace, parentID, rootParentID string) {
 	if r.JobNamespace == "" {
-		r.JobNamespace = strings.TrimSpace(getenv("OPENLINEAGE_NAMESPACE"))
+		r.JobNamespace = strings.TrimSpace(namespace)
 	}
 	if r.ParentID == "" {
-		r.ParentID = strings.TrimSpace(getenv("OPENLINEAGE_PARENT_ID"))
+		r.ParentID = strings.TrimSpace(parentID)
 	}
 	if r.RootParentID == "" {
-		r.RootParentID = strings.TrimSpace(getenv("OPENLINEAGE_ROOT_PARENT_ID"))
+		r.RootParentID = strings.TrimSpace(rootParentID)
 	}
 }
 

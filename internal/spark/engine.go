@@ -77,12 +77,8 @@ func SessionFor(ctx context.Context, env *plugin.Env) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	timeout, err := ConnectTimeout()
-	if err != nil {
-		return nil, err
-	}
 	start := time.Now()
-	s, err := Connect(ctx, Options{Remote: remote, ConnectTimeout: timeout, Log: env.Log})
+	s, err := Connect(ctx, Options{Remote: remote, ConnectTimeout: env.Config.SparkConnectTimeout, Log: env.Log})
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func TestNoServerIsTemporary(t *testing.T) {
 	w := newWorkspace(t)
 	dead := deadRemote(t)
 	w.env["AIFLOW_SPARK_REMOTE"] = dead
-	t.Setenv(spark.EnvConnectTimeout, "2s")
+	w.env["AIFLOW_SPARK_CONNECT_TIMEOUT"] = "2s"
 	spec := w.faultSpec("SELECT 1", "overwrite", "2024-01-01")
 	w.mustRun("run", "--pipeline", "spark_faults", "--node", "orders_onelake", "--ir", spec, "--run-id", "r")
 	start := time.Now()
@@ -189,7 +189,6 @@ func TestRetryAfterWriteNoDuplicates(t *testing.T) {
 }
 
 func TestResolveRemote(t *testing.T) {
-	t.Setenv(spark.EnvToken, "")
 	cfg := func(remote string, clusters map[string]string) *config.Config {
 		return &config.Config{SparkRemote: remote, SparkClusters: clusters}
 	}
@@ -214,8 +213,9 @@ func TestResolveRemote(t *testing.T) {
 			}
 		})
 	}
-	t.Setenv(spark.EnvToken, "s3cret")
-	got, err := spark.ResolveRemote(cfg("sc://h:443", nil), "", nil)
+	withToken := cfg("sc://h:443", nil)
+	withToken.SparkToken = "s3cret"
+	got, err := spark.ResolveRemote(withToken, "", nil)
 	if err != nil || got != "sc://h:443/;token=s3cret" {
 		t.Fatalf("token: %q %v", got, err)
 	}

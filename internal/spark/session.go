@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,17 +49,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/config"
 )
 
-// Environment variables read by the engine beyond internal/config.
-const (
-	// EnvToken is a bearer token added to the remote (as ;token=…) when the remote has none.
-	// Spark Connect uses TLS whenever a token is set.
-	EnvToken = "AIFLOW_SPARK_TOKEN"
-	// EnvConnectTimeout bounds how long a node waits for the Spark Connect server to answer
-	// before it gives up with exit 75 (a Go duration, default 30s).
-	EnvConnectTimeout = "AIFLOW_SPARK_CONNECT_TIMEOUT"
-)
-
-// DefaultConnectTimeout is the connect timeout when EnvConnectTimeout is unset.
+// DefaultConnectTimeout is the connect timeout of Options that set none (AIFLOW_SPARK_CONNECT_TIMEOUT's default).
 const DefaultConnectTimeout = 30 * time.Second
 
 // Options say how to reach the cluster.
@@ -90,7 +79,7 @@ func ResolveRemote(cfg *config.Config, cluster string, log *slog.Logger) (string
 	default:
 		return "", fault.Configf("no Spark Connect remote: set AIFLOW_SPARK_REMOTE=sc://host:15002 (or map resources.cluster in AIFLOW_SPARK_CLUSTERS)")
 	}
-	if tok := os.Getenv(EnvToken); tok != "" && !strings.Contains(remote, ";token=") {
+	if tok := cfg.SparkToken; tok != "" && !strings.Contains(remote, ";token=") {
 		if !strings.Contains(strings.TrimPrefix(remote, "sc://"), "/") {
 			remote += "/"
 		}
@@ -100,19 +89,6 @@ func ResolveRemote(cfg *config.Config, cluster string, log *slog.Logger) (string
 		return "", fault.Wrap(fault.Config, err, "spark remote %q", Redact(remote))
 	}
 	return remote, nil
-}
-
-// ConnectTimeout reads EnvConnectTimeout.
-func ConnectTimeout() (time.Duration, error) {
-	v := os.Getenv(EnvConnectTimeout)
-	if v == "" {
-		return DefaultConnectTimeout, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fault.Configf("%s=%q: want a positive duration such as 30s", EnvConnectTimeout, v)
-	}
-	return d, nil
 }
 
 var tokenRE = regexp.MustCompile(`(;token=)[^;]*`)
