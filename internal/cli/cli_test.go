@@ -368,6 +368,18 @@ func TestPlugins(t *testing.T) {
 	if one.code != 0 || !strings.Contains(one.stdout, "sink feature_store") || strings.Contains(one.stdout, "engine spark") {
 		t.Errorf("plugins feature_store: %s", one.stdout)
 	}
+	// --python prints the checked-in DSL builders (internal/pydsl holds them to the specs).
+	py := run(t, nil, "plugins", "--python")
+	want, err := os.ReadFile(filepath.Join("..", "..", "python", "aiflow_sdk", "builtin_plugins.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if py.code != 0 || py.stdout != string(want) {
+		t.Errorf("plugins --python: exit %d, %d bytes, not python/aiflow_sdk/builtin_plugins.py; stderr %s", py.code, len(py.stdout), py.stderr)
+	}
+	if r := run(t, nil, "plugins", "--python", "files"); r.code != exitUsage {
+		t.Errorf("plugins --python files: exit %d, want %d", r.code, exitUsage)
+	}
 }
 
 func TestEnvironment(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/pydsl"
 	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
@@ -19,8 +20,9 @@ func init() {
 }
 
 type pluginsCmd struct {
-	Kind string `arg:"" optional:"" help:"only this kind (a source, sink or engine name)"`
-	JSON bool   `name:"json" help:"print one JSON object per kind per line"`
+	Kind   string `arg:"" optional:"" help:"only this kind (a source, sink or engine name)"`
+	JSON   bool   `name:"json" help:"print one JSON object per kind per line"`
+	Python bool   `name:"python" help:"print the Python DSL builders of the Go plugins (the module python/aiflow_sdk/builtin_plugins.py)"`
 }
 
 // PluginJSON is one line of `plugins --json`.
@@ -45,6 +47,18 @@ type FieldJSON struct {
 }
 
 func (c *pluginsCmd) Run(e *Env) error {
+	if c.Python {
+		// Only the Go plugins: a Python plugin module's kinds have their builders already.
+		if c.Kind != "" || c.JSON {
+			return fault.Usagef("plugins --python prints every Go plugin's builder: no kind, no --json")
+		}
+		src, err := pydsl.Generate(e.Registry)
+		if err != nil {
+			return err
+		}
+		_, err = e.Stdout.Write(src)
+		return err
+	}
 	// Python plugin modules (AIFLOW_PLUGIN_MODULES) add their kinds to the registry.
 	if _, err := e.Config(); err != nil {
 		return err
