@@ -167,31 +167,13 @@ def write(req: Dict[str, Any]) -> int:
     return rt.EXIT_OK
 
 
+def _handle(req: Dict[str, Any]) -> int:
+    rt.require_pyarrow()
+    return read(req) if req["mode"] == "read" else write(req)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m aiflow_sdk.pluginrun REQUEST_JSON_PATH", file=sys.stderr)
-        return EXIT_BAD_REQUEST
-    error_file: Optional[str] = None
-    try:
-        req = rt.read_request(args[0])
-        if isinstance(req.get("error_file"), str):
-            error_file = req["error_file"]
-        check_request(req)
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError as e:
-            raise RuntimeFailure(EXIT_BAD_REQUEST, "ImportError",
-                                 f"pyarrow is not installed in {sys.executable} (set AIFLOW_PYTHON): {e}") from None
-        return read(req) if req["mode"] == "read" else write(req)
-    except RuntimeFailure as failure:
-        if failure.traceback:
-            sys.stderr.write(failure.traceback)
-            if not failure.traceback.endswith("\n"):
-                sys.stderr.write("\n")
-        print(f"aiflow pluginrun: {failure.message}", file=sys.stderr)
-        rt.write_error_file(error_file, failure)
-        return failure.code
+    return rt.serve("pluginrun", argv, check_request, _handle)
 
 
 if __name__ == "__main__":

@@ -312,32 +312,49 @@ def run(req: Dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def require_pyarrow(hint: str = "set AIFLOW_PYTHON") -> None:
+    """Fails with a bad-request class when pyarrow is missing from this interpreter."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as e:
+        raise RuntimeFailure(EXIT_BAD_REQUEST, "ImportError",
+                             f"pyarrow is not installed in {sys.executable} ({hint}): {e}") from None
+
+
+def serve(prog: str, argv: Optional[List[str]], check: Callable[[Dict[str, Any]], Any],
+          handle: Callable[[Dict[str, Any]], int]) -> int:
+    """The protocol every `python -m aiflow_sdk.<prog> REQUEST_JSON_PATH` entry point shares with the
+    Go runner: read and check the request, run it, and on a RuntimeFailure print the user's traceback
+    and one `aiflow <prog>: message` line to stderr, write the error file the runner classifies from,
+    and return the failure's exit class."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m aiflow_sdk.runtime REQUEST_JSON_PATH", file=sys.stderr)
+        print(f"usage: python -m aiflow_sdk.{prog} REQUEST_JSON_PATH", file=sys.stderr)
         return EXIT_BAD_REQUEST
     error_file: Optional[str] = None
     try:
         req = read_request(args[0])
         if isinstance(req.get("error_file"), str):
             error_file = req["error_file"]
-        check_request(req)
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError as e:
-            raise RuntimeFailure(EXIT_BAD_REQUEST, "ImportError",
-                                 f"pyarrow is not installed in {sys.executable} "
-                                 f"(pip install 'aiflow-sdk[runtime]' or set AIFLOW_PYTHON): {e}") from None
-        return run(req)
+        check(req)
+        return handle(req)
     except RuntimeFailure as failure:
         if failure.traceback:
             sys.stderr.write(failure.traceback)
             if not failure.traceback.endswith("\n"):
                 sys.stderr.write("\n")
-        print(f"aiflow runtime: {failure.message}", file=sys.stderr)
+        print(f"aiflow {prog}: {failure.message}", file=sys.stderr)
         write_error_file(error_file, failure)
         return failure.code
+
+
+def _run_with_pyarrow(req: Dict[str, Any]) -> int:
+    require_pyarrow("pip install 'aiflow-sdk[runtime]' or set AIFLOW_PYTHON")
+    return run(req)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return serve("runtime", argv, check_request, _run_with_pyarrow)
 
 
 if __name__ == "__main__":

@@ -200,25 +200,7 @@ def run(req: Dict[str, Any]) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m aiflow_sdk.sparkrun REQUEST_JSON_PATH", file=sys.stderr)
-        return EXIT_BAD_REQUEST
-    error_file: Optional[str] = None
-    try:
-        req = rt.read_request(args[0])
-        if isinstance(req.get("error_file"), str):
-            error_file = req["error_file"]
-        check_request(req)
-        return run(req)
-    except RuntimeFailure as failure:
-        if failure.traceback:
-            sys.stderr.write(failure.traceback)
-            if not failure.traceback.endswith("\n"):
-                sys.stderr.write("\n")
-        print(f"aiflow sparkrun: {failure.message}", file=sys.stderr)
-        rt.write_error_file(error_file, failure)
-        return failure.code
+    return rt.serve("sparkrun", argv, check_request, run)
 
 
 if __name__ == "__main__":
