@@ -59,9 +59,23 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 			rr.Release()
 		}
 	}()
-	for _, id := range env.InputOrder {
+	var steps []arrowops.Step
+	if cfg.Function == "" {
+		var err error
+		if steps, err = Steps(cfg); err != nil {
+			return nil, err
+		}
+	}
+	for k, id := range env.InputOrder {
 		c := &readers.Counter{Watch: env.ReadProgress(id)}
-		rr, sc, err := readers.Reader(ctx, env.Store, env.Inputs[id], c, mem)
+		var dict []string
+		if k == 0 && len(steps) > 0 && steps[0].Kind() == "filter" {
+			// A first filter takes string columns as dictionaries (arrowops.Plan.
+			// DictionaryColumns): Parquet's dictionary-encoded strings are compared once per
+			// dictionary value and expanded only for the rows kept.
+			dict = stringColumns(env.Inputs[id])
+		}
+		rr, sc, err := readers.DictionaryReader(ctx, env.Store, env.Inputs[id], c, mem, dict)
 		if err != nil {
 			return nil, fmt.Errorf("open input %s: %w", id, err)
 		}
@@ -82,10 +96,6 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 			return nil, err
 		}
 	} else {
-		steps, err := Steps(cfg)
-		if err != nil {
-			return nil, err
-		}
 		plan, err := arrowops.Compile(steps, schemas, env.InputOrder[0])
 		if err != nil {
 			return nil, err
@@ -115,4 +125,15 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 		env.Log.Warn("records sent to the dead-letter destination", "dead_letters", dead)
 	}
 	return o, nil
+}
+
+// stringColumns names the string columns a manifest records.
+func stringColumns(m *manifest.Manifest) []string {
+	var out []string
+	for _, f := range m.Schema {
+		if dt, err := arrowops.ParseType(f.Type); err == nil && dt.ID() == arrow.STRING {
+			out = append(out, f.Name)
+		}
+	}
+	return out
 }

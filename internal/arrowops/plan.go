@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/arrowdict"
 	"github.com/aiflow-dev/aiflow/internal/arrowops/expr"
 	"github.com/aiflow-dev/aiflow/internal/readahead"
 )
@@ -74,6 +75,27 @@ func Compile(steps []Step, inputs map[string]*arrow.Schema, main string) (*Plan,
 // Schema is the schema of the records Run produces.
 func (p *Plan) Schema() *arrow.Schema { return p.schema }
 
+// DictionaryColumns names the string columns of the main input that Run takes as
+// dictionaries (arrowdict.Type) as well as plain: when the first step is a filter, it compares
+// a dictionary's values once per batch instead of every row's string, and expands to plain
+// strings only the rows it keeps. A reader that can (readers.DictionaryReader) should stream
+// these columns as dictionaries.
+func (p *Plan) DictionaryColumns() []string {
+	if len(p.ops) == 0 {
+		return nil
+	}
+	if _, ok := p.ops[0].(*filterOp); !ok {
+		return nil
+	}
+	var cols []string
+	for _, f := range p.inputs[p.main].Fields() {
+		if f.Type.ID() == arrow.STRING {
+			cols = append(cols, f.Name)
+		}
+	}
+	return cols
+}
+
 // Inputs names the inputs Run reads (the main input and the right sides of joins), sorted.
 func (p *Plan) Inputs() []string { return slices.Sorted(maps.Keys(p.inputs)) }
 
@@ -87,7 +109,7 @@ func (p *Plan) compileStep(s Step, in *arrow.Schema, inputs map[string]*arrow.Sc
 		if t := e.Type(); t.ID() != arrow.BOOL && t.ID() != arrow.NULL {
 			return nil, nil, fmt.Errorf("predicate %q is %s, not a boolean", s.Filter, t)
 		}
-		return &filterOp{pred: e}, in, nil
+		return &filterOp{pred: e, in: in}, in, nil
 	case "derive":
 		return compileDerive(s.Derive, in)
 	case "select":
@@ -193,7 +215,11 @@ func (p *Plan) Run(ctx context.Context, inputs map[string]array.RecordReader, me
 		if !ok {
 			return nil, fault.Configf("input %q not given to the transform", name)
 		}
-		if err := sameFields(want, r.Schema()); err != nil {
+		got := r.Schema()
+		if name == p.main && len(p.DictionaryColumns()) > 0 {
+			got = arrowdict.PlainSchema(got) // string columns as dictionaries are taken
+		}
+		if err := sameFields(want, got); err != nil {
 			return nil, fault.Wrap(fault.Data, err, "input %q", name)
 		}
 	}

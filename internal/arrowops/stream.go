@@ -14,11 +14,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
+	"github.com/aiflow-dev/aiflow/internal/arrowdict"
 	"github.com/aiflow-dev/aiflow/internal/arrowops/expr"
 )
 
 type filterOp struct {
 	pred *expr.Expr
+	in   *arrow.Schema // the input schema compiled for (strings plain)
 	// keep, when set, are the only input columns the next step reads (see prune): the
 	// filter outputs just those, in outSchema, and copies nothing else.
 	keep      []int
@@ -27,14 +29,47 @@ type filterOp struct {
 
 func (o *filterOp) open(ctx context.Context, up array.RecordReader, env *runEnv) (array.RecordReader, error) {
 	cctx := exec.WithAllocator(ctx, env.mem)
-	schema := up.Schema()
+	// The first filter may get string columns as dictionaries (Plan.DictionaryColumns): its
+	// output has them as plain strings, expanded after filtering.
+	schema := arrowdict.PlainSchema(up.Schema())
 	if o.keep != nil {
 		schema = o.outSchema
 	}
 	return newMapReader(ctx, up, schema, func(rec arrow.RecordBatch) (arrow.RecordBatch, bool, error) {
 		out, err := o.apply(cctx, rec, env)
+		if err != nil || out == nil {
+			return out, true, err
+		}
+		out, err = expandDicts(out, schema, env.mem)
 		return out, true, err
 	}), nil
+}
+
+// expandDicts returns rec with its string dictionary columns expanded (schema: the plain
+// schema), taking over rec's reference.
+func expandDicts(rec arrow.RecordBatch, schema *arrow.Schema, mem memory.Allocator) (arrow.RecordBatch, error) {
+	var cols []arrow.Array
+	for i, c := range rec.Columns() {
+		d, ok := c.(*array.Dictionary)
+		if !ok {
+			continue
+		}
+		if cols == nil {
+			cols = slices.Clone(rec.Columns())
+		}
+		a, err := arrowdict.Expand(d, mem)
+		if err != nil {
+			rec.Release()
+			return nil, err
+		}
+		defer a.Release()
+		cols[i] = a
+	}
+	if cols == nil {
+		return rec, nil
+	}
+	defer rec.Release()
+	return array.NewRecordBatch(schema, cols, rec.NumRows()), nil
 }
 
 // apply returns the rows of rec where the predicate is true, or nil if there are none.
@@ -49,10 +84,19 @@ func (o *filterOp) apply(ctx context.Context, rec arrow.RecordBatch, env *runEnv
 	defer d.Release()
 	if o.keep != nil {
 		cols := make([]arrow.Array, len(o.keep))
+		sc := o.outSchema
 		for k, i := range o.keep {
 			cols[k] = rec.Column(i)
+			if _, ok := cols[k].(*array.Dictionary); ok && sc == o.outSchema {
+				// A kept column still a dictionary: expanded after the filter.
+				fields := o.outSchema.Fields()
+				for j, c := range o.keep {
+					fields[j].Type = rec.Schema().Field(c).Type
+				}
+				sc = arrow.NewSchema(fields, nil)
+			}
 		}
-		rec = array.NewRecordBatch(o.outSchema, cols, rec.NumRows())
+		rec = array.NewRecordBatch(sc, cols, rec.NumRows())
 		defer rec.Release()
 	}
 	switch d := d.(type) {

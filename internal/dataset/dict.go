@@ -1,17 +1,15 @@
 package dataset
 
 import (
-	"math"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 
-	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/arrowdict"
 )
 
 // Dictionary-encoded string columns (status, country, category: few distinct values) are the
@@ -61,25 +59,31 @@ func allDictPages(stats []metadata.PageEncodingStats) bool {
 }
 
 // dictExpander reads batches whose dictionary<int32, string> columns are expanded to the plain
-// string columns of schema.
+// string columns of schema, except the columns in keep: those stay dictionaries, and a plain
+// string column in keep (a file that did not dictionary-encode it) is wrapped as one, so that
+// every batch has the reader's schema.
 type dictExpander struct {
 	rr     array.RecordReader
 	schema *arrow.Schema
+	keep   map[string]bool
 	mem    memory.Allocator
 	cur    arrow.RecordBatch
 	err    error
 	refs   atomic.Int64
 }
 
-func newDictExpander(rr array.RecordReader, mem memory.Allocator) *dictExpander {
+func newDictExpander(rr array.RecordReader, keep map[string]bool, mem memory.Allocator) *dictExpander {
 	fields := rr.Schema().Fields()
 	for i, f := range fields {
-		if dt, ok := f.Type.(*arrow.DictionaryType); ok {
-			fields[i].Type = dt.ValueType
+		switch {
+		case keep[f.Name] && (f.Type.ID() == arrow.STRING || arrowdict.IsStringDict(f.Type)):
+			fields[i].Type = arrowdict.Type
+		default:
+			fields[i].Type = arrowdict.Plain(f.Type)
 		}
 	}
 	md := rr.Schema().Metadata()
-	e := &dictExpander{rr: rr, schema: arrow.NewSchema(fields, &md), mem: mem}
+	e := &dictExpander{rr: rr, schema: arrow.NewSchema(fields, &md), keep: keep, mem: mem}
 	e.refs.Store(1)
 	return e
 }
@@ -122,12 +126,18 @@ func (e *dictExpander) Next() bool {
 		}
 	}()
 	for i, c := range in.Columns() {
-		d, ok := c.(*array.Dictionary)
-		if !ok {
+		want := e.schema.Field(i).Type
+		var out arrow.Array
+		var err error
+		switch d, isDict := c.(*array.Dictionary); {
+		case arrow.TypeEqual(c.DataType(), want):
 			cols[i] = c
 			continue
+		case isDict:
+			out, err = arrowdict.Expand(d, e.mem)
+		default:
+			out, err = arrowdict.Wrap(c, e.mem)
 		}
-		out, err := expandStrings(d, e.mem)
 		if err != nil {
 			e.err = err
 			return false
@@ -137,62 +147,4 @@ func (e *dictExpander) Next() bool {
 	}
 	e.cur = array.NewRecordBatch(e.schema, cols, in.NumRows())
 	return true
-}
-
-// expandStrings returns the plain string array a dictionary<int, string> array stands for.
-func expandStrings(d *array.Dictionary, mem memory.Allocator) (arrow.Array, error) {
-	vals, ok := d.Dictionary().(*array.String)
-	if !ok {
-		return nil, fault.New(fault.Internal, "read: dictionary of %s, want string", d.Dictionary().DataType())
-	}
-	n := d.Len()
-	var idx []int32
-	if ix, ok := d.Indices().(*array.Int32); ok {
-		idx = ix.Int32Values()
-	} else {
-		idx = make([]int32, n)
-		for i := range idx {
-			idx[i] = int32(d.GetValueIndex(i))
-		}
-	}
-	hasNulls := d.NullN() > 0
-	offs := vals.ValueOffsets()
-	var total int64
-	for i, k := range idx {
-		if hasNulls && d.IsNull(i) {
-			continue
-		}
-		total += int64(offs[k+1] - offs[k])
-	}
-	if total > math.MaxInt32 {
-		return nil, fault.Dataf("read: %d bytes of strings in one batch of %d rows (over 2 GiB)", total, n)
-	}
-	offBuf := memory.NewResizableBuffer(mem)
-	defer offBuf.Release()
-	offBuf.Resize((n + 1) * arrow.Int32SizeBytes)
-	dataBuf := memory.NewResizableBuffer(mem)
-	defer dataBuf.Release()
-	dataBuf.Resize(int(total))
-	outOffs := arrow.Int32Traits.CastFromBytes(offBuf.Bytes())
-	data := dataBuf.Bytes()
-	src := vals.ValueBytes()
-	pos := int32(0)
-	for i, k := range idx {
-		outOffs[i] = pos
-		if hasNulls && d.IsNull(i) {
-			continue
-		}
-		pos += int32(copy(data[pos:], src[offs[k]:offs[k+1]]))
-	}
-	outOffs[n] = pos
-	var valid *memory.Buffer
-	if hasNulls {
-		valid = memory.NewResizableBuffer(mem)
-		defer valid.Release()
-		valid.Resize(int(bitutil.BytesForBits(int64(n))))
-		bitutil.CopyBitmap(d.NullBitmapBytes(), d.Data().Offset(), n, valid.Bytes(), 0)
-	}
-	out := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, offBuf, dataBuf}, nil, d.NullN(), 0)
-	defer out.Release()
-	return array.MakeFromData(out), nil
 }

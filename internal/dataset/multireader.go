@@ -15,10 +15,13 @@ import (
 // multiReader streams the files of a Dataset one after the other, mapping each file's batches to
 // the dataset schema by column name and appending partition columns.
 type multiReader struct {
-	ctx  context.Context
-	ds   *Dataset
-	mem  memory.Allocator
-	refs atomic.Int64
+	ctx context.Context
+	ds  *Dataset
+	mem memory.Allocator
+	// schema is the batches' schema: the dataset's, or with dictionary columns (dict).
+	schema *arrow.Schema
+	dict   map[string]bool
+	refs   atomic.Int64
 
 	next    int // index of the next file to open
 	cur     *fileStream
@@ -38,7 +41,7 @@ type multiReader struct {
 var _ array.RecordReader = (*multiReader)(nil)
 
 func (r *multiReader) Retain()                        { r.refs.Add(1) }
-func (r *multiReader) Schema() *arrow.Schema          { return r.ds.Schema }
+func (r *multiReader) Schema() *arrow.Schema          { return r.schema }
 func (r *multiReader) RecordBatch() arrow.RecordBatch { return r.rec }
 func (r *multiReader) Record() arrow.RecordBatch      { return r.rec }
 func (r *multiReader) Err() error                     { return r.err }
@@ -98,7 +101,7 @@ func (r *multiReader) Next() bool {
 			}
 			f := r.ds.Files[r.next]
 			r.next++
-			s, err := r.ds.openFile(r.ctx, f, r.need(), r.mem)
+			s, err := r.ds.openFile(r.ctx, f, r.need(), r.dict, r.mem)
 			if err != nil {
 				r.err = err
 				return false
@@ -142,7 +145,7 @@ func (r *multiReader) Next() bool {
 }
 
 func (r *multiReader) mapColumns(sc *arrow.Schema) error {
-	out := r.ds.Schema
+	out := r.schema
 	r.colMap = make([]int, out.NumFields())
 	if len(r.parts) != out.NumFields() {
 		r.parts = make([]arrow.Array, out.NumFields())
@@ -165,7 +168,7 @@ func (r *multiReader) mapColumns(sc *arrow.Schema) error {
 }
 
 func (r *multiReader) assemble(in arrow.RecordBatch) (arrow.RecordBatch, error) {
-	out := r.ds.Schema
+	out := r.schema
 	n := int(in.NumRows())
 	cols := make([]arrow.Array, out.NumFields())
 	var owned []arrow.Array

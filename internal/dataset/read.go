@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/scalar"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/arrowdict"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 )
 
@@ -526,8 +528,36 @@ func (ds *Dataset) Reader(ctx context.Context, mem memory.Allocator) (array.Reco
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	r := &multiReader{ctx: ctx, ds: ds, mem: mem}
+	r := &multiReader{ctx: ctx, ds: ds, mem: mem, schema: ds.Schema}
 	r.refs.Store(1)
+	return r, nil
+}
+
+// DictionaryReader is Reader with the named string columns of a Parquet dataset streamed as
+// dictionary<int32, string> (arrowdict.Type) instead of plain strings: the form a filter can
+// compare once per dictionary value (internal/arrowdict). Its Schema says which columns are
+// dictionaries; columns that are not strings, partition columns and other formats stay plain.
+func (ds *Dataset) DictionaryReader(ctx context.Context, mem memory.Allocator, cols []string) (array.RecordReader, error) {
+	rr, err := ds.Reader(ctx, mem)
+	if err != nil || ds.Format != Parquet {
+		return rr, err
+	}
+	r := rr.(*multiReader)
+	fields := ds.Schema.Fields()
+	for i, f := range fields {
+		if _, isPart := ds.partTypes[f.Name]; isPart || f.Type.ID() != arrow.STRING || !slices.Contains(cols, f.Name) {
+			continue
+		}
+		if r.dict == nil {
+			r.dict = map[string]bool{}
+		}
+		r.dict[f.Name] = true
+		fields[i].Type = arrowdict.Type
+	}
+	if r.dict != nil {
+		md := ds.Schema.Metadata()
+		r.schema = arrow.NewSchema(fields, &md)
+	}
 	return r, nil
 }
 

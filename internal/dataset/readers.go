@@ -143,10 +143,10 @@ func textReader(rc io.Reader, uri string) (*bufio.Reader, error) {
 }
 
 // openFile opens one file for streaming, checking it against its listing/pin and the dataset schema.
-func (ds *Dataset) openFile(ctx context.Context, f FileInfo, need []string, mem memory.Allocator) (*fileStream, error) {
+func (ds *Dataset) openFile(ctx context.Context, f FileInfo, need []string, dict map[string]bool, mem memory.Allocator) (*fileStream, error) {
 	switch ds.Format {
 	case Parquet:
-		return ds.openParquet(ctx, f, need, mem)
+		return ds.openParquet(ctx, f, need, dict, mem)
 	case IPC:
 		s, err := ds.openIPC(ctx, f, mem)
 		if err != nil {
@@ -163,7 +163,7 @@ func (ds *Dataset) openFile(ctx context.Context, f FileInfo, need []string, mem 
 	return nil, fault.Configf("read %s: unknown format %q", f.URI, ds.Format)
 }
 
-func (ds *Dataset) openParquet(ctx context.Context, f FileInfo, need []string, mem memory.Allocator) (s *fileStream, err error) {
+func (ds *Dataset) openParquet(ctx context.Context, f FileInfo, need []string, keepDict map[string]bool, mem memory.Allocator) (s *fileStream, err error) {
 	r, err := ds.st.NewReader(ctx, f.URI)
 	if err != nil {
 		return nil, err
@@ -200,6 +200,9 @@ func (ds *Dataset) openParquet(ctx context.Context, f FileInfo, need []string, m
 	s = &fileStream{closer: func() { r.Close() }, bytes: r.BytesRead, rowGroups: len(rowGroups)}
 	if len(rowGroups) == 0 {
 		s.rr = emptyReader(sc)
+		if len(keepDict) > 0 {
+			s.rr = newDictExpander(s.rr, keepDict, mem)
+		}
 		return s, nil
 	}
 	// Leaf columns of the needed top-level fields; at least one, to count rows.
@@ -231,8 +234,10 @@ func (ds *Dataset) openParquet(ctx context.Context, f FileInfo, need []string, m
 		return nil, errFile(err, f.URI)
 	}
 	s.rr = rr
-	if len(dict) > 0 {
-		s.rr = newDictExpander(rr, mem)
+	if len(dict) > 0 || len(keepDict) > 0 {
+		// Dictionary columns expanded to plain strings, or kept (and plain ones wrapped) when
+		// the reader was asked for dictionaries.
+		s.rr = newDictExpander(rr, keepDict, mem)
 	}
 	return s, nil
 }

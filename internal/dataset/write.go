@@ -600,19 +600,30 @@ func (w *writer) newEncoder(out io.Writer) (encoder, error) {
 	switch w.opts.Format {
 	case Parquet:
 		codec, _ := parquetCodec(w.opts.Compression)
-		props := parquet.NewWriterProperties(
+		popts := []parquet.WriterProperty{
 			parquet.WithCompression(codec),
 			parquet.WithStats(true),
 			parquet.WithCompressionLevel(w.level()),
 			parquet.WithMaxRowGroupLength(w.opts.RowGroupRows),
 			parquet.WithAllocator(w.mem),
-		)
+		}
 		aopts := []pqarrow.WriterOption{pqarrow.WithStoreSchema(), pqarrow.WithAllocator(w.mem)}
 		if w.opts.Interop {
 			aopts = []pqarrow.WriterOption{pqarrow.WithAllocator(w.mem),
 				pqarrow.WithCoerceTimestamps(arrow.Microsecond), pqarrow.WithTruncatedTimestamps(true)}
 		}
-		fw, err := pqarrow.NewFileWriter(w.data, out, props, pqarrow.NewArrowWriterProperties(aopts...))
+		aprops := pqarrow.NewArrowWriterProperties(aopts...)
+		// Every column starts dictionary-encoded; one whose first page shows the dictionary
+		// does not pay (keys, sums, timestamps: mostly distinct values) falls back to plain
+		// there, instead of hashing values until the dictionary page is full and then
+		// writing a dictionary nobody needs (a third of the encode time of a group-by's
+		// output, and a larger file). Low-cardinality columns keep their dictionary.
+		if sc, err := pqarrow.ToParquet(w.data, parquet.NewWriterProperties(popts...), aprops); err == nil {
+			for i := 0; i < sc.NumColumns(); i++ {
+				popts = append(popts, parquet.WithDictionaryCostFallbackPath(sc.Column(i).ColumnPath(), true))
+			}
+		}
+		fw, err := pqarrow.NewFileWriter(w.data, out, parquet.NewWriterProperties(popts...), aprops)
 		if err != nil {
 			return nil, fault.Wrap(fault.Config, err, "write %s: parquet schema", w.dir)
 		}

@@ -118,6 +118,14 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 // Reader opens a manifest as a record reader; an output with no files reads as no rows of its
 // recorded schema.
 func Reader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
+	return DictionaryReader(ctx, st, m, c, mem, nil)
+}
+
+// DictionaryReader is Reader with the named string columns of Parquet files streamed as
+// dictionaries where the reader can (dataset.Dataset.DictionaryReader): for a consumer that
+// handles dictionary columns (an arrow filter). The returned schema is the data's (plain
+// strings); the reader's own Schema says which columns come as dictionaries.
+func DictionaryReader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator, dictCols []string) (array.RecordReader, *arrow.Schema, error) {
 	if fn, ok := opener(m.Kind); ok {
 		return fn(ctx, st, m, c, mem)
 	}
@@ -133,7 +141,7 @@ func Reader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Co
 		rr, err := array.NewRecordReader(sc, nil)
 		return rr, sc, err
 	}
-	rr, err := ds.Reader(ctx, mem)
+	rr, err := ds.DictionaryReader(ctx, mem, dictCols)
 	if err != nil {
 		return nil, nil, err
 	}

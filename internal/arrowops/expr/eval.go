@@ -14,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/aiflow-dev/aiflow/internal/arrowdict"
 )
 
 type evalCtx struct {
@@ -74,7 +76,53 @@ type colNode struct {
 
 func (n *colNode) typ() arrow.DataType { return n.dt }
 func (n *colNode) eval(ec *evalCtx) (compute.Datum, error) {
-	return compute.NewDatum(ec.rec.Column(n.idx)), nil
+	c := ec.rec.Column(n.idx)
+	if d, ok := c.(*array.Dictionary); ok && !arrowdict.IsStringDict(n.dt) {
+		// A string column read as a dictionary (internal/arrowdict) where this expression
+		// needs the strings themselves: expand it. Comparisons with literals use the
+		// dictionary directly (dictColumn).
+		a, err := arrowdict.Expand(d, ec.mem)
+		if err != nil {
+			return nil, err
+		}
+		defer a.Release()
+		return compute.NewDatum(a), nil
+	}
+	return compute.NewDatum(c), nil
+}
+
+// dictColumn returns the dictionary array x stands for when x is a column that rec holds as
+// a string dictionary.
+func (ec *evalCtx) dictColumn(x node) (*array.Dictionary, bool) {
+	c, ok := x.(*colNode)
+	if !ok {
+		return nil, false
+	}
+	d, ok := ec.rec.Column(c.idx).(*array.Dictionary)
+	return d, ok
+}
+
+// evalDict evaluates a boolean function of a string column once per value of its dictionary
+// and maps the results to the rows by index: a filter on a dictionary-encoded column never
+// compares strings per row.
+func (ec *evalCtx) evalDict(d *array.Dictionary, fn func(ec *evalCtx) (compute.Datum, error)) (compute.Datum, error) {
+	vals := d.Dictionary()
+	vrec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "v", Type: vals.DataType(), Nullable: true}}, nil), []arrow.Array{vals}, int64(vals.Len()))
+	defer vrec.Release()
+	res, err := fn(&evalCtx{ctx: ec.ctx, mem: ec.mem, rec: vrec, n: vals.Len()})
+	if err != nil {
+		return nil, err
+	}
+	ad, ok := res.(*compute.ArrayDatum)
+	if !ok {
+		return res, nil // a scalar: the same for every row
+	}
+	defer res.Release()
+	entry := array.NewBooleanData(ad.Value)
+	defer entry.Release()
+	out := arrowdict.MapBool(d, entry, ec.mem)
+	defer out.Release()
+	return compute.NewDatum(out), nil
 }
 
 type litNode struct {
@@ -134,6 +182,11 @@ type inNode struct {
 
 func (n *inNode) typ() arrow.DataType { return arrow.FixedWidthTypes.Boolean }
 func (n *inNode) eval(ec *evalCtx) (compute.Datum, error) {
+	if dict, ok := ec.dictColumn(n.x); ok {
+		return ec.evalDict(dict, func(ec *evalCtx) (compute.Datum, error) {
+			return (&inNode{x: &colNode{idx: 0, dt: arrow.BinaryTypes.String}, set: n.set}).eval(ec)
+		})
+	}
 	d, err := n.x.eval(ec)
 	if err != nil {
 		return nil, err
@@ -154,6 +207,11 @@ type strEqNode struct {
 
 func (n *strEqNode) typ() arrow.DataType { return arrow.FixedWidthTypes.Boolean }
 func (n *strEqNode) eval(ec *evalCtx) (compute.Datum, error) {
+	if dict, ok := ec.dictColumn(n.x); ok {
+		return ec.evalDict(dict, func(ec *evalCtx) (compute.Datum, error) {
+			return (&strEqNode{x: &colNode{idx: 0, dt: arrow.BinaryTypes.String}, val: n.val, neg: n.neg}).eval(ec)
+		})
+	}
 	d, err := n.x.eval(ec)
 	if err != nil {
 		return nil, err
