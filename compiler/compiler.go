@@ -101,6 +101,9 @@ func Compile(p *ir.Pipeline, opts Options) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkIRBlob(blob); err != nil {
+		return nil, fault.Wrap(fault.Config, err, "pipeline %s", p.ID)
+	}
 	tasks, err := plan(p, prof, opts.Fuse, opts.Registry)
 	if err != nil {
 		return nil, err
@@ -155,6 +158,42 @@ var gzPool = sync.Pool{New: func() any {
 	w, _ := gzip.NewWriterLevel(nil, gzip.BestCompression)
 	return w
 }}
+
+// IREnv is the variable that carries the IR into every task.
+const IREnv = "AIFLOW_IR_B64"
+
+// MaxEnvString is Linux's limit on one argument or environment string, NUL included
+// (MAX_ARG_STRLEN, 32 pages of 4 KiB): a task whose NAME=value is longer fails to exec (E2BIG) in
+// every pod and on every retry, so validate and compile refuse such a pipeline instead. The whole
+// environment's limit (ARG_MAX, a quarter of the stack limit: 2 MiB by default) is not reached
+// first: the IR is the only large value a task carries (plugin requests travel in files).
+const MaxEnvString = 32 * 4096
+
+// checkIRBlob refuses an encoded IR that cannot travel in IREnv.
+func checkIRBlob(blob string) error {
+	if n := len(IREnv) + 1 + len(blob) + 1; n > MaxEnvString {
+		return fault.Configf("its IR is %d bytes gzipped and base64-encoded, and %s=<IR> would be %d bytes, "+
+			"over the kernel's %d-byte limit for one environment string (every task would fail to start: exec E2BIG); "+
+			"split the pipeline, or move large literals (SQL text, long step lists) into files it reads",
+			len(blob), IREnv, n, MaxEnvString)
+	}
+	return nil
+}
+
+// CheckIRSize refuses (fault.Config) a pipeline whose canonical IR, encoded as EncodeIR does,
+// would not fit in one environment string. It encodes only an IR that might not fit: gzip grows
+// its input by at most 5 bytes per 16 KiB block plus 18, and base64 by 4/3, so a smaller IR fits.
+func CheckIRSize(canonical []byte) error {
+	n := len(canonical)
+	if worst := (n+5*(n/16383+1)+18+2)/3*4 + len(IREnv) + 2; worst <= MaxEnvString {
+		return nil
+	}
+	blob, err := EncodeIR(canonical)
+	if err != nil {
+		return err
+	}
+	return checkIRBlob(blob)
+}
 
 // EncodeIR is how the IR travels in a DAG file and into the pod (env AIFLOW_IR_B64): standard
 // base64 of gzip (best compression, no name, no modification time) of the canonical JSON. Base64

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -826,5 +827,92 @@ func TestNodeTimeoutFromExecutionTimeout(t *testing.T) {
 				t.Errorf("AIFLOW_NODE_TIMEOUT %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestIRTooLargeRefused: a pipeline whose IR cannot travel into its tasks (AIFLOW_IR_B64=<IR>
+// over the kernel's limit for one environment string, so exec fails with E2BIG in every pod) is
+// refused at compile, whatever makes it large; one just under the limit compiles. CheckIRSize,
+// which validate calls, agrees with Compile on each.
+func TestIRTooLargeRefused(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	// noise is n characters that gzip cannot shrink much (random letters and digits).
+	noise := func(n int) string {
+		const abc = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = abc[rnd.IntN(len(abc))]
+		}
+		return string(b)
+	}
+	withSteps := func(steps ...any) *ir.Pipeline {
+		p := *pipelineByID(t, "quickstart_user_orders")
+		p.Nodes = maps.Clone(p.Nodes)
+		n := *p.Nodes["paid_orders_by_user"]
+		n.Params = maps.Clone(n.Params)
+		n.Params["steps"] = steps
+		p.Nodes[n.ID] = &n
+		return &p
+	}
+	manySteps := func(k int) *ir.Pipeline {
+		steps := make([]any, k)
+		for i := range steps {
+			steps[i] = map[string]any{"filter": fmt.Sprintf("amount > %d OR user_id = '%s'", rnd.IntN(1<<30), noise(24))}
+		}
+		return withSteps(steps...)
+	}
+	literal := func(n int) *ir.Pipeline {
+		return withSteps(map[string]any{"filter": "status = '" + noise(n) + "'"})
+	}
+	cases := []struct {
+		name string
+		p    *ir.Pipeline
+		ok   bool
+	}{
+		{"small literal", literal(60_000), true},
+		{"huge literal", literal(200_000), false},
+		{"few steps", manySteps(500), true},
+		{"many steps", manySteps(6_000), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Compile(c.p, Options{Registry: plugin.Default})
+			canon, cerr := c.p.Canonical()
+			if cerr != nil {
+				t.Fatal(cerr)
+			}
+			verr := CheckIRSize(canon)
+			if c.ok {
+				if err != nil || verr != nil {
+					t.Fatalf("compile: %v; CheckIRSize: %v", err, verr)
+				}
+				return
+			}
+			for _, e := range []error{err, verr} {
+				if fault.ClassOf(e) != fault.Config || !strings.Contains(fmt.Sprint(e), "E2BIG") {
+					t.Errorf("got %v (class %v), want a config error saying the tasks could not start", e, fault.ClassOf(e))
+				}
+			}
+		})
+	}
+}
+
+// TestCheckIRSizeBound: CheckIRSize skips encoding only an IR that fits even when gzip cannot
+// shrink it, so around the limit it says what encoding and measuring would.
+func TestCheckIRSizeBound(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{90_000, 97_000, 97_500, 98_000, 98_200, 98_400, 100_000} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rnd.IntN(256))
+		}
+		blob, err := EncodeIR(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fits := len(IREnv)+1+len(blob)+1 <= MaxEnvString
+		if got := CheckIRSize(b) == nil; got != fits {
+			t.Errorf("%d random bytes (%d encoded): CheckIRSize says fits=%v, encoding says %v", n, len(blob), got, fits)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,5 +231,32 @@ func TestTemplateValueIsALiteral(t *testing.T) {
 	}
 	if l := byUser("inject", "--param", "st=x' OR '1'='1"); !strings.Contains(l, "committed 0 rows") {
 		t.Fatalf("an injected OR matched rows: %s", l)
+	}
+}
+
+// TestIRTooLargeRefusedAtValidate: validate says what compile refuses, a pipeline whose IR is too
+// large to reach its tasks (one environment string over the kernel's limit: exec E2BIG in every
+// pod), as a problem at the pipeline's line, and compile refuses it; both exit 78.
+func TestIRTooLargeRefusedAtValidate(t *testing.T) {
+	w := newWorkspace(t)
+	rnd := rand.New(rand.NewPCG(5, 6))
+	lit := make([]byte, 200_000)
+	for i := range lit {
+		lit[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[rnd.IntN(36)]
+	}
+	spec := strings.NewReplacer("ORDERS", w.path("in/orders")+"/", "OUT", w.path("out")+"/",
+		"status = 'paid'", "status = '"+string(lit)+"'").Replace(quickstart)
+	p := w.write("spec/big.yaml", spec)
+	r := w.run("validate", p)
+	if r.code != 78 || !strings.Contains(r.stderr, "E2BIG") || !strings.Contains(r.stderr, "big.yaml:2") {
+		t.Errorf("validate: exit %d, stderr %.400s; want 78 naming the file, line and E2BIG", r.code, r.stderr)
+	}
+	r = w.run("validate", "--json", p)
+	if r.code != 78 || !strings.Contains(r.stdout, `"problem":`) || !strings.Contains(r.stdout, "E2BIG") {
+		t.Errorf("validate --json: exit %d, stdout %.400s", r.code, r.stdout)
+	}
+	r = w.run("compile", "--target", "local", "--out", w.path("dags"), p)
+	if r.code != 78 || !strings.Contains(r.stderr, "E2BIG") {
+		t.Errorf("compile: exit %d, stderr %.400s", r.code, r.stderr)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/aiflow-dev/aiflow/compiler"
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/ir"
 )
@@ -37,6 +38,9 @@ func (c *validateCmd) Run(e *Env) error {
 		return err
 	}
 	ls, err := e.loadValid(cfg, c.Paths)
+	if err == nil {
+		err = irSizeProblems(ls)
+	}
 	var ps ir.Problems
 	if c.JSON && errors.As(err, &ps) {
 		// Problems on stdout for tools (an editor, CI annotations); the exit code stays 78.
@@ -66,6 +70,21 @@ func (c *validateCmd) Run(e *Env) error {
 			p := l.Spec.Pipeline
 			fmt.Fprintf(e.Stdout, "ok  %s  %d nodes  ir_hash %s  (%s)\n", p.ID, len(p.Nodes), short(l.Hash), l.Spec.File)
 		}
+	}
+	return nil
+}
+
+// irSizeProblems is what compile would refuse in a valid pipeline: an IR too large to travel into
+// its tasks (compiler.CheckIRSize), one problem per pipeline, so validate says it first.
+func irSizeProblems(ls []*Loaded) error {
+	var ps ir.Problems
+	for _, l := range ls {
+		if err := compiler.CheckIRSize(l.Canonical); err != nil {
+			ps = append(ps, l.Spec.Locate(ir.Problem{Pipeline: l.Spec.Pipeline.ID, Msg: err.Error()}, ""))
+		}
+	}
+	if len(ps) > 0 {
+		return fault.Wrap(fault.Config, ps, "")
 	}
 	return nil
 }
