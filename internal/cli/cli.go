@@ -240,7 +240,7 @@ func RunWith(e *Env, args []string) (code int) {
 			code = int(x)
 		}
 	}()
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(joinHyphenValues(parser.Model.Node, args))
 	if err != nil {
 		var pe *kong.ParseError
 		if errors.As(err, &pe) && pe.Context != nil {
@@ -280,6 +280,74 @@ func newParser(e *Env) (*kong.Kong, error) {
 		}
 	}
 	return kong.New(&struct{}{}, opts...)
+}
+
+// joinHyphenValues lets a flag's value start with a dash where that is unambiguous: after a flag
+// that takes a value (given without "="), a word starting with a single "-" that is not one of
+// the command's short flags is the value (`--limit -5`, `--param -x=1`, `-n -1`), joined as
+// `--flag=value` for kong, which would take it for a short flag. A word starting with "--" is
+// always a flag (`--pipeline --json` stays an error with kong's hint to write `--pipeline=--json`).
+func joinHyphenValues(root *kong.Node, args []string) []string {
+	node := root
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if !strings.HasPrefix(a, "-") {
+			for _, c := range node.Children {
+				if c.Type == kong.CommandNode && (c.Name == a || slices.Contains(c.Aliases, a)) {
+					node = c
+					break
+				}
+			}
+			out = append(out, a)
+			continue
+		}
+		f := flagOf(node, a)
+		if f == nil || f.IsBool() || f.IsCounter() || i+1 == len(args) {
+			out = append(out, a)
+			continue
+		}
+		next := args[i+1]
+		if len(next) < 2 || next[0] != '-' || next[1] == '-' || (len(next) == 2 && flagOf(node, next) != nil) {
+			out = append(out, a)
+			continue
+		}
+		out = append(out, "--"+f.Name+"="+next)
+		i++
+	}
+	return out
+}
+
+// flagOf is the flag a word names ("--name" or "-x", no "=") among node's, its parents' and its
+// default subcommand's flags; nil when it names none.
+func flagOf(node *kong.Node, word string) *kong.Flag {
+	long, isLong := strings.CutPrefix(word, "--")
+	short, isShort := strings.CutPrefix(word, "-")
+	if strings.Contains(word, "=") || (!isLong && (!isShort || len(short) != 1)) {
+		return nil
+	}
+	match := func(n *kong.Node) *kong.Flag {
+		for _, f := range n.Flags {
+			if isLong && (f.Name == long || slices.Contains(f.Aliases, long)) || !isLong && f.Short != 0 && string(f.Short) == short {
+				return f
+			}
+		}
+		return nil
+	}
+	if node.DefaultCmd != nil {
+		if f := match(node.DefaultCmd); f != nil {
+			return f
+		}
+	}
+	for n := node; n != nil; n = n.Parent {
+		if f := match(n); f != nil {
+			return f
+		}
+	}
+	return nil
 }
 
 // commandPath is the command (and subcommand) a parse got to, "" at the top.

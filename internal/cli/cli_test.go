@@ -300,6 +300,39 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestHyphenValues: a flag's value may start with a single dash (a negative number, a param
+// value) without "="; a word starting with "--", or one of the command's short flags, is still a
+// flag, so a forgotten value is reported, not swallowed.
+func TestHyphenValues(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string // in stderr
+		not  string // not in stderr
+	}{
+		{"negative int, short flag", []string{"head", "-n", "-1", exampleYAML}, exitUsage, "--rows must not be negative", "expected"},
+		{"negative int, long flag", []string{"head", "--rows", "-1", exampleYAML}, exitUsage, "--rows must not be negative", "expected"},
+		{"negative int, default subcommand", []string{"runs", "--limit", "-5", "--json"}, exitUsage, "--limit -5: must not be negative", "expected"},
+		{"dash value of a repeatable flag", []string{"run", "--pipeline", "p", "--all", "--param", "-novalue"}, exitUsage, `--param "-novalue": want NAME=VALUE`, "expected"},
+		{"dash value after positional", []string{"plan", exampleYAML, "--logical-date", "-2024"}, exitUsage, `--logical-date "-2024": want YYYY-MM-DD`, "expected"},
+		{"long flag is never a value", []string{"plan", exampleYAML, "--pipeline", "--json"}, exitUsage, `perhaps try --pipeline="--json"?`, ""},
+		{"a short flag of the command is never a value", []string{"compile", exampleYAML, "--out", "-q"}, exitUsage, `expected string value but got "-q"`, ""},
+		{"after --, nothing is joined", []string{"validate", "--", "-x"}, exitConfig, "-x", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := run(t, nil, tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", r.code, tt.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tt.want) || tt.not != "" && strings.Contains(r.stderr, tt.not) {
+				t.Errorf("stderr should have %q and not %q:\n%s", tt.want, tt.not, r.stderr)
+			}
+		})
+	}
+}
+
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		r := run(t, nil, args...)

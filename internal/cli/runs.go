@@ -85,6 +85,9 @@ func (c *runsListCmd) Run(e *Env) error {
 	if c.Status != "" && !slices.Contains(statuses, c.Status) {
 		return fault.Usagef("runs: --status %q: want running, succeeded or failed%s", c.Status, ir.Suggest(c.Status, statuses))
 	}
+	if c.Limit < 0 {
+		return fault.Usagef("runs: --limit %d: must not be negative", c.Limit)
+	}
 	store, err := openMeta(e)
 	if err != nil {
 		return err
