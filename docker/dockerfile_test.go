@@ -308,3 +308,54 @@ func TestDockerignore(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerfileVersion: an image built without --build-arg VERSION carries the one release
+// (python/pyproject.toml's version, the SDK's too), not a placeholder. The build stage's own
+// version line is run by sh in the repository root, as the build runs it.
+func TestDockerfileVersion(t *testing.T) {
+	pyproject, err := os.ReadFile(filepath.Join("..", "python", "pyproject.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^version = "([^"]+)"$`).FindSubmatch(pyproject)
+	if m == nil {
+		t.Fatal("python/pyproject.toml has no version")
+	}
+	release := string(m[1])
+	for _, path := range []string{"Dockerfile", "Dockerfile.python"} {
+		var line string
+		for _, in := range parse(t, path) {
+			if in.cmd == "ARG" && strings.HasPrefix(in.args, "VERSION") && in.args != "VERSION=" && in.args != "VERSION" {
+				t.Errorf("%s:%d: ARG %s: leave it empty so the build reads python/pyproject.toml", path, in.line, in.args)
+			}
+			if in.cmd == "RUN" && strings.Contains(in.args, "cli.version=${VERSION}") {
+				line = in.args
+			}
+		}
+		if line == "" {
+			t.Errorf("%s: no RUN builds the runner with cli.version=${VERSION}", path)
+			continue
+		}
+		// The first command of the RUN (after its --mount options) sets VERSION.
+		var words []string
+		for _, w := range strings.Split(line, " ") {
+			if !strings.HasPrefix(w, "--mount=") {
+				words = append(words, w)
+			}
+		}
+		first, _, _ := strings.Cut(strings.TrimSpace(strings.Join(words, " ")), " && ")
+		if !strings.HasPrefix(first, `VERSION="${VERSION:-`) {
+			t.Errorf("%s: the runner's RUN starts with %.60q, not the VERSION default from python/pyproject.toml", path, first)
+			continue
+		}
+		for _, tc := range []struct{ arg, want string }{{"", release}, {"9.9.9", "9.9.9"}} {
+			cmd := exec.Command("sh", "-c", first+`; printf %s "$VERSION"`)
+			cmd.Dir = ".."
+			cmd.Env = append(os.Environ(), "VERSION="+tc.arg)
+			out, err := cmd.CombinedOutput()
+			if err != nil || string(out) != tc.want {
+				t.Errorf("%s: with VERSION=%q the build's version is %q (%v), want %q", path, tc.arg, out, err, tc.want)
+			}
+		}
+	}
+}

@@ -203,11 +203,15 @@ run_ro() {
     --security-opt no-new-privileges "${opts[@]}" "$img" "$@" 2>&1
 }
 
+# release: the one version of the runner and aiflow_sdk (python/pyproject.toml; make build stamps it).
+release() { sed -n 's/^version = "\(.*\)"$/\1/p' python/pyproject.toml; }
+
 check_image() {
   local img=$1 user out work
   user=$(podman image inspect --format '{{.Config.User}}' "$img")
   [[ $user == 65532:65532 ]] || fail "$img: user is '$user', want 65532:65532 (non-root)"
   out=$(run_ro "$img" -- version) || fail "$img: aiflow-runner version failed: $out"
+  [[ $out == "aiflow-runner $(release) "* ]] || fail "$img: '$out' is not release $(release) (python/pyproject.toml)"
   # The verify-static pipeline inside the image: the input is mounted read-only, the output
   # folder is the only writable mount besides /tmp.
   work=$(mktemp -d)
@@ -247,6 +251,10 @@ check_python() {
   out=$(run_ro "$PYTHON_IMAGE" --entrypoint /usr/bin/python3 -- -c \
     'import pyarrow, pandas, aiflow_sdk, sys; from pyspark.sql.connect.session import SparkSession; import pyspark; print(sys.version.split()[0], pyarrow.__version__, pandas.__version__, pyspark.__version__)') ||
     fail "$PYTHON_IMAGE: python imports failed: $out"
+  local sdk
+  sdk=$(run_ro "$PYTHON_IMAGE" --entrypoint /usr/bin/python3 -- -c 'import aiflow_sdk; print(aiflow_sdk.__version__)') ||
+    fail "$PYTHON_IMAGE: aiflow_sdk does not import: $sdk"
+  [[ $sdk == "$(release)" ]] || fail "$PYTHON_IMAGE: aiflow_sdk is $sdk, the runner release $(release)"
   local p name ver
   for p in $(python_pins); do
     name=${p%%==*}; ver=${p#*==}
