@@ -445,6 +445,43 @@ ORDER BY 3 DESC, 1`, args,
 	return out, err
 }
 
+func (s *sqlStore) Activity(ctx context.Context, q ActivityQuery) (Activity, error) {
+	// Attempts since q.Since through the index on started_us (an hour is ~42,000 attempts at a
+	// million a day), each with its version's team; running runs through (status, started).
+	args := []any{max(micros(q.Since), 0)}
+	attemptTeams, runTeams := "", ""
+	if q.Teams != nil {
+		attemptTeams = " AND " + teamsIn("COALESCE(p.team, '')", q.Teams, &args)
+	}
+	act := Activity{Attempts: []TeamCount{}, Running: []TeamCount{}}
+	scan := func(into *[]TeamCount) func(*sql.Rows) error {
+		return func(rows *sql.Rows) error {
+			var c TeamCount
+			if err := rows.Scan(&c.Team, &c.Status, &c.N); err != nil {
+				return err
+			}
+			*into = append(*into, c)
+			return nil
+		}
+	}
+	if err := s.each(ctx, "count attempts by team and status", `
+SELECT COALESCE(p.team, ''), a.status, COUNT(*)
+FROM aiflow_node_attempts a
+LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = a.pipeline_id AND p.ir_hash = a.ir_hash
+WHERE a.started_us >= $1`+attemptTeams+`
+GROUP BY 1, 2 ORDER BY 1, 2`, args, scan(&act.Attempts)); err != nil {
+		return Activity{}, err
+	}
+	var rargs []any
+	if q.Teams != nil {
+		runTeams = " AND " + teamsIn("r.team", q.Teams, &rargs)
+	}
+	err := s.each(ctx, "count running runs by team", `
+SELECT r.team, r.status, COUNT(*) FROM aiflow_runs r WHERE r.status = 'running'`+runTeams+`
+GROUP BY 1, 2 ORDER BY 1`, rargs, scan(&act.Running))
+	return act, err
+}
+
 // teamsIn is the condition "col is one of teams", its values appended to args as placeholders
 // (never spliced into the SQL). No team matches nothing.
 func teamsIn(col string, teams []string, args *[]any) string {

@@ -88,6 +88,11 @@ func (s *scoped) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	return s.Store.Usage(ctx, q)
 }
 
+func (s *scoped) Activity(ctx context.Context, q ActivityQuery) (Activity, error) {
+	q.Teams = s.teams
+	return s.Store.Activity(ctx, q)
+}
+
 func (s *scoped) NodeAttempts(ctx context.Context, pipeline, node string, limit int) ([]Attempt, error) {
 	ps, err := s.ListPipelines(ctx)
 	if err != nil {

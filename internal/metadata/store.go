@@ -59,6 +59,9 @@ type Store interface {
 	ListPipelines(ctx context.Context) ([]Pipeline, error)
 	// Usage sums node-seconds, rows and bytes per tenant over the attempts started since q.Since.
 	Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
+	// Activity counts what happens now, by team: attempts started since q.Since by status, and
+	// runs running. Its cost grows with the attempts since q.Since, not with the history.
+	Activity(ctx context.Context, q ActivityQuery) (Activity, error)
 	// NodeAttempts lists the latest attempts of one node of a pipeline across runs, newest first
 	// (limit 0 means DefaultRunLimit).
 	NodeAttempts(ctx context.Context, pipeline, node string, limit int) ([]Attempt, error)
@@ -99,6 +102,13 @@ type UsageQuery struct {
 	By    UsageBy
 	Since time.Time
 	// Teams, when not nil, sums only the attempts of these teams' pipelines (see RunFilter.Teams).
+	Teams []string
+}
+
+// ActivityQuery selects the attempts Activity counts: those started since Since, of Teams'
+// pipelines when Teams is not nil (see RunFilter.Teams).
+type ActivityQuery struct {
+	Since time.Time
 	Teams []string
 }
 

@@ -184,6 +184,21 @@ type UsageRow struct {
 	BytesOut    int64   `json:"bytes_out"`
 }
 
+// Activity is what happens now, by team (Store.Activity).
+type Activity struct {
+	// Attempts are the attempts started since the query's Since, by team and attempt status.
+	Attempts []TeamCount `json:"attempts"`
+	// Running are the runs whose status is running, by team (Status is "running").
+	Running []TeamCount `json:"running"`
+}
+
+// TeamCount is a count of one team's attempts or runs in one status.
+type TeamCount struct {
+	Team   string `json:"team"`
+	Status string `json:"status"`
+	N      int64  `json:"n"`
+}
+
 // LineageEdge says that a node of a pipeline read or wrote a dataset: Runs is how many runs did
 // since the query's start, Last when the latest did.
 type LineageEdge struct {

@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"GetRunLookup", testGetRunLookup},
 		{"Usage", testUsage},
 		{"UsageRollups", testUsageRollups},
+		{"Activity", testActivity},
 		{"InvalidInput", testInvalidInput},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"ConcurrentAttempts", testConcurrentAttempts},
@@ -554,6 +555,50 @@ func testUsageRollups(t *testing.T, s metadata.Store) {
 	}
 }
 
+// testActivity counts attempts since a time by team and status, and running runs by team: an
+// attempt before the time, another team's and a pipeline never recorded are told apart.
+func testActivity(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	must(t, s.RecordPipeline(ctx, version("ads_daily", "ha", metadata.Tenancy{Team: "ads"}, at(0))), "record ads")
+	must(t, s.RecordPipeline(ctx, version("fs_daily", "hf", metadata.Tenancy{Team: "features"}, at(0))), "record features")
+	for _, a := range []struct {
+		pipeline, hash, run, node string
+		start                     time.Duration
+		status                    metadata.AttemptStatus
+	}{
+		{"ads_daily", "ha", "old", "load", -time.Hour, metadata.AttemptSucceeded},
+		{"ads_daily", "ha", "r1", "load", time.Minute, metadata.AttemptSucceeded},
+		{"ads_daily", "ha", "r1", "train", 2 * time.Minute, metadata.AttemptFailed},
+		{"ads_daily", "ha", "r2", "load", 3 * time.Minute, metadata.AttemptSucceeded},
+		{"fs_daily", "hf", "r1", "load", 4 * time.Minute, metadata.AttemptRunning},
+		{"byhand", "hb", "r1", "load", 5 * time.Minute, metadata.AttemptSucceeded},
+	} {
+		k := key(a.pipeline, a.run, a.node, 1)
+		must(t, s.StartAttempt(ctx, metadata.Attempt{AttemptKey: k, IRHash: a.hash, StartedAt: at(a.start)}), "start")
+		if a.status != metadata.AttemptRunning {
+			must(t, s.EndAttempt(ctx, metadata.Attempt{AttemptKey: k, Status: a.status, ExitCode: ptr(0), EndedAt: ptr(at(a.start + time.Second))}), "end")
+		}
+	}
+	must(t, s.EndRun(ctx, "ads_daily", "r2", metadata.RunSucceeded, at(time.Hour)), "end run")
+	must(t, s.EndRun(ctx, "ads_daily", "old", metadata.RunSucceeded, at(time.Hour)), "end run")
+	act, err := s.Activity(ctx, metadata.ActivityQuery{Since: at(0)})
+	must(t, err, "activity")
+	want := metadata.Activity{
+		Attempts: []metadata.TeamCount{{Team: "", Status: "succeeded", N: 1}, {Team: "ads", Status: "failed", N: 1},
+			{Team: "ads", Status: "succeeded", N: 2}, {Team: "features", Status: "running", N: 1}},
+		Running: []metadata.TeamCount{{Team: "", Status: "running", N: 1}, {Team: "ads", Status: "running", N: 1},
+			{Team: "features", Status: "running", N: 1}},
+	}
+	if !reflect.DeepEqual(act, want) {
+		t.Errorf("activity = %+v\nwant %+v", act, want)
+	}
+	act, err = s.Activity(ctx, metadata.ActivityQuery{Since: at(0), Teams: []string{"features"}})
+	must(t, err, "activity of features")
+	if len(act.Attempts) != 1 || act.Attempts[0].Team != "features" || len(act.Running) != 1 || act.Running[0].Team != "features" {
+		t.Errorf("activity of features = %+v, want features' only", act)
+	}
+}
+
 func testInvalidInput(t *testing.T, s metadata.Store) {
 	ctx := context.Background()
 	k := key("p", "r", "n", 1)
@@ -779,6 +824,11 @@ func testScoped(t *testing.T, s metadata.Store) {
 		must(t, err, "usage")
 		if len(u) != 1 || u[0].Tenant != tt.team || u[0].NodeSeconds != 20 {
 			t.Errorf("%s: usage = %+v, want only %s, 20 node-seconds", tt.team, u, tt.team)
+		}
+		act, err := v.Activity(ctx, metadata.ActivityQuery{Since: base})
+		must(t, err, "activity")
+		if want := []metadata.TeamCount{{Team: tt.team, Status: "succeeded", N: 2}}; !reflect.DeepEqual(act.Attempts, want) || len(act.Running) != 1 || act.Running[0].Team != tt.team {
+			t.Errorf("%s: activity = %+v, want only %s's", tt.team, act, tt.team)
 		}
 		es, err := v.LineageEdges(ctx, metadata.LineageQuery{Since: base})
 		must(t, err, "lineage edges")
