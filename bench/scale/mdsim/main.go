@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ func main() {
 	first := flag.Int("first", 0, "writer: index of its first attempt")
 	days := flag.Int("days", 30, "history: days")
 	perDay := flag.Int("per-day", 1000000, "history: node attempts per day")
+	conns := flag.Int("conns", 2, "history: days loaded (and indexes built) at a time")
 	flag.Parse()
 	ctx := context.Background()
 	var err error
@@ -52,7 +54,7 @@ func main() {
 	case "writer":
 		err = writer(ctx, *dsn, *first, *attempts, *conc, *rate)
 	case "history":
-		err = history(ctx, *dsn, *days, *perDay)
+		err = history(ctx, *dsn, *days, *perDay, *conns)
 	case "query":
 		err = query(ctx, *dsn)
 	default:
@@ -281,25 +283,50 @@ func burst(ctx context.Context, dsn string, n, procs, conc int, rate float64) er
 	return nil
 }
 
+// loaded are the tables history fills; their keys and indexes are dropped for the load and built
+// again after it (a sorted build instead of 30M random inserts into each index).
+var loaded = []string{"aiflow_runs", "aiflow_node_attempts", "aiflow_commits"}
+
 // history loads days x perDay attempts ending now (one run per 20 attempts, 2% failed), with one
-// commit per succeeded attempt, in one statement per day and table; the usage triggers are off
-// during the load and the rollups rebuilt after it, as the migration that created them does.
-func history(ctx context.Context, dsn string, days, perDay int) error {
+// commit per succeeded attempt, in one statement per day and table, -conns days at a time. Before
+// the load it drops the loaded tables' keys and indexes and turns the usage triggers off; after it
+// builds the keys and indexes again and the rollups once (daily from hourly), as the migration
+// that created them does. The schema is the same afterwards (a check compares the index
+// definitions).
+func history(ctx context.Context, dsn string, days, perDay, conns int) error {
+	t0 := time.Now()
 	st, err := metadata.Open(ctx, dsn) // creates or migrates the schema
 	if err != nil {
 		return err
 	}
 	st.Close()
-	db, err := sql.Open("pgx", dsn)
+	// Sessions whose index builds and rollup aggregate sort in memory, not in temporary files
+	// (pgx sends parameters it does not know to the server as the session's settings).
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open("pgx", dsn+sep+"maintenance_work_mem=512MB&work_mem=256MB&synchronous_commit=off")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	db.SetMaxOpenConns(conns)
 	exec := func(q string, args ...any) error {
-		t0 := time.Now()
+		t := time.Now()
 		_, err := db.ExecContext(ctx, q, args...)
-		fmt.Fprintf(os.Stderr, "  %.1fs %.60s\n", time.Since(t0).Seconds(), q)
+		fmt.Fprintf(os.Stderr, "  %6.1fs %.70s\n", time.Since(t).Seconds(), strings.Join(strings.Fields(q), " "))
+		if err != nil {
+			return fmt.Errorf("%.70s: %w", q, err)
+		}
+		return nil
+	}
+	var old int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM aiflow_runs WHERE run_id LIKE 'hist\_\_%' LIMIT 1) x`).Scan(&old); err != nil {
 		return err
+	}
+	if old > 0 {
+		return fmt.Errorf("the database already holds a history: use a fresh database")
 	}
 	if err := exec(`INSERT INTO aiflow_pipeline_versions (pipeline_id, ir_hash, ir_json, team, project, cost_center, first_seen_us, last_seen_us)
 SELECT 'scale_p' || lpad(p::text, 5, '0'), 'h' || lpad(p::text, 5, '0'), '{}', 'team-' || lpad((p % 40)::text, 2, '0'),
@@ -307,13 +334,20 @@ SELECT 'scale_p' || lpad(p::text, 5, '0'), 'h' || lpad(p::text, 5, '0'), '{}', '
 FROM generate_series(0, 9999) p ON CONFLICT DO NOTHING`); err != nil {
 		return err
 	}
-	if err := exec(`ALTER TABLE aiflow_node_attempts DISABLE TRIGGER aiflow_usage_track`); err != nil {
+	drops, builds, err := keysAndIndexes(ctx, db)
+	if err != nil {
 		return err
+	}
+	before := slices.Clone(builds)
+	for _, q := range append(drops, `ALTER TABLE aiflow_node_attempts DISABLE TRIGGER aiflow_usage_track`) {
+		if err := exec(q); err != nil {
+			return err
+		}
 	}
 	const dayUs = int64(86400e6)
 	now := time.Now().UnixMicro()
 	runsPerDay := perDay / nodes
-	for d := days; d >= 1; d-- {
+	loadDay := func(d int) error {
 		day0 := now - int64(d)*dayUs
 		step := dayUs / int64(runsPerDay)
 		// Run r of the day starts at day0 + r*step; its node n starts n seconds later and takes 30 s.
@@ -334,40 +368,108 @@ SELECT 'scale_p' || lpad((r % 10000)::text, 5, '0'), 'hist__' || $1::int || '_' 
 FROM generate_series(0, $4::int - 1) r, generate_series(0, 19) n`, d, day0, step, runsPerDay); err != nil {
 			return err
 		}
-		if err := exec(`INSERT INTO aiflow_commits (pipeline_id, run_id, node_id, try, manifest_json, committed_us)
+		return exec(`INSERT INTO aiflow_commits (pipeline_id, run_id, node_id, try, manifest_json, committed_us)
 SELECT 'scale_p' || lpad((r % 10000)::text, 5, '0'), 'hist__' || $1::int || '_' || r, 'n' || lpad(n::text, 2, '0'), 1,
        '{"files":[{"path":"s3://lake/out/x.parquet","rows":1000}]}', $2::bigint + r * $3::bigint + n * 1000000 + 30000000
-FROM generate_series(0, $4::int - 1) r, generate_series(0, 19) n WHERE NOT (r % 50 = 7 AND n = 19)`, d, day0, step, runsPerDay); err != nil {
-			return err
-		}
+FROM generate_series(0, $4::int - 1) r, generate_series(0, 19) n WHERE NOT (r % 50 = 7 AND n = 19)`, d, day0, step, runsPerDay)
+	}
+	if err := parallel(conns, days, func(i int) error { return loadDay(days - i) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "loaded %d days in %.0fs; building keys and indexes\n", days, time.Since(t0).Seconds())
+	if err := parallel(conns, len(builds), func(i int) error { return exec(builds[i]) }); err != nil {
+		return err
 	}
 	for _, q := range []string{
 		`ALTER TABLE aiflow_node_attempts ENABLE TRIGGER aiflow_usage_track`,
 		`DELETE FROM aiflow_usage_hourly`, `DELETE FROM aiflow_usage_daily`,
-		rebuild("aiflow_usage_hourly", 3600000000), rebuild("aiflow_usage_daily", 86400000000),
-		`ANALYZE`,
+		rebuildHourly, rebuildDaily, `ANALYZE`,
 	} {
 		if err := exec(q); err != nil {
 			return err
 		}
 	}
+	if _, after, err := keysAndIndexes(ctx, db); err != nil || !slices.Equal(after, before) {
+		return fmt.Errorf("keys and indexes after the load differ from before: %v (%v)", after, err)
+	}
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM aiflow_node_attempts`).Scan(&n); err != nil {
 		return err
 	}
-	fmt.Printf("history: %d attempts in the store\n", n)
+	fmt.Printf("history: %d days of %d attempts loaded in %.0f s; %d attempts in the store\n", days, perDay, time.Since(t0).Seconds(), n)
 	return nil
 }
 
-func rebuild(table string, size int64) string {
-	return fmt.Sprintf(`INSERT INTO %s
-SELECT a.started_us - a.started_us %% %d, COALESCE(p.team, ''), COALESCE(p.project, ''), COALESCE(p.cost_center, ''),
+// keysAndIndexes returns the statements that drop the loaded tables' primary keys, unique
+// constraints and indexes, and those that create them again (sorted, so two reads compare).
+func keysAndIndexes(ctx context.Context, db *sql.DB) (drops, builds []string, err error) {
+	rows, err := db.QueryContext(ctx, `
+SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
+       format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
+FROM pg_constraint c WHERE c.conrelid = ANY($1::regclass[]) AND c.contype IN ('p', 'u')
+UNION ALL
+SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid)
+FROM pg_index i WHERE i.indrelid = ANY($1::regclass[])
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+ORDER BY 2`, loaded)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d, b string
+		if err := rows.Scan(&d, &b); err != nil {
+			return nil, nil, err
+		}
+		drops, builds = append(drops, d), append(builds, b)
+	}
+	return drops, builds, rows.Err()
+}
+
+// parallel runs fn(0..n-1) on at most conns goroutines and returns the first error.
+func parallel(conns, n int, fn func(int) error) error {
+	var next atomic.Int64
+	errs := make(chan error, conns)
+	for range conns {
+		go func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					errs <- nil
+					return
+				}
+				if err := fn(i); err != nil {
+					next.Store(int64(n)) // the others stop after their current step
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var first error
+	for range conns {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// The rollups of the whole history, as migration 0004 computes them: hourly from the attempts,
+// daily from the hourly (an hour lies within one UTC day), one scan of the attempts.
+const (
+	rebuildHourly = `INSERT INTO aiflow_usage_hourly
+SELECT a.started_us - a.started_us % 3600000000, COALESCE(p.team, ''), COALESCE(p.project, ''), COALESCE(p.cost_center, ''),
        COUNT(*), SUM(a.ended_us - a.started_us), SUM(a.rows_in), SUM(a.rows_out), SUM(a.bytes_in), SUM(a.bytes_out)
 FROM aiflow_node_attempts a
 LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = a.pipeline_id AND p.ir_hash = a.ir_hash
 WHERE a.ended_us IS NOT NULL
-GROUP BY 1, 2, 3, 4`, table, size)
-}
+GROUP BY 1, 2, 3, 4`
+	rebuildDaily = `INSERT INTO aiflow_usage_daily
+SELECT bucket_us - bucket_us % 86400000000, team, project, cost_center,
+       SUM(attempts), SUM(node_us), SUM(rows_in), SUM(rows_out), SUM(bytes_in), SUM(bytes_out)
+FROM aiflow_usage_hourly GROUP BY 1, 2, 3, 4`
+)
 
 // query times the CLI's questions through the metadata package, 7 times each; it prints the
 // median and the slowest.
