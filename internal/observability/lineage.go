@@ -42,6 +42,14 @@ const (
 // LineageTimeout bounds one HTTP attempt; an event is tried twice at most.
 const LineageTimeout = 2 * time.Second
 
+// LineageQueue is how many events an Emitter holds for delivery over HTTP. Events are posted in
+// order by one goroutine, so a node never waits for START; the run's last event (COMPLETE, FAIL,
+// ABORT) waits until it is delivered, at most one event's worst case (two attempts of
+// LineageTimeout). An event that finds the queue full (a backend slower than the events of a
+// `run --all` come) is dropped, counted and logged: the metadata store, written independently,
+// keeps the run's lineage either way.
+const LineageQueue = 256
+
 // runIDSpace is the UUID namespace of aiflow's OpenLineage run ids.
 var runIDSpace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://github.com/aiflow-dev/aiflow/openlineage/run"))
 
@@ -86,6 +94,8 @@ type Emitter struct {
 	now      func() time.Time
 
 	errs       atomic.Int64
+	queue      chan queuedEvent // to the sender goroutine (HTTP only), started with the first event
+	sender     sync.Once
 	onError    func()
 	warnedOnce sync.Once
 	fileMu     sync.Mutex
@@ -243,18 +253,103 @@ func (e *Emitter) emit(ctx context.Context, eventType string, info RunInfo, inpu
 			err = fmt.Errorf("redacting secrets broke the event's JSON; not sent")
 		}
 	}
-	if err == nil {
-		err = e.send(ctx, body)
-	}
 	if err != nil {
-		e.errs.Add(1)
-		if e.onError != nil {
-			e.onError()
-		}
-		e.logger(ctx).Warn("openlineage event not delivered", "event", eventType, "target", e.target, "err", err)
+		e.failed(ctx, eventType, err, e.onError)
 		return
 	}
-	e.logger(ctx).Debug("openlineage event sent", "event", eventType, "target", e.target, "lineage_run_id", info.LineageRunID())
+	// onError is read here, on the caller's goroutine (WatchLineage's), so a late delivery error
+	// counts for the node run that sent the event.
+	ev := queuedEvent{ctx: ctx, eventType: eventType, runID: info.LineageRunID(), body: body, onError: e.onError}
+	if e.postURL == "" { // a file: local, written in place
+		e.deliver(ev)
+		return
+	}
+	done := e.enqueue(ev)
+	if done == nil || eventType == "START" {
+		return
+	}
+	// The run's last event: the pod may exit next, so wait for it (and the events before it).
+	wait := time.NewTimer(2*e.timeout + 100*time.Millisecond)
+	defer wait.Stop()
+	select {
+	case <-done:
+	case <-wait.C:
+		e.logger(ctx).Warn("openlineage event still being delivered as the node ends", "event", eventType, "target", e.target)
+	case <-ctx.Done():
+	}
+}
+
+// queuedEvent is an event waiting for the sender; a nil body is Flush's marker.
+type queuedEvent struct {
+	ctx       context.Context // the emitter's caller's values (its logger); never its cancellation
+	eventType string
+	runID     string
+	body      []byte
+	done      chan struct{} // closed once delivered or given up
+	onError   func()
+}
+
+// enqueue hands ev to the sender and returns the channel closed once it is delivered, or nil
+// when the queue is full and ev was dropped.
+func (e *Emitter) enqueue(ev queuedEvent) chan struct{} {
+	e.startSender()
+	ev.ctx = context.WithoutCancel(ev.ctx)
+	ev.done = make(chan struct{})
+	select {
+	case e.queue <- ev:
+		return ev.done
+	default:
+		e.failed(ev.ctx, ev.eventType, fmt.Errorf("%d events already waiting for %s: dropped", LineageQueue, e.target), ev.onError)
+		return nil
+	}
+}
+
+func (e *Emitter) startSender() {
+	e.sender.Do(func() {
+		e.queue = make(chan queuedEvent, LineageQueue)
+		go func() {
+			for ev := range e.queue {
+				if ev.body != nil {
+					e.deliver(ev)
+				}
+				close(ev.done)
+			}
+		}()
+	})
+}
+
+// Flush waits until every event emitted so far is delivered or given up, or ctx is done.
+func (e *Emitter) Flush(ctx context.Context) {
+	if e == nil || e.postURL == "" {
+		return
+	}
+	e.startSender()
+	done := make(chan struct{})
+	select {
+	case e.queue <- queuedEvent{done: done}:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (e *Emitter) deliver(ev queuedEvent) {
+	if err := e.send(ev.ctx, ev.body); err != nil {
+		e.failed(ev.ctx, ev.eventType, err, ev.onError)
+		return
+	}
+	e.logger(ev.ctx).Debug("openlineage event sent", "event", ev.eventType, "target", e.target, "lineage_run_id", ev.runID)
+}
+
+func (e *Emitter) failed(ctx context.Context, eventType string, err error, onError func()) {
+	e.errs.Add(1)
+	if onError != nil {
+		onError()
+	}
+	e.logger(ctx).Warn("openlineage event not delivered", "event", eventType, "target", e.target, "err", err)
 }
 
 // post sends body, with one retry after a network error, a 5xx or a 429.

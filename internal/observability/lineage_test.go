@@ -195,6 +195,7 @@ func TestLineageHTTPPathAndRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Start(context.Background(), lineageInfo(), nil)
+	e.Flush(context.Background())
 	if e.Errors() != 0 || len(recv.events()) != 1 || recv.paths[0] != "/custom/lineage" {
 		t.Fatalf("after one 503: errors %d, events %d, paths %v; want the retry delivered to /custom/lineage",
 			e.Errors(), len(recv.events()), recv.paths)
@@ -216,6 +217,7 @@ func TestLineageAPIKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Start(context.Background(), lineageInfo(), nil)
+	e.Flush(context.Background())
 	if len(recv.auth) != 1 || recv.auth[0] != "Bearer k3y" || recv.paths[0] != "/api/v1/lineage" {
 		t.Errorf("Authorization %q, path %v", recv.auth, recv.paths)
 	}
@@ -281,6 +283,64 @@ func TestLineageBackendDown(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "openlineage event not delivered"); n != 2 {
 		t.Errorf("%d warnings logged, want 2:\n%s", n, logs.String())
+	}
+}
+
+// TestLineageSlowBackendNeverHoldsTheNode: a backend that accepts and does not answer holds no
+// node: START returns while its post hangs (the attempt timeout is a minute, so a START that
+// waited would hang the test), events beyond the queue are dropped and counted, not held, the
+// run's last event waits no longer than its context, and once the backend answers everything
+// queued is delivered in order.
+func TestLineageSlowBackendNeverHoldsTheNode(t *testing.T) {
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	var mu sync.Mutex
+	var types []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct{ EventType string }
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-release
+		mu.Lock()
+		types = append(types, ev.EventType)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	unblock := sync.OnceFunc(func() { close(release) })
+	defer unblock() // before srv.Close, which waits for the handlers
+	var logs bytes.Buffer
+	e, err := NewEmitter(srv.URL, testProducer, NewLogger(&logs, "json", "info", testInfo(), nil), WithTimeout(time.Minute))
+	defer func() { t.Log(logs.String()) }()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := lineageInfo()
+	e.Start(context.Background(), info, nil)
+	<-arrived // START hangs in the backend, and Start has returned
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the node's bookkeeping budget is spent: COMPLETE waits no longer
+	e.Complete(ctx, info, nil, nil)
+	for range LineageQueue - 1 {
+		e.Start(context.Background(), info, nil) // fills the queue
+	}
+	if e.Errors() != 0 {
+		t.Fatalf("Errors() = %d with the queue just full, want 0", e.Errors())
+	}
+	e.Start(context.Background(), info, nil)
+	if e.Errors() != 1 {
+		t.Fatalf("Errors() = %d after an event beyond the queue, want 1 (dropped)", e.Errors())
+	}
+	unblock() // nothing of the above waited for the backend
+	e.Flush(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	if len(types) != LineageQueue+1 || types[0] != "START" || types[1] != "COMPLETE" || types[2] != "START" {
+		t.Errorf("delivered %v, want %d in order: START, COMPLETE, the queued STARTs", types, LineageQueue+1)
+	}
+	if e.Errors() != 1 {
+		t.Errorf("Errors() = %d, want 1", e.Errors())
 	}
 }
 
