@@ -326,21 +326,30 @@ type float interface{ ~float32 | ~float64 }
 
 type sumFloatAgg[T float] struct {
 	s   []float64
-	has []bool
+	has validSet
 }
 
-func (a *sumFloatAgg[T]) grow(n int) { a.s, a.has = growTo(a.s, n), growTo(a.has, n) }
+func (a *sumFloatAgg[T]) grow(n int) { a.s = growTo(a.s, n); a.has.grow(n) }
 func (a *sumFloatAgg[T]) update(arr arrow.Array, ids []int32) error {
 	vals := values[T](arr)
-	s, has := a.s, a.has
+	s := a.s
+	defer a.has.folded(len(s))
 	if arr.NullN() == 0 {
 		vals = vals[:len(ids)]
+		if a.has.all() {
+			for i, g := range ids {
+				s[g] += float64(vals[i])
+			}
+			return nil
+		}
+		has := a.has.v
 		for i, g := range ids {
 			s[g] += float64(vals[i])
 			has[g] = true
 		}
 		return nil
 	}
+	has := a.has.start(len(s))
 	for i, g := range ids {
 		if arr.IsValid(i) {
 			s[g] += float64(vals[i])
@@ -349,34 +358,145 @@ func (a *sumFloatAgg[T]) update(arr arrow.Array, ids []int32) error {
 	}
 	return nil
 }
-func (a *sumFloatAgg[T]) finish(mem memory.Allocator) arrow.Array {
-	return buildFixed(mem, arrow.PrimitiveTypes.Float64, a.s, a.has)
+
+// validSet marks the groups that have a non-null value. While the column has had no null,
+// every group has one (a row of it created the group) and nothing is stored: one array fewer
+// for every row to touch.
+type validSet struct {
+	v      []bool // nil while all
+	groups int    // groups when the last batch was folded in
 }
 
+func (h *validSet) all() bool { return h.v == nil }
+func (h *validSet) grow(n int) {
+	if h.v != nil {
+		h.v = growTo(h.v, n)
+	}
+}
+
+// start returns the marks to update for a batch with nulls, of length n (the groups after
+// grow); the first time, the groups of the earlier batches are marked.
+func (h *validSet) start(n int) []bool {
+	if h.v == nil {
+		h.v = make([]bool, n)
+		for g := range h.groups {
+			h.v[g] = true
+		}
+	}
+	return h.v
+}
+
+// folded records that the batches so far made n groups.
+func (h *validSet) folded(n int) { h.groups = n }
+
+// valid is the marks for n groups, nil when all are valid. A group no batch was folded into
+// (the one group of a group_by without keys, on no rows) has no value.
+func (h *validSet) valid(n int) []bool {
+	if h.v == nil && h.groups >= n {
+		return nil
+	}
+	return growTo(h.start(h.groups), n)
+}
+
+// floatSummer is a sumFloatAgg of any float type.
+type floatSummer interface{ sums() []float64 }
+
+func (a *sumFloatAgg[T]) sums() []float64 { return a.s }
+
+func (a *sumFloatAgg[T]) finish(mem memory.Allocator) arrow.Array {
+	return buildFixed(mem, arrow.PrimitiveTypes.Float64, a.s, a.has.valid(len(a.s)))
+}
+
+// avgAgg keeps a sum and a count per group. When the same group_by also sums the same float
+// column, or counts it (count(col), or count(*) less the rows where the column is null), avg
+// reads those at finish instead of keeping its own (link): every array a row updates is one
+// more random memory access per row on a group table larger than the cache.
 type avgAgg[T number] struct {
 	s []float64
 	c []int64
+	// sum, when set, is a sum(col) of the same float column; then s is unused.
+	sum floatSummer
+	// cnt, when set, counts the rows: count(col) of the same column, or count(*) (star), in
+	// which case nullc counts the rows where the column is null. Then c is unused.
+	cnt   *countAgg
+	nullc []int64
 }
 
-func (a *avgAgg[T]) grow(n int) { a.s, a.c = growTo(a.s, n), growTo(a.c, n) }
+// link makes a share the state of the other aggregates of its group_by over the same column.
+func (a *avgAgg[T]) link(col int, specs []aggSpec, aggs []aggregator) {
+	for k, o := range aggs {
+		switch o := o.(type) {
+		case floatSummer:
+			if specs[k].col == col && a.sum == nil {
+				a.sum = o
+			}
+		case *countAgg:
+			if specs[k].col == col && (a.cnt == nil || a.cnt.star) {
+				a.cnt = o
+			} else if o.star && a.cnt == nil {
+				a.cnt = o
+			}
+		}
+	}
+}
+
+func (a *avgAgg[T]) grow(n int) {
+	if a.sum == nil {
+		a.s = growTo(a.s, n)
+	}
+	switch {
+	case a.cnt == nil:
+		a.c = growTo(a.c, n)
+	case a.cnt.star:
+		a.nullc = growTo(a.nullc, n)
+	}
+}
+
 func (a *avgAgg[T]) update(arr arrow.Array, ids []int32) error {
-	vals := values[T](arr)
 	nulls := arr.NullN() > 0
+	if a.cnt != nil && a.cnt.star && nulls {
+		for i, g := range ids {
+			if arr.IsNull(i) {
+				a.nullc[g]++
+			}
+		}
+	}
+	ownSum, ownCount := a.sum == nil, a.cnt == nil
+	if !ownSum && !ownCount {
+		return nil
+	}
+	vals := values[T](arr)
 	for i, g := range ids {
 		if nulls && arr.IsNull(i) {
 			continue
 		}
-		a.s[g] += float64(vals[i])
-		a.c[g]++
+		if ownSum {
+			a.s[g] += float64(vals[i])
+		}
+		if ownCount {
+			a.c[g]++
+		}
 	}
 	return nil
 }
+
 func (a *avgAgg[T]) finish(mem memory.Allocator) arrow.Array {
-	out := make([]float64, len(a.s))
-	valid := make([]bool, len(a.s))
-	for g, c := range a.c {
+	sums, counts := a.s, a.c
+	if a.sum != nil {
+		sums = a.sum.sums()
+	}
+	if a.cnt != nil {
+		counts = a.cnt.c
+	}
+	n := len(counts)
+	out := make([]float64, n)
+	valid := make([]bool, n)
+	for g, c := range counts[:n] {
+		if a.nullc != nil {
+			c -= a.nullc[g]
+		}
 		if c > 0 {
-			out[g] = a.s[g] / float64(c)
+			out[g] = sums[g] / float64(c)
 			valid[g] = true
 		}
 	}

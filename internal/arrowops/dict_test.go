@@ -3,6 +3,7 @@ package arrowops
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -141,4 +142,61 @@ func (r schemaChecked) Next() bool {
 		r.t.Fatalf("batch schema %s, want %s", r.RecordBatch().Schema(), r.want)
 	}
 	return ok
+}
+
+// avg shares the state of a sum or count of the same column (avgAgg.link): alone or beside
+// sum(amount), count(amount), count(*) (amount has a null) and aggregates of other columns, it
+// gives the same averages.
+func TestAvgSharesSumAndCount(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	avgOnly := func(aggs string) []string {
+		_, rows, err := run(t, mem, `[{"group_by": {"keys": ["user_id"], "aggs": {`+aggs+`}}}]`, ordersBatches, usersBatches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// user_id | a | ...: keep the key and the average.
+		out := make([]string, len(rows))
+		for i, r := range rows {
+			f := strings.Split(r, " | ")
+			out[i] = f[0] + " | " + f[1]
+		}
+		return out
+	}
+	want := avgOnly(`"a": "avg(amount)"`)
+	if !slices.Contains(want, "2 | 150") || !slices.Contains(want, "1 | 48.333333333333336") {
+		t.Fatalf("avg alone: %v", want)
+	}
+	for _, aggs := range []string{
+		`"a": "avg(amount)", "s": "sum(amount)"`,
+		`"a": "avg(amount)", "s": "sum(amount)", "n": "count(*)"`,
+		`"a": "avg(amount)", "n": "count(*)"`,
+		`"a": "avg(amount)", "n": "count(amount)", "z": "count(*)"`,
+		`"a": "avg(amount)", "q": "sum(qty)", "n": "count(qty)"`,
+		`"a": "avg(amount)", "b": "avg(amount)", "s": "sum(amount)"`,
+	} {
+		if got := avgOnly(aggs); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", aggs, got, want)
+		}
+	}
+}
+
+// sum keeps no per-group validity until its column has a null (validSet): a group whose only
+// values are null sums to null, whether it appears before, with or after the first null.
+func TestSumValidityFromFirstNull(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	batches := []string{
+		`[{"user_id":1,"amount":1.5},{"user_id":2,"amount":2}]`,
+		`[{"user_id":3,"amount":null},{"user_id":1,"amount":1},{"user_id":5,"amount":null},{"user_id":5,"amount":4}]`,
+		`[{"user_id":4,"amount":8},{"user_id":6,"amount":null},{"user_id":2,"amount":null}]`,
+	}
+	_, rows, err := run(t, mem, `[{"group_by": {"keys": ["user_id"], "aggs": {"s": "sum(amount)", "a": "avg(amount)"}}}]`, batches, usersBatches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"1 | 1.25 | 2.5", "2 | 2 | 2", "3 | null | null", "5 | 4 | 4", "4 | 8 | 8", "6 | null | null"}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("rows %v, want %v", rows, want)
+	}
 }

@@ -97,9 +97,17 @@ func (o *groupByOp) newState(mem memory.Allocator) *groupState {
 		st.groups = 1
 	}
 	for _, s := range o.aggs {
-		a := newAggregator(s)
+		st.aggs = append(st.aggs, newAggregator(s))
+	}
+	for k, a := range st.aggs {
+		if l, ok := a.(interface {
+			link(col int, specs []aggSpec, aggs []aggregator)
+		}); ok {
+			l.link(o.aggs[k].col, o.aggs, st.aggs)
+		}
+	}
+	for _, a := range st.aggs {
 		a.grow(st.groups)
-		st.aggs = append(st.aggs, a)
 	}
 	return st
 }
