@@ -44,8 +44,8 @@ const LineageTimeout = 2 * time.Second
 
 // LineageQueue is how many events an Emitter holds for delivery over HTTP. Events are posted in
 // order by one goroutine, so a node never waits for START; the run's last event (COMPLETE, FAIL,
-// ABORT) waits until it is delivered, at most one event's worst case (two attempts of
-// LineageTimeout). An event that finds the queue full (a backend slower than the events of a
+// ABORT) waits until it is delivered, at most LineageTimeout (or the node's bookkeeping budget,
+// if shorter), after which it and what is queued before it are given up with the pod. An event that finds the queue full (a backend slower than the events of a
 // `run --all` come) is dropped, counted and logged: the metadata store, written independently,
 // keeps the run's lineage either way.
 const LineageQueue = 256
@@ -268,8 +268,9 @@ func (e *Emitter) emit(ctx context.Context, eventType string, info RunInfo, inpu
 	if done == nil || eventType == "START" {
 		return
 	}
-	// The run's last event: the pod may exit next, so wait for it (and the events before it).
-	wait := time.NewTimer(2*e.timeout + 100*time.Millisecond)
+	// The run's last event: the pod may exit next, so wait for it (and the events before it), as
+	// long as one attempt may take: a backend that does not answer costs the node that, once.
+	wait := time.NewTimer(e.timeout)
 	defer wait.Stop()
 	select {
 	case <-done:
