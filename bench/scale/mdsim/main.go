@@ -289,9 +289,9 @@ var loaded = []string{"aiflow_runs", "aiflow_node_attempts", "aiflow_commits"}
 
 // history loads days x perDay attempts ending now (one run per 20 attempts, 2% failed), with one
 // commit per succeeded attempt, in one statement per day and table, -conns days at a time. Before
-// the load it drops the loaded tables' keys and indexes and turns the usage triggers off; after it
-// builds the keys and indexes again and the rollups once (daily from hourly), as the migration
-// that created them does. The schema is the same afterwards (a check compares the index
+// the load it drops the loaded tables' keys and indexes and turns the usage trigger off (the load
+// adds each statement's attempts to the hourly rollup itself); after it, it builds the keys and
+// indexes again and the daily rollup from the hourly one. The schema is the same afterwards (a check compares the index
 // definitions).
 func history(ctx context.Context, dsn string, days, perDay, conns int) error {
 	t0 := time.Now()
@@ -358,14 +358,19 @@ SELECT 'scale_p' || lpad((r % 10000)::text, 5, '0'), 'hist__' || $1::int || '_' 
 FROM generate_series(0, $4::int - 1) r`, d, day0, step, runsPerDay); err != nil {
 			return err
 		}
-		if err := exec(`INSERT INTO aiflow_node_attempts (pipeline_id, run_id, node_id, try, attempt_id, ir_hash, status, exit_code,
+		// The hourly rollup of the attempts as they are inserted (no second scan of them), added to
+		// what is there: the hours at a day's edges get attempts from two loads.
+		if err := exec(`WITH a AS (
+INSERT INTO aiflow_node_attempts (pipeline_id, run_id, node_id, try, attempt_id, ir_hash, status, exit_code,
        started_us, ended_us, rows_in, rows_out, bytes_in, bytes_out, engine, pod_name)
 SELECT 'scale_p' || lpad((r % 10000)::text, 5, '0'), 'hist__' || $1::int || '_' || r, 'n' || lpad(n::text, 2, '0'), 1, 'a',
        'h' || lpad((r % 10000)::text, 5, '0'),
        CASE WHEN r % 50 = 7 AND n = 19 THEN 'failed' ELSE 'succeeded' END, CASE WHEN r % 50 = 7 AND n = 19 THEN 65 ELSE 0 END,
        $2::bigint + r * $3::bigint + n * 1000000, $2::bigint + r * $3::bigint + n * 1000000 + 30000000,
        1000, 1000, 1048576, 65536, 'arrow', 'pod'
-FROM generate_series(0, $4::int - 1) r, generate_series(0, 19) n`, d, day0, step, runsPerDay); err != nil {
+FROM generate_series(0, $4::int - 1) r, generate_series(0, 19) n
+RETURNING pipeline_id, ir_hash, started_us, ended_us, rows_in, rows_out, bytes_in, bytes_out)
+`+rollupHourly, d, day0, step, runsPerDay); err != nil {
 			return err
 		}
 		return exec(`INSERT INTO aiflow_commits (pipeline_id, run_id, node_id, try, manifest_json, committed_us)
@@ -382,8 +387,7 @@ FROM generate_series(0, $4::int - 1) r, generate_series(0, 19) n WHERE NOT (r % 
 	}
 	for _, q := range []string{
 		`ALTER TABLE aiflow_node_attempts ENABLE TRIGGER aiflow_usage_track`,
-		`DELETE FROM aiflow_usage_hourly`, `DELETE FROM aiflow_usage_daily`,
-		rebuildHourly, rebuildDaily, `ANALYZE`,
+		`DELETE FROM aiflow_usage_daily`, rebuildDaily, `ANALYZE`,
 	} {
 		if err := exec(q); err != nil {
 			return err
@@ -455,16 +459,20 @@ func parallel(conns, n int, fn func(int) error) error {
 	return first
 }
 
-// The rollups of the whole history, as migration 0004 computes them: hourly from the attempts,
-// daily from the hourly (an hour lies within one UTC day), one scan of the attempts.
+// The rollups as migration 0004's triggers keep them: hourly from the attempts a statement
+// inserts (WITH a AS (INSERT ... RETURNING ...)), added to the rows there; daily from the hourly
+// once at the end (an hour lies within one UTC day).
 const (
-	rebuildHourly = `INSERT INTO aiflow_usage_hourly
+	rollupHourly = `INSERT INTO aiflow_usage_hourly
 SELECT a.started_us - a.started_us % 3600000000, COALESCE(p.team, ''), COALESCE(p.project, ''), COALESCE(p.cost_center, ''),
        COUNT(*), SUM(a.ended_us - a.started_us), SUM(a.rows_in), SUM(a.rows_out), SUM(a.bytes_in), SUM(a.bytes_out)
-FROM aiflow_node_attempts a
-LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = a.pipeline_id AND p.ir_hash = a.ir_hash
+FROM a LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = a.pipeline_id AND p.ir_hash = a.ir_hash
 WHERE a.ended_us IS NOT NULL
-GROUP BY 1, 2, 3, 4`
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (bucket_us, team, project, cost_center) DO UPDATE SET
+    attempts = aiflow_usage_hourly.attempts + excluded.attempts, node_us = aiflow_usage_hourly.node_us + excluded.node_us,
+    rows_in = aiflow_usage_hourly.rows_in + excluded.rows_in, rows_out = aiflow_usage_hourly.rows_out + excluded.rows_out,
+    bytes_in = aiflow_usage_hourly.bytes_in + excluded.bytes_in, bytes_out = aiflow_usage_hourly.bytes_out + excluded.bytes_out`
 	rebuildDaily = `INSERT INTO aiflow_usage_daily
 SELECT bucket_us - bucket_us % 86400000000, team, project, cost_center,
        SUM(attempts), SUM(node_us), SUM(rows_in), SUM(rows_out), SUM(bytes_in), SUM(bytes_out)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The metadata store and fleet metrics simulations in one command each (bench/scale/README.md).
+# Each starts a PostgreSQL of its own (scripts/services.sh with a state folder of its own, never
+# the test services), runs, and stops it (KEEP=1 leaves it running, its DSN printed):
+#
+#   bench/scale/mdsim.sh history [DAYS]  # DAYS (30) x 1M node attempts, the CLI's queries timed,
+#                                        # then the fleet /metrics endpoint scraped over that history
+#   bench/scale/mdsim.sh burst [N]       # N (100000) attempts in bursts of 2,000 starts/s from 4
+#                                        # writer processes, then every commit checked once
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+mode="${1:-history}"
+SVC="$(mktemp -d /tmp/aiflow-scale.XXXXXX)"
+export AIFLOW_SERVICES_DIR="$SVC"
+stop() {
+  [[ -n "${FLEET_PID:-}" ]] && kill "$FLEET_PID" 2>/dev/null || true
+  if [[ "${KEEP:-}" != 1 ]]; then
+    scripts/services.sh down postgres >/dev/null 2>&1 || true
+    rm -rf "$SVC"
+  fi
+}
+trap stop EXIT
+scripts/services.sh up postgres
+# shellcheck disable=SC1091
+source "$SVC/env"
+DSN="$AIFLOW_TEST_PG_DSN"
+[[ "${KEEP:-}" == 1 ]] && echo "PostgreSQL: $DSN (state $SVC; stop with AIFLOW_SERVICES_DIR=$SVC scripts/services.sh down postgres)"
+go build -o "$SVC/mdsim" ./bench/scale/mdsim
+go build -o "$SVC/aiflow-runner" ./cmd/aiflow-runner
+
+case "$mode" in
+history)
+  t0=$SECONDS
+  "$SVC/mdsim" -mode history -dsn "$DSN" -days "${2:-30}"
+  "$SVC/mdsim" -mode query -dsn "$DSN"
+  # The fleet endpoint over that history: series and scrape time (a read every 10 s at most).
+  AIFLOW_METADATA_DSN="$DSN" "$SVC/aiflow-runner" metrics serve --addr 127.0.0.1:0 >"$SVC/fleet.out" 2>&1 &
+  FLEET_PID=$!
+  for _ in $(seq 50); do grep -q http "$SVC/fleet.out" 2>/dev/null && break; sleep 0.2; done
+  url="$(grep -o 'http://[^ ]*' "$SVC/fleet.out")"
+  for i in 1 2 3; do
+    curl -sf -o "$SVC/metrics.txt" -w "fleet scrape $i: %{time_total} s, %{size_download} bytes\n" "$url"
+    sleep 11
+  done
+  echo "fleet series: $(grep -vc '^#' "$SVC/metrics.txt") ($(grep '^aiflow_fleet_read_seconds' "$SVC/metrics.txt"))"
+  echo "history mode: $((SECONDS - t0)) s in all"
+  ;;
+burst)
+  "$SVC/mdsim" -mode burst -dsn "$DSN" -attempts "${2:-100000}" -procs 4 -conc 8 -rate 2000
+  ;;
+*)
+  echo "usage: bench/scale/mdsim.sh history [DAYS] | burst [N]" >&2
+  exit 64
+  ;;
+esac
