@@ -526,7 +526,11 @@ func testUsageRollups(t *testing.T, s metadata.Store) {
 		all = append(all, d.Attempts...)
 	}
 	for _, since := range []time.Time{at(-24 * time.Hour), base, at(17 * time.Minute), at(time.Hour), at(21*time.Hour + 30*time.Minute),
-		time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC), at(49*time.Hour + 59*time.Minute), at(100 * time.Hour)} {
+		time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC), at(49*time.Hour + 59*time.Minute), at(100 * time.Hour),
+		// On an attempt's start; in the first half of an hour after an attempt of that hour (left
+		// out by subtraction from the hour's rollup), at the half, in the second half.
+		at(73 * time.Minute), at(78 * time.Minute), at(149 * time.Minute), at(150 * time.Minute), at(370 * time.Minute),
+		at(219 * time.Minute), at(30*time.Hour + time.Second), at(40*time.Hour - time.Second)} {
 		want := map[string]metadata.UsageRow{}
 		for _, a := range all {
 			if a.EndedAt == nil || a.StartedAt.Before(since) {
