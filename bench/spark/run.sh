@@ -2,6 +2,7 @@
 # A spark node's runner overhead vs the same SQL from a PySpark Spark Connect client.
 #
 #   source .services/env && bench/spark/run.sh [RUNS]
+#   BASELINE_RUNNER=/tmp/old-runner bench/spark/run.sh 5   # also time another build, interleaved
 #
 # Both sides run the example's enrich_orders SQL over raw.sales_orders (dt = 2024-01-02, created
 # by examples/user_features/sampledata) on the test server and let Spark write the result as
@@ -17,7 +18,8 @@ remote=${AIFLOW_TEST_SPARK_REMOTE:?source .services/env first (scripts/services.
 py=$PWD/.venv-spark/bin/python
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 go build -o "$work/aiflow-runner" ./cmd/aiflow-runner
-AIFLOW_SPARK_REMOTE=$remote go run ./examples/user_features/sampledata >/dev/null
+# A Spark catalog table (the Delta default is a path table, not raw.sales_orders in the catalog).
+AIFLOW_SPARK_REMOTE=$remote go run ./examples/user_features/sampledata --format parquet >/dev/null
 cat > "$work/bench.yaml" <<'YAML'
 api_version: aiflow/v1
 pipeline: {id: spark_bench, owner: bench, env: dev}
@@ -45,11 +47,18 @@ export AIFLOW_SPARK_REMOTE=$remote AIFLOW_LOG_LEVEL=warn AIFLOW_LOG_FORMAT=text
     ./aiflow-runner run --pipeline spark_bench --node enrich_orders --ir bench.yaml --run-id "r$i" --logical-date 2024-01-02 >/dev/null
     e=$(date +%s%N)
     echo "runner $(( (e - s) / 1000000 ))"
+    if [[ -n ${BASELINE_RUNNER:-} ]]; then
+      "$BASELINE_RUNNER" run --pipeline spark_bench --node orders_onelake --ir bench.yaml --run-id "b$i" --logical-date 2024-01-02 >/dev/null
+      s=$(date +%s%N)
+      "$BASELINE_RUNNER" run --pipeline spark_bench --node enrich_orders --ir bench.yaml --run-id "b$i" --logical-date 2024-01-02 >/dev/null
+      e=$(date +%s%N)
+      echo "baseline $(( (e - s) / 1000000 ))"
+    fi
+    "$py" "$OLDPWD/bench/spark/pyspark_connect.py" "$remote" "$work/py" 1
   done
-  "$py" "$OLDPWD/bench/spark/pyspark_connect.py" "$remote" "$work/py" "$runs"
   s=$(date +%s%N)
   "$py" "$OLDPWD/bench/spark/pyspark_connect.py" "$remote" "$work/py" 1 >/dev/null
   e=$(date +%s%N)
   echo "pyspark-process $(( (e - s) / 1000000 ))"
 } | awk '{t[$1]=t[$1] " " $2} END {for (k in t) print k ":" t[k] " ms"}' | sort
-echo "(each line: wall ms per run; runner = whole aiflow-runner process for the spark node; pyspark = session+sql+write+stop in a running interpreter; pyspark-process = one whole python process)"
+echo "(each line: wall ms per run, rounds interleaved; runner = whole aiflow-runner process for the spark node; baseline = the same with BASELINE_RUNNER; pyspark = session+sql+write+stop in a running interpreter; pyspark-process = one whole python process)"

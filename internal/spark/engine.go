@@ -117,7 +117,7 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *sparkspec.Tra
 	}
 	defer s.Close()
 	out := &plugin.Output{}
-	inputs, stats, err := registerInputs(ctx, s, env, out)
+	inputs, stats, counted, err := registerInputs(ctx, s, env, out)
 	if err != nil {
 		return nil, s.checkLost(ctx, err)
 	}
@@ -149,6 +149,9 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *sparkspec.Tra
 	}
 	m, err := Stage(ctx, s, env, df)
 	if err != nil {
+		return nil, s.checkLost(ctx, err)
+	}
+	if err := counted(); err != nil {
 		return nil, s.checkLost(ctx, err)
 	}
 	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
@@ -222,47 +225,85 @@ type InputStats struct {
 }
 
 // registerInputs reads every input, registers it as a temp view named by its node id, and counts
-// what was read.
-func registerInputs(ctx context.Context, s *Session, env *plugin.Env, out *plugin.Output) (map[string]sql.DataFrame, map[string]InputStats, error) {
+// what was read. A files input's rows are in its manifest; a catalog table's are counted by a
+// Spark job that runs while the node's own query does: counted waits for those counts (call it
+// once the output is staged).
+func registerInputs(ctx context.Context, s *Session, env *plugin.Env, out *plugin.Output) (map[string]sql.DataFrame, map[string]InputStats, func() error, error) {
 	inputs := map[string]sql.DataFrame{}
 	stats := map[string]InputStats{}
+	type counting struct {
+		id  string
+		res chan error
+		st  *InputStats
+	}
+	var pending []counting
+	counted := func() error {
+		var first error
+		for _, c := range pending {
+			if err := <-c.res; err != nil {
+				if first == nil {
+					first = fmt.Errorf("count input %s: %w", c.id, err)
+				}
+				continue
+			}
+			stats[c.id] = *c.st
+			out.RowsIn += c.st.Rows
+		}
+		pending = nil
+		return first
+	}
 	// Inputs of Python-plugin sources are read by their Python Spark readers, which register
 	// them as temp views of this session.
 	pyInputs, err := readPythonInputs(ctx, s, env)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, id := range env.InputOrder {
 		var df sql.DataFrame
 		var err error
 		if pyInputs[id] {
 			if df, err = s.Sql(ctx, "SELECT * FROM "+quoteIdent(id)); err != nil {
-				return nil, nil, fmt.Errorf("input %s: %w", id, Classify(err, s.Remote))
+				return nil, nil, nil, fmt.Errorf("input %s: %w", id, Classify(err, s.Remote))
 			}
 		} else if df, err = ReadInput(ctx, s, env, id); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		} else if err := df.CreateOrReplaceTempView(ctx, id); err != nil {
-			return nil, nil, fmt.Errorf("register input %s as a temp view: %w", id, Classify(err, s.Remote))
+			return nil, nil, nil, fmt.Errorf("register input %s as a temp view: %w", id, Classify(err, s.Remote))
 		}
-		st, err := statsOf(ctx, s, df, env.Inputs[id])
-		if err != nil {
-			return nil, nil, fmt.Errorf("count input %s: %w", id, err)
-		}
-		inputs[id], stats[id] = df, st
-		out.RowsIn += st.Rows
-		out.BytesIn += env.Inputs[id].Bytes
-		if m := env.Inputs[id]; m.Table != nil {
+		m := env.Inputs[id]
+		inputs[id] = df
+		out.BytesIn += m.Bytes
+		if m.Table != nil {
 			out.Read = append(out.Read, manifest.DatasetRef{Namespace: "onelake", Name: m.Table.Name})
 		}
+		if st, ok := knownStats(m); ok {
+			stats[id] = st
+			out.RowsIn += st.Rows
+			continue
+		}
+		c := counting{id: id, res: make(chan error, 1), st: &InputStats{}}
+		go func() {
+			st, err := statsOf(ctx, s, df, m)
+			*c.st = st
+			c.res <- err
+		}()
+		pending = append(pending, c)
 	}
-	return inputs, stats, nil
+	return inputs, stats, counted, nil
+}
+
+// knownStats are an input's rows and schema when its manifest knows them (files), without
+// asking Spark.
+func knownStats(m *manifest.Manifest) (InputStats, bool) {
+	st := InputStats{Rows: m.Rows, Schema: m.Schema}
+	return st, m.Kind == manifest.KindFiles && (m.Rows > 0 || len(m.Files) == 0) && len(m.Schema) > 0
 }
 
 // statsOf counts an input: a files manifest knows its rows; a table is counted by Spark (after
 // its partition filter).
 func statsOf(ctx context.Context, s *Session, df sql.DataFrame, m *manifest.Manifest) (InputStats, error) {
-	st := InputStats{Rows: m.Rows, Schema: m.Schema}
-	if m.Kind == manifest.KindFiles && (m.Rows > 0 || len(m.Files) == 0) && len(m.Schema) > 0 {
+	st, ok := knownStats(m)
+	if ok {
 		return st, nil
 	}
 	n, err := df.Count(ctx)

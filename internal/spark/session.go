@@ -39,9 +39,12 @@ import (
 	"github.com/apache/spark-connect-go/spark/sql"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/credentials/oauth"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -106,9 +109,11 @@ type Session struct {
 	raw string
 }
 
-// Connect opens a session and proves the server answers (a SELECT 1), retrying transient
+// Connect opens a session once the server accepts the connection, retrying transient
 // failures with backoff until the connect timeout: then it fails with fault.Temporary naming the
-// remote (exit 75). Authentication failures and bad remotes are fault.Config.
+// remote (exit 75). Bad remotes are fault.Config; an authentication failure is found (and
+// classified fault.Config) by the session's first real call. No query is run to probe the
+// server: the node's first call would do the same round trip anyway.
 func Connect(ctx context.Context, o Options) (*Session, error) {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
@@ -166,22 +171,26 @@ func open(ctx context.Context, remote string) (*Session, error) {
 	return &Session{SparkSession: s, Remote: Redact(remote), conn: cb, raw: remote}, nil
 }
 
-// probe runs SELECT 1 under ctx. The client may block in its own retry sleeps, which ignore
-// the context: the probe gives up at the deadline regardless.
+// probe waits until the session's connection is established (TCP, TLS, HTTP/2): a server
+// that is down or still starting fails it with codes.Unavailable, which Connect retries. It
+// runs nothing on the server.
 func (s *Session) probe(ctx context.Context) error {
-	done := make(chan error, 1)
-	go func() {
-		df, err := s.Sql(ctx, "SELECT 1 AS aiflow_probe")
-		if err == nil {
-			_, err = df.Collect(ctx)
+	conn := s.conn.conn
+	if conn == nil {
+		return status.Error(codes.Unavailable, "no connection")
+	}
+	conn.Connect()
+	for {
+		switch st := conn.GetState(); st {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return status.Errorf(codes.Unavailable, "connection %s", strings.ToLower(st.String()))
+		default:
+			if !conn.WaitForStateChange(ctx, st) {
+				return ctx.Err()
+			}
 		}
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
