@@ -434,7 +434,7 @@ func TestAssetURIs(t *testing.T) {
 func TestSecretEnvAgreesWithRunner(t *testing.T) {
 	name := SecretEnv("feature-store-db", "dsn.url")
 	t.Setenv(name, "postgres://example")
-	got, err := plugin.Secret{Ref: "feature-store-db/dsn.url"}.Resolve()
+	got, err := plugin.Secret{Ref: "feature-store-db/dsn.url"}.Resolve(t.TempDir())
 	if err != nil || got != "postgres://example" {
 		t.Fatalf("runner resolved %q, %v from %s", got, err, name)
 	}

@@ -43,5 +43,6 @@ func (e *Env) OpenInput(ctx context.Context, id string, c *Counter) (array.Recor
 
 // ResolvePath turns a user path into the URI runtimes write to: s3:// and file:// stay, a plain
 // path becomes an absolute file:// URI. A local path must lie under AIFLOW_ALLOWED_ROOTS when
-// that is set (`..` and symlinks resolved); else the error is a configuration error (exit 78).
-func ResolvePath(p string) (string, error) { return readers.ResolveURI(p) }
+// that is set (`..` and symlinks resolved; the roots of e.Store); else the error is a
+// configuration error (exit 78).
+func (e *Env) ResolvePath(p string) (string, error) { return readers.ResolveURI(e.Store.Guard(), p) }

@@ -66,12 +66,13 @@ var secretRefRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z
 // ResolveRefs returns v with every secret reference in it ("${ENV}" strings and
 // {secret: name/key} mappings, at any depth) replaced by the secret's value; resolved receives
 // each value first. Free-form params handed to user code (the python engine's) go through it,
-// so user code sees values, never "${...}".
-func ResolveRefs(v any, resolved func(...string)) (any, error) {
+// so user code sees values, never "${...}". secretsDir is where Secret volumes are mounted
+// (Secret.Resolve).
+func ResolveRefs(v any, secretsDir string, resolved func(...string)) (any, error) {
 	switch x := v.(type) {
 	case string:
 		if m := envRef.FindStringSubmatch(x); m != nil {
-			val, err := Secret{Env: m[1]}.Resolve()
+			val, err := Secret{Env: m[1]}.Resolve(secretsDir)
 			if err != nil {
 				return nil, err
 			}
@@ -81,7 +82,7 @@ func ResolveRefs(v any, resolved func(...string)) (any, error) {
 		return x, nil
 	case map[string]any:
 		if ref, ok := x["secret"].(string); ok && len(x) == 1 && secretRefRE.MatchString(ref) {
-			val, err := Secret{Ref: ref}.Resolve()
+			val, err := Secret{Ref: ref}.Resolve(secretsDir)
 			if err != nil {
 				return nil, err
 			}
@@ -90,7 +91,7 @@ func ResolveRefs(v any, resolved func(...string)) (any, error) {
 		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			r, err := ResolveRefs(e, resolved)
+			r, err := ResolveRefs(e, secretsDir, resolved)
 			if err != nil {
 				return nil, err
 			}
@@ -100,13 +101,31 @@ func ResolveRefs(v any, resolved func(...string)) (any, error) {
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			r, err := ResolveRefs(e, resolved)
+			r, err := ResolveRefs(e, secretsDir, resolved)
 			if err != nil {
 				return nil, err
 			}
 			out[i] = r
 		}
 		return out, nil
+	}
+	return v, nil
+}
+
+// ResolveSecret returns the secret's value (Secret.Resolve, with the mounted secrets under
+// AIFLOW_SECRETS_DIR) and registers it with the redactor first, so that no log line, error or
+// lineage event the runtime writes afterwards can carry it.
+func (e *Env) ResolveSecret(s Secret) (string, error) {
+	dir := ""
+	if e.Config != nil {
+		dir = e.Config.SecretsDir
+	}
+	v, err := s.Resolve(dir)
+	if err != nil {
+		return "", err
+	}
+	if e.Redact != nil {
+		e.Redact.Add(v)
 	}
 	return v, nil
 }

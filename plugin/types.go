@@ -66,17 +66,14 @@ func (s Secret) String() string {
 // IsZero reports whether no reference is set.
 func (s Secret) IsZero() bool { return s.Env == "" && s.Ref == "" }
 
-// SecretsDir is where Kubernetes Secret volumes are mounted: a reference name/key is read from
-// $AIFLOW_SECRETS_DIR/name/key, or from the environment variable AIFLOW_SECRET_<NAME>_<KEY>.
-func SecretsDir() string {
-	if d := os.Getenv("AIFLOW_SECRETS_DIR"); d != "" {
-		return d
-	}
-	return "/var/run/secrets/aiflow"
-}
-
-// Resolve returns the secret's value. The value must never be logged or stored.
-func (s Secret) Resolve() (string, error) {
+// Resolve returns the secret's value. The value must never be logged or stored: a runtime calls
+// Env.ResolveSecret, which also registers it with the redactor. A reference name/key is read
+// from the environment variable AIFLOW_SECRET_<NAME>_<KEY>, else from secretsDir/name/key (where
+// Kubernetes Secret volumes are mounted: AIFLOW_SECRETS_DIR, config.Config.SecretsDir).
+//
+// Both variables are read from the process environment, not through internal/config: their
+// names are user data (the pipeline names them), and the pod's Secret env refs fill them.
+func (s Secret) Resolve(secretsDir string) (string, error) {
 	switch {
 	case s.Env != "":
 		v, ok := os.LookupEnv(s.Env)
@@ -90,9 +87,9 @@ func (s Secret) Resolve() (string, error) {
 		if v, ok := os.LookupEnv(envName); ok {
 			return v, nil
 		}
-		b, err := ir.ReadRegularFile(filepath.Join(SecretsDir(), filepath.Base(name), filepath.Base(key)), 1<<20)
+		b, err := ir.ReadRegularFile(filepath.Join(secretsDir, filepath.Base(name), filepath.Base(key)), 1<<20)
 		if err != nil {
-			return "", fmt.Errorf("secret %s: not in $%s nor mounted under %s", s.Ref, envName, SecretsDir())
+			return "", fmt.Errorf("secret %s: not in $%s nor mounted under %s", s.Ref, envName, secretsDir)
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
-	"github.com/aiflow-dev/aiflow/internal/pathguard"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 )
 
@@ -99,15 +99,19 @@ func (c *demoDataCmd) Run(e *Env) error {
 	if c.Rows < 0 || c.Users < 1 {
 		return fault.Usagef("demo-data: --rows must be ≥ 0 and --users ≥ 1")
 	}
-	uri, err := readers.ResolveURI(c.Out)
+	cfg, err := config.LoadFrom(e.Ctx, lookuper(e.Lookup))
 	if err != nil {
 		return err
 	}
-	stOpts := objstore.OptionsFromEnv()
-	if stOpts.Guard, err = pathguard.FromEnv(); err != nil {
+	stOpts, err := cfg.StoreOptions()
+	if err != nil {
 		return err
 	}
 	st := objstore.New(stOpts)
+	uri, err := readers.ResolveURI(st.Guard(), c.Out)
+	if err != nil {
+		return err
+	}
 	if err := st.DeletePrefix(e.Ctx, uri+"/"); err != nil {
 		return err
 	}

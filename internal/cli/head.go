@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/readers"
@@ -32,11 +33,19 @@ func (c *headCmd) Run(e *Env) error {
 	if c.Rows < 0 {
 		return fault.Usagef("head: --rows must not be negative")
 	}
-	uri, err := readers.ResolveURI(c.Path)
+	cfg, err := config.LoadFrom(e.Ctx, lookuper(e.Lookup))
 	if err != nil {
 		return err
 	}
-	st := objstore.New(objstore.OptionsFromEnv())
+	opts, err := cfg.StoreOptions()
+	if err != nil {
+		return err
+	}
+	st := objstore.New(opts)
+	uri, err := readers.ResolveURI(st.Guard(), c.Path)
+	if err != nil {
+		return err
+	}
 	ds, err := dataset.Open(e.Ctx, st, uri, dataset.ReadOptions{})
 	if err != nil {
 		return err

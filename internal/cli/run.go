@@ -22,7 +22,6 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/node"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/observability"
-	"github.com/aiflow-dev/aiflow/internal/pathguard"
 	"github.com/aiflow-dev/aiflow/ir"
 )
 
@@ -157,37 +156,17 @@ func openSession(e *Env, cfg *config.Config) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := objstore.OptionsFromEnv()
-	if cfg.S3Endpoint != "" {
-		opts.S3Endpoint = cfg.S3Endpoint
-	}
-	opts.Log = log
-	if opts.Guard, err = storeGuard(cfg); err != nil {
+	opts, err := cfg.StoreOptions()
+	if err != nil {
 		return nil, err
 	}
+	opts.Log = log
 	st := objstore.New(opts)
 	s := &session{cfg: cfg, meta: meta, store: st, log: log, out: out}
 	s.runner = &node.Runner{Registry: e.Registry, Config: cfg, Meta: meta, Store: st, Log: log,
 		Obs: &node.Observability{Out: out, Format: cfg.LogFormat, Level: cfg.LogLevel, Redact: redact, Lineage: lin,
 			PushgatewayURL: cfg.PushgatewayURL, MetricsAddr: cfg.MetricsAddr}}
 	return s, nil
-}
-
-// storeGuard confines the store's local paths to AIFLOW_ALLOWED_ROOTS plus the runner's own
-// local areas (staging, the lake root), which the operator configured like the roots; nil when
-// no roots are set.
-func storeGuard(cfg *config.Config) (*pathguard.Guard, error) {
-	g, err := pathguard.FromEnv()
-	if g == nil || err != nil {
-		return nil, err
-	}
-	var own []string
-	for _, u := range []string{cfg.StagingURI, cfg.LakeRoot} {
-		if p, ok := strings.CutPrefix(u, "file://"); ok {
-			own = append(own, p)
-		}
-	}
-	return g.With(own...)
 }
 
 func (s *session) close() {

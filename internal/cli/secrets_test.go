@@ -44,7 +44,7 @@ func (c *secretSink) Validate() error {
 type secretSinkRuntime struct{}
 
 func (secretSinkRuntime) Publish(ctx context.Context, env *plugin.Env, c *secretSink) (*plugin.Output, error) {
-	v, err := c.DSN.Resolve()
+	v, err := c.DSN.Resolve(env.Config.SecretsDir)
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "")
 	}
@@ -91,7 +91,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	t.Setenv("MY_TOKEN", envValue)
 	secrets := w.path("secrets")
 	w.write("secrets/fs/token", mounted+"\n")
-	t.Setenv("AIFLOW_SECRETS_DIR", secrets)
+	w.env["AIFLOW_SECRETS_DIR"] = secrets
 
 	var pushMu sync.Mutex
 	var pushed bytes.Buffer

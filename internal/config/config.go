@@ -15,6 +15,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
+	"github.com/aiflow-dev/aiflow/internal/pathguard"
 	"github.com/aiflow-dev/aiflow/ir"
 )
 
@@ -145,6 +146,26 @@ func LoadFrom(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		return nil, fault.Configf("AIFLOW_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
 	}
 	return &c, nil
+}
+
+// StoreOptions are the object store options this configuration gives: the S3 endpoint and region
+// (credentials come from the AWS SDK's own chain), and the guard of AIFLOW_ALLOWED_ROOTS widened
+// by the runner's own local areas (staging, the lake root), which the operator configured as it
+// configured the roots; no guard when no roots are set.
+func (c *Config) StoreOptions() (objstore.Options, error) {
+	opts := objstore.Options{S3Endpoint: c.S3Endpoint, Region: c.S3Region}
+	g, err := pathguard.Parse(c.AllowedRoots)
+	if g == nil || err != nil {
+		return opts, err
+	}
+	var own []string
+	for _, u := range []string{c.StagingURI, c.LakeRoot} {
+		if p, ok := strings.CutPrefix(u, "file://"); ok {
+			own = append(own, p)
+		}
+	}
+	opts.Guard, err = g.With(own...)
+	return opts, err
 }
 
 // variableNamed puts the variable's name where go-envconfig's message names the struct field

@@ -82,7 +82,7 @@ func (Sink) Publish(ctx context.Context, env *plugin.Env, cfg *SinkConfig) (*plu
 		}
 		return &plugin.Output{Manifest: readers.StagedManifest(files, schema), RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
 	}
-	dsn, err := cfg.DSN.Resolve()
+	dsn, err := env.ResolveSecret(cfg.DSN)
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "feature store DSN")
 	}

@@ -36,7 +36,7 @@ var (
 type sink struct{}
 
 func (sink) Publish(ctx context.Context, env *plugin.Env, c *SinkConfig) (*plugin.Output, error) {
-	dir, err := readers.ResolveURI(c.Path)
+	dir, err := readers.ResolveURI(env.Store.Guard(), c.Path)
 	if err != nil {
 		return nil, err
 	}

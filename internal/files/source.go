@@ -79,7 +79,7 @@ func partString(p map[string]string) string {
 type source struct{}
 
 func (source) Pin(ctx context.Context, env *plugin.Env, cfg *SourceConfig) (*plugin.Output, error) {
-	uri, err := readers.ResolveURI(cfg.Path)
+	uri, err := readers.ResolveURI(env.Store.Guard(), cfg.Path)
 	if err != nil {
 		return nil, err
 	}

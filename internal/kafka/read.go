@@ -915,7 +915,7 @@ func (d *deadLetters) flush(ctx context.Context) error {
 	if len(d.files) == 0 {
 		return nil
 	}
-	dir, err := readers.ResolveURI(d.spec.DeadLetter)
+	dir, err := readers.ResolveURI(d.st.Guard(), d.spec.DeadLetter)
 	if err != nil {
 		return err
 	}

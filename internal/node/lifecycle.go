@@ -503,7 +503,7 @@ func (r *Runner) prepare(ctx context.Context, req Request, n *ir.Node, key metad
 	// log line, error, result.json, metadata row or lineage event can carry it. A reference that
 	// does not resolve is left to the runtime that needs it to report.
 	for _, s := range plugin.SecretsIn(env.Decoded.Params) {
-		if v, err := s.Resolve(); err == nil {
+		if v, err := s.Resolve(r.Config.SecretsDir); err == nil {
 			env.Redact.Add(v)
 		}
 	}

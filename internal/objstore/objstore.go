@@ -69,18 +69,6 @@ type Options struct {
 	Guard *pathguard.Guard
 }
 
-// Env variables read by OptionsFromEnv.
-const (
-	EnvS3Endpoint = "AIFLOW_S3_ENDPOINT"
-	EnvRegion     = "AWS_REGION"
-)
-
-// OptionsFromEnv reads AIFLOW_S3_ENDPOINT and AWS_REGION. Credentials come from the SDK's standard
-// chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, shared config, web identity, IMDS).
-func OptionsFromEnv() Options {
-	return Options{S3Endpoint: os.Getenv(EnvS3Endpoint), Region: os.Getenv(EnvRegion)}
-}
-
 func (o Options) withDefaults() Options {
 	if o.Region == "" {
 		o.Region = "us-east-1"
@@ -417,6 +405,9 @@ func (s *Store) RemoveTemps(ctx context.Context, dir, namePrefix string) error {
 	})
 	return fileErr(err, "remove temp files under", dir)
 }
+
+// Guard is the confinement of the store's local paths (Options.Guard); nil confines nothing.
+func (s *Store) Guard() *pathguard.Guard { return s.opts.Guard }
 
 // ConfineTree checks a local folder this process hands whole to another one (a Spark server
 // lists, reads and writes it itself, following any link it meets): the folder and every

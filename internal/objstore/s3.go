@@ -67,7 +67,7 @@ func newS3Driver(o Options) (*s3Driver, error) {
 	}
 	if o.S3Endpoint != "" {
 		if u, err := url.Parse(o.S3Endpoint); err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fault.Configf("s3 config: %s=%q is not a URL like http://host:port", EnvS3Endpoint, o.S3Endpoint)
+			return nil, fault.Configf("s3 config: AIFLOW_S3_ENDPOINT=%q is not a URL like http://host:port", o.S3Endpoint)
 		}
 	}
 	c := s3.NewFromConfig(cfg, func(so *s3.Options) {

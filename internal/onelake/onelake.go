@@ -39,17 +39,19 @@ var (
 )
 
 // TableDir maps a onelake table name to its folder under the lake root:
-// raw.sales_orders → <root>/raw/sales_orders/.
+// raw.sales_orders → <root>/raw/sales_orders/. The folder is confined where it is used: the
+// store's guard checks every local path it opens, `..` and symlinks resolved (a symlinked
+// namespace folder under the root cannot lead out), and a folder handed whole to Spark is
+// checked first (objstore.Store.ConfineTree).
 func TableDir(root, name string) (string, error) {
 	if _, err := sqltext.QualifiedName(name); err != nil {
 		return "", fault.Wrap(fault.Config, err, "")
 	}
-	root, err := readers.ResolveURI(root)
+	root, err := readers.ResolveURI(nil, root)
 	if err != nil {
 		return "", err
 	}
-	// Checked again as a whole: a symlinked namespace folder under the root must not lead out.
-	return readers.ResolveURI(strings.TrimSuffix(root, "/") + "/" + strings.ReplaceAll(name, ".", "/") + "/")
+	return readers.ResolveURI(nil, strings.TrimSuffix(root, "/")+"/"+strings.ReplaceAll(name, ".", "/")+"/")
 }
 
 type source struct{}

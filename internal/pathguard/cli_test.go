@@ -33,8 +33,8 @@ func TestRunnerConfined(t *testing.T) {
 	if err := os.Symlink(outside, root+"/in/link"); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(pathguard.RootsEnv, root)
-	env := map[string]string{"AIFLOW_HOME": filepath.Join(root, ".aiflow"), "AIFLOW_LOG_FORMAT": "text", "AIFLOW_LOG_LEVEL": "warn"}
+	env := map[string]string{"AIFLOW_HOME": filepath.Join(root, ".aiflow"), "AIFLOW_LOG_FORMAT": "text", "AIFLOW_LOG_LEVEL": "warn",
+		pathguard.RootsEnv: root}
 	run := func(name, src, out string) (int, string) {
 		spec := filepath.Join(root, name+".yaml")
 		y := "api_version: aiflow/v1\npipeline: {id: " + name + ", owner: me, env: dev}\nnodes:\n" +
@@ -78,8 +78,8 @@ func TestRunnerConfinedInsideSinks(t *testing.T) {
 	if err := os.WriteFile(root+"/in/data.csv", []byte("id,region\n1,eu\n2,us\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(pathguard.RootsEnv, root)
-	env := map[string]string{"AIFLOW_HOME": filepath.Join(root, ".aiflow"), "AIFLOW_LOG_FORMAT": "text", "AIFLOW_LOG_LEVEL": "warn"}
+	env := map[string]string{"AIFLOW_HOME": filepath.Join(root, ".aiflow"), "AIFLOW_LOG_FORMAT": "text", "AIFLOW_LOG_LEVEL": "warn",
+		pathguard.RootsEnv: root}
 	run := func(name, sink string) (int, string) {
 		spec := filepath.Join(root, name+".yaml")
 		y := "api_version: aiflow/v1\npipeline: {id: " + name + ", owner: me, env: dev}\nnodes:\n" +

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -44,9 +43,10 @@ func New(roots ...string) (*Guard, error) {
 	return g, nil
 }
 
-// FromEnv returns the guard AIFLOW_ALLOWED_ROOTS describes, or nil when it is unset or empty.
-func FromEnv() (*Guard, error) {
-	v := strings.TrimSpace(os.Getenv(RootsEnv))
+// Parse returns the guard a value of AIFLOW_ALLOWED_ROOTS describes (internal/config reads it),
+// or nil when it is empty.
+func Parse(v string) (*Guard, error) {
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil, nil
 	}

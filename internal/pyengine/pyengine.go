@@ -88,7 +88,7 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 	}
 	// The function gets secret values, not "${...}" references: resolved here, each value
 	// registered with the redactor first (request.json is private to this attempt, mode 0600).
-	params, err := plugin.ResolveRefs(req.Params, env.Redact.Add)
+	params, err := plugin.ResolveRefs(req.Params, env.Config.SecretsDir, env.Redact.Add)
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "python params")
 	}

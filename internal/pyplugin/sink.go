@@ -84,7 +84,7 @@ func (s Sink) write(ctx context.Context, env *plugin.Env, rr array.RecordReader)
 	for k, v := range env.Node.Params {
 		params[k] = v
 	}
-	resolved, err := plugin.ResolveRefs(params, env.Redact.Add)
+	resolved, err := plugin.ResolveRefs(params, env.Config.SecretsDir, env.Redact.Add)
 	if err != nil {
 		return fault.Wrap(fault.Config, err, "sink %s params", env.Node.ID)
 	}

@@ -18,14 +18,11 @@ import (
 // ResolveURI turns a user path into a URI: s3:// and file:// stay, a plain path becomes an
 // absolute file:// URI (relative to the working directory). A trailing slash is kept.
 //
-// With AIFLOW_ALLOWED_ROOTS set, a local path must lie under one of those roots, `..` and
-// symlinks resolved (internal/pathguard); else the error is a configuration error (exit 78).
-func ResolveURI(p string) (string, error) {
+// With a guard (AIFLOW_ALLOWED_ROOTS: the store's, objstore.Store.Guard), a local path must lie
+// under one of its roots, `..` and symlinks resolved (internal/pathguard); else the error is a
+// configuration error (exit 78). A nil guard confines nothing.
+func ResolveURI(g *pathguard.Guard, p string) (string, error) {
 	uri, err := resolveURI(p)
-	if err != nil {
-		return "", err
-	}
-	g, err := pathguard.FromEnv()
 	if err != nil {
 		return "", err
 	}

@@ -29,7 +29,7 @@ func TestSparkWriteConfined(t *testing.T) {
 	if err := os.Symlink(outside, lake+"/ns"+w.sfx+"/t/_delta_log"); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(pathguard.RootsEnv, w.dir)
+	w.env[pathguard.RootsEnv] = w.dir
 	spec := w.write("confined.yaml", "api_version: aiflow/v1\npipeline: {id: confined, owner: t, env: dev}\nnodes:\n"+
 		"  - {id: src, source: files, with: {path: '"+w.dir+"/in/data.csv', format: csv}}\n"+
 		"  - {id: out, sink: onelake, engine: spark, inputs: [src], with: {table: ns"+w.sfx+".t}}\n")

@@ -175,7 +175,7 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *sparkspec.Tra
 			env.Log.Info("saved output table", "table", cfg.OutputTable, "created", res.Created)
 		}
 		if cfg.OutputPath != "" {
-			uri, err := readers.ResolveURI(cfg.OutputPath)
+			uri, err := readers.ResolveURI(env.Store.Guard(), cfg.OutputPath)
 			if err != nil {
 				return nil, err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	benchdataset "github.com/aiflow-dev/aiflow/bench/dataset"
+	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 )
@@ -44,7 +45,17 @@ func main() {
 		}
 	}
 	ctx := context.Background()
-	st := objstore.New(objstore.OptionsFromEnv())
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	opts, err := cfg.StoreOptions()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	st := objstore.New(opts)
 	start := time.Now()
 	if *gen != "" {
 		rr := benchdataset.Rows(memory.DefaultAllocator, *rows)

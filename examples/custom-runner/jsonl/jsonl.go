@@ -46,7 +46,7 @@ type Sink struct{}
 
 // Publish writes the main input to the run's file.
 func (Sink) Publish(ctx context.Context, env *plugin.Env, c *Config) (*plugin.Output, error) {
-	dir, err := plugin.ResolvePath(c.Path)
+	dir, err := env.ResolvePath(c.Path)
 	if err != nil {
 		return nil, err
 	}
