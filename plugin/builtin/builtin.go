@@ -1,5 +1,5 @@
 // Package builtin links aiflow's built-in plugins: sources onelake, onestream, files, kafka;
-// sinks onelake, feature_store, files, kafka; engines spark, arrow, python. Each lives in its
+// sinks onelake, feature_store, files, kafka; engines spark, arrow, python, flink. Each lives in its
 // technology's package with its typed config and runtime; Register adds them all to a registry,
 // and importing this package fills plugin.Default with them.
 package builtin
@@ -8,6 +8,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/arrowengine"
 	"github.com/aiflow-dev/aiflow/internal/featurestore"
 	"github.com/aiflow-dev/aiflow/internal/files"
+	"github.com/aiflow-dev/aiflow/internal/flink"
 	"github.com/aiflow-dev/aiflow/internal/kafka"
 	"github.com/aiflow-dev/aiflow/internal/onelake"
 	"github.com/aiflow-dev/aiflow/internal/pyengine"
@@ -22,6 +23,7 @@ const (
 	Spark  = sparkspec.Engine
 	Arrow  = arrowengine.Name
 	Python = pyengine.Name
+	Flink  = flink.Name
 )
 
 // Register adds every built-in plugin to r: specs and, for a runner built with them, runtimes
@@ -34,6 +36,7 @@ func Register(r *plugin.Registry) {
 	featurestore.Register(r)
 	arrowengine.Register(r)
 	pyengine.Register(r)
+	flink.Register(r)
 	registerSpark(r)
 }
 

@@ -23,7 +23,7 @@ func TestBuiltinKinds(t *testing.T) {
 	want := map[plugin.Role][]string{
 		plugin.RoleSource: {"files", "kafka", "onelake", "onestream"},
 		plugin.RoleSink:   {"feature_store", "files", "kafka", "onelake"},
-		plugin.RoleEngine: {"arrow", "python", "spark"},
+		plugin.RoleEngine: {"arrow", "flink", "python", "spark"},
 	}
 	for role, kinds := range want {
 		if got := r.Kinds(role); !reflect.DeepEqual(got, kinds) {
@@ -240,7 +240,7 @@ nodes:
 	got.Sort()
 	want := []string{
 		`v.yaml:8: p/a: unknown field "formt" (did you mean "format"?)`,
-		`v.yaml:9: p/s: unknown engine "arow" (did you mean "arrow"?) (known: arrow, python, spark)`,
+		`v.yaml:9: p/s: unknown engine "arow" (did you mean "arrow"?) (known: arrow, flink, python, spark)`,
 		`v.yaml:15: p/s: unknown field "partiton_by" (did you mean "partition_by"?)`,
 		`v.yaml:16: p/t: resources.executor_cores: must be at least 1`,
 	}

@@ -385,6 +385,36 @@ def arrow_engine(
     ), kwargs)
 
 
+@register_engine("flink")
+def flink_engine(
+    cpu: Optional[str] = None,
+    memory: Optional[str] = None,
+    cpu_limit: Optional[str] = None,
+    memory_limit: Optional[str] = None,
+    **kwargs: Any,
+) -> Dict[str, Any]:
+    """Flink SQL over the inputs on a Flink session cluster, submitted through its SQL Gateway
+    (batch: pinned Kafka offset ranges, files, lake tables).
+
+    The resources of a transform on this engine: p.transform(id, engine="flink", inputs=...,
+    resources=resources.flink(...)).
+    The transform's own params are keywords of p.transform: sql, parallelism, settings.
+
+    Args:
+        cpu: pod CPU request, a Kubernetes quantity ("500m", "2").
+        memory: pod memory request, a Kubernetes quantity ("512Mi", "4Gi") or Spark style
+            ("4g").
+        cpu_limit: pod CPU limit (none when unset: no throttling).
+        memory_limit: pod memory limit (the memory request when unset).
+    """
+    return _given(dict(
+        cpu=cpu,
+        memory=memory,
+        cpu_limit=cpu_limit,
+        memory_limit=memory_limit,
+    ), kwargs)
+
+
 @register_engine("python")
 def python_engine(
     cpu: Optional[str] = None,
