@@ -24,7 +24,7 @@ import (
 // Register adds the files source and sink to r. Both run the same way whatever the node's
 // engine: Spark writes its outputs as files the sink publishes.
 func Register(r *plugin.Registry) {
-	plugin.RegisterSource(r, SourceKind, source{}, "arrow", "spark")
+	plugin.RegisterSource(r, SourceKind, source{}, "arrow", "spark", "flink")
 	plugin.RegisterSink(r, SinkKind, sink{}, "arrow", "spark")
 }
 

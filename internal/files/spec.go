@@ -3,7 +3,7 @@ package files
 import "github.com/aiflow-dev/aiflow/plugin"
 
 // SourceKind is the files source.
-var SourceKind = plugin.Kind[*SourceConfig]{Kind: "files", Engines: []string{"arrow", "spark"},
+var SourceKind = plugin.Kind[*SourceConfig]{Kind: "files", Engines: []string{"arrow", "spark", "flink"},
 	Summary: "Parquet, CSV, NDJSON or Arrow IPC files on file:// or s3://: one file, a folder or a Hive-partitioned dataset",
 	New:     func() *SourceConfig { return &SourceConfig{} },
 	Asset:   func(c *SourceConfig) string { return plugin.PathAsset(c.Path) }}

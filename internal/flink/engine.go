@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/aiflow-dev/aiflow/fault"
@@ -119,7 +120,7 @@ func stage(ctx context.Context, env *plugin.Env, rawDir string, schema *arrow.Sc
 	if err != nil {
 		return nil, fault.Wrap(fault.Temporary, err, "read flink output")
 	}
-	raw := &manifest.Manifest{Kind: manifest.KindFiles, Format: string(dataset.NDJSON), ReadSchema: readers.Fields(schema), Schema: readers.Fields(schema)}
+	var raw []dataset.FileInfo
 	var names []string
 	for _, e := range entries {
 		// Flink's in-progress and committed-marker files start with "." or "_".
@@ -134,10 +135,19 @@ func stage(ctx context.Context, env *plugin.Env, rawDir string, schema *arrow.Sc
 		if err != nil {
 			return nil, fault.Wrap(fault.Temporary, err, "read flink output")
 		}
-		raw.Files = append(raw.Files, dataset.FileInfo{URI: fileURI(filepath.Join(rawDir, n)), Size: fi.Size()})
+		raw = append(raw, dataset.FileInfo{URI: fileURI(filepath.Join(rawDir, n)), Size: fi.Size()})
 	}
 	mem := memory.DefaultAllocator
-	rr, _, err := readers.Reader(ctx, env.Store, raw, nil, mem)
+	var rr array.RecordReader
+	if len(raw) == 0 {
+		rr, err = array.NewRecordReader(schema, nil)
+	} else {
+		// Read with the schema Flink described, never inferred from the JSON.
+		var ds *dataset.Dataset
+		if ds, err = dataset.OpenFiles(ctx, env.Store, raw, dataset.ReadOptions{Format: dataset.NDJSON, Schema: schema}); err == nil {
+			rr, err = ds.Reader(ctx, mem)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read flink output: %w", err)
 	}
@@ -346,7 +356,7 @@ func handOver(ctx context.Context, s *Session, env *plugin.Env, id, name string,
 		rows += f.Rows
 	}
 	opts := map[string]string{"connector": "filesystem", "path": fileURI(dir), "format": "json",
-		"json.timestamp-format.standard": "SQL", "json.fail-on-missing-field": "false"}
+		"json.timestamp-format.standard": "ISO-8601", "json.fail-on-missing-field": "false"}
 	if _, err := s.Execute(ctx, "CREATE TEMPORARY TABLE "+name+" ("+strings.Join(cols, ", ")+") WITH ("+options(opts)+")", nil); err != nil {
 		return nil, err
 	}

@@ -9,12 +9,12 @@ import (
 // StreamKind is the seed's company stream; TopicKind a plain Kafka topic. Both pin a bounded
 // offset range.
 var (
-	StreamKind = plugin.Kind[*SourceConfig]{Kind: "onestream", Engines: []string{"arrow", "spark"},
+	StreamKind = plugin.Kind[*SourceConfig]{Kind: "onestream", Engines: []string{"arrow", "spark", "flink"},
 		Summary:      "the company stream (Kafka): a bounded offset range pinned by the source node",
 		New:          newSourceConfig,
 		Destinations: deadLetterDestinations,
 		Asset:        func(c *SourceConfig) string { return topicAsset("onestream", c.Topic) }}
-	TopicKind = plugin.Kind[*SourceConfig]{Kind: "kafka", Engines: []string{"arrow"},
+	TopicKind = plugin.Kind[*SourceConfig]{Kind: "kafka", Engines: []string{"arrow", "flink"},
 		Summary:      "a Kafka topic: a bounded offset range pinned by the source node",
 		New:          newSourceConfig,
 		Destinations: deadLetterDestinations,

@@ -29,7 +29,7 @@ import (
 // Register adds the onelake source and sink to r. The source pins for both engines; the sink
 // here writes on the arrow engine, and the spark engine attaches its own (package spark).
 func Register(r *plugin.Registry) {
-	plugin.RegisterSource(r, SourceKind, source{}, "arrow", sparkspec.Engine)
+	plugin.RegisterSource(r, SourceKind, source{}, "arrow", sparkspec.Engine, "flink")
 	plugin.RegisterSink(r, SinkKind, sink{}, "arrow")
 }
 

@@ -4,7 +4,7 @@ import "github.com/aiflow-dev/aiflow/plugin"
 
 // SourceKind is the onelake source: a lake table, read by the arrow engine from its files under
 // the lake root and by the spark engine from its catalog.
-var SourceKind = plugin.Kind[*SourceConfig]{Kind: "onelake", Engines: []string{"spark", "arrow"},
+var SourceKind = plugin.Kind[*SourceConfig]{Kind: "onelake", Engines: []string{"spark", "arrow", "flink"},
 	Summary: "a lake table: Delta Lake at <lake root>/<namespace>/<table> on every engine (format parquet: Hive-partitioned files, or a Spark catalog table)",
 	New:     func() *SourceConfig { return &SourceConfig{Format: "delta"} },
 	Asset:   func(c *SourceConfig) string { return asset(c.Table) }}
