@@ -62,7 +62,7 @@ def files_source(
     """Parquet, CSV, NDJSON or Arrow IPC files on file:// or s3://: one file, a folder or a
     Hive-partitioned dataset.
 
-    Engines: arrow, spark.
+    Engines: arrow, spark, flink.
 
     Args:
         id: the node id, unique in the pipeline.
@@ -101,7 +101,7 @@ def kafka_source(
 ) -> Dict[str, Any]:
     """a Kafka topic: a bounded offset range pinned by the source node.
 
-    Engines: arrow.
+    Engines: arrow, flink.
 
     Args:
         id: the node id, unique in the pipeline.
@@ -146,7 +146,7 @@ def onelake_source(
     """a lake table: Delta Lake at <lake root>/<namespace>/<table> on every engine (format parquet:
     Hive-partitioned files, or a Spark catalog table).
 
-    Engines: spark, arrow.
+    Engines: spark, arrow, flink.
 
     Args:
         id: the node id, unique in the pipeline.
@@ -185,7 +185,7 @@ def onestream_source(
 ) -> Dict[str, Any]:
     """the company stream (Kafka): a bounded offset range pinned by the source node.
 
-    Engines: arrow, spark.
+    Engines: arrow, spark, flink.
 
     Args:
         id: the node id, unique in the pipeline.
