@@ -34,6 +34,8 @@ step "web UI: each page's requests over a store of 10,000 runs (target < 200 ms)
 go test ./bench/ui/ -run '^$' -bench . -benchtime 50x
 step "observability: overhead per node run"
 go test ./bench/observability/ -run '^$' -bench NodeRunOverhead -benchtime 1x
+step "flink: a streaming Kafka -> Flink SQL -> Kafka job, records/s and end-to-end latency"
+go test ./bench/flink/ -run '^$' -bench . -benchtime 1x
 step "compiler: 1,000 x 10 and DAG parse time vs dag-factory"
 bench/compiler/run.sh
 for extra in bench/spark/run.sh bench/pyspark/run.sh bench/pyplugin/run.sh bench/kafka/run.sh bench/python/run.sh; do

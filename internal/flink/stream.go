@@ -1,0 +1,193 @@
+package flink
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/fault"
+)
+
+// StreamJob is a streaming job: the session settings, the statements that declare its tables
+// and views, and the INSERT that runs it.
+type StreamJob struct {
+	// Name is the job's pipeline.name: how SHOW JOBS and the JobManager's UI name it.
+	Name string
+	// Settings are session settings (execution.checkpointing.interval, ...).
+	Settings   map[string]string
+	Statements []string
+	Insert     string
+}
+
+// JobInfo is one job as SHOW JOBS lists it.
+type JobInfo struct {
+	ID, Name, Status, StartTime string
+}
+
+// Deploy starts job in streaming mode, restoring its state from savepoint when one is given
+// (an upgrade, or a redeploy after a stop), and returns the job id. The INSERT returns as soon as
+// the job is submitted (table.dml-sync off).
+func (c *Client) Deploy(ctx context.Context, job StreamJob, savepoint string) (string, error) {
+	props := map[string]string{}
+	for k, v := range job.Settings {
+		props[k] = v
+	}
+	props["execution.runtime-mode"] = "streaming"
+	props["table.dml-sync"] = "false"
+	props["pipeline.name"] = job.Name
+	if savepoint != "" {
+		props["execution.savepoint.path"] = savepoint
+		// A changed query may drop an operator (a filter folded away): its state is left
+		// behind rather than failing the restore; the sources' offsets are kept.
+		props["execution.savepoint.ignore-unclaimed-state"] = "true"
+	}
+	s, err := c.OpenSession(ctx, job.Name, props)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = s.Close(cctx)
+	}()
+	for _, st := range job.Statements {
+		if _, err := s.Execute(ctx, st, nil); err != nil {
+			return "", err
+		}
+	}
+	res, err := s.Execute(ctx, job.Insert, nil)
+	if err != nil {
+		return "", err
+	}
+	if res.JobID == "" {
+		return "", fault.New(fault.Temporary, "flink gateway %s started no job for %s", c.base, job.Name)
+	}
+	return res.JobID, nil
+}
+
+// StopWithSavepoint stops a running job after taking a savepoint (STOP JOB ... WITH SAVEPOINT)
+// and returns the savepoint's path: the state the next Deploy resumes from.
+func (c *Client) StopWithSavepoint(ctx context.Context, jobID string) (string, error) {
+	s, err := c.OpenSession(ctx, "aiflow-stop", nil)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = s.Close(cctx)
+	}()
+	res, err := s.Execute(ctx, "STOP JOB "+literal(jobID)+" WITH SAVEPOINT", nil)
+	if err != nil {
+		return "", err
+	}
+	if len(res.Rows) == 0 || len(res.Rows[0].Fields) == 0 {
+		return "", fault.New(fault.Temporary, "stop job %s: the gateway returned no savepoint", jobID)
+	}
+	return unquote(string(res.Rows[0].Fields[0])), nil
+}
+
+// Jobs lists the cluster's jobs (SHOW JOBS).
+func (c *Client) Jobs(ctx context.Context) ([]JobInfo, error) {
+	s, err := c.OpenSession(ctx, "aiflow-jobs", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = s.Close(cctx)
+	}()
+	res, err := s.Execute(ctx, "SHOW JOBS", nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []JobInfo
+	for _, r := range res.Rows {
+		if len(r.Fields) < 3 {
+			continue
+		}
+		j := JobInfo{ID: unquote(string(r.Fields[0])), Name: unquote(string(r.Fields[1])), Status: unquote(string(r.Fields[2]))}
+		if len(r.Fields) > 3 {
+			j.StartTime = unquote(string(r.Fields[3]))
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// Job returns the job with the given id.
+func (c *Client) Job(ctx context.Context, jobID string) (JobInfo, error) {
+	jobs, err := c.Jobs(ctx)
+	if err != nil {
+		return JobInfo{}, err
+	}
+	for _, j := range jobs {
+		if j.ID == jobID {
+			return j, nil
+		}
+	}
+	return JobInfo{}, fault.Configf("flink job %s is not known to the cluster", jobID)
+}
+
+// Healthy is nil when the job is RUNNING, else an error naming its state (fault.Data for a job
+// that ended: FAILED, CANCELED, FINISHED; fault.Temporary while it restarts or is created).
+func (c *Client) Healthy(ctx context.Context, jobID string) error {
+	j, err := c.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	switch strings.ToUpper(j.Status) {
+	case "RUNNING":
+		return nil
+	case "FAILED", "CANCELED", "FINISHED", "SUSPENDED":
+		return fault.Dataf("flink job %s (%s) is %s", j.ID, j.Name, j.Status)
+	}
+	return fault.New(fault.Temporary, "flink job %s (%s) is %s", j.ID, j.Name, j.Status)
+}
+
+// KafkaSinkOptions are the WITH options of an exactly-once Kafka sink table: Flink's
+// transactional producer commits each checkpoint's records in one transaction, so a
+// read_committed consumer sees every record once across restarts and upgrades. The prefix
+// must stay the same across upgrades of one job (a restarted job aborts the transactions its
+// predecessor left open under it) and differ between jobs.
+func KafkaSinkOptions(topic string, brokers []string, prefix string) map[string]string {
+	return map[string]string{
+		"connector":                    "kafka",
+		"topic":                        topic,
+		"properties.bootstrap.servers": strings.Join(brokers, ","),
+		"format":                       "json",
+		"sink.delivery-guarantee":      "exactly-once",
+		"sink.transactional-id-prefix": prefix,
+		// Below the brokers' transaction.max.timeout.ms (15 min by default); Flink's default
+		// (1 h) is refused by a default broker.
+		"properties.transaction.timeout.ms": "600000",
+	}
+}
+
+// KafkaSourceOptions are the WITH options of an unbounded Kafka source table reading topic
+// read_committed from the group's offsets (earliest without any); after a restore the offsets
+// come from the job's checkpoint or savepoint, not the group.
+func KafkaSourceOptions(topic string, brokers []string, group string) map[string]string {
+	return map[string]string{
+		"connector":                      "kafka",
+		"topic":                          topic,
+		"properties.bootstrap.servers":   strings.Join(brokers, ","),
+		"properties.group.id":            group,
+		"properties.isolation.level":     "read_committed",
+		"properties.auto.offset.reset":   "earliest",
+		"scan.startup.mode":              "group-offsets",
+		"format":                         "json",
+		"json.timestamp-format.standard": "ISO-8601",
+	}
+}
+
+// CreateTable renders CREATE TEMPORARY TABLE name (columns) WITH (options).
+func CreateTable(name string, columns []string, opts map[string]string) (string, error) {
+	q, err := ident(name)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("CREATE TEMPORARY TABLE %s (%s) WITH (%s)", q, strings.Join(columns, ", "), options(opts)), nil
+}
