@@ -115,3 +115,62 @@ func TestGatewayErrorClasses(t *testing.T) {
 		}
 	}
 }
+
+// A statement abandoned by its caller (the node's deadline, SIGTERM) does not leave its job
+// running on the cluster: the operation is cancelled on the way out and the job with it.
+func TestAbandonedStatementCancelsItsJob(t *testing.T) {
+	c := gateway(t)
+	ctx := context.Background()
+	name := "aiflow-test-cancel-" + time.Now().Format("150405.000")
+	s, err := c.OpenSession(ctx, "aiflow-test", map[string]string{"execution.runtime-mode": "batch",
+		"table.dml-sync": "true", "pipeline.name": name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	for _, st := range []string{
+		"CREATE TEMPORARY TABLE gen (n BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1000000000', 'rows-per-second' = '1000')",
+		"CREATE TEMPORARY TABLE sink (n BIGINT) WITH ('connector' = 'blackhole')",
+	} {
+		if _, err := s.Execute(ctx, st, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Give up once the job runs.
+	sctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		for sctx.Err() == nil {
+			jobs, _ := c.Jobs(ctx)
+			for _, j := range jobs {
+				if j.Name == name && j.Status == "RUNNING" {
+					return
+				}
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}()
+	if _, err := s.Execute(sctx, "INSERT INTO sink SELECT n FROM gen", nil); fault.ClassOf(err) != fault.Temporary {
+		t.Fatalf("abandoned statement: %v (%v)", err, fault.ClassOf(err))
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		jobs, err := c.Jobs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status := ""
+		for _, j := range jobs {
+			if j.Name == name {
+				status = j.Status
+			}
+		}
+		if status == "CANCELED" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s is %q two minutes after its statement was abandoned", name, status)
+		}
+		time.Sleep(time.Second)
+	}
+}
