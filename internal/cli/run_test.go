@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -527,3 +528,65 @@ func buildRunner(t *testing.T) string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestKilledAttemptStagingRemoved kills a real runner process with SIGKILL while its transform
+// stages its output (no cleanup runs), then retries the node: the retry removes the killed
+// attempt's staging folder (its process is provably gone) and keeps its own, which its commit
+// points at.
+func TestKilledAttemptStagingRemoved(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc and signals")
+	}
+	bin := buildHookedRunner(t)
+	w := newWorkspace(t)
+	w.orders("in/orders", 20000)
+	spec := w.write("spec.yaml", `api_version: aiflow/v1
+pipeline: {id: killstage, owner: me, env: dev}
+nodes:
+  - {id: src, source: files, with: {path: `+w.path("in/orders")+`/}}
+  - {id: tr, transform: arrow, inputs: [src], with: {steps: [{filter: "amount > 0"}]}}
+`)
+	env := os.Environ()
+	for k, v := range w.env {
+		env = append(env, k+"="+v)
+	}
+	if r := w.run("run", "--pipeline", "killstage", "--node", "src", "--ir", spec, "--run-id", "k"); r.code != 0 {
+		t.Fatalf("source: exit %d\n%s", r.code, r.stderr)
+	}
+	marker := w.path("first-file-written")
+	cmd := exec.Command(bin, "run", "--pipeline", "killstage", "--node", "tr", "--ir", spec, "--run-id", "k", "--try", "1")
+	cmd.Env, cmd.Dir = append(env, holdEnv+"="+marker), w.dir
+	var output strings.Builder
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitForMarker(t, marker, done, &output)
+	_ = cmd.Process.Kill()
+	<-done
+	nodeDir := w.path(".aiflow/staging/killstage/k/tr")
+	killed, _ := filepath.Glob(filepath.Join(nodeDir, "attempt-1-*"))
+	if len(killed) != 1 {
+		t.Fatalf("the killed attempt left %d staging folders, want 1: %v", len(killed), killed)
+	}
+	if files, _ := filepath.Glob(filepath.Join(killed[0], "*.parquet")); len(files) == 0 {
+		t.Fatalf("the killed attempt staged no data file in %s", killed[0])
+	}
+	r := w.run("run", "--pipeline", "killstage", "--node", "tr", "--ir", spec, "--run-id", "k", "--try", "2")
+	if r.code != 0 {
+		t.Fatalf("retry: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(killed[0]); !errors.Is(err, os.ErrNotExist) {
+		left, _ := filepath.Glob(filepath.Join(killed[0], "*"))
+		t.Errorf("the killed attempt's staging is still there after the retry (%v): %v", err, left)
+	}
+	kept, _ := filepath.Glob(filepath.Join(nodeDir, "attempt-2-*"))
+	if len(kept) != 1 {
+		t.Fatalf("the retry's staging: %v, want one folder", kept)
+	}
+	if rows := committedRows(t, w, "killstage", "k", "tr"); rows == 0 {
+		t.Errorf("the retry committed %d rows", rows)
+	}
+}

@@ -342,6 +342,15 @@ func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return r.finish(parent, env, res, err, true)
 	}
+	// Own the staging folder before staging anything in it, then remove what dead attempts of
+	// this node left (a kill -9 runs no cleanup): best effort, within one bookkeeping budget.
+	r.writeLease(ctx, env, res.AttemptID, workEnd)
+	{
+		_, step := r.budgets()
+		sctx, cancel := context.WithTimeout(ctx, step)
+		r.sweepStaging(sctx, env)
+		cancel()
+	}
 	log.Info("node started", "type", n.Type, "plugin", n.Plugin(), "inputs", strings.Join(n.InputIDs, ","), "staging", env.OutDir)
 	{
 		every, plog := r.ProgressEvery, log
