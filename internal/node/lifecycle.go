@@ -311,7 +311,10 @@ func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 			res.Manifest = m
 			res.RowsOut, res.BytesOut = m.Rows, m.Bytes
 		}
-		// Touch nothing: not the data, not the attempt history of the run.
+		// Touch nothing: not the data, not the attempt history of the run — except the row of
+		// the attempt that committed when its process could not end it (killed, or the ledger
+		// restarted between the commit and the end): it would stay running for ever.
+		r.endCommitter(ctx, log, key, c, res.AttemptID)
 		// After-commit hooks (Kafka offsets) run again: the pod that committed may have died first.
 		henv := &plugin.Env{Pipeline: p, IRHash: req.IRHash, Node: n, RunID: req.RunID, Try: req.Try, Config: r.Config, Registry: r.Registry, Store: r.Store, Meta: r.Meta, Log: log, Publish: !req.NoPublish}
 		if err := plugin.RunAfterCommit(ctx, henv); err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aiflow-dev/aiflow/internal/manifest"
+	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
@@ -226,4 +229,54 @@ func attemptIDOf(dir string) string {
 		return ""
 	}
 	return id
+}
+
+// endCommitter records as succeeded the attempt that made commit c when its row was never ended:
+// its process died (or lost the ledger) between the commit and recording its end, so without
+// this the ledger would show the committed try running for ever. The attempt is the one still
+// running of the committed try (the one whose staging the commit points into when there are
+// several); it ended when it committed. Best effort: it only logs.
+func (r *Runner) endCommitter(ctx context.Context, log *slog.Logger, key metadata.AttemptKey, c *metadata.Commit, by string) {
+	d, err := r.Meta.GetRun(ctx, key.Pipeline, key.RunID)
+	if err != nil {
+		log.Warn("could not check the committing attempt's row", "error", err)
+		return
+	}
+	var open []metadata.Attempt
+	for _, a := range d.Attempts {
+		if a.Node == key.Node && a.Try == c.Try && a.ExitCode == nil && (a.Status == metadata.AttemptRunning || a.Status == metadata.AttemptInterrupted) {
+			open = append(open, a)
+		}
+	}
+	if len(open) == 0 {
+		return
+	}
+	m, _ := manifest.Unmarshal(c.Manifest)
+	a := open[0]
+	if len(open) > 1 {
+		found := false
+		staging := manifest.Staging{Root: r.Config.StagingURI}
+		for _, o := range open {
+			if m != nil && o.AttemptID != "" && m.Under(staging.AttemptDir(key.Pipeline, key.RunID, key.Node, o.Try, o.AttemptID)) {
+				a, found = o, true
+				break
+			}
+		}
+		if !found {
+			return // several processes of the committed try, none provably the committer
+		}
+	}
+	code := 0
+	ended := c.CommittedAt
+	a.Status, a.ExitCode, a.EndedAt = metadata.AttemptSucceeded, &code, &ended
+	a.ErrorClass = ""
+	a.ErrorMessage = fmt.Sprintf("committed, but its process never recorded its end (killed, or the ledger was unreachable): recorded by attempt %s of try %d", by, key.Try)
+	if m != nil {
+		a.RowsOut, a.BytesOut = m.Rows, m.Bytes
+	}
+	if err := r.Meta.EndAttempt(ctx, a); err != nil {
+		log.Warn("could not record the end of the committing attempt", "try", a.Try, "attempt_id", a.AttemptID, "error", err)
+		return
+	}
+	log.Info("recorded the end of the attempt that committed", "committed_try", a.Try, "attempt_id", a.AttemptID)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 	"github.com/aiflow-dev/aiflow/internal/node"
@@ -125,5 +126,53 @@ func TestSweepRemovesOnlyDeadAttemptsStaging(t *testing.T) {
 		if gone := os.IsNotExist(err); gone != tt.gone {
 			t.Errorf("%s: removed %t, want %t", tt.name, gone, tt.gone)
 		}
+	}
+}
+
+// endFails is a ledger that loses the first successful attempt's end (the database restarted
+// between the commit and the end of the attempt).
+type endFails struct {
+	metadata.Store
+	failed bool
+}
+
+func (e *endFails) EndAttempt(ctx context.Context, a metadata.Attempt) error {
+	if !e.failed && a.Status == metadata.AttemptSucceeded {
+		e.failed = true
+		return fault.Temporaryf("end attempt: connection reset by peer")
+	}
+	return e.Store.EndAttempt(ctx, a)
+}
+
+// The ledger restarts between the commit and the end of the attempt: the attempt exits 75 (its
+// success is not recorded), and the retry, a no-op, records the committing attempt as succeeded
+// instead of leaving it running for ever.
+func TestRetryEndsTheCommittersRow(t *testing.T) {
+	p, h, meta, st, cfg := setup(t)
+	ctx := context.Background()
+	r := &node.Runner{Registry: plugin.Default, Config: cfg, Meta: &endFails{Store: meta}, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	res, err := r.Run(ctx, node.Request{Pipeline: p, IRHash: h, Node: "tr", RunID: "r", LogicalDate: time.Now(), Try: 1})
+	if fault.ClassOf(err) != fault.Temporary {
+		t.Fatalf("lost end of attempt: %v, want a temporary failure", err)
+	}
+	r.Meta = meta
+	if res, err = r.Run(ctx, node.Request{Pipeline: p, IRHash: h, Node: "tr", RunID: "r", LogicalDate: time.Now(), Try: 2}); err != nil || res.Status != "skipped_committed" {
+		t.Fatalf("retry: %v %s", err, res.Status)
+	}
+	d, err := meta.GetRun(ctx, "lc", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr []metadata.Attempt
+	for _, a := range d.Attempts {
+		if a.Node == "tr" {
+			tr = append(tr, a)
+		}
+	}
+	if len(tr) != 1 || tr[0].Try != 1 || tr[0].Status != metadata.AttemptSucceeded || tr[0].ExitCode == nil || tr[0].RowsOut != 3 {
+		t.Fatalf("attempts of tr: %+v, want try 1 succeeded with its rows", tr)
+	}
+	if d.Status != metadata.RunSucceeded {
+		t.Errorf("run %s, want succeeded", d.Status)
 	}
 }
