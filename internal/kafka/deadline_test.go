@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/aiflow-dev/aiflow/internal/node"
-	"github.com/aiflow-dev/aiflow/internal/testenv"
 )
 
 // The broker is killed (kill -9) while a sink writes and does not come back: the node logs that
@@ -24,8 +23,8 @@ func TestBrokerGoneDuringSinkWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts the test broker")
 	}
-	brokers, _ := services(t)
-	home := testenv.Require(t, testenv.KafkaHome)
+	services(t)
+	brokers, home := privateBroker(t)
 	const n = 200_000
 	in, out := uniq("in"), uniq("out")
 	createTopic(t, brokers, in, 3)

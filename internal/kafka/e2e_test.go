@@ -275,8 +275,8 @@ func TestStreamingPipeline(t *testing.T) {
 // are committed (here: the broker is down, so the offset commit fails, exit 75). The retry is a
 // no-op that commits the offsets.
 func TestKilledAfterSinkCommitBeforeOffsets(t *testing.T) {
-	brokers, dsn := services(t)
-	home := testenv.Require(t, testenv.KafkaHome)
+	_, dsn := services(t)
+	brokers, home := privateBroker(t)
 	topic, table := uniq("events"), uniq("features")
 	createTopic(t, brokers, topic, 2)
 	createTopic(t, brokers, topic+".dlq", 1)
@@ -425,8 +425,8 @@ func TestKafkaSinkExactlyOnce(t *testing.T) {
 // transform reads a pinned range; the node is retried (as Airflow would) until it succeeds, and
 // a read-committed consumer sees every record exactly once.
 func TestBrokerRestartDuringWriteAndRead(t *testing.T) {
-	brokers, _ := services(t)
-	home := testenv.Require(t, testenv.KafkaHome)
+	services(t)
+	brokers, home := privateBroker(t)
 	const n = 200_000
 	in, out := uniq("in"), uniq("out")
 	createTopic(t, brokers, in, 3)
@@ -559,8 +559,8 @@ func lastLine(s string) string {
 // (franz-go reconnects; a fault.Temporary give-up would be retried as a new attempt) ends with
 // exactly the pinned records, each once: per partition, offsets start..end-1 contiguous.
 func TestBrokerRestartMidRead(t *testing.T) {
-	brokers, _ := services(t)
-	home := testenv.Require(t, testenv.KafkaHome)
+	services(t)
+	brokers, home := privateBroker(t)
 	const n = 100_000
 	topic := uniq("mid")
 	createTopic(t, brokers, topic, 3)
