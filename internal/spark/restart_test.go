@@ -27,8 +27,20 @@ type privateServer struct {
 	cmd       *exec.Cmd
 }
 
+// shared is the package's one private server: a JVM start costs about a minute, so the restart
+// tests (which never run in parallel, and name their tables per workspace) share it; each may
+// kill and restart it. TestMain kills it at the end.
+var shared *privateServer
+
 func startPrivateServer(t *testing.T) *privateServer {
 	t.Helper()
+	if shared != nil {
+		shared.t = t
+		if shared.cmd == nil { // an earlier test killed it and did not start it again
+			shared.start()
+		}
+		return shared
+	}
 	root, _ := filepath.Abs("../..")
 	py := filepath.Join(root, ".venv-spark", "bin", "python")
 	out, err := exec.Command(py, "-c", "import os,pyspark; print(os.path.dirname(pyspark.__file__))").Output()
@@ -44,10 +56,22 @@ func startPrivateServer(t *testing.T) *privateServer {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	p := &privateServer{t: t, home: strings.TrimSpace(string(out)), dir: t.TempDir(), port: port}
-	p.start()
-	t.Cleanup(p.kill)
-	return p
+	dir, err := os.MkdirTemp("", "aiflow-spark-private-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared = &privateServer{t: t, home: strings.TrimSpace(string(out)), dir: dir, port: port}
+	shared.start()
+	return shared
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.kill()
+		_ = os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
 }
 
 func (p *privateServer) remote() string { return "sc://127.0.0.1:" + strconv.Itoa(p.port) }
