@@ -173,9 +173,9 @@ func (r *Runner) timeoutError(err error) error {
 		t = r.Config.NodeTimeout
 	}
 	if !r.Deadline.IsZero() {
-		return fault.Wrap(fault.Temporary, err, "node timeout: the task's AIFLOW_NODE_TIMEOUT=%s reached (one deadline for every node of the task; the work stops %s before it to record the attempt)", t, bookkeepingSteps*step)
+		return fault.Wrap(fault.Temporary, err, "node timeout: the task's AIFLOW_NODE_TIMEOUT=%s reached (one deadline for every node of the task; the work stops %s before it to record the attempt)", t, (bookkeepingSteps * step).Round(10*time.Millisecond))
 	}
-	return fault.Wrap(fault.Temporary, err, "node timeout: AIFLOW_NODE_TIMEOUT=%s reached (the work stops %s before it to record the attempt)", t, bookkeepingSteps*step)
+	return fault.Wrap(fault.Temporary, err, "node timeout: AIFLOW_NODE_TIMEOUT=%s reached (the work stops %s before it to record the attempt)", t, (bookkeepingSteps * step).Round(10*time.Millisecond))
 }
 
 // bg is a context for bookkeeping after the attempt's own context was cancelled (SIGTERM) or
