@@ -29,7 +29,10 @@ import (
 func Main(reg *plugin.Registry) {
 	setMemoryLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := Run(ctx, reg, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// Exit: a node whose task deadline passed and that still waits on a call ignoring its
+	// context is ended from outside (exit 75), so no pod outlives AIFLOW_NODE_TIMEOUT by more
+	// than a few seconds.
+	code := cli.RunWith(&cli.Env{Ctx: ctx, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Registry: reg, Lookup: os.LookupEnv, Exit: os.Exit}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

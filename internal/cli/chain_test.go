@@ -108,3 +108,72 @@ nodes:
 	}
 	t.Logf("exit 75 after %s; committed %v", took.Round(time.Second), committed)
 }
+
+// stuckSink waits without looking at its context: a call that never honours its deadline.
+type stuckSink struct {
+	Sleep string `json:"sleep"`
+}
+
+func (*stuckSink) Validate() error { return nil }
+
+type stuckRuntime struct{}
+
+func (stuckRuntime) Publish(ctx context.Context, env *plugin.Env, c *stuckSink) (*plugin.Output, error) {
+	d, err := time.ParseDuration(c.Sleep)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(d)
+	return nil, fmt.Errorf("stuck sink gave up")
+}
+
+// A node stuck in a call that ignores its context is ended by the watchdog with exit 75 shortly
+// after the task's deadline (AIFLOW_NODE_TIMEOUT from the start), not when the call returns.
+func TestWatchdogEndsAStuckNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a node timeout")
+	}
+	reg := plugin.Default.Clone()
+	plugin.RegisterSink(reg, plugin.Kind[*stuckSink]{Kind: "stuck", Summary: "test only", Engines: []string{"arrow"},
+		New: func() *stuckSink { return &stuckSink{} }}, stuckRuntime{}, "arrow")
+	w := newWorkspace(t)
+	w.orders("in", 100)
+	const timeout, stuck = 6 * time.Second, 25 * time.Second
+	w.env["AIFLOW_NODE_TIMEOUT"] = timeout.String()
+	spec := w.write("stuck.yaml", `api_version: aiflow/v1
+pipeline: {id: stuck, owner: me, env: dev}
+nodes:
+  - {id: src, source: files, with: {path: "`+w.path("in")+`/", format: parquet}}
+  - {id: out, sink: stuck, inputs: [src], with: {sleep: `+stuck.String()+`}}
+`)
+	exited := make(chan int, 1)
+	run := func(args ...string) runResult {
+		var stdout, stderr bytes.Buffer
+		code := cli.RunWith(&cli.Env{
+			Ctx: context.Background(), Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Registry: reg,
+			Lookup: func(k string) (string, bool) { v, ok := w.env[k]; return v, ok },
+			Exit:   func(code int) { exited <- code },
+		}, args)
+		return runResult{code, stdout.String(), stderr.String()}
+	}
+	if r := run("run", "--pipeline", "stuck", "--node", "src", "--ir", spec, "--run-id", "s1"); r.code != 0 {
+		t.Fatalf("src: exit %d\n%s", r.code, r.stderr)
+	}
+	start := time.Now()
+	done := make(chan runResult, 1)
+	go func() { done <- run("run", "--pipeline", "stuck", "--node", "out", "--ir", spec, "--run-id", "s1") }()
+	select {
+	case code := <-exited:
+		took := time.Since(start)
+		if code != 75 {
+			t.Errorf("watchdog exit %d, want 75", code)
+		}
+		if took >= stuck {
+			t.Errorf("the watchdog fired after %s, when the stuck call returned (%s)", took, stuck)
+		}
+		t.Logf("watchdog: exit %d after %s", code, took.Round(time.Second))
+	case r := <-done:
+		t.Fatalf("the run ended by itself after %s (exit %d) without the watchdog: the stuck call returned first\n%s", time.Since(start), r.code, r.stderr)
+	}
+	<-done // the stuck call returns; nothing outlives the test
+}

@@ -43,6 +43,10 @@ type Env struct {
 	Registry *plugin.Registry
 	// Lookup reads the environment (os.LookupEnv outside tests).
 	Lookup func(string) (string, bool)
+	// Exit, when set (os.Exit in the aiflow-runner process), ends a run whose task deadline
+	// (AIFLOW_NODE_TIMEOUT from the start) passed WatchdogGrace ago with exit 75, whatever its
+	// node still waits on: a call that ignores its context cannot keep the pod alive.
+	Exit func(code int)
 
 	base        *plugin.Registry          // Registry before any Python plugin module extended it
 	pluginCache map[string]*pythonPlugins // by the sorted, comma-joined module names

@@ -273,6 +273,10 @@ func (c *runCmd) Run(e *Env) error {
 		// shares one deadline instead of taking AIFLOW_NODE_TIMEOUT per node. run --all is a
 		// local run of many tasks: each node gets its own.
 		s.runner.Deadline = begun.Add(cfg.NodeTimeout)
+		if e.Exit != nil {
+			stop := watchdog(e, cfg, s, s.runner.Deadline)
+			defer stop()
+		}
 	}
 	var results []*node.Result
 	var runErr error
@@ -293,6 +297,25 @@ func (c *runCmd) Run(e *Env) error {
 		last = results[len(results)-1]
 	}
 	return writeTermination(e, cfg, last, runErr)
+}
+
+// WatchdogGrace is how long after the task's deadline the watchdog ends the process.
+var WatchdogGrace = 5 * time.Second
+
+// watchdog ends the process with exit 75 WatchdogGrace after deadline: the node's own deadline
+// has stopped every call that honours its context by then, and the attempt's end is recorded
+// within the deadline; what is left is a call that does not (a library, a blocking read), and the
+// attempt's retry is what it needs. The returned func disarms it.
+func watchdog(e *Env, cfg *config.Config, s *session, deadline time.Time) func() {
+	t := time.AfterFunc(time.Until(deadline)+WatchdogGrace, func() {
+		err := fault.Temporaryf("node timeout: the task's AIFLOW_NODE_TIMEOUT=%s passed %s ago and a call of the node does not return: the process ends (its attempt may show running until the retry)", cfg.NodeTimeout, WatchdogGrace)
+		s.log.Error("watchdog: ending the process", "error", err.Error(), "exit_code", fault.Temporary.ExitCode())
+		_ = s.out.Flush()
+		fmt.Fprintln(e.Stderr, "aiflow-runner:", err)
+		_ = writeTermination(e, cfg, nil, err)
+		e.Exit(fault.Temporary.ExitCode())
+	})
+	return func() { t.Stop() }
 }
 
 // endRun marks a local run finished; pods leave the run open (Airflow owns the DAG run).
