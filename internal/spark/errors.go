@@ -67,6 +67,19 @@ func codeClass(c codes.Code) fault.Class {
 // Session-level error classes of Spark Connect that mean "the server forgot us".
 var sessionLost = []string{"INVALID_HANDLE", "SESSION_CLOSED", "SESSION_NOT_FOUND", "SESSION_CHANGED", "INVALID_CURSOR"}
 
+// deltaConflicts are Delta Lake's optimistic-concurrency conflicts (SQLSTATE 2D521): this commit
+// lost to a concurrent one.
+var deltaConflicts = []string{"DELTA_CONCURRENT_", "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED"}
+
+func deltaConflict(se *sparkerrors.SparkError) bool {
+	for _, c := range deltaConflicts {
+		if strings.HasPrefix(se.ErrorClass, c) || strings.Contains(se.Message, "["+c) {
+			return true
+		}
+	}
+	return false
+}
+
 func classifySpark(err error, se *sparkerrors.SparkError, remote string) error {
 	msg := strings.TrimSpace(se.Message)
 	if msg == "" {
@@ -83,6 +96,12 @@ func classifySpark(err error, se *sparkerrors.SparkError, remote string) error {
 		// The cluster lacks a file system (hadoop-aws for s3a://): a deployment fix, which no
 		// retry brings.
 		return fault.Wrap(fault.Config, errors.New(msg), "Spark Connect %s cannot open the path's file system (for s3a:// the cluster needs hadoop-aws and its S3 settings)", remote)
+	}
+	if deltaConflict(se) {
+		// Another writer committed to the same Delta table first (two attempts of one node, a
+		// second pipeline): Delta's optimistic concurrency refused this commit. A retry sees the
+		// winner's commit (the node's own ledger makes it a no-op) or commits after it.
+		return fault.Wrap(fault.Temporary, errors.New(msg), "spark (%s): a concurrent Delta commit", remote)
 	}
 	for _, s := range sessionLost {
 		if strings.Contains(se.ErrorClass, s) || strings.Contains(se.Message, s) {
