@@ -109,9 +109,36 @@ func keyLines(v *value) map[string]int {
 	if v.kind == vMap {
 		for i, k := range v.keys {
 			m[k] = v.keyLines[i]
+			nestedLines(m, k, v.vals[i], 1)
 		}
 	}
 	return m
+}
+
+// nestedLines records the lines inside a params value: "steps[1]" for a list item,
+// "steps[1].group_by.aggs" for a key below it, so a problem with one step or field points at
+// its own line. Bounded (depth and count): an aliased YAML value is walked once per use.
+func nestedLines(m map[string]int, path string, v *value, depth int) {
+	const maxDepth, maxLines = 4, 2000
+	if v == nil || depth > maxDepth || len(m) > maxLines {
+		return
+	}
+	switch v.kind {
+	case vList:
+		for i, it := range v.items {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if it != nil && it.line > 0 {
+				m[p] = it.line
+			}
+			nestedLines(m, p, it, depth+1)
+		}
+	case vMap:
+		for i, k := range v.keys {
+			p := path + "." + k
+			m[p] = v.keyLines[i]
+			nestedLines(m, p, v.vals[i], depth+1)
+		}
+	}
 }
 
 // authoring decodes the YAML authoring format (docs/reference.md).

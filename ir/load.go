@@ -37,10 +37,19 @@ func (s *Spec) NodeLine(id string) int {
 	return s.Line
 }
 
-// ParamLine is the line of params key `key` of node id (or the node's line).
+// ParamLine is the line of params key `key` of node id (or the node's line). The key may be a
+// path into the params ("steps[1]", "steps[1].group_by.aggs"): the line of the deepest part of
+// it that was recorded.
 func (s *Spec) ParamLine(id, key string) int {
-	if l := s.paramLine[id][key]; l > 0 {
-		return l
+	for {
+		if l := s.paramLine[id][key]; l > 0 {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i <= 0 {
+			break
+		}
+		key = key[:i]
 	}
 	return s.NodeLine(id)
 }

@@ -136,6 +136,48 @@ func TestSpecLines(t *testing.T) {
 	}
 }
 
+// TestParamPathLines: a path into a node's params (a step of a list, a key below it) has the
+// line of its deepest recorded part, in block and flow YAML and in IR JSON.
+func TestParamPathLines(t *testing.T) {
+	yaml := `api_version: aiflow/v1
+pipeline: {id: p, owner: me, env: dev}
+nodes:
+  - id: t
+    transform: arrow
+    with:
+      steps:
+        - filter: "a > 1"
+        - group_by:
+            keys: [k]
+            aggs: {n: "count(*)"}
+      flow: [{x: 1}, {y: 2}]
+`
+	specs, ps := ir.Parse("p.yaml", []byte(yaml), false)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	s := specs[0]
+	for path, want := range map[string]int{
+		"steps": 7, "steps[0]": 8, "steps[1]": 9, "steps[1].group_by": 9, "steps[1].group_by.aggs": 11,
+		"steps[1].group_by.aggs.n": 11, "steps[1].group_by.nope": 9, "steps[7]": 7, "flow[1]": 12, "nope[1]": 4, "": 7,
+	} {
+		if got := s.ParamLine("t", path); got != want {
+			t.Errorf("ParamLine(t, %q) = %d, want %d", path, got, want)
+		}
+	}
+	js := "{\"api_version\":\"aiflow/v1\",\"id\":\"p\",\"extra\":{\"env\":\"dev\"},\"nodes\":{\n" +
+		"\"t\":{\"type\":\"transform\",\"engine\":\"arrow\",\"params\":{\"steps\":[\n" +
+		"{\"filter\":\"a > 1\"},\n" +
+		"{\"limit\":3}]}}}}"
+	specs, ps = ir.Parse("p.json", []byte(js), false)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	if got := specs[0].ParamLine("t", "steps[1]"); got != 4 {
+		t.Errorf("IR JSON: ParamLine(t, steps[1]) = %d, want 4", got)
+	}
+}
+
 func TestIRNodeIDDiffersFromKey(t *testing.T) {
 	js := "{\"api_version\":\"aiflow/v1\",\"id\":\"p\",\"extra\":{\"env\":\"dev\"},\"nodes\":{\n" +
 		"\"a\":{\"id\":\"a\",\"type\":\"source\",\"params\":{\"kind\":\"files\"}},\n" +

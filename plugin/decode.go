@@ -18,6 +18,9 @@ import (
 type FieldError struct {
 	Field string
 	Msg   string
+	// At, when set, is a path into the params the problem is at ("steps[1]"), for its line;
+	// unlike Field it is not printed.
+	At string
 }
 
 func (e FieldError) Error() string {

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/arrowops"
 	"github.com/aiflow-dev/aiflow/internal/contract"
 	"github.com/aiflow-dev/aiflow/ir"
 )
@@ -92,7 +93,12 @@ func (r *Registry) decodeNode(n *ir.Node) (*Decoded, []FieldError) {
 	}
 	if len(errs) == 0 && d.lint != nil {
 		if err := d.lint(r); err != nil {
-			errs = append(errs, FieldError{Msg: err.Error()})
+			fe := FieldError{Msg: err.Error()}
+			var at FieldError
+			if errors.As(err, &at) {
+				fe = at
+			}
+			errs = append(errs, fe)
 		}
 	}
 	return d, errs
@@ -120,9 +126,10 @@ func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
 			errs = append(errs, declaredInputErrors(p, n)...)
 		}
 		for _, e := range errs {
+			// The line of the deepest part of the field's path the spec recorded.
 			field := e.Field
-			if i := strings.IndexAny(field, ".["); i >= 0 {
-				field = field[:i]
+			if e.At != "" {
+				field = e.At
 			}
 			msg := e.Msg
 			if e.Field != "" && !strings.Contains(msg, fmt.Sprintf("%q", e.Field)) {
@@ -181,7 +188,12 @@ func declaredInputErrors(p *ir.Pipeline, n *ir.Node) []FieldError {
 		schemas[id] = s
 	}
 	if err := contract.CheckSteps(steps, schemas, n.InputIDs[0]); err != nil {
-		return []FieldError{{Field: "steps", Msg: fmt.Sprintf("against the declared output_schema of %s: %v", strings.Join(n.InputIDs, ", "), err)}}
+		at := ""
+		var se *arrowops.StepError
+		if errors.As(err, &se) {
+			at = fmt.Sprintf("steps[%d]", se.Index)
+		}
+		return []FieldError{{Field: "steps", At: at, Msg: fmt.Sprintf("against the declared output_schema of %s: %v", strings.Join(n.InputIDs, ", "), err)}}
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package arrowengine
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/aiflow-dev/aiflow/internal/arrowops"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
@@ -19,13 +22,23 @@ var Kind = plugin.EngineKind[*Config, *plugin.PodResources]{Kind: Name,
 			return err
 		}
 		steps, err := Steps(c)
-		if err != nil {
-			return err
+		if err == nil {
+			// Every expression parsed and checked here, schemas or not: a broken one fails
+			// validate and compile, not the pod.
+			err = arrowops.Lint(steps)
 		}
-		// Every expression parsed and checked here, schemas or not: a broken one fails
-		// validate and compile, not the pod.
-		return arrowops.Lint(steps)
+		return atStep(err)
 	}}
+
+// atStep turns a problem with one step into a FieldError at that step, so validate reports it
+// at the step's own line.
+func atStep(err error) error {
+	var se *arrowops.StepError
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	return plugin.FieldError{At: fmt.Sprintf("steps[%d]", se.Index), Msg: err.Error()}
+}
 
 // Config runs declarative steps or a registered Go function in-process.
 type Config struct {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/arrowops/expr"
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 // AggFuncs lists the aggregate functions group_by accepts.
@@ -51,7 +52,7 @@ func parseAgg(src string) (*expr.Call, *expr.Ident, error) {
 		return nil, nil, fmt.Errorf("want an aggregate call like sum(col), got %q (aggregates: %s)", src, strings.Join(AggFuncs, ", "))
 	}
 	if !slices.Contains(AggFuncs, call.Name) {
-		return nil, nil, fmt.Errorf("unknown aggregate %s (aggregates: %s)", call.Name, strings.Join(AggFuncs, ", "))
+		return nil, nil, fmt.Errorf("unknown aggregate %s%s (aggregates: %s)", call.Name, ir.Suggest(strings.ToLower(call.Name), AggFuncs), strings.Join(AggFuncs, ", "))
 	}
 	if call.Star {
 		if call.Name != "count" {
@@ -82,7 +83,7 @@ func bindAgg(name, src string, schema *arrow.Schema) (aggSpec, error) {
 	}
 	idx := schema.FieldIndices(id.Name)
 	if len(idx) != 1 {
-		return s, fmt.Errorf("unknown column %q in %s (available: %s)", id.Name, src, expr.ColumnList(schema))
+		return s, fmt.Errorf("unknown column %q in %s%s (available: %s)", id.Name, src, expr.SuggestColumn(id.Name, schema), expr.ColumnList(schema))
 	}
 	s.col = idx[0]
 	s.in = schema.Field(idx[0]).Type
@@ -115,7 +116,7 @@ func bindAgg(name, src string, schema *arrow.Schema) (aggSpec, error) {
 		}
 		s.out = t
 	default:
-		return s, fmt.Errorf("unknown aggregate %s (aggregates: %s)", call.Name, strings.Join(AggFuncs, ", "))
+		return s, fmt.Errorf("unknown aggregate %s%s (aggregates: %s)", call.Name, ir.Suggest(strings.ToLower(call.Name), AggFuncs), strings.Join(AggFuncs, ", "))
 	}
 	return s, nil
 }

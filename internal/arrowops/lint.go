@@ -23,7 +23,7 @@ var template = regexp.MustCompile(`\{\{.*?\}\}`)
 func Lint(steps []Step) error {
 	for i, s := range steps {
 		if err := lintStep(s); err != nil {
-			return fault.Wrap(fault.Config, err, "step %d (%s)", i+1, s.Kind())
+			return fault.Wrap(fault.Config, &StepError{Index: i, Kind: s.Kind(), Err: err}, "")
 		}
 	}
 	return nil

@@ -217,7 +217,7 @@ func TestCompileErrors(t *testing.T) {
 		want  string
 	}{
 		{"unknown column in filter", `[{"filter": "amout > 0"}]`,
-			`step 1 (filter): unknown column amout (available: user_id, item_id, amount, status, dt, qty) at column 1`},
+			`step 1 (filter): unknown column amout (did you mean "amount"?) (available: user_id, item_id, amount, status, dt, qty) at column 1`},
 		{"parse error with position", `[{"filter": "amount >= 10 )"}]`, `step 1 (filter): unexpected token ')' at column 14`},
 		{"filter not boolean", `[{"filter": "amount + 1"}]`, `predicate "amount + 1" is float64, not a boolean`},
 		{"compare string with number", `[{"filter": "status > 3"}]`, `cannot compare utf8 with int64`},
@@ -266,12 +266,20 @@ func TestDecodeSteps(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`[{"filter": "a > 1", "limit": 3}]`, "step 1: step has several operations (filter, limit)"},
 		{`[{}]`, "step has no operation"},
-		{`[{"filtre": "a > 1"}]`, `unknown field "filtre"`},
-		{`[{"group_by": {"keys": ["a"], "agg": {}}}]`, `unknown field "agg"`},
+		{`[{"filtre": "a > 1"}]`, `step 1: unknown operation "filtre" (did you mean "filter"?)`},
+		{`[{"filter": "a > 1"}, {"groupby": {}}]`, `step 2: unknown operation "groupby" (did you mean "group_by"?)`},
+		{`[{"group_by": {"keys": ["a"], "agg": {}}}]`, `step 1 (group_by): unknown field "agg" (did you mean "aggs"?) (group_by takes keys, aggs)`},
+		{`[{"join": {"right": "r", "onn": ["k"]}}]`, `step 1 (join): unknown field "onn" (did you mean "on"?)`},
+		{`[{"sort": [1]}]`, `cannot unmarshal number`},
 	} {
 		_, err := DecodeSteps([]byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || fault.ClassOf(err) != fault.Config {
 			t.Errorf("DecodeSteps(%s) = %v, want config error containing %q", tc.in, err, tc.want)
+		}
+		// A problem with one step names it, so validate can point at its line.
+		var se *StepError
+		if tc.want != `cannot unmarshal number` && (!errors.As(err, &se) || !strings.HasPrefix(err.Error(), fmt.Sprintf("step %d", se.Index+1))) {
+			t.Errorf("DecodeSteps(%s) = %v: no StepError naming the step", tc.in, err)
 		}
 	}
 }

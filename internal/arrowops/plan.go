@@ -56,12 +56,12 @@ func Compile(steps []Step, inputs map[string]*arrow.Schema, main string) (*Plan,
 	schemas := []*arrow.Schema{}
 	for i, s := range steps {
 		if err := s.Validate(); err != nil {
-			return nil, fault.Wrap(fault.Config, err, "step %d", i+1)
+			return nil, fault.Wrap(fault.Config, &StepError{Index: i, Err: err}, "")
 		}
 		kind := s.Kind()
 		o, out, err := p.compileStep(s, cur, inputs)
 		if err != nil {
-			return nil, fault.Wrap(fault.Config, err, "step %d (%s)", i+1, kind)
+			return nil, fault.Wrap(fault.Config, &StepError{Index: i, Kind: kind, Err: err}, "")
 		}
 		p.ops = append(p.ops, o)
 		schemas = append(schemas, cur)
@@ -181,7 +181,7 @@ func lookupCols(s *arrow.Schema, names []string, what string) ([]int, error) {
 		is := s.FieldIndices(n)
 		switch len(is) {
 		case 0:
-			return nil, fmt.Errorf("%s: unknown column %q (available: %s)", what, n, expr.ColumnList(s))
+			return nil, fmt.Errorf("%s: unknown column %q%s (available: %s)", what, n, expr.SuggestColumn(n, s), expr.ColumnList(s))
 		case 1:
 			idx[k] = is[0]
 		default:

@@ -30,11 +30,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 // Step is one transform step; exactly one field is set.
@@ -124,8 +127,62 @@ func (s Step) Validate() error {
 	}
 }
 
-// DecodeSteps decodes a JSON list of steps strictly: an unknown field is an error.
+// StepError is a problem with one step; Index is its position in the list (0-based), so that
+// validate can point at the step's own line.
+type StepError struct {
+	Index int
+	Kind  string // the step's operation, "" when it has none or several
+	Err   error
+}
+
+func (e *StepError) Error() string {
+	if e.Kind == "" {
+		return fmt.Sprintf("step %d: %v", e.Index+1, e.Err)
+	}
+	return fmt.Sprintf("step %d (%s): %v", e.Index+1, e.Kind, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// stepFields are the fields of the steps whose value is an object.
+var stepFields = map[string][]string{"group_by": {"keys", "aggs"}, "join": {"right", "on", "how"}}
+
+// checkStepKeys names a misspelt operation or field with the nearest known one: the JSON
+// decoder's own error says only `unknown field "filtr"`, not where nor what was meant.
+func checkStepKeys(data []byte) error {
+	var raw []map[string]json.RawMessage
+	if json.Unmarshal(data, &raw) != nil {
+		return nil // not a list of objects: the strict decode says what is wrong
+	}
+	for i, step := range raw {
+		for _, k := range slices.Sorted(maps.Keys(step)) {
+			if !slices.Contains(StepKinds, k) {
+				return &StepError{Index: i, Err: fmt.Errorf("unknown operation %q%s (one of: %s)", k, ir.Suggest(k, StepKinds), strings.Join(StepKinds, ", "))}
+			}
+			fields, ok := stepFields[k]
+			if !ok {
+				continue
+			}
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(step[k], &obj) != nil {
+				continue
+			}
+			for _, f := range slices.Sorted(maps.Keys(obj)) {
+				if !slices.Contains(fields, f) {
+					return &StepError{Index: i, Kind: k, Err: fmt.Errorf("unknown field %q%s (%s takes %s)", f, ir.Suggest(f, fields), k, strings.Join(fields, ", "))}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// DecodeSteps decodes a JSON list of steps strictly: an unknown field is an error, with the
+// nearest known name.
 func DecodeSteps(data []byte) ([]Step, error) {
+	if err := checkStepKeys(data); err != nil {
+		return nil, fault.Wrap(fault.Config, err, "")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var steps []Step
@@ -137,7 +194,7 @@ func DecodeSteps(data []byte) ([]Step, error) {
 	}
 	for i, s := range steps {
 		if err := s.Validate(); err != nil {
-			return nil, fault.Wrap(fault.Config, err, "step %d", i+1)
+			return nil, fault.Wrap(fault.Config, &StepError{Index: i, Err: err}, "")
 		}
 	}
 	return steps, nil

@@ -200,8 +200,9 @@ nodes:
 	if r := w.run("validate", spec("good", "amount > 0")); r.code != 0 {
 		t.Fatalf("valid references: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// Reported at the line of the step that names the column.
 	r := w.run("validate", spec("bad", "status = 'paid'"))
-	if r.code != 78 || !strings.Contains(r.stderr+r.stdout, "bad.yaml:12:") || !strings.Contains(r.stderr+r.stdout, "declared output_schema of orders") ||
+	if r.code != 78 || !strings.Contains(r.stderr+r.stdout, "bad.yaml:13:") || !strings.Contains(r.stderr+r.stdout, "declared output_schema of orders") ||
 		!strings.Contains(r.stderr+r.stdout, "status") {
 		t.Fatalf("a filter on an undeclared column: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 // Expr is an expression bound to a schema: type-checked, with column references resolved to
@@ -63,6 +65,41 @@ func (b *binder) errAt(pos int, format string, args ...any) error {
 	return &Error{Col: lx.col(pos), Msg: fmt.Sprintf(format, args...)}
 }
 
+// SuggestColumn is ` (did you mean "x"?)` for the column of s nearest to a misspelt name, or "".
+func SuggestColumn(name string, s *arrow.Schema) string {
+	names := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		names[i] = f.Name
+	}
+	return ir.Suggest(name, names)
+}
+
+// columnHint is what to say about an unknown column: the nearest column, or for a
+// double-quoted name that is no column, that a string literal takes single quotes.
+func columnHint(n *Ident, s *arrow.Schema) string {
+	if h := SuggestColumn(n.Name, s); h != "" {
+		return h
+	}
+	if n.Quoted {
+		return fmt.Sprintf(" (a string literal takes single quotes: '%s')", strings.ReplaceAll(n.Name, "'", "''"))
+	}
+	return ""
+}
+
+// FunctionHint is what to say about an unknown scalar function: the nearest one, or that an
+// aggregate belongs in a group_by.
+func FunctionHint(name string) string {
+	if h := ir.Suggest(strings.ToLower(name), Functions); h != "" {
+		return h
+	}
+	for _, a := range []string{"sum", "avg", "min", "max", "count", "count_distinct"} {
+		if strings.EqualFold(name, a) {
+			return fmt.Sprintf(" (%s is an aggregate: use it in a group_by's aggs)", a)
+		}
+	}
+	return ""
+}
+
 // ColumnList renders a schema's column names for "available columns" messages.
 func ColumnList(s *arrow.Schema) string {
 	names := make([]string, s.NumFields())
@@ -78,7 +115,7 @@ func (b *binder) bind(n Node) (node, error) {
 		idx := b.schema.FieldIndices(n.Name)
 		switch len(idx) {
 		case 0:
-			return nil, b.errAt(n.At, "unknown column %s (available: %s)", quoteIdent(n.Name), ColumnList(b.schema))
+			return nil, b.errAt(n.At, "unknown column %s%s (available: %s)", quoteIdent(n.Name), columnHint(n, b.schema), ColumnList(b.schema))
 		case 1:
 		default:
 			return nil, b.errAt(n.At, "ambiguous column %s: %d columns have that name", quoteIdent(n.Name), len(idx))
@@ -581,7 +618,7 @@ func (b *binder) bindCall(n *Call) (node, error) {
 		}
 		return &coalesceNode{args: args, dt: t}, nil
 	}
-	return nil, b.errAt(n.At, "unknown function %s (known: %s)", n.Name, strings.Join(Functions, ", "))
+	return nil, b.errAt(n.At, "unknown function %s%s (known: %s)", n.Name, FunctionHint(n.Name), strings.Join(Functions, ", "))
 }
 
 // strLitCompare specialises "string column = 'literal'" (and !=), the commonest filter, into a

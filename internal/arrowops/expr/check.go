@@ -46,7 +46,7 @@ func (b *binder) check(n Node) error {
 		want, ok := arity[x.Name]
 		switch {
 		case !ok:
-			return b.errAt(x.At, "unknown function %s (known: %s)", x.Name, strings.Join(Functions, ", "))
+			return b.errAt(x.At, "unknown function %s%s (known: %s)", x.Name, FunctionHint(x.Name), strings.Join(Functions, ", "))
 		case want < 0 && len(x.Args) == 0:
 			return b.errAt(x.At, "%s needs at least one argument", x.Name)
 		case want >= 0 && len(x.Args) != want:

@@ -158,6 +158,12 @@ func (l *lexer) lex() error {
 		case c == ',':
 			l.toks = append(l.toks, token{tComma, ",", i})
 			i++
+		case c == '=' && i+1 < len(s) && s[i+1] == '=':
+			// The commonest slip from Python, C or JavaScript: name it and say what SQL wants.
+			return l.errAt(i, "unexpected '==' (did you mean '='? SQL compares with a single =)")
+		case (c == '&' || c == '|') && i+1 < len(s) && s[i+1] == c:
+			kw := map[byte]string{'&': "AND", '|': "OR"}[c]
+			return l.errAt(i, "unexpected '%s' (did you mean %s?)", s[i:i+2], kw)
 		case c == '+' || c == '-' || c == '*' || c == '/' || c == '%' || c == '=':
 			l.toks = append(l.toks, token{tOp, s[i : i+1], i})
 			i++
@@ -168,7 +174,7 @@ func (l *lexer) lex() error {
 				continue
 			}
 			if c == '!' {
-				return l.errAt(i, "unexpected character '!'")
+				return l.errAt(i, "unexpected character '!' (did you mean NOT, or != for not equal?)")
 			}
 			l.toks = append(l.toks, token{tOp, s[i : i+1], i})
 			i++
@@ -206,6 +212,8 @@ type (
 	Ident struct {
 		Name string
 		At   int
+		// Quoted: written as "name", which a user may have meant as the string 'name'.
+		Quoted bool
 	}
 	// Lit is a literal; Val is its source text (unescaped for strings).
 	Lit struct {
@@ -596,7 +604,7 @@ func (p *parser) parsePrimary() (Node, error) {
 	case tString:
 		return &Lit{Kind: LitString, Val: t.text, At: t.pos}, nil
 	case tQIdent:
-		return &Ident{Name: t.text, At: t.pos}, nil
+		return &Ident{Name: t.text, At: t.pos, Quoted: true}, nil
 	case tLParen:
 		x, err := p.parseExpr()
 		if err != nil {
