@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 )
 
 // decoder turns parsed values into a Spec, strictly: unknown keys and wrong types are problems
@@ -473,7 +472,7 @@ func (s *Spec) Check(opts CheckOptions) Problems {
 		ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Msg: "sla_minutes must not be negative"}, "sla_minutes"))
 	}
 	for _, pr := range p.CheckTenancy(opts.Envs) {
-		ps = append(ps, s.Locate(pr, ""))
+		ps = append(ps, s.Locate(pr, pr.field))
 	}
 	cron := false
 	if p.Schedule != nil {
@@ -524,9 +523,6 @@ func scheduleText(s *string) string {
 	return *s
 }
 
-func topKey(path string) string {
-	if i := strings.IndexAny(path, ".["); i >= 0 {
-		return path[:i]
-	}
-	return path
-}
+// topKey is the params path a problem is located at: the whole path (ParamLine takes the line
+// of its deepest recorded part, else its top-level key's).
+func topKey(path string) string { return path }

@@ -14,6 +14,8 @@ type Problem struct {
 	Pipeline string
 	Node     string
 	Msg      string
+	// field is the pipeline key a pipeline-level problem is about (env, team), for its line.
+	field string
 }
 
 func (p Problem) String() string {

@@ -35,25 +35,25 @@ func (p *Pipeline) CheckTenancy(envs []string) Problems {
 		envs = DefaultEnvs
 	}
 	var ps Problems
-	add := func(msg string) { ps = append(ps, Problem{Pipeline: p.ID, Msg: msg}) }
+	add := func(field, msg string) { ps = append(ps, Problem{Pipeline: p.ID, Msg: msg, field: field}) }
 	env := p.Tenant("env")
 	if env == "" {
-		add("env is required (one of " + strings.Join(envs, ", ") + ")")
+		add("", "env is required (one of "+strings.Join(envs, ", ")+")")
 	} else if !contains(envs, env) {
-		add("env " + quote(env) + " is not one of " + strings.Join(envs, ", ") + suggest(env, envs))
+		add("env", "env "+quote(env)+" is not one of "+strings.Join(envs, ", ")+suggest(env, envs))
 	}
 	if env == "prod" {
 		if p.Tenant("team") == "" {
-			add("a prod pipeline must name its team")
+			add("env", "a prod pipeline must name its team")
 		}
 		if p.Owner == "" {
-			add("a prod pipeline must name its owner")
+			add("env", "a prod pipeline must name its owner")
 		}
 	}
 	for _, k := range TenancyKeys {
 		if v, ok := p.Extra[k]; ok && v != nil {
 			if _, isStr := v.(string); !isStr {
-				add(k + " must be a string or null")
+				add(k, k+" must be a string or null")
 			}
 		}
 	}
