@@ -169,4 +169,3 @@ func TestMisspeltSpecs(t *testing.T) {
 		})
 	}
 }
-
