@@ -37,12 +37,19 @@ def _call_builder(role: str, name: str, builder: Callable[..., Any], args: tuple
                   kwargs: Dict[str, Any], location: Optional[SourceLocation]) -> Any:
     """Calls a registered builder, turning a wrong call into an error at the user's line."""
     try:
-        inspect.signature(builder).bind(*args, **kwargs)
+        sig = inspect.signature(builder)
+    except (TypeError, ValueError):  # no signature (a builtin or C callable): just call it
+        return builder(*args, **kwargs)
+    try:
+        sig.bind(*args, **kwargs)
     except TypeError as e:
-        raise PipelineDefinitionError(f"{role}.{name}(...): {e}", node=str(kwargs.get("id") or ""),
+        # A misspelt required argument shows up as that argument missing: name the keyword meant.
+        named = [p for p, v in sig.parameters.items() if v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
+        hints = [f"{close[0]!r} for {k!r}" for k in kwargs if k not in sig.parameters
+                 for close in [difflib.get_close_matches(k, named, n=1)] if close]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise PipelineDefinitionError(f"{role}.{name}(...): {e}{hint}", node=str(kwargs.get("id") or ""),
                                       location=location) from None
-    except ValueError:  # no signature (a builtin or C callable): just call it
-        pass
     return builder(*args, **kwargs)
 
 

@@ -100,3 +100,72 @@ def test_build_warns_when_the_runner_is_another_release(tmp_path):
 def test_build_no_warning_with_this_checkouts_runner(tmp_path):
     r = build(tmp_path, RUNNER)
     assert "different releases" not in r.stderr, r.stderr
+
+
+# One mistake a line: (the line as written, what the message must say). Each is built alone and
+# must fail at that line of the .py file (line 8 of TEMPLATE), exit 78, writing no IR.
+TEMPLATE = '''\
+from aiflow_sdk.dsl import pipeline, resources, source, sink
+
+
+@pipeline(id="one", owner="you", team="demo", env="dev", project="x", schedule="@daily")
+def one(p):
+    orders = p.read(source.files(id="orders", path="data/orders/", format="parquet"))
+    out = orders.transform(id="t", engine="arrow", steps=[{"filter": "amount > 0"}])
+    {line}
+    p.write(out, sink.files(id="out", path="out/"))
+'''
+
+MISTAKES = [
+    ('x = p.read(source.fles(id="x", path="d/"))', 'did you mean source.files?'),
+    ('x = p.read(source.files(id="x", path="d/", fromat="csv"))', 'unknown field "fromat" (did you mean "format"?)'),
+    ('x = p.read(source.files(id="x", path="d/", format="parqet"))', '(did you mean "parquet"?)'),
+    ('x = p.read(source.onelake(id="x", tabel="raw.orders"))', "missing a required argument: 'table' (did you mean 'table' for 'tabel'?)"),
+    ('x = out.transform(id="x", engine="arow", steps=[{"limit": 1}])', 'unknown engine "arow" (did you mean "arrow"?)'),
+    ('x = out.transform(id="x", engine="arrow", steps=[{"filtr": "a > 1"}])', 'unknown operation "filtr" (did you mean "filter"?)'),
+    ('x = out.transform(id="x", engine="arrow", steps=[{"filter": "status == \'ok\'"}])', "did you mean '='?"),
+    ('x = out.transform(id="x", engine="arrow", steps=[{"filter": "(amount > 1"}])', "expected ')'"),
+    ('x = out.transform(id="x", engine="arrow", steps=[{"group_by": {"keys": ["u"], "aggs": {"s": "summ(amount)"}}}])',
+     'unknown aggregate summ (did you mean "sum"?)'),
+    ('x = out.transform(id="x", engine="arrow", steps=[{"derive": {"n": "lenght(name)"}}])', '(did you mean "length"?)'),
+    ('x = out.transform(id="x", engine="spark", sql="select 1", resources=resources.spark(drivr_memory="1g"))',
+     '(did you mean "driver_memory"?)'),
+    ('x = out.transform(id="x", engine="arrow", resources=resources.sprak())', 'did you mean resources.spark?'),
+    ('p.write(out, sink.files(id="x", path="o/", mode="overwirte"))', '(did you mean "overwrite"?)'),
+    ('p.write(out, sink.onelake(id="x", table="a.b", partiton_by=["dt"]))', '(did you mean "partition_by"?)'),
+    ('p.write(out, sink.fils(id="x", path="o/"))', 'did you mean sink.files?'),
+]
+
+
+@needs_runner
+@pytest.mark.parametrize("line,want", MISTAKES, ids=[m[0][:40] for m in MISTAKES])
+def test_build_reports_each_mistake_at_its_line(tmp_path, line, want):
+    src = tmp_path / "one.py"
+    src.write_text(TEMPLATE.replace("{line}", line))
+    env = sdk_env()
+    env["AIFLOW_RUNNER"] = RUNNER
+    r = subprocess.run([sys.executable, "-m", "aiflow_sdk", "build", str(src), "--out", str(tmp_path / "ir")],
+                       cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 78, r.stderr
+    assert f"{src}:8: " in r.stderr and want in r.stderr, r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("kwargs,want", [
+    ({"env": "devv"}, 'env "devv" is not one of dev, staging, prod (did you mean "dev"?)'),
+    ({"schedule": "0 25 * * *"}, 'hour "25": 25 is out of range 0-23'),
+    ({"schedule": "@dayly"}, '(did you mean "@daily"?)'),
+])
+@needs_runner
+def test_build_reports_pipeline_mistakes_at_the_decorator(tmp_path, kwargs, want):
+    src = tmp_path / "one.py"
+    args = {"id": "one", "owner": "you", "team": "demo", "env": "dev", "project": "x", "schedule": "@daily", **kwargs}
+    decl = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    src.write_text(TEMPLATE.replace("{line}", "pass").replace(
+        '@pipeline(id="one", owner="you", team="demo", env="dev", project="x", schedule="@daily")', f"@pipeline({decl})"))
+    env = sdk_env()
+    env["AIFLOW_RUNNER"] = RUNNER
+    r = subprocess.run([sys.executable, "-m", "aiflow_sdk", "build", str(src), "--out", str(tmp_path / "ir")],
+                       cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 78, r.stderr
+    assert f"{src}:4: " in r.stderr and want in r.stderr, r.stderr
