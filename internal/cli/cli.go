@@ -67,7 +67,7 @@ func (e *Env) Config() (*config.Config, error) {
 	if len(cfg.PluginModules) == 0 {
 		return cfg, nil
 	}
-	pp, err := e.pythonPlugins(cfg.Python, cfg.PluginModules)
+	pp, err := e.pythonPlugins(cfg, cfg.PluginModules)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ type pythonPlugins struct {
 
 // pythonPlugins imports the modules (once per set) and returns the base registry extended with
 // what they register.
-func (e *Env) pythonPlugins(python string, modules []string) (*pythonPlugins, error) {
+func (e *Env) pythonPlugins(cfg *config.Config, modules []string) (*pythonPlugins, error) {
 	mods := slices.Clone(modules)
 	slices.Sort(mods)
 	mods = slices.Compact(mods)
@@ -92,7 +92,7 @@ func (e *Env) pythonPlugins(python string, modules []string) (*pythonPlugins, er
 	if pp, ok := e.pluginCache[key]; ok {
 		return pp, nil
 	}
-	d, err := pyplugin.Describe(e.Ctx, python, mods)
+	d, err := pyplugin.Describe(e.Ctx, cfg, mods)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (e *Env) pythonPluginsFor(cfg *config.Config, specs []*ir.Spec) (map[*ir.Sp
 			regs[s] = e.Registry
 			continue
 		}
-		pp, err := e.pythonPlugins(cfg.Python, all)
+		pp, err := e.pythonPlugins(cfg, all)
 		if err != nil {
 			if fault.ClassOf(err) != fault.Config {
 				return nil, nil, err
@@ -147,7 +147,7 @@ func (e *Env) pythonPluginsFor(cfg *config.Config, specs []*ir.Spec) (map[*ir.Sp
 		union = append(union, mods...)
 	}
 	if len(union) > len(cfg.PluginModules) {
-		pp, err := e.pythonPlugins(cfg.Python, union)
+		pp, err := e.pythonPlugins(cfg, union)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -287,7 +287,7 @@ func TestContractPython(t *testing.T) {
 	w.env["AIFLOW_PYTHON"] = py
 	w.orders("in/orders", 5000)
 	w.write("jobs/jobs.py", pyJobs)
-	t.Setenv("AIFLOW_PYTHONPATH", w.path("jobs"))
+	w.env["AIFLOW_PYTHONPATH"] = w.path("jobs")
 	spec := func(name, bucket string) string {
 		return w.write(name+".yaml", `api_version: aiflow/v1
 pipeline: {id: pyc, owner: me, env: dev}

@@ -110,6 +110,7 @@ func TestPythonPluginsArrow(t *testing.T) {
 	w.write("mods/team_plugins.py", teamPlugins)
 	w.write("mods/team_jobs.py", teamJobs)
 	t.Setenv("AIFLOW_PYTHONPATH", w.path("mods"))
+	w.env["AIFLOW_PYTHONPATH"] = w.path("mods")
 	mods := ", plugin_modules: [team_plugins]"
 
 	spec := pluginSpec(w, "team.yaml", mods, "", "")

@@ -51,7 +51,7 @@ func TestPythonEngine(t *testing.T) {
 	w.env["AIFLOW_PYTHON"] = py
 	w.orders("in/orders", 5000)
 	w.write("jobs/jobs.py", pyJobs)
-	t.Setenv("AIFLOW_PYTHONPATH", w.path("jobs"))
+	w.env["AIFLOW_PYTHONPATH"] = w.path("jobs")
 	tests := []struct {
 		fn, extra string
 		code      int
@@ -135,7 +135,7 @@ func TestPythonObservability(t *testing.T) {
 	w.env["AIFLOW_PUSHGATEWAY_URL"] = gateway
 	w.orders("in/orders", 500)
 	w.write("jobs/jobs.py", pyObserved)
-	t.Setenv("AIFLOW_PYTHONPATH", w.path("jobs"))
+	w.env["AIFLOW_PYTHONPATH"] = w.path("jobs")
 	id := obsPipelineID(t)
 	b, err := os.ReadFile(pythonSpec(w, "observed", ""))
 	if err != nil {

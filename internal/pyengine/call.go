@@ -44,7 +44,7 @@ func Call(ctx context.Context, env *plugin.Env, module, what string, req map[str
 	}
 	errorFile := filepath.Join(work, "error.json")
 	req["error_file"] = errorFile
-	req["sys_path"] = SysPath()
+	req["sys_path"] = SysPath(env.Config.PythonPath)
 	reqPath := filepath.Join(work, "request.json")
 	b, err := json.Marshal(req)
 	if err != nil {
@@ -177,15 +177,11 @@ func lastLine(errorFile string, tail *TailBuffer) string {
 	return tail.Last()
 }
 
-// SysPath is what the subprocess puts first on sys.path: AIFLOW_PYTHONPATH's folders, then the
-// working directory (where a local run keeps its etl_jobs/).
-func SysPath() []string {
+// SysPath is what the subprocess puts first on sys.path: AIFLOW_PYTHONPATH's folders (extra,
+// config.Config.PythonPath), then the working directory (where a local run keeps its etl_jobs/).
+func SysPath(extra []string) []string {
 	cwd, _ := os.Getwd()
-	out := []string{}
-	if extra := os.Getenv(PythonPathEnv); extra != "" {
-		out = append(out, strings.Split(extra, ":")...)
-	}
-	return append(out, cwd)
+	return append(append([]string{}, extra...), cwd)
 }
 
 // SubprocessEnv is the environment added for a Python subprocess of a node: the embedded SDK

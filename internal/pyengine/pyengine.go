@@ -82,7 +82,7 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 		return nil, err
 	}
 	req := request{Fn: cfg.Function(), Params: cfg.Rest, Inputs: map[string]string{}, Output: filepath.Join(work, "output.arrows"),
-		ErrorFile: filepath.Join(work, "error.json"), SysPath: SysPath()}
+		ErrorFile: filepath.Join(work, "error.json"), SysPath: SysPath(env.Config.PythonPath)}
 	if req.Params == nil {
 		req.Params = map[string]any{}
 	}

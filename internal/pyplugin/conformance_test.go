@@ -45,9 +45,9 @@ func TestSinkConformance(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "conf_plugins.py"), []byte(confPlugins), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AIFLOW_PYTHONPATH", dir)
+	cfg := &config.Config{Python: py, PythonPath: []string{dir}}
 	mods := []string{"conf_plugins"}
-	d, err := pyplugin.Describe(context.Background(), py, mods)
+	d, err := pyplugin.Describe(context.Background(), cfg, mods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestSinkConformance(t *testing.T) {
 			sinktest.Run(t, sinktest.Target{Registry: reg, Kind: "jsonl_dir", Engine: engine,
 				Params:    func(t *testing.T) map[string]any { return map[string]any{"path": t.TempDir()} },
 				Count:     countLines,
-				Configure: func(c *config.Config) { c.Python = py },
+				Configure: func(c *config.Config) { c.Python, c.PythonPath = py, cfg.PythonPath },
 			})
 		})
 	}

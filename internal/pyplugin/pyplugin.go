@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/pyengine"
 	"github.com/aiflow-dev/aiflow/ir"
@@ -55,7 +56,8 @@ const describeTimeout = 2 * time.Minute
 
 // Describe imports the modules with python and returns what they register. A module that
 // cannot be imported, or raises, is a configuration error naming it.
-func Describe(ctx context.Context, python string, modules []string) (*Description, error) {
+func Describe(ctx context.Context, cfg *config.Config, modules []string) (*Description, error) {
+	python := cfg.Python
 	work, err := os.MkdirTemp("", "aiflow-plugins-")
 	if err != nil {
 		return nil, err
@@ -73,7 +75,7 @@ func Describe(ctx context.Context, python string, modules []string) (*Descriptio
 	if v := os.Getenv("PYTHONPATH"); v != "" {
 		pp += string(os.PathListSeparator) + v
 	}
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+pp, "AIFLOW_SYS_PATH="+strings.Join(pyengine.SysPath(), ":"))
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+pp, "AIFLOW_SYS_PATH="+strings.Join(pyengine.SysPath(cfg.PythonPath), ":"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	b, err := cmd.CombinedOutput()

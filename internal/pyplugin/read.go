@@ -47,7 +47,7 @@ func Open(ctx context.Context, _ *objstore.Store, m *manifest.Manifest, c *reade
 	}
 	log := slog.Default().With("input", m.Node, "source", "python")
 	what := "Arrow reader of " + kind + " (input " + m.Node + ")"
-	cl, err := start(ctx, cfg.Python, what, request{Mode: "read", Kind: kind, Params: params, Context: pctx, Modules: modules}, pw, nil,
+	cl, err := start(ctx, cfg, what, request{Mode: "read", Kind: kind, Params: params, Context: pctx, Modules: modules}, pw, nil,
 		func(level slog.Level, line string) { log.Log(ctx, level, "python: "+line) })
 	pw.Close() // the child holds its own copy: EOF when it exits
 	if err != nil {

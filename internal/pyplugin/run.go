@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
+	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/pyengine"
 )
 
@@ -59,7 +60,7 @@ const childFD = 3
 // start runs the request in a subprocess of python with data as its fd 3 (the runner's end of
 // the pipe stays with the caller). env adds variables; log receives every line the plugin prints
 // (stdout info, stderr warn). The process is killed when ctx ends.
-func start(ctx context.Context, python, what string, req request, data *os.File, env []string, log func(slog.Level, string)) (*call, error) {
+func start(ctx context.Context, cfg *config.Config, what string, req request, data *os.File, env []string, log func(slog.Level, string)) (*call, error) {
 	work, err := os.MkdirTemp("", "aiflow-pyplugin-")
 	if err != nil {
 		return nil, fmt.Errorf("%s: temp dir: %w", what, err)
@@ -72,7 +73,7 @@ func start(ctx context.Context, python, what string, req request, data *os.File,
 	}
 	req.DataFD = childFD
 	req.ErrorFile = filepath.Join(work, "error.json")
-	req.SysPath = pyengine.SysPath()
+	req.SysPath = pyengine.SysPath(cfg.PythonPath)
 	b, err := json.Marshal(req)
 	if err != nil {
 		os.RemoveAll(work)
@@ -83,7 +84,7 @@ func start(ctx context.Context, python, what string, req request, data *os.File,
 		os.RemoveAll(work)
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, python, "-m", "aiflow_sdk.pluginrun", reqPath)
+	cmd := exec.CommandContext(ctx, cfg.Python, "-m", "aiflow_sdk.pluginrun", reqPath)
 	pp := sdk
 	if v := os.Getenv("PYTHONPATH"); v != "" {
 		pp += string(os.PathListSeparator) + v
@@ -98,9 +99,9 @@ func start(ctx context.Context, python, what string, req request, data *os.File,
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(work)
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-			return nil, fault.Configf("%s: interpreter %q not found (set AIFLOW_PYTHON)", what, python)
+			return nil, fault.Configf("%s: interpreter %q not found (set AIFLOW_PYTHON)", what, cfg.Python)
 		}
-		return nil, fault.Wrap(fault.Temporary, err, "%s: start %s", what, python)
+		return nil, fault.Wrap(fault.Temporary, err, "%s: start %s", what, cfg.Python)
 	}
 	c.cmd = cmd
 	for i, r := range []io.Reader{stdout, stderr} {

@@ -94,7 +94,7 @@ func (s Sink) write(ctx context.Context, env *plugin.Env, rr array.RecordReader)
 	}
 	what := "writer of sink " + s.Kind
 	req := request{Mode: "write", Kind: s.Kind, Params: resolved.(map[string]any), Context: runContext(env), Modules: s.Modules}
-	cl, err := start(ctx, env.Config.Python, what, req, pr, identityEnv(env),
+	cl, err := start(ctx, env.Config, what, req, pr, identityEnv(env),
 		func(level slog.Level, line string) {
 			// The writer's structured_log and MetricsClient records land in the node's log and metrics.
 			if !pyengine.RelayRecord(ctx, env, line) {

@@ -31,7 +31,7 @@ func TestUserFeaturesExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AIFLOW_PYTHONPATH", example)
+	w.env["AIFLOW_PYTHONPATH"] = example
 	s, err := spark.Connect(context.Background(), spark.Options{Remote: w.remote})
 	if err != nil {
 		t.Fatal(err)

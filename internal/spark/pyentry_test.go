@@ -45,7 +45,7 @@ func TestPythonEntrypoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.write("jobs/userjobs.py", pyJobs)
-	t.Setenv("AIFLOW_PYTHONPATH", jobs)
+	w.env["AIFLOW_PYTHONPATH"] = jobs
 	w.write("orders.csv", "order_id,user_id,amount\n1,10,9.5\n2,11,20.25\n3,10,30\n4,12,1\n")
 	term := filepath.Join(w.dir, "termination-log")
 	w.env["AIFLOW_TERMINATION_LOG"] = term

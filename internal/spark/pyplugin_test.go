@@ -31,6 +31,7 @@ func TestPythonPluginKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("AIFLOW_PYTHONPATH", example)
+	w.env["AIFLOW_PYTHONPATH"] = example
 	w.env["AIFLOW_PLUGIN_MODULES"] = "my_team_plugins"
 
 	topic := "aiflow_pyplugin" + w.sfx
