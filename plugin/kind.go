@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 // Typed registration: one call binds a kind's spec (docs, fields, defaults, lint) to its typed
@@ -91,6 +93,8 @@ type EngineKind[C, R Config] struct {
 	// Destinations lists what a transform writes besides its staged output (a Spark
 	// output_table, say).
 	Destinations func(cfg C) []Destination
+	// CheckInput refuses at validate an input node the engine cannot read (see Spec.CheckInput).
+	CheckInput func(p *ir.Pipeline, up *ir.Node) error
 }
 
 // RegisterSource registers a source kind and its runtime for the given engines (nil rt: the
@@ -119,7 +123,7 @@ func RegisterSink[C Config](r *Registry, k Kind[C], rt Sink[C], engines ...strin
 // RegisterEngine registers an engine and its runtime (nil rt: the spec alone).
 func RegisterEngine[C, R Config](r *Registry, k EngineKind[C, R], rt Engine[C, R]) {
 	b := newBinder[C, R](RoleEngine, k.New, k.NewResources, k.Lint, k.Destinations, nil)
-	r.Register(Spec{Kind: k.Kind, Role: RoleEngine, Summary: k.Summary, Open: k.Open,
+	r.Register(Spec{Kind: k.Kind, Role: RoleEngine, Summary: k.Summary, Open: k.Open, CheckInput: k.CheckInput,
 		New: func() Config { return k.New() }, NewResources: func() Config { return k.NewResources() }, binder: b})
 	if rt != nil {
 		b.attach(k.Kind, func(c C, res R) RunFunc {

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 // Role is what a plugin does in a pipeline.
@@ -48,6 +50,10 @@ type Spec struct {
 	// the config's `plugin:"rest"` field (the python engine hands them to the user's function).
 	// A key within a typo's distance of a declared field is still an error.
 	Open bool
+	// CheckInput, set for an engine, refuses at validate an input node the engine cannot read
+	// (a kind, or a kind's params, its runtime would refuse with 78): the problem is found
+	// before the pipeline is deployed, not when the node runs.
+	CheckInput func(p *ir.Pipeline, up *ir.Node) error
 
 	// binder is the typed side set by RegisterSource/RegisterSink/RegisterEngine: decoding into
 	// the kind's own config type, and its runtimes by engine. nil for a spec registered alone.

@@ -124,6 +124,7 @@ func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
 		errs = append(errs, contractErrors(n)...)
 		if len(errs) == 0 {
 			errs = append(errs, declaredInputErrors(p, n)...)
+			errs = append(errs, r.engineInputErrors(p, n)...)
 		}
 		for _, e := range errs {
 			// The line of the deepest part of the field's path the spec recorded.
@@ -139,6 +140,29 @@ func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
 		}
 	}
 	return ps
+}
+
+// engineInputErrors asks a transform's engine whether it can read each of the node's inputs
+// (Spec.CheckInput): an input the engine would refuse at run time is a problem at validate.
+func (r *Registry) engineInputErrors(p *ir.Pipeline, n *ir.Node) []FieldError {
+	if n.Type != ir.Transform {
+		return nil
+	}
+	s, ok := r.Lookup(RoleEngine, n.EngineName())
+	if !ok || s.CheckInput == nil {
+		return nil
+	}
+	var out []FieldError
+	for _, id := range n.InputIDs {
+		up := p.Nodes[id]
+		if up == nil {
+			continue // CheckGraph reports it
+		}
+		if err := s.CheckInput(p, up); err != nil {
+			out = append(out, FieldError{Msg: fmt.Sprintf("input %s: %v", id, err)})
+		}
+	}
+	return out
 }
 
 // contractErrors checks a node's output_schema: its shape, its type names, and the rows_where
