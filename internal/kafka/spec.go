@@ -14,7 +14,7 @@ var (
 		New:          newSourceConfig,
 		Destinations: deadLetterDestinations,
 		Asset:        func(c *SourceConfig) string { return topicAsset("onestream", c.Topic) }}
-	TopicKind = plugin.Kind[*SourceConfig]{Kind: "kafka", Engines: []string{"arrow", "flink"},
+	TopicKind = plugin.Kind[*SourceConfig]{Kind: "kafka", Engines: []string{"arrow", "spark", "flink"},
 		Summary:      "a Kafka topic: a bounded offset range pinned by the source node",
 		New:          newSourceConfig,
 		Destinations: deadLetterDestinations,

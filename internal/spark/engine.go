@@ -48,6 +48,9 @@ func Register(r *plugin.Registry) {
 	r.RegisterReader(sparkspec.Engine, "onelake", Reader(readOnelake))
 	r.RegisterReader(sparkspec.Engine, "files", Reader(readFilesSource))
 	r.RegisterReader(sparkspec.Engine, UpstreamKind, Reader(readManifest))
+	// Kafka ranges (kinds onestream and kafka) are read by the runner and landed as Parquet.
+	r.RegisterReader(sparkspec.Engine, "onestream", Reader(readLanded))
+	r.RegisterReader(sparkspec.Engine, "kafka", Reader(readLanded))
 }
 
 var (
@@ -156,6 +159,15 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *sparkspec.Tra
 	}
 	m.Dataset = &manifest.DatasetRef{Namespace: "aiflow", Name: env.Pipeline.ID + "." + env.Node.ID}
 	m.Details = map[string]any{"engine": sparkspec.Engine, "remote": s.Remote, "inputs": stats}
+	var dead int64
+	for _, st := range stats {
+		dead += st.DeadLetters
+	}
+	if dead > 0 {
+		// Undecodable stream records set aside (on_error: dead_letter): in the run record, as
+		// the arrow engine records them.
+		m.Details["dead_letters"] = dead
+	}
 	// Audit the staged output before output_table / output_path publish it.
 	if err := env.Audit.Check(ctx, m); err != nil {
 		return nil, err
@@ -222,6 +234,8 @@ func funcParams(env *plugin.Env) map[string]any {
 type InputStats struct {
 	Rows   int64            `json:"rows"`
 	Schema []manifest.Field `json:"schema,omitempty"`
+	// DeadLetters counts the records of a Kafka range set aside as undecodable.
+	DeadLetters int64 `json:"dead_letters,omitempty"`
 }
 
 // registerInputs reads every input, registers it as a temp view named by its node id, and counts
@@ -261,11 +275,12 @@ func registerInputs(ctx context.Context, s *Session, env *plugin.Env, out *plugi
 	for _, id := range env.InputOrder {
 		var df sql.DataFrame
 		var err error
+		read := &readers.Counter{}
 		if pyInputs[id] {
 			if df, err = s.Sql(ctx, "SELECT * FROM "+quoteIdent(id)); err != nil {
 				return nil, nil, nil, fmt.Errorf("input %s: %w", id, Classify(err, s.Remote))
 			}
-		} else if df, err = ReadInput(ctx, s, env, id); err != nil {
+		} else if df, err = readInput(ctx, s, env, id, read); err != nil {
 			return nil, nil, nil, err
 		} else if err := df.CreateOrReplaceTempView(ctx, id); err != nil {
 			return nil, nil, nil, fmt.Errorf("register input %s as a temp view: %w", id, Classify(err, s.Remote))
@@ -276,7 +291,10 @@ func registerInputs(ctx context.Context, s *Session, env *plugin.Env, out *plugi
 		if m.Table != nil {
 			out.Read = append(out.Read, manifest.DatasetRef{Namespace: "onelake", Name: m.Table.Name})
 		}
+		// A range read through Go (a Kafka input) is landed by now: its dead letters are counted.
+		dead := read.DeadLetters.Load()
 		if st, ok := knownStats(m); ok {
+			st.DeadLetters = dead
 			stats[id] = st
 			out.RowsIn += st.Rows
 			continue
@@ -284,6 +302,7 @@ func registerInputs(ctx context.Context, s *Session, env *plugin.Env, out *plugi
 		c := counting{id: id, res: make(chan error, 1), st: &InputStats{}}
 		go func() {
 			st, err := statsOf(ctx, s, df, m)
+			st.DeadLetters = dead
 			*c.st = st
 			c.res <- err
 		}()

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/spark-connect-go/spark/sql"
 
 	"github.com/aiflow-dev/aiflow/fault"
@@ -34,6 +35,9 @@ type Input struct {
 	ID       string
 	Node     *ir.Node
 	Manifest *manifest.Manifest
+	// Counter, when set, counts what a reader that reads the input through Go delivered (rows,
+	// bytes, records set aside as dead letters), for the node's output manifest.
+	Counter *readers.Counter
 }
 
 // Reader turns a pinned input into a DataFrame on the node's session (the seed's
@@ -44,6 +48,11 @@ type Reader func(ctx context.Context, s *Session, env *plugin.Env, in Input) (sq
 // ReadInput reads an input with the reader registered for its source kind, or, for the output of
 // a transform or sink, with the upstream reader.
 func ReadInput(ctx context.Context, s *Session, env *plugin.Env, id string) (sql.DataFrame, error) {
+	return readInput(ctx, s, env, id, nil)
+}
+
+// readInput is ReadInput counting what a reader reading through Go delivered in c (may be nil).
+func readInput(ctx context.Context, s *Session, env *plugin.Env, id string, c *readers.Counter) (sql.DataFrame, error) {
 	n := env.Pipeline.Nodes[id]
 	m := env.Inputs[id]
 	if n == nil || m == nil {
@@ -61,7 +70,7 @@ func ReadInput(ctx context.Context, s *Session, env *plugin.Env, id string) (sql
 	if !ok {
 		return nil, fault.New(fault.Internal, "spark reader for %s is a %T", kind, v)
 	}
-	df, err := r(ctx, s, env, Input{ID: id, Node: n, Manifest: m})
+	df, err := r(ctx, s, env, Input{ID: id, Node: n, Manifest: m, Counter: c})
 	if err != nil {
 		return nil, fmt.Errorf("read input %s: %w", id, err)
 	}
@@ -91,9 +100,45 @@ func readManifest(ctx context.Context, s *Session, env *plugin.Env, in Input) (s
 	case manifest.KindFiles:
 		return readFiles(ctx, s, env, in.Manifest, nil)
 	case manifest.KindKafka:
-		return nil, fault.Configf("%s is a Kafka offset range: the spark engine does not read Kafka (use the arrow engine, or land it as files first)", in.ID)
+		return readLanded(ctx, s, env, in)
 	}
 	return nil, fault.Configf("%s has no data to read (%s output)", in.ID, in.Manifest.Kind)
+}
+
+// readLanded reads an input whose data only the runner can open (a Kafka offset range: the
+// server has no Kafka client, and the range's records must be decoded, and undecodable ones set
+// aside, exactly as the arrow engine does) by landing it once as Parquet in the attempt's staging
+// folder, which the server then reads like any staged output. Reading the range once also keeps
+// a dead letter from being sent twice.
+func readLanded(ctx context.Context, s *Session, env *plugin.Env, in Input) (sql.DataFrame, error) {
+	switch in.Manifest.Kind {
+	case manifest.KindFiles, manifest.KindTable:
+		return readManifest(ctx, s, env, in)
+	}
+	c := in.Counter
+	if c == nil {
+		c = &readers.Counter{}
+	}
+	c.Watch = env.ReadProgress(in.ID)
+	rr, sc, err := readers.Reader(ctx, env.Store, in.Manifest, c, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("open input %s: %w", in.ID, err)
+	}
+	defer rr.Release()
+	dir := env.OutDir + "/_inputs/" + in.ID
+	if err := env.Store.ConfineTree(dir); err != nil {
+		return nil, err
+	}
+	files, err := dataset.WriteFiles(ctx, env.Store, dir, rr, dataset.WriteOptions{Format: dataset.Parquet, FilePrefix: "part", CompressionLevel: 1, Interop: true})
+	if err != nil {
+		return nil, fmt.Errorf("land input %s as Parquet: %w", in.ID, err)
+	}
+	m := readers.StagedManifest(files, sc)
+	m.Node = in.ID
+	if dead := c.DeadLetters.Load(); dead > 0 {
+		env.Log.Warn("records sent to the dead-letter destination", "input", in.ID, "dead_letters", dead)
+	}
+	return readFiles(ctx, s, env, m, nil)
 }
 
 // readOnelake reads a onelake source: the pinned catalog table (or, when the source pinned files,

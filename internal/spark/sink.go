@@ -11,6 +11,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/onelake"
+	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/internal/spark/sparkspec"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
 	"github.com/aiflow-dev/aiflow/plugin"
@@ -40,7 +41,8 @@ func (OnelakeSink) Publish(ctx context.Context, env *plugin.Env, c *onelake.Sink
 	}
 	defer s.Close()
 	mainID := env.InputOrder[0]
-	df, err := ReadInput(ctx, s, env, mainID)
+	read := &readers.Counter{}
+	df, err := readInput(ctx, s, env, mainID, read)
 	if err != nil {
 		return nil, s.checkLost(ctx, err)
 	}
@@ -87,6 +89,9 @@ func (OnelakeSink) Publish(ctx context.Context, env *plugin.Env, c *onelake.Sink
 	m := &manifest.Manifest{Kind: manifest.KindTable, Dataset: ref, Schema: st.Schema, Rows: st.Rows,
 		Table:   &manifest.Table{Name: c.Table, Format: c.Format},
 		Details: map[string]any{"engine": sparkspec.Engine, "remote": s.Remote, "mode": c.Mode, "commit": commitToken(env)}}
+	if dead := read.DeadLetters.Load(); dead > 0 {
+		m.Details["dead_letters"] = dead
+	}
 	if location != "" {
 		m.Table.Location = strings.TrimSuffix(location, "/")
 		m.Table.Snapshot = deltaVersion(version)

@@ -59,6 +59,39 @@ func TestEveryKindHasItsRuntimes(t *testing.T) {
 	}
 }
 
+// TestEverySourceHasAReader: every built-in source kind can be read by each engine its spec
+// lists, so what validates also runs ("onestream feeding spark" validated and had no reader). An
+// engine that reads its inputs through registered readers (the seed's
+// register_spark_source_reader) must have one for each such kind; the arrow and python engines
+// read any committed manifest through package readers (TestEveryKindHasItsRuntimes covers the
+// source's own runtime).
+func TestEverySourceHasAReader(t *testing.T) {
+	r := registry()
+	byReader := map[string]bool{}
+	for _, kind := range append(r.Kinds(plugin.RoleSource), "aiflow") {
+		for _, e := range r.ReaderEngines(kind) {
+			byReader[e] = true
+		}
+	}
+	if !byReader[builtin.Spark] {
+		t.Fatalf("engines reading through registered readers: %v, want spark among them", byReader)
+	}
+	for _, kind := range r.Kinds(plugin.RoleSource) {
+		s, _ := r.Lookup(plugin.RoleSource, kind)
+		for _, e := range s.Engines {
+			if _, ok := r.Reader(e, kind); byReader[e] && !ok {
+				t.Errorf("source %s lists engine %s, which has no reader for it (readers of %s: %v)", kind, e, kind, r.ReaderEngines(kind))
+			}
+		}
+		// And the other way: an engine with a reader for a kind is listed by it.
+		for _, e := range r.ReaderEngines(kind) {
+			if !slices.Contains(s.Engines, e) {
+				t.Errorf("engine %s has a reader for source %s, which does not list it (%v)", e, kind, s.Engines)
+			}
+		}
+	}
+}
+
 // Every field of every built-in config carries a description: `aiflow-runner plugins` is the
 // reference documentation.
 func TestEveryFieldDocumented(t *testing.T) {

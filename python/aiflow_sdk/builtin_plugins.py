@@ -101,7 +101,7 @@ def kafka_source(
 ) -> Dict[str, Any]:
     """a Kafka topic: a bounded offset range pinned by the source node.
 
-    Engines: arrow, flink.
+    Engines: arrow, spark, flink.
 
     Args:
         id: the node id, unique in the pipeline.
