@@ -202,6 +202,16 @@ type exitRequest int
 
 // RunWith is Run with an explicit environment (a custom registry, a fake process environment).
 func RunWith(e *Env, args []string) (code int) {
+	// Everything the runner writes for people and logs passes control characters on escaped
+	// (fault.Escape): an id, a path or a parameter value echoed in an error line must not act on
+	// the terminal or CI log showing it.
+	for _, w := range []*io.Writer{&e.Stdout, &e.Stderr} {
+		if _, ok := (*w).(*fault.EscapeWriter); !ok && *w != nil {
+			ew := fault.NewEscapeWriter(*w)
+			*w = ew
+			defer ew.Flush()
+		}
+	}
 	if len(args) == 0 {
 		usage(e.Stderr)
 		return fault.Usage.ExitCode()

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Tests of hostile input and bad luck: each names the class of failure it guards against.
@@ -259,4 +261,83 @@ func TestIRTooLargeRefusedAtValidate(t *testing.T) {
 	if r.code != 78 || !strings.Contains(r.stderr, "E2BIG") {
 		t.Errorf("compile: exit %d, stderr %.400s", r.code, r.stderr)
 	}
+}
+
+// unsafeRune is the first character of s that would act on a terminal or CI log (C0 but
+// newline and tab, DEL, C1, line separators, bidi and zero-width format characters, invalid
+// UTF-8), written independently of fault.Escape.
+func unsafeRune(s string, keepLayout bool) (string, bool) {
+	const format = "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\ufffd"):
+			return fmt.Sprintf("invalid byte %#x at %d", s[i], i), true
+		case keepLayout && (r == '\n' || r == '\t'):
+		case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f, r == '\u2028', r == '\u2029', strings.ContainsRune(format, r):
+			return fmt.Sprintf("%U at %d in %.200q", r, i, s[max(0, i-60):]), true
+		}
+	}
+	return "", false
+}
+
+// TestControlCharactersEscaped: control characters in ids, paths, parameter values and run ids
+// that the runner echoes (error lines, problems, log lines, the termination message) reach the
+// terminal and the pod log escaped, in every output and log format.
+func TestControlCharactersEscaped(t *testing.T) {
+	w := newWorkspace(t)
+	spec := w.quickstart()
+	term := w.path("termination")
+	w.env["AIFLOW_TERMINATION_LOG"] = term
+	const evil = "\x1b]0;pwn\a\x1b[2J\r\x00\u009b31m\u202eexe\u2028::error::x\xff"
+	bad := w.write("spec/evil.yaml", strings.NewReplacer("id: qs,", `id: "qs`+yamlEscape(evil)+`",`,
+		"id: by_user", `id: "by`+yamlEscape(evil)+`"`, "[by_user]", `["by`+yamlEscape(evil)+`"]`).Replace(mustRead(t, spec)))
+	missing := w.write("spec/missing.yaml", strings.Replace(mustRead(t, spec), w.path("in/orders")+"/", `"`+yamlEscape(w.path("in/no"+evil))+`/"`, 1))
+	for _, format := range []string{"text", "json"} {
+		w.env["AIFLOW_LOG_FORMAT"] = format
+		w.env["AIFLOW_LOG_LEVEL"] = "info"
+		for name, args := range map[string][]string{
+			"validate ids":     {"validate", bad},
+			"validate path":    {"validate", w.path("spec/no" + evil + ".yaml")},
+			"run ids":          {"run", "--pipeline", "qs" + evil, "--all", "--ir", bad, "--run-id", "r1"},
+			"run id":           {"run", "--pipeline", "qs", "--all", "--ir", spec, "--run-id", "r" + evil},
+			"param":            {"run", "--pipeline", "qs", "--all", "--ir", spec, "--run-id", "p1", "--param", "x=" + evil},
+			"missing input":    {"run", "--pipeline", "qs", "--all", "--ir", missing, "--run-id", "m1"},
+			"unknown pipeline": {"run", "--pipeline", "no" + evil, "--all", "--ir", spec},
+			"unknown flag":     {"validate", "--no" + evil, spec},
+		} {
+			t.Run(format+"/"+name, func(t *testing.T) {
+				_ = os.Remove(term)
+				r := w.run(args...)
+				if r.code == 0 {
+					t.Errorf("exit 0, want a failure echoing the value\n%s", r.stderr)
+				}
+				for what, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
+					if where, bad := unsafeRune(out, true); bad {
+						t.Errorf("%s: %s", what, where)
+					}
+				}
+				if b, err := os.ReadFile(term); err == nil {
+					if where, bad := unsafeRune(strings.TrimSuffix(string(b), "\n"), false); bad {
+						t.Errorf("termination message: %s", where)
+					}
+				}
+				if !strings.Contains(r.stdout+r.stderr, `\x1b`) && name != "param" {
+					t.Errorf("the value is not shown escaped:\n%s%s", r.stdout, r.stderr)
+				}
+			})
+		}
+	}
+}
+
+// yamlEscape writes s for a double-quoted YAML string.
+func yamlEscape(s string) string {
+	var b strings.Builder
+	for _, r := range []byte(s) {
+		if r < 0x20 || r >= 0x7f || r == '"' || r == '\\' {
+			fmt.Fprintf(&b, `\x%02x`, r)
+		} else {
+			b.WriteByte(r)
+		}
+	}
+	return b.String()
 }

@@ -11,8 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aiflow-dev/aiflow/compiler"
 	"github.com/aiflow-dev/aiflow/fault"
@@ -244,6 +246,9 @@ func (c *runCmd) Run(e *Env) error {
 	if rid == "" {
 		rid = "local__" + time.Now().UTC().Format("20060102T150405.000Z")
 	}
+	if err := checkRunID(rid); err != nil {
+		return writeTermination(e, cfg, nil, err)
+	}
 	// The tenant policy again, inside the pod: a hand-edited DAG cannot bypass compile's check.
 	if err := enforcePolicy(e, cfg, p, ld, rid, params); err != nil {
 		return writeTermination(e, cfg, nil, err)
@@ -391,7 +396,11 @@ func firstLine(s string) string {
 
 // progressPrinter prints rows and rows/s on a terminal (stderr), at most twice a second.
 func progressPrinter(e *Env) func(string) func(rows, bytes int64) {
-	fd, ok := e.Stderr.(*os.File)
+	w := e.Stderr
+	if ew, ok := w.(*fault.EscapeWriter); ok {
+		w = ew.Unwrap() // the progress line's \r is layout; the node id is escaped below
+	}
+	fd, ok := w.(*os.File)
 	if !ok {
 		return nil
 	}
@@ -410,9 +419,19 @@ func progressPrinter(e *Env) func(string) func(rows, bytes int64) {
 			if secs <= 0 {
 				secs = 1e-9
 			}
-			fmt.Fprintf(fd, "\r  %s: %d rows, %s (%.0f rows/s)   ", nodeID, rows, human(bytes), float64(rows)/secs)
+			fmt.Fprintf(fd, "\r  %s: %d rows, %s (%.0f rows/s)   ", fault.EscapeLine(nodeID), rows, human(bytes), float64(rows)/secs)
 		}
 	}
+}
+
+// checkRunID refuses (usage, 64) a run id that could not be shown as it is: a control or format
+// character or invalid UTF-8 in it would be stored, put in paths and echoed into every log line
+// of the run. Airflow's run ids are at most 250 characters.
+func checkRunID(rid string) error {
+	if fault.EscapeLine(rid) != rid || utf8.RuneCountInString(rid) > 250 || strings.TrimSpace(rid) == "" {
+		return fault.Usagef("--run-id %s: want at most 250 printable characters (no control or format characters)", strconv.Quote(rid))
+	}
+	return nil
 }
 
 // writeTermination writes the one-line reason for the exit to the termination-message file (only
@@ -427,14 +446,18 @@ func writeTermination(e *Env, cfg *config.Config, res *node.Result, err error) e
 	switch {
 	case err != nil:
 		c := fault.ClassOf(err)
-		line = fmt.Sprintf("%s error (exit %d, retryable=%t): %s", c, c.ExitCode(), c.Retryable(), firstLine(err.Error()))
+		line = fmt.Sprintf("%s error (exit %d, retryable=%t): %s", c, c.ExitCode(), c.Retryable(), fault.EscapeLine(firstLine(err.Error())))
 	case res != nil:
-		line = fmt.Sprintf("%s: %s/%s try %d, %d rows out", res.Status, res.Pipeline, res.Node, res.Try, res.RowsOut)
+		line = fault.EscapeLine(fmt.Sprintf("%s: %s/%s try %d, %d rows out", res.Status, res.Pipeline, res.Node, res.Try, res.RowsOut))
 	default:
 		return nil
 	}
 	if len(line) > 4000 {
-		line = line[:4000]
+		cut := 4000
+		for cut > 0 && !utf8.RuneStart(line[cut]) {
+			cut-- // not inside a character: the message stays valid UTF-8
+		}
+		line = line[:cut]
 	}
 	_ = os.WriteFile(path, []byte(line+"\n"), 0o644)
 	return err
@@ -452,6 +475,9 @@ func metaClass(err error) fault.Class {
 func (c *replayCmd) Run(e *Env) error {
 	if c.Pipeline == "" || c.RunID == "" || c.Node == "" {
 		return fault.Usagef("replay: --pipeline, --run-id and --node are required")
+	}
+	if err := checkRunID(c.RunID); err != nil {
+		return err
 	}
 	cfg, err := e.Config()
 	if err != nil {
