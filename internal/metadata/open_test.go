@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
+	"github.com/aiflow-dev/aiflow/internal/testenv"
 )
 
 // closedPort returns a local port nothing listens on.
@@ -212,6 +214,66 @@ func TestMigrationsIdempotentAndConcurrent(t *testing.T) {
 			runs, err := open(t, dsn).ListRuns(ctx, metadata.RunFilter{})
 			if err != nil || len(runs) != 1 {
 				t.Errorf("after reopening: runs = %v, %v; want the one run", runs, err)
+			}
+		})
+	}
+}
+
+// makeReadOnly makes path unwritable for this process: permissions for a user, the immutable
+// attribute for root (whom permissions do not stop); undone at the end of the test.
+func makeReadOnly(t *testing.T, path string, dir bool) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		mode := os.FileMode(0o444)
+		if dir {
+			mode = 0o555
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(path, 0o755) })
+		return
+	}
+	chattr := testenv.Command(t, "chattr")
+	if out, err := exec.Command(chattr, "+i", path).CombinedOutput(); err != nil {
+		if testenv.CI() {
+			t.Fatalf("chattr +i %s: %v %s", path, err, out)
+		}
+		t.Skipf("root cannot make %s read-only here (chattr +i: %v %s)", path, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command(chattr, "-i", path).Run() })
+}
+
+// TestSQLiteReadOnly: a metadata database the runner cannot write (the file, or its folder,
+// where SQLite keeps its -wal and -shm files) is a configuration error (78) naming the file and
+// saying it is read-only, not SQLite's bare "attempt to write a readonly database".
+func TestSQLiteReadOnly(t *testing.T) {
+	for _, what := range []string{"file", "folder"} {
+		t.Run(what, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "metadata.db")
+			ctx := context.Background()
+			s, err := metadata.Open(ctx, "sqlite://"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close() // checkpoints and removes -wal and -shm
+			target := path
+			if what == "folder" {
+				target = dir
+			}
+			makeReadOnly(t, target, what == "folder")
+			s, err = metadata.Open(ctx, "sqlite://"+path)
+			if err == nil {
+				defer s.Close()
+				err = s.RecordPipeline(ctx, metadata.PipelineVersion{Pipeline: "p", IRHash: "h", IR: []byte(`{}`), FirstSeen: time.Now(), LastSeen: time.Now()})
+			}
+			if err == nil {
+				t.Fatal("wrote to a read-only database")
+			}
+			msg := err.Error()
+			if fault.ClassOf(err) != fault.Config || !strings.Contains(msg, path) || !(strings.Contains(msg, "read-only") || strings.Contains(msg, "cannot be opened")) {
+				t.Errorf("got %v (class %s); want a config error naming %s and saying it is read-only", err, fault.ClassOf(err), path)
 			}
 		})
 	}

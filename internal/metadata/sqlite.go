@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -53,7 +54,7 @@ func openSQLite(ctx context.Context, path string) (*SQLite, error) {
 	// retries. Other processes still wait in the busy handler.
 	db.SetMaxOpenConns(1)
 	s := &SQLite{&sqlStore{db: db, d: dialect{
-		backend: SQLiteBackend, classify: classifySQLite, durableExec: sqliteDurableExec,
+		backend: SQLiteBackend, classify: classifySQLite, durableExec: sqliteDurableExec, explain: explainSQLite,
 	}, dsn: path}}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -82,6 +83,24 @@ func classifySQLite(err error) fault.Class {
 		return fault.Config
 	}
 	return fault.Internal
+}
+
+// explainSQLite names the file behind an error that is the operator's to fix: SQLite's own text
+// ("attempt to write a readonly database") says neither which database nor what to change.
+func explainSQLite(err error, path string) string {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return ""
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_READONLY:
+		return fmt.Sprintf("metadata database %s is read-only for this process (the file, its -wal and -shm files and its folder must be writable; or set AIFLOW_METADATA_DSN to a writable store)", path)
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+		return fmt.Sprintf("metadata database %s cannot be opened or created (check the file and its folder exist and are writable, or set AIFLOW_METADATA_DSN)", path)
+	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+		return fmt.Sprintf("metadata database %s is not a readable SQLite database (another file at that path, or damaged)", path)
+	}
+	return ""
 }
 
 // sqliteDurableExec runs one statement with synchronous=FULL: in WAL mode SQLite then flushes the

@@ -31,6 +31,9 @@ type dialect struct {
 	// a commit, because both backends flush their log in order. A commit is the promise the
 	// runner's exit 0 stands on; an attempt's end time is not.
 	durableExec func(ctx context.Context, db *sql.DB, query string, args ...any) (sql.Result, error)
+	// explain, when set, says in the operator's terms what a driver error means (which file is
+	// read-only), or "".
+	explain func(err error, dsn string) string
 }
 
 // sqlStore implements Store over database/sql for both backends.
@@ -45,6 +48,11 @@ type sqlStore struct {
 func (s *sqlStore) fail(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
+	}
+	if s.d.explain != nil {
+		if why := s.d.explain(err, s.dsn); why != "" {
+			format = why + ": " + format
+		}
 	}
 	return fault.WrapOr(s.d.classify(err), scrub(err, s.dsn), format, args...)
 }
