@@ -340,7 +340,8 @@ func (ds *Dataset) openText(ctx context.Context, f FileInfo, mem memory.Allocato
 	}
 	s := &fileStream{closer: func() { rc.Close() }, bytes: cr.n.Load, rowGroups: -1}
 	if ds.Format == NDJSON {
-		s.rr = array.NewJSONReader(br, ds.fileRef, array.WithChunk(ds.batchRows()), array.WithAllocator(mem))
+		lines := &ndjsonLines{br: br}
+		s.rr = ndjsonReader{array.NewJSONReader(lines, ds.fileRef, array.WithChunk(ds.batchRows()), array.WithAllocator(mem)), lines}
 		return s, nil
 	}
 	header, _, err := peekCSV(br, 0, f.URI)
@@ -450,6 +451,96 @@ func inferCSV(header []string, rows [][]string) *arrow.Schema {
 		fields[c] = arrow.Field{Name: name, Type: dt, Nullable: true}
 	}
 	return arrow.NewSchema(fields, nil)
+}
+
+// ndjsonLines passes an NDJSON text on to arrow's JSON reader one line at a time, each checked
+// first: arrow's reader accepts some malformed objects (a missing comma) and reports a cut-short
+// last line without saying where. A line that is not one JSON object fails the read with its
+// line number and byte offset (in the decompressed text for .gz), fault.Data.
+type ndjsonLines struct {
+	br      *bufio.Reader
+	line    int
+	off     int64
+	pending []byte
+	long    []byte
+	err     error
+}
+
+func (l *ndjsonLines) Read(p []byte) (int, error) {
+	for len(l.pending) == 0 {
+		if l.err != nil {
+			return 0, l.err
+		}
+		line, err := l.br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			l.long = append(l.long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = l.br.ReadSlice('\n')
+				l.long = append(l.long, line...)
+			}
+			line = l.long
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			l.err = err
+			return 0, err
+		}
+		if len(line) > 0 {
+			l.line++
+			start := l.off
+			l.off += int64(len(line))
+			if lerr := checkNDJSONLine(line, l.line, start, err != nil); lerr != nil {
+				l.err = lerr
+				return 0, lerr
+			}
+		}
+		if err != nil {
+			l.err = io.EOF
+		}
+		l.pending = line
+	}
+	n := copy(p, l.pending)
+	l.pending = l.pending[n:]
+	return n, nil
+}
+
+// ndjsonReader is arrow's JSON reader over ndjsonLines. That reader's decoder takes any error of
+// its input for the end of the input, so the failure of a line is reported here.
+type ndjsonReader struct {
+	array.RecordReader
+	lines *ndjsonLines
+}
+
+func (r ndjsonReader) Err() error {
+	if err := r.RecordReader.Err(); err != nil {
+		return err
+	}
+	if err := r.lines.err; err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// checkNDJSONLine returns nil for a blank line or one JSON object, else fault.Data saying which
+// line, where, and what is wrong with it; last is a line the file ends in without a newline.
+func checkNDJSONLine(line []byte, n int, offset int64, last bool) error {
+	text := bytes.TrimSpace(line)
+	if len(text) == 0 || (text[0] == '{' && json.Valid(text)) {
+		return nil
+	}
+	var why string
+	switch {
+	case last && text[0] == '{':
+		why = "the last line is cut short (an unfinished object, no newline): the file looks truncated"
+	case text[0] != '{':
+		why = "not a JSON object"
+	default:
+		var v any
+		why = "invalid JSON"
+		if err := json.Unmarshal(text, &v); err != nil {
+			why += ": " + err.Error()
+		}
+	}
+	return fault.Dataf("NDJSON line %d (byte offset %d): %s", n, offset, why)
 }
 
 // inferNDJSON types the fields of the first n objects: numbers are int64 (float64 once a fraction
