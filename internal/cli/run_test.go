@@ -408,6 +408,18 @@ nodes:
 	if _, err := os.Stat(w.path("out/_aiflow/current.json")); err == nil {
 		t.Fatal("the sink published before the kill, although the hook held its write")
 	}
+	// The kill left the open partitions' unfinished temp files in the published folder: the
+	// retry below must remove them (else this test would check nothing).
+	var temps int
+	filepath.WalkDir(w.path("out"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".aiflow-tmp-") {
+			temps++
+		}
+		return nil
+	})
+	if temps == 0 {
+		t.Fatal("the kill left no .aiflow-tmp-* file behind: the hook did not hold the write with files open")
+	}
 	r := w.run("run", "--pipeline", "kill", "--node", "out", "--ir", spec, "--run-id", "k", "--try", "2")
 	if r.code != 0 {
 		t.Fatalf("retry: exit %d\n%s", r.code, r.stderr)
