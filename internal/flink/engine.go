@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -66,11 +65,7 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = s.Close(cctx)
-	}()
+	defer s.release(ctx)
 	out := &plugin.Output{}
 	inputs := map[string]any{}
 	for _, id := range env.InputOrder {

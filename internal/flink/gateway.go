@@ -80,6 +80,15 @@ func (s *Session) Close(ctx context.Context) error {
 	return s.c.do(ctx, http.MethodDelete, "/v1/sessions/"+url.PathEscape(s.Handle), nil, nil)
 }
 
+// release closes the session on the way out of a call, best effort: also when ctx is already
+// cancelled (a node's deadline or SIGTERM), with its own 10 s, so the gateway does not keep the
+// session (and its catalog of temporary tables) until its idle timeout.
+func (s *Session) release(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = s.Close(cctx)
+}
+
 // Column is a result column as the gateway describes it.
 type Column struct {
 	Name        string      `json:"name"`

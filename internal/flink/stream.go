@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
 )
@@ -46,11 +45,7 @@ func (c *Client) Deploy(ctx context.Context, job StreamJob, savepoint string) (s
 	if err != nil {
 		return "", err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = s.Close(cctx)
-	}()
+	defer s.release(ctx)
 	for _, st := range job.Statements {
 		if _, err := s.Execute(ctx, st, nil); err != nil {
 			return "", err
@@ -73,11 +68,7 @@ func (c *Client) StopWithSavepoint(ctx context.Context, jobID string) (string, e
 	if err != nil {
 		return "", err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = s.Close(cctx)
-	}()
+	defer s.release(ctx)
 	res, err := s.Execute(ctx, "STOP JOB "+literal(jobID)+" WITH SAVEPOINT", nil)
 	if err != nil {
 		return "", err
@@ -94,11 +85,7 @@ func (c *Client) Jobs(ctx context.Context) ([]JobInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = s.Close(cctx)
-	}()
+	defer s.release(ctx)
 	res, err := s.Execute(ctx, "SHOW JOBS", nil)
 	if err != nil {
 		return nil, err
