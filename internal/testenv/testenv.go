@@ -16,7 +16,6 @@ const (
 	S3AccessKey   = "AIFLOW_TEST_S3_ACCESS_KEY"   // root access key of the test gateway
 	S3SecretKey   = "AIFLOW_TEST_S3_SECRET_KEY"   // root secret key of the test gateway
 	KafkaBrokers  = "AIFLOW_TEST_KAFKA_BROKERS"   // 127.0.0.1:PORT (Apache Kafka, KRaft)
-	KafkaHome     = "AIFLOW_TEST_KAFKA_HOME"      // folder with the broker's config, to restart it in fault tests
 	SparkRemote   = "AIFLOW_TEST_SPARK_REMOTE"    // sc://127.0.0.1:PORT (Spark Connect)
 	Pushgateway   = "AIFLOW_TEST_PUSHGATEWAY_URL" // http://127.0.0.1:PORT
 	FlinkGateway  = "AIFLOW_TEST_FLINK_GATEWAY"   // http://127.0.0.1:PORT (Flink SQL Gateway REST)
