@@ -145,8 +145,12 @@ func readBack(t *testing.T, py, remote, featuresDir string) (out struct {
 	Features []readBackRow `json:"features"`
 }) {
 	t.Helper()
+	// The script leaves with os._exit once its answer is flushed: at interpreter teardown,
+	// grpcio's C++ threads (pyspark's Connect client) and delta-rs's runtime threads can end the
+	// process with "terminate called without an active exception" (SIGABRT), a failure of the
+	// readers' shutdown after they answered, not of what they read.
 	script := `
-import json, sys
+import json, os, sys
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
@@ -156,7 +160,9 @@ spark.stop()
 feats = DeltaTable(sys.argv[2]).to_pyarrow_table().to_pylist()
 for f in feats:
     f["dt"] = str(f["dt"])
-print(json.dumps({"table": table, "features": feats}))
+sys.stdout.write(json.dumps({"table": table, "features": feats}) + "\n")
+sys.stdout.flush()
+os._exit(0)
 `
 	cmd := exec.Command(py, "-c", script, remote, featuresDir)
 	b, err := cmd.Output()
@@ -165,7 +171,7 @@ print(json.dumps({"table": table, "features": feats}))
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = string(ee.Stderr)
 		}
-		t.Fatalf("read back: %v\n%s", err, stderr)
+		t.Fatalf("read back: %v\nstderr: %s\nstdout: %.200s", err, stderr, b)
 	}
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatalf("read back: %v\n%s", err, b)
