@@ -189,7 +189,7 @@ func SysPath(extra []string) []string {
 // AIFLOW_NODE_ID, AIFLOW_RUN_ID, AIFLOW_TRY, AIFLOW_DS, AIFLOW_LOGICAL_DATE), which
 // aiflow_sdk.runtime.current_context() reads.
 func SubprocessEnv(env *plugin.Env, sdkDir string) []string {
-	out := []string{"PYTHONPATH=" + sdkDir + pathListSep(os.Getenv("PYTHONPATH")), "PYTHONUNBUFFERED=1",
+	out := []string{"PYTHONPATH=" + ChildPythonPath(sdkDir), "PYTHONUNBUFFERED=1",
 		"AIFLOW_PIPELINE_ID=" + env.Pipeline.ID, "AIFLOW_NODE_ID=" + env.Node.ID,
 		"AIFLOW_RUN_ID=" + env.RunID, fmt.Sprintf("AIFLOW_TRY=%d", env.Try)}
 	if !env.Vars.LogicalDate.IsZero() {

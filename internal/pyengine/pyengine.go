@@ -190,6 +190,10 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 	return out, nil
 }
 
+// ChildPythonPath is PYTHONPATH for a Python subprocess: the embedded SDK's folder first (so
+// the runner's own aiflow_sdk wins over an installed one), then the PYTHONPATH the runner was given.
+func ChildPythonPath(sdkDir string) string { return sdkDir + pathListSep(os.Getenv("PYTHONPATH")) }
+
 func pathListSep(rest string) string {
 	if rest == "" {
 		return ""

@@ -71,11 +71,7 @@ func Describe(ctx context.Context, cfg *config.Config, modules []string) (*Descr
 	cctx, cancel := context.WithTimeout(ctx, describeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, python, append([]string{"-m", "aiflow_sdk.plugindesc", out}, modules...)...)
-	pp := sdk
-	if v := os.Getenv("PYTHONPATH"); v != "" {
-		pp += string(os.PathListSeparator) + v
-	}
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+pp, "AIFLOW_SYS_PATH="+strings.Join(pyengine.SysPath(cfg.PythonPath), ":"))
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+pyengine.ChildPythonPath(sdk), "AIFLOW_SYS_PATH="+strings.Join(pyengine.SysPath(cfg.PythonPath), ":"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	b, err := cmd.CombinedOutput()

@@ -85,11 +85,7 @@ func start(ctx context.Context, cfg *config.Config, what string, req request, da
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, cfg.Python, "-m", "aiflow_sdk.pluginrun", reqPath)
-	pp := sdk
-	if v := os.Getenv("PYTHONPATH"); v != "" {
-		pp += string(os.PathListSeparator) + v
-	}
-	cmd.Env = append(append(os.Environ(), env...), "PYTHONPATH="+pp, "PYTHONUNBUFFERED=1")
+	cmd.Env = append(append(os.Environ(), env...), "PYTHONPATH="+pyengine.ChildPythonPath(sdk), "PYTHONUNBUFFERED=1")
 	cmd.ExtraFiles = []*os.File{data}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
