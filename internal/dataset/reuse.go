@@ -132,8 +132,8 @@ func interopType(t arrow.DataType) bool {
 }
 
 // CopyFiles publishes files as they are under dir, named as WriteFiles names them with
-// prefix (part-<prefix>-<nnnnn>.parquet, in order): a server-side copy on S3, a file copy
-// on a local disk; nothing is decoded. Like WriteFiles with KeepFinishedOnError, a failure
+// prefix (part-<prefix>-<nnnnn>.parquet, in order): a server-side copy on S3, a hard link
+// on a local disk (a byte copy across devices); nothing is decoded. Like WriteFiles with KeepFinishedOnError, a failure
 // leaves the files already copied: their names belong to the caller's run and node, and its
 // retry overwrites them.
 func CopyFiles(ctx context.Context, st *objstore.Store, dir, prefix string, files []Reusable) ([]WrittenFile, error) {

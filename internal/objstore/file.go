@@ -2,6 +2,8 @@ package objstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -266,13 +268,63 @@ func (d *fileDriver) deleteAll(ctx context.Context, l loc, objs []ObjectInfo) er
 	return nil
 }
 
+// copy publishes src under dst. On one file system it is a hard link, so a published file
+// costs a directory entry, not a rewrite of its bytes (S3's server-side copy, locally): the
+// files copied are immutable once published (every writer here replaces a file by renaming a
+// new one over it, never by rewriting it in place), so sharing the inode is safe. Where a link
+// cannot be made (another device, a file system without hard links, a file another user owns
+// under fs.protected_hardlinks) the bytes are copied.
 func (d *fileDriver) copy(ctx context.Context, src, dst loc) error {
+	if err := d.confine(src); err != nil {
+		return err
+	}
+	if err := d.confine(dst); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fault.Wrap(fault.Temporary, err, "copy %s", src)
+	}
+	if linked, err := d.link(src, dst); linked || err != nil {
+		return err
+	}
 	f, _, err := d.open(src)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	return d.put(ctx, dst, f, false)
+}
+
+// hardLink is os.Link; tests replace it to take the copy fallback.
+var hardLink = os.Link
+
+// link makes dst a hard link to src: linked under a temp name beside dst, then renamed over
+// it, so an existing dst is replaced atomically as Put replaces it. linked is false, with no
+// error, when the copy has to be made instead (src not a regular file, or no link possible);
+// the copy reports what is wrong with src.
+func (d *fileDriver) link(src, dst loc) (linked bool, err error) {
+	fi, err := os.Lstat(src.key)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false, nil
+	}
+	dir := filepath.Dir(dst.key)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fileErr(err, "copy to", dst.String())
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(dir, tmpPrefix+filepath.Base(dst.key)+"-"+hex.EncodeToString(rnd[:]))
+	if err := hardLink(src.key, tmp); err != nil {
+		return false, nil
+	}
+	// Removed in every case: rename(2) leaves both names when dst already is a link to the
+	// same file (a retry publishing the same staged file again).
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, dst.key); err != nil {
+		return true, tempGone(err, dst.String())
+	}
+	syncDir(dir)
+	return true, nil
 }
 
 // ctxReader stops a copy when ctx is done.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -226,5 +227,68 @@ func TestGuardedFileStore(t *testing.T) {
 	ents, _ := os.ReadDir(outside)
 	if len(ents) != 1 {
 		t.Errorf("outside the root now holds %d entries, want only the secret", len(ents))
+	}
+}
+
+// A local Copy is a hard link (a staged file published costs a directory entry, not its
+// bytes), replaces an existing target atomically, leaves no temp name even when the target
+// already is a link to the same file (a retry), and falls back to copying the bytes where no
+// link can be made (another device).
+func TestFileCopyLinks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := objstore.New(objstore.Options{})
+	src, dst := "file://"+dir+"/stage/part-0.parquet", "file://"+dir+"/table/part-x-00000.parquet"
+	if err := st.Put(ctx, src, strings.NewReader("staged")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, dst, strings.NewReader("an older version")); err != nil {
+		t.Fatal(err)
+	}
+	sameFile := func() bool {
+		a, err1 := os.Stat(dir + "/stage/part-0.parquet")
+		b, err2 := os.Stat(dir + "/table/part-x-00000.parquet")
+		return err1 == nil && err2 == nil && os.SameFile(a, b)
+	}
+	for range 2 { // the second time, the target already is a link to the source
+		if err := st.Copy(ctx, src, dst); err != nil {
+			t.Fatal(err)
+		}
+		if !sameFile() {
+			t.Fatal("the copy is not a hard link to the staged file")
+		}
+		if ents, _ := os.ReadDir(dir + "/table"); len(ents) != 1 {
+			t.Fatalf("table folder holds %v, want the one file", ents)
+		}
+	}
+	// The staged file removed (staging cleanup): the published one stays.
+	if err := st.Delete(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := st.Get(ctx, dst); err != nil || string(b) != "staged" {
+		t.Fatalf("published file after the staged one was removed: %q, %v", b, err)
+	}
+
+	// No link possible: the bytes are copied.
+	restore := objstore.SetHardLink(func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EXDEV} })
+	defer restore()
+	if err := st.Put(ctx, src, strings.NewReader("staged again")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Copy(ctx, src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if sameFile() {
+		t.Fatal("linked although linking failed")
+	}
+	if b, err := st.Get(ctx, dst); err != nil || string(b) != "staged again" {
+		t.Fatalf("copied file: %q, %v", b, err)
+	}
+	if ents, _ := os.ReadDir(dir + "/table"); len(ents) != 1 {
+		t.Fatalf("table folder holds %v after the fallback, want the one file", ents)
+	}
+	// A missing source is still a missing file (65), not a failed link.
+	if err := st.Copy(ctx, "file://"+dir+"/stage/gone", dst); !errors.Is(err, objstore.ErrNotExist) {
+		t.Fatalf("copy of a missing file: %v", err)
 	}
 }
