@@ -46,8 +46,8 @@ nodes:
 `
 
 // A staged output already in the sink's format is published as it is: the folder's and the
-// Delta table's data files are byte for byte the files the transform staged (nothing decoded
-// or encoded again), and readers see the same rows. A sink that wants another compression or a
+// Delta table's data files are the files the transform staged, hard links on a local disk
+// (nothing decoded, encoded or even copied), and readers see the same rows. A sink that wants another compression or a
 // partitioned table still writes its own files.
 func TestPublishCopiesStagedParquet(t *testing.T) {
 	w := newWorkspace(t)
@@ -70,6 +70,12 @@ func TestPublishCopiesStagedParquet(t *testing.T) {
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: %d bytes, not the staged file (%d bytes): re-encoded instead of copied", pattern, len(got), len(want))
+		}
+		// On one local file system, publishing is a hard link: metadata only, no byte copied.
+		a, err1 := os.Stat(staged)
+		b, err2 := os.Stat(globOne(t, w.path(pattern)))
+		if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+			t.Errorf("%s: not a hard link to the staged file (%v, %v)", pattern, err1, err2)
 		}
 	}
 	if codec := parquetCodec(t, globOne(t, w.path("out/snappy/part-*.parquet"))); codec != compress.Codecs.Snappy {
