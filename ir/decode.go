@@ -155,7 +155,7 @@ func (d *decoder) authoring(doc *value) *Spec {
 		d.addf(pLine, "", "pipeline must be a mapping with at least an id")
 		return nil
 	}
-	d.known(pv, "", "pipeline", "id", "schedule", "owner", "sla_minutes", "tags", "team", "env", "project", "cost_center", "params", "description", "plugin_modules", "extra")
+	d.known(pv, "", "pipeline", "id", "schedule", "owner", "sla_minutes", "tags", "team", "env", "project", "cost_center", "params", "description", "mode", "plugin_modules", "extra")
 	idv, _ := pv.get("id")
 	p := &Pipeline{APIVersion: api, ID: d.str(idv, "", "pipeline.id"), SLAMinutes: DefaultSLAMinutes}
 	if idv == nil {
@@ -179,7 +179,7 @@ func (d *decoder) authoring(doc *value) *Spec {
 			p.Extra[k] = v
 		}
 	}
-	for _, k := range append(append([]string{}, TenancyKeys...), "description") {
+	for _, k := range append(append([]string{}, TenancyKeys...), "description", ModeKey) {
 		v, line := pv.get(k)
 		if v == nil {
 			continue
@@ -470,6 +470,9 @@ func (s *Spec) Check(opts CheckOptions) Problems {
 	}
 	if p.SLAMinutes < 0 {
 		ps = append(ps, s.Locate(Problem{Pipeline: p.ID, Msg: "sla_minutes must not be negative"}, "sla_minutes"))
+	}
+	if pr := p.checkMode(); pr != nil {
+		ps = append(ps, s.Locate(*pr, s.ModeField()))
 	}
 	for _, pr := range p.CheckTenancy(opts.Envs) {
 		ps = append(ps, s.Locate(pr, pr.field))

@@ -67,6 +67,7 @@ type Registry struct {
 	specs   map[Role]map[string]*Spec
 	readers map[[2]string]any // (engine, source kind) → engine-specific reader
 	funcs   map[string]any    // namespace/name → a named function (see RegisterFunc)
+	modes   map[string]ModeCheck
 }
 
 // NewRegistry returns an empty registry.
@@ -75,6 +76,7 @@ func NewRegistry() *Registry {
 		specs:   map[Role]map[string]*Spec{RoleSource: {}, RoleSink: {}, RoleEngine: {}},
 		readers: map[[2]string]any{},
 		funcs:   map[string]any{},
+		modes:   map[string]ModeCheck{},
 	}
 }
 
@@ -153,6 +155,9 @@ func (r *Registry) Clone() *Registry {
 	}
 	for k, v := range r.funcs {
 		c.funcs[k] = v
+	}
+	for k, v := range r.modes {
+		c.modes[k] = v
 	}
 	return c
 }

@@ -105,7 +105,8 @@ func (r *Registry) decodeNode(n *ir.Node) (*Decoded, []FieldError) {
 }
 
 // Validate checks every node of a loaded spec against the registry and returns positioned
-// problems: unknown kinds or engines, fields that fail the plugin's config spec.
+// problems: unknown kinds or engines, fields that fail the plugin's config spec, and nodes the
+// runtime of the pipeline's mode cannot run (RegisterMode).
 func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
 	p := spec.Pipeline
 	var ps ir.Problems
@@ -139,7 +140,7 @@ func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
 			ps = append(ps, spec.Locate(ir.Problem{Pipeline: p.ID, Node: id, Msg: msg}, field))
 		}
 	}
-	return ps
+	return append(ps, r.modeProblems(spec)...)
 }
 
 // engineInputErrors asks a transform's engine whether it can read each of the node's inputs

@@ -20,11 +20,15 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/readers"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
+	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // Register adds the flink engine to r.
-func Register(r *plugin.Registry) { plugin.RegisterEngine(r, Kind, Engine{}) }
+func Register(r *plugin.Registry) {
+	plugin.RegisterEngine(r, Kind, Engine{})
+	r.RegisterMode(ir.ModeStreaming, checkStreaming)
+}
 
 var _ plugin.Engine[*Config, *plugin.PodResources] = Engine{}
 

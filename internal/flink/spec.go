@@ -15,7 +15,7 @@ const Name = "flink"
 
 // Kind is the flink engine.
 var Kind = plugin.EngineKind[*Config, *plugin.PodResources]{Kind: Name,
-	Summary:      "Flink SQL over the inputs on a Flink session cluster, submitted through its SQL Gateway (batch: pinned Kafka offset ranges, files, lake tables)",
+	Summary:      "Flink SQL over the inputs on a Flink session cluster, submitted through its SQL Gateway (batch: pinned Kafka offset ranges, files, lake tables; mode: streaming: one long-running job)",
 	New:          func() *Config { return &Config{} },
 	NewResources: func() *plugin.PodResources { return &plugin.PodResources{} },
 	CheckInput:   checkInput,
@@ -59,6 +59,8 @@ type Config struct {
 	Parallelism int `json:"parallelism" doc:"parallelism of the node's Flink job (default: the cluster's parallelism.default)"`
 	// Settings are more Flink configuration for the node's session (table.exec.*, ...).
 	Settings map[string]string `json:"settings" doc:"more Flink settings for the node's session, key to value (table.exec.*, execution.*); the runtime mode and the staging sink are the engine's"`
+	// CheckpointInterval is read by streaming pipelines only (a batch job takes no checkpoints).
+	CheckpointInterval string `json:"checkpoint_interval" doc:"mode: streaming only: how often the job checkpoints (a Go duration, default 10s); Kafka sinks commit, and their output becomes visible to read_committed consumers, at each checkpoint"`
 }
 
 func (c *Config) Validate() error {
@@ -70,8 +72,10 @@ func (c *Config) Validate() error {
 	}
 	for k := range c.Settings {
 		switch k {
-		case "execution.runtime-mode", "table.dml-sync", "execution.target", "rest.address", "rest.port":
+		case "execution.runtime-mode", "table.dml-sync", "execution.target", "rest.address", "rest.port", "execution.savepoint.path", "pipeline.name":
 			return plugin.Errorf("settings", "%q is set by the engine", k)
+		case "execution.checkpointing.interval":
+			return plugin.Errorf("settings", "%q: use checkpoint_interval", k)
 		}
 	}
 	return nil

@@ -16,7 +16,67 @@ type StreamJob struct {
 	// Settings are session settings (execution.checkpointing.interval, ...).
 	Settings   map[string]string
 	Statements []string
-	Insert     string
+	// Insert runs the job; when empty, the job writes Sinks instead.
+	Insert string
+	// Sinks are tables declared once the statements ran (their columns are their input's, as
+	// DESCRIBE gives them), each written by one INSERT; several run as one statement set.
+	Sinks []StreamSink
+}
+
+// StreamSink is one sink table of a streaming job.
+type StreamSink struct {
+	Table string
+	// Input is the table or view written to it.
+	Input   string
+	Options map[string]string
+	// KeyColumn, when set, is also written as the record key (Kafka), as a string.
+	KeyColumn string
+}
+
+// sinkInsert declares the sink's table with its input's columns and returns its INSERT.
+func sinkInsert(ctx context.Context, s *Session, k StreamSink) (string, error) {
+	in, err := ident(k.Input)
+	if err != nil {
+		return "", err
+	}
+	_, cols, err := describe(ctx, s, in)
+	if err != nil {
+		return "", fmt.Errorf("sink of %s: %w", k.Input, err)
+	}
+	table, err := ident(k.Table)
+	if err != nil {
+		return "", err
+	}
+	opts := map[string]string{}
+	for key, v := range k.Options {
+		opts[key] = v
+	}
+	sel := "*"
+	if k.KeyColumn != "" {
+		kc, err := ident(k.KeyColumn)
+		if err != nil {
+			return "", err
+		}
+		cols = append(cols, "`aiflow_key` STRING")
+		opts["key.format"] = "raw"
+		opts["key.fields"] = "aiflow_key"
+		opts["value.fields-include"] = "EXCEPT_KEY"
+		if f, ok := opts["format"]; ok {
+			delete(opts, "format")
+			opts["value.format"] = f
+			for key, v := range k.Options {
+				if strings.HasPrefix(key, f+".") {
+					delete(opts, key)
+					opts["value."+key] = v
+				}
+			}
+		}
+		sel = "*, CAST(" + kc + " AS STRING)"
+	}
+	if _, err := s.Execute(ctx, "CREATE TEMPORARY TABLE "+table+" ("+strings.Join(cols, ", ")+") WITH ("+options(opts)+")", nil); err != nil {
+		return "", err
+	}
+	return "INSERT INTO " + table + " SELECT " + sel + " FROM " + in, nil
 }
 
 // JobInfo is one job as SHOW JOBS lists it.
@@ -51,7 +111,26 @@ func (c *Client) Deploy(ctx context.Context, job StreamJob, savepoint string) (s
 			return "", err
 		}
 	}
-	res, err := s.Execute(ctx, job.Insert, nil)
+	insert := job.Insert
+	if insert == "" {
+		var ins []string
+		for _, k := range job.Sinks {
+			st, err := sinkInsert(ctx, s, k)
+			if err != nil {
+				return "", err
+			}
+			ins = append(ins, st)
+		}
+		switch len(ins) {
+		case 0:
+			return "", fault.Configf("streaming job %s writes nothing", job.Name)
+		case 1:
+			insert = ins[0]
+		default:
+			insert = "EXECUTE STATEMENT SET BEGIN " + strings.Join(ins, "; ") + "; END"
+		}
+	}
+	res, err := s.Execute(ctx, insert, nil)
 	if err != nil {
 		return "", err
 	}

@@ -394,11 +394,13 @@ def flink_engine(
     **kwargs: Any,
 ) -> Dict[str, Any]:
     """Flink SQL over the inputs on a Flink session cluster, submitted through its SQL Gateway
-    (batch: pinned Kafka offset ranges, files, lake tables).
+    (batch: pinned Kafka offset ranges, files, lake tables; mode: streaming: one long-running
+    job).
 
     The resources of a transform on this engine: p.transform(id, engine="flink", inputs=...,
     resources=resources.flink(...)).
-    The transform's own params are keywords of p.transform: sql, parallelism, settings.
+    The transform's own params are keywords of p.transform: sql, parallelism, settings,
+    checkpoint_interval.
 
     Args:
         cpu: pod CPU request, a Kubernetes quantity ("500m", "2").
