@@ -101,6 +101,13 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 	if err != nil {
 		return nil, fmt.Errorf("flink job of %s: %w", env.Node.ID, err)
 	}
+	// A topic re-created while the job read it: the connector read other records under the
+	// pinned offsets (its own check ran before the job started).
+	for _, id := range env.InputOrder {
+		if err := checkTopicID(ctx, env, env.Inputs[id]); err != nil {
+			return nil, fmt.Errorf("input %s: %w", id, err)
+		}
+	}
 	env.Log.Info("flink job finished", "job_id", res.JobID, "gateway", c.Base())
 	m, err := stage(ctx, env, rawDir, schema)
 	if err != nil {
@@ -230,12 +237,14 @@ func declareKafka(ctx context.Context, s *Session, env *plugin.Env, name string,
 	if spec.OnError == "dead_letter" {
 		return nil, fault.Configf("on_error: dead_letter is not supported by the flink engine (use on_error: fail, or read the topic with the arrow engine)")
 	}
-	brokers := kr.Brokers
-	if len(brokers) == 0 {
-		brokers = env.Config.KafkaBrokers
+	brokers, err := kafkaBrokers(env, m)
+	if err != nil {
+		return nil, err
 	}
-	if len(brokers) == 0 {
-		return nil, fault.Configf("no Kafka brokers for topic %s (AIFLOW_KAFKA_BROKERS)", kr.Topic)
+	// The topic the source pinned, not one created again under its name since: the
+	// connector reads by name and offsets only.
+	if err := checkTopicID(ctx, env, m); err != nil {
+		return nil, err
 	}
 	var start, end []string
 	var records int64
@@ -260,16 +269,28 @@ func declareKafka(ctx context.Context, s *Session, env *plugin.Env, name string,
 		"key.fields":                    "aiflow_key",
 		"value.fields-include":          "EXCEPT_KEY",
 	}
+	// The connector's columns carry the aiflow_ prefix in the table, so a JSON field named
+	// partition or headers is a value column like any other; the view renames them to the
+	// arrow engine's names. headers is a JSON object of the record's headers as a string
+	// (values decoded as UTF-8), NULL for a record without headers, as the arrow engine gives.
 	cols := []string{"`aiflow_key` STRING",
-		"`partition` INT METADATA FROM 'partition' VIRTUAL",
-		"`offset` BIGINT METADATA FROM 'offset' VIRTUAL",
-		"`timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"}
-	sel := []string{"`aiflow_key` AS `key`", "`partition`", "`offset`", "`timestamp`"}
-	if spec.ValueFormat == "raw" {
+		"`aiflow_partition` INT METADATA FROM 'partition' VIRTUAL",
+		"`aiflow_offset` BIGINT METADATA FROM 'offset' VIRTUAL",
+		"`aiflow_timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
+		"`aiflow_headers` MAP<STRING, BYTES> METADATA FROM 'headers' VIRTUAL"}
+	sel := []string{"`aiflow_key` AS `key`", "`aiflow_partition` AS `partition`", "`aiflow_offset` AS `offset`",
+		"`aiflow_timestamp` AS `timestamp`", headersColumn}
+	switch {
+	case spec.ValueFormat == "json" && len(spec.Fields) == 0 && records == 0:
+		// An empty range of a topic without a declared schema (nothing to infer from): the
+		// arrow engine's columns are then the key and metadata ones; the value is not read.
+		opts["value.format"] = "raw"
+		cols = append(cols, "`aiflow_value` BYTES")
+	case spec.ValueFormat == "raw":
 		opts["value.format"] = "raw"
 		cols = append(cols, "`value` BYTES")
 		sel = append(sel, "`value`")
-	} else {
+	default:
 		opts["value.format"] = "json"
 		opts["value.json.ignore-parse-errors"] = "false"
 		opts["value.json.fail-on-missing-field"] = "false"
@@ -289,6 +310,9 @@ func declareKafka(ctx context.Context, s *Session, env *plugin.Env, name string,
 			field := f.Field
 			if field == "" {
 				field = f.Name
+			}
+			if kafkaColumn(field) {
+				return nil, fault.Configf("JSON field %q of topic %s: the flink engine names the connector's key and metadata columns %s (rename the field in the producer)", field, kr.Topic, strings.Join(kafkaColumns, ", "))
 			}
 			qf, err := ident(field)
 			if err != nil {
@@ -318,6 +342,47 @@ func declareKafka(ctx context.Context, s *Session, env *plugin.Env, name string,
 	out.RowsIn += rows
 	out.BytesIn += m.Bytes
 	return map[string]any{"kind": "kafka", "topic": kr.Topic, "partitions": len(kr.Partitions), "offsets": records}, nil
+}
+
+// headersColumn is the headers column of a Kafka input: the record's headers as a JSON object
+// (the arrow engine's column), NULL when the record has none.
+const headersColumn = "CASE WHEN `aiflow_headers` IS NULL OR CARDINALITY(`aiflow_headers`) = 0 THEN CAST(NULL AS STRING) " +
+	"ELSE JSON_STRING(CAST(`aiflow_headers` AS MAP<STRING, STRING>)) END AS `headers`"
+
+// kafkaColumns are the names of the connector's columns in a Kafka input's table.
+var kafkaColumns = []string{"aiflow_key", "aiflow_partition", "aiflow_offset", "aiflow_timestamp", "aiflow_headers"}
+
+func kafkaColumn(field string) bool {
+	for _, c := range kafkaColumns {
+		if strings.EqualFold(c, field) {
+			return true
+		}
+	}
+	return false
+}
+
+// kafkaBrokers are the brokers of a pinned range: the pin's own, else the runner's.
+func kafkaBrokers(env *plugin.Env, m *manifest.Manifest) ([]string, error) {
+	if len(m.Kafka.Brokers) > 0 {
+		return m.Kafka.Brokers, nil
+	}
+	if len(env.Config.KafkaBrokers) > 0 {
+		return env.Config.KafkaBrokers, nil
+	}
+	return nil, fault.Configf("no Kafka brokers for topic %s (AIFLOW_KAFKA_BROKERS)", m.Kafka.Topic)
+}
+
+// checkTopicID fails (65, as the arrow engine's reads) when the topic of a pinned Kafka input
+// was deleted, or deleted and created again, since the source pinned it; other inputs pass.
+func checkTopicID(ctx context.Context, env *plugin.Env, m *manifest.Manifest) error {
+	if m == nil || m.Kind != manifest.KindKafka || m.Kafka == nil || m.Kafka.TopicID == "" {
+		return nil
+	}
+	brokers, err := kafkaBrokers(env, m)
+	if err != nil {
+		return err
+	}
+	return kafka.CheckTopicID(ctx, m.Kafka, brokers)
 }
 
 // handOver writes the pinned rows of an input Flink has no connector for here (files, lake

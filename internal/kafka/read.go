@@ -939,6 +939,24 @@ func (d *deadLetters) close() {
 	}
 }
 
+// CheckTopicID refuses (fault.Data, 65) a pinned range whose topic was deleted, or deleted and
+// created again, since the pin: for engines that read the range through their own Kafka client
+// (the flink engine's connector), before and after they read it. A range pinned without a topic
+// id (an old manifest, a broker that has none) passes.
+func CheckTopicID(ctx context.Context, kr *manifest.KafkaRange, brokers []string) error {
+	if kr.TopicID == "" {
+		return nil
+	}
+	cl, err := kgo.NewClient(ClientOpts(brokers)...)
+	if err != nil {
+		return fault.Wrap(fault.Config, err, "kafka client for %s", kr.Topic)
+	}
+	defer cl.Close()
+	k := *kr
+	k.Brokers = brokers
+	return checkTopicID(ctx, kadm.NewClient(cl), &k)
+}
+
 // checkTopicID refuses a pin whose topic was deleted and created again since: the same offsets
 // now name other records, and reading them would pass them off as the run's data.
 func checkTopicID(ctx context.Context, adm *kadm.Client, kr *manifest.KafkaRange) error {
