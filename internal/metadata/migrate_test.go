@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 )
@@ -66,6 +67,49 @@ VALUES ('ads_daily', 'ha', '{}', 'ads', 0, 0), ('fs_daily', 'hf', '{}', 'feature
 			}
 			if got, want := ids(metadata.RunFilter{Team: "ops"}), []string{"b1/ops"}; !reflect.DeepEqual(got, want) {
 				t.Errorf("team ops after its version = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestStreamJobsMigration upgrades a store written at schema version 5 (before streaming
+// pipelines): what it holds stays, and the stream job tables work.
+func TestStreamJobsMigration(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.newDSN(t)
+			files, err := filepath.Glob(filepath.Join("migrations", b.name, "000[1-5]_*.sql"))
+			if err != nil || len(files) != 5 {
+				t.Fatalf("migrations 1-5 of %s: %v, %v", b.name, files, err)
+			}
+			b.exec(t, dsn, `CREATE TABLE aiflow_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)`)
+			for i, f := range files {
+				body, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.exec(t, dsn, string(body))
+				b.exec(t, dsn, `INSERT INTO aiflow_schema_migrations VALUES ($1, $2, 0)`, i+1, filepath.Base(f))
+			}
+			b.exec(t, dsn, `INSERT INTO aiflow_pipeline_versions (pipeline_id, ir_hash, ir_json, team, first_seen_us, last_seen_us)
+VALUES ('clicks', 'h1', '{}', 'growth', 0, 0)`)
+			b.exec(t, dsn, `INSERT INTO aiflow_runs (pipeline_id, run_id, ir_hash, status, started_us, team) VALUES ('clicks', 'r1', 'h1', 'succeeded', 1, 'growth')`)
+
+			ctx := context.Background()
+			s := open(t, dsn)
+			runs, err := s.ListRuns(ctx, metadata.RunFilter{Team: "growth"})
+			if err != nil || len(runs) != 1 || runs[0].RunID != "r1" {
+				t.Fatalf("runs after the migration = %+v, %v", runs, err)
+			}
+			if ok, err := s.LeaseStream(ctx, "clicks", "pod", time.Minute); err != nil || !ok {
+				t.Fatalf("lease after the migration: %v, %v", ok, err)
+			}
+			if err := s.RecordStream(ctx, metadata.StreamJob{Pipeline: "clicks", Team: "growth", IRHash: "h1", JobID: "j", State: "RUNNING"},
+				metadata.StreamEvent{Action: metadata.StreamDeploy, JobID: "j"}); err != nil {
+				t.Fatal(err)
+			}
+			if j, err := s.StreamJob(ctx, "clicks"); err != nil || j == nil || j.JobID != "j" {
+				t.Fatalf("stream job after the migration = %+v, %v", j, err)
 			}
 		})
 	}

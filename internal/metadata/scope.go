@@ -108,3 +108,26 @@ func (s *scoped) LineageEdges(ctx context.Context, q LineageQuery) ([]LineageEdg
 	q.Teams = s.teams
 	return s.Store.LineageEdges(ctx, q)
 }
+
+func (s *scoped) StreamJob(ctx context.Context, pipeline string) (*StreamJob, error) {
+	j, err := s.Store.StreamJob(ctx, pipeline)
+	if err != nil || j == nil || s.mine(j.Team) {
+		return j, err
+	}
+	return nil, nil
+}
+
+func (s *scoped) ListStreamJobs(ctx context.Context) ([]StreamJob, error) {
+	js, err := s.Store.ListStreamJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(js, func(j StreamJob) bool { return !s.mine(j.Team) }), nil
+}
+
+func (s *scoped) StreamEvents(ctx context.Context, pipeline string, limit int) ([]StreamEvent, error) {
+	if j, err := s.StreamJob(ctx, pipeline); err != nil || j == nil {
+		return []StreamEvent{}, err
+	}
+	return s.Store.StreamEvents(ctx, pipeline, limit)
+}

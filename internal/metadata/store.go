@@ -70,6 +70,22 @@ type Store interface {
 	// direction, dataset).
 	LineageEdges(ctx context.Context, q LineageQuery) ([]LineageEdge, error)
 
+	// StreamJob returns the deployment of a streaming pipeline, nil when it has none.
+	StreamJob(ctx context.Context, pipeline string) (*StreamJob, error)
+	// ListStreamJobs lists the deployments of every streaming pipeline, by pipeline id.
+	ListStreamJobs(ctx context.Context) ([]StreamJob, error)
+	// LeaseStream takes the pipeline's stream lease for owner until now+ttl when it is free,
+	// expired or owner's already, and reports whether it did: a deploy, upgrade or stop holds it
+	// so that two concurrent ones never start two jobs or stop one twice.
+	LeaseStream(ctx context.Context, pipeline, owner string, ttl time.Duration) (bool, error)
+	// ReleaseStream gives the lease back when owner holds it.
+	ReleaseStream(ctx context.Context, pipeline, owner string) error
+	// RecordStream writes a pipeline's deployment (its lease untouched) and appends ev to its
+	// history, in one transaction. Zero UpdatedAt and ev.At mean now.
+	RecordStream(ctx context.Context, j StreamJob, ev StreamEvent) error
+	// StreamEvents lists a pipeline's stream events, newest first (limit 0: DefaultRunLimit).
+	StreamEvents(ctx context.Context, pipeline string, limit int) ([]StreamEvent, error)
+
 	Close() error
 }
 

@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentAttempts", testConcurrentAttempts},
 		{"SameTryTwoProcesses", testSameTryTwoProcesses},
 		{"Scoped", testScoped},
+		{"StreamJobs", testStreamJobs},
+		{"StreamLeaseConcurrent", testStreamLeaseConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -845,5 +847,114 @@ func testScoped(t *testing.T, s metadata.Store) {
 	must(t, err, "lineage edges")
 	if len(es) != 2 {
 		t.Errorf("unscoped lineage edges = %+v, want 2", es)
+	}
+}
+
+// testStreamJobs: a streaming pipeline's deployment is one row, rewritten by each command with
+// the lease left alone; its history is appended newest first; the lease is exclusive until
+// released or expired; a scoped store shows only its teams' jobs.
+func testStreamJobs(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	if j, err := s.StreamJob(ctx, "clicks"); err != nil || j != nil {
+		t.Fatalf("StreamJob of an unknown pipeline = %+v, %v; want nil, nil", j, err)
+	}
+	ok, err := s.LeaseStream(ctx, "clicks", "pod-a", time.Minute)
+	must(t, err, "lease a")
+	if !ok {
+		t.Fatal("the first lease was refused")
+	}
+	if ok, err := s.LeaseStream(ctx, "clicks", "pod-b", time.Minute); err != nil || ok {
+		t.Fatalf("a second owner took a held lease: %v, %v", ok, err)
+	}
+	if ok, err := s.LeaseStream(ctx, "clicks", "pod-a", time.Minute); err != nil || !ok {
+		t.Fatalf("the owner could not renew its lease: %v, %v", ok, err)
+	}
+	dep := at(time.Minute)
+	must(t, s.RecordStream(ctx, metadata.StreamJob{Pipeline: "clicks", Team: "growth", IRHash: "h1", JobID: "j1", State: "RUNNING", DeployedAt: &dep, UpdatedAt: dep},
+		metadata.StreamEvent{Action: metadata.StreamDeploy, At: dep, IRHash: "h1", JobID: "j1", State: "RUNNING"}), "record deploy")
+	// The record left the lease to its owner.
+	if ok, err := s.LeaseStream(ctx, "clicks", "pod-b", time.Minute); err != nil || ok {
+		t.Fatalf("RecordStream freed the lease: %v, %v", ok, err)
+	}
+	stop := at(2 * time.Minute)
+	must(t, s.RecordStream(ctx, metadata.StreamJob{Pipeline: "clicks", Team: "growth", IRHash: "h1", State: "STOPPED", Savepoint: "file:///sp/1", DeployedAt: &dep, StoppedAt: &stop, UpdatedAt: stop},
+		metadata.StreamEvent{Action: metadata.StreamStop, At: stop, IRHash: "h1", JobID: "j1", Savepoint: "file:///sp/1", State: "STOPPED"}), "record stop")
+	must(t, s.ReleaseStream(ctx, "clicks", "pod-a"), "release")
+	if ok, err := s.LeaseStream(ctx, "clicks", "pod-b", time.Minute); err != nil || !ok {
+		t.Fatalf("a released lease was refused: %v, %v", ok, err)
+	}
+	j, err := s.StreamJob(ctx, "clicks")
+	must(t, err, "stream job")
+	want := metadata.StreamJob{Pipeline: "clicks", Team: "growth", IRHash: "h1", State: "STOPPED", Savepoint: "file:///sp/1", DeployedAt: &dep, StoppedAt: &stop, UpdatedAt: stop}
+	if j == nil || !reflect.DeepEqual(*j, want) {
+		t.Errorf("StreamJob = %+v, want %+v", j, want)
+	}
+	evs, err := s.StreamEvents(ctx, "clicks", 0)
+	must(t, err, "events")
+	if len(evs) != 2 || evs[0].Action != metadata.StreamStop || evs[0].Savepoint != "file:///sp/1" || evs[1].Action != metadata.StreamDeploy || evs[1].JobID != "j1" || !evs[1].At.Equal(dep) {
+		t.Errorf("events = %+v, want stop then deploy", evs)
+	}
+	if evs, err := s.StreamEvents(ctx, "clicks", 1); err != nil || len(evs) != 1 {
+		t.Errorf("events limit 1 = %d, %v", len(evs), err)
+	}
+	// An expired lease is anyone's.
+	if ok, err := s.LeaseStream(ctx, "ads", "pod-a", time.Microsecond); err != nil || !ok {
+		t.Fatalf("lease ads: %v, %v", ok, err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	if ok, err := s.LeaseStream(ctx, "ads", "pod-b", time.Minute); err != nil || !ok {
+		t.Fatalf("an expired lease was refused: %v, %v", ok, err)
+	}
+	must(t, s.RecordStream(ctx, metadata.StreamJob{Pipeline: "ads", Team: "ads", IRHash: "ha", JobID: "j2", State: "RUNNING"},
+		metadata.StreamEvent{Action: metadata.StreamDeploy}), "record ads")
+	js, err := s.ListStreamJobs(ctx)
+	must(t, err, "list")
+	if len(js) != 2 || js[0].Pipeline != "ads" || js[1].Pipeline != "clicks" || js[0].UpdatedAt.IsZero() {
+		t.Errorf("ListStreamJobs = %+v", js)
+	}
+	v := metadata.Scoped(s, []string{"ads"})
+	if js, err := v.ListStreamJobs(ctx); err != nil || len(js) != 1 || js[0].Pipeline != "ads" {
+		t.Errorf("scoped ListStreamJobs = %+v, %v", js, err)
+	}
+	if j, err := v.StreamJob(ctx, "clicks"); err != nil || j != nil {
+		t.Errorf("scoped StreamJob of another team = %+v, %v", j, err)
+	}
+	if evs, err := v.StreamEvents(ctx, "clicks", 0); err != nil || len(evs) != 0 {
+		t.Errorf("scoped StreamEvents of another team = %+v, %v", evs, err)
+	}
+	if _, err := s.LeaseStream(ctx, "", "x", time.Minute); err == nil {
+		t.Error("a lease without a pipeline was taken")
+	}
+}
+
+// testStreamLeaseConcurrent: of many owners asking at once, exactly one gets the lease.
+func testStreamLeaseConcurrent(t *testing.T, s metadata.Store) {
+	ctx := context.Background()
+	const n = 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.LeaseStream(ctx, "race", fmt.Sprintf("pod-%d", i), time.Minute)
+			for tries := 0; err != nil && fault.ClassOf(err) == fault.Temporary && tries < 20; tries++ {
+				time.Sleep(10 * time.Millisecond) // SQLite: the database is busy
+				ok, err = s.LeaseStream(ctx, "race", fmt.Sprintf("pod-%d", i), time.Minute)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Errorf("%d owners hold the lease, want 1", won)
 	}
 }
