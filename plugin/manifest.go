@@ -37,7 +37,7 @@ func (e *Env) OpenInput(ctx context.Context, id string, c *Counter) (array.Recor
 	if !ok {
 		return nil, fault.Configf("node %s has no input %q", e.Node.ID, id)
 	}
-	rr, _, err := readers.Reader(ctx, e.Store, m, c, memory.DefaultAllocator)
+	rr, _, err := readers.Reader(ctx, e.Store, e.Config, m, c, memory.DefaultAllocator)
 	return rr, err
 }
 

@@ -186,7 +186,7 @@ func readRange(ctx context.Context, adm *kadm.Client, brokers []string, topic st
 	st := objstore.New(objstore.Options{})
 	u := now()
 	c := &readers.Counter{}
-	rr, _, err := readers.Reader(ctx, st, m, c, memory.DefaultAllocator)
+	rr, _, err := readers.Reader(ctx, st, nil, m, c, memory.DefaultAllocator)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 			// dictionary value and expanded only for the rows kept.
 			dict = stringColumns(env.Inputs[id])
 		}
-		rr, sc, err := readers.DictionaryReader(ctx, env.Store, env.Inputs[id], c, mem, dict)
+		rr, sc, err := readers.DictionaryReader(ctx, env.Store, env.Config, env.Inputs[id], c, mem, dict)
 		if err != nil {
 			return nil, fmt.Errorf("open input %s: %w", id, err)
 		}

@@ -104,12 +104,11 @@ nodes:
 func TestPythonPluginsArrow(t *testing.T) {
 	py := testenv.Require(t, testenv.Python)
 	w := newWorkspace(t)
+	// Only the runner's injected lookup names the interpreter and the modules: the Arrow reader,
+	// run where an input is opened, gets them from the runner's configuration too.
 	w.env["AIFLOW_PYTHON"] = py
-	// The Arrow reader runs where an input is opened, with the process's configuration.
-	t.Setenv("AIFLOW_PYTHON", py)
 	w.write("mods/team_plugins.py", teamPlugins)
 	w.write("mods/team_jobs.py", teamJobs)
-	t.Setenv("AIFLOW_PYTHONPATH", w.path("mods"))
 	w.env["AIFLOW_PYTHONPATH"] = w.path("mods")
 	mods := ", plugin_modules: [team_plugins]"
 

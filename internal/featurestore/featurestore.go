@@ -66,7 +66,7 @@ func (t Target) qualified() string {
 func (Sink) Publish(ctx context.Context, env *plugin.Env, cfg *SinkConfig) (*plugin.Output, error) {
 	main := env.Inputs[env.InputOrder[0]]
 	c := &readers.Counter{}
-	rr, schema, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
+	rr, schema, err := readers.Reader(ctx, env.Store, env.Config, main, c, memory.DefaultAllocator)
 	if err != nil {
 		return nil, fmt.Errorf("open input %s: %w", main.Node, err)
 	}

@@ -97,7 +97,7 @@ func Publish(ctx context.Context, env *plugin.Env, t Target) (*plugin.Output, er
 			c.Bytes.Add(f.Bytes)
 		}
 	} else {
-		rr, sc, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
+		rr, sc, err := readers.Reader(ctx, env.Store, env.Config, main, c, memory.DefaultAllocator)
 		if err != nil {
 			return nil, fmt.Errorf("open input %s: %w", main.Node, err)
 		}

@@ -390,7 +390,7 @@ func checkTopicID(ctx context.Context, env *plugin.Env, m *manifest.Manifest) er
 // filesystem table over them: Flink reads exactly the pinned rows, never a folder listing.
 func handOver(ctx context.Context, s *Session, env *plugin.Env, id, name string, m *manifest.Manifest, outDir string, out *plugin.Output) (map[string]any, error) {
 	c := &readers.Counter{Watch: env.ReadProgress(id)}
-	rr, sc, err := readers.Reader(ctx, env.Store, m, c, memory.DefaultAllocator)
+	rr, sc, err := readers.Reader(ctx, env.Store, env.Config, m, c, memory.DefaultAllocator)
 	if err != nil {
 		return nil, err
 	}

@@ -590,7 +590,7 @@ func TestBrokerRestartMidRead(t *testing.T) {
 
 	attempt := func(stopAfterFirst bool) (map[int32][]int64, error) {
 		got := map[int32][]int64{}
-		rr, _, err := readers.Reader(context.Background(), objstore.New(objstore.Options{}), m, &readers.Counter{}, memory.DefaultAllocator)
+		rr, _, err := readers.Reader(context.Background(), objstore.New(objstore.Options{}), nil, m, &readers.Counter{}, memory.DefaultAllocator)
 		if err != nil {
 			return nil, err
 		}

@@ -60,7 +60,7 @@ func event(i int) string {
 func readAll(t *testing.T, m *manifest.Manifest, col string) (offsets map[string]bool, values []string, c *readers.Counter, err error) {
 	t.Helper()
 	c = &readers.Counter{}
-	rr, schema, err := readers.Reader(context.Background(), objstore.New(objstore.Options{}), m, c, memory.DefaultAllocator)
+	rr, schema, err := readers.Reader(context.Background(), objstore.New(objstore.Options{}), nil, m, c, memory.DefaultAllocator)
 	if err != nil {
 		return nil, nil, c, err
 	}

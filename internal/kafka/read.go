@@ -25,6 +25,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/arrowops"
+	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
 	"github.com/aiflow-dev/aiflow/internal/readers"
@@ -234,7 +235,7 @@ func Classify(err error, format string, args ...any) error {
 // ---- reading ----
 
 // Open opens a pinned Kafka range as a record reader.
-func Open(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *readers.Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
+func Open(ctx context.Context, st *objstore.Store, _ *config.Config, m *manifest.Manifest, c *readers.Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
 	kr := m.Kafka
 	if kr == nil {
 		return nil, nil, fault.Dataf("input %s: kafka manifest without a range", m.Node)
@@ -415,7 +416,7 @@ func (r *kafkaReader) Next() bool {
 func Sample(ctx context.Context, m *manifest.Manifest, n int64) ([][]byte, error) {
 	mm := *m
 	mm.Details = map[string]any{Detail: ValueSpec{ValueFormat: "raw", OnError: "fail"}}
-	rr, _, err := Open(ctx, nil, &mm, nil, memory.DefaultAllocator)
+	rr, _, err := Open(ctx, nil, nil, &mm, nil, memory.DefaultAllocator)
 	if err != nil {
 		return nil, err
 	}

@@ -140,7 +140,7 @@ func (Sink) Publish(ctx context.Context, env *plugin.Env, cfg *SinkConfig) (*plu
 	}
 
 	c := &readers.Counter{}
-	rr, schema, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
+	rr, schema, err := readers.Reader(ctx, env.Store, env.Config, main, c, memory.DefaultAllocator)
 	if err != nil {
 		return nil, fmt.Errorf("open input %s: %w", main.Node, err)
 	}
@@ -263,7 +263,7 @@ func sinkManifest(e *ledgerEntry, ref *manifest.DatasetRef, txnID string) *manif
 // stageOnly is a replay without --publish: the records go to the staging folder as NDJSON.
 func stageOnly(ctx context.Context, env *plugin.Env, main *manifest.Manifest, cfg *SinkConfig, ref *manifest.DatasetRef) (*plugin.Output, error) {
 	c := &readers.Counter{}
-	rr, schema, err := readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator)
+	rr, schema, err := readers.Reader(ctx, env.Store, env.Config, main, c, memory.DefaultAllocator)
 	if err != nil {
 		return nil, fmt.Errorf("open input %s: %w", main.Node, err)
 	}
@@ -341,7 +341,7 @@ func findLedger(ctx context.Context, brokers []string, key string) (*ledgerEntry
 		kr.Partitions = append(kr.Partitions, manifest.PartitionRange{Partition: o.Partition, Start: start, End: o.Offset})
 	})
 	m := &manifest.Manifest{Node: LedgerTopic, Kafka: kr, Details: map[string]any{Detail: ValueSpec{ValueFormat: "raw", OnError: "fail"}}}
-	rr, _, err := Open(ctx, nil, m, nil, memory.DefaultAllocator)
+	rr, _, err := Open(ctx, nil, nil, m, nil, memory.DefaultAllocator)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ func (r *Runner) auditor(ctx context.Context, env *plugin.Env) (*contract.Audito
 	}
 	a := &contract.Auditor{Contract: c, Node: env.Node.ID, Options: contract.Options{Now: env.Started},
 		Open: func(ctx context.Context, m *manifest.Manifest) (array.RecordReader, error) {
-			rr, _, err := readers.Reader(ctx, r.Store, m, nil, memory.DefaultAllocator)
+			rr, _, err := readers.Reader(ctx, r.Store, r.Config, m, nil, memory.DefaultAllocator)
 			return rr, err
 		}}
 	for _, ck := range c.Checks {

@@ -43,7 +43,7 @@ func publishDelta(ctx context.Context, env *plugin.Env, dir, mode string, partit
 	var rr array.RecordReader
 	openInput := func() error {
 		var err error
-		if rr, schema, err = readers.Reader(ctx, env.Store, main, c, memory.DefaultAllocator); err != nil {
+		if rr, schema, err = readers.Reader(ctx, env.Store, env.Config, main, c, memory.DefaultAllocator); err != nil {
 			return fmt.Errorf("open input %s: %w", main.Node, err)
 		}
 		return nil

@@ -229,7 +229,7 @@ func feedInput(ctx context.Context, env *plugin.Env, id, fifo string, c *readers
 		return err
 	}
 	defer f.Close()
-	rr, _, err := readers.Reader(ctx, env.Store, env.Inputs[id], c, memory.DefaultAllocator)
+	rr, _, err := readers.Reader(ctx, env.Store, env.Config, env.Inputs[id], c, memory.DefaultAllocator)
 	if err != nil {
 		return err
 	}

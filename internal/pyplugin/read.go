@@ -29,7 +29,7 @@ func init() { readers.RegisterOpener(ManifestKind, Open) }
 // returns through a pipe. The reader runs anew for every consumer, like a Spark reader: what it
 // reads is what its params say at that moment (a Kafka reader with fixed offsets reads the same
 // records every time; one reading "latest" does not).
-func Open(ctx context.Context, _ *objstore.Store, m *manifest.Manifest, c *readers.Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
+func Open(ctx context.Context, _ *objstore.Store, cfg *config.Config, m *manifest.Manifest, c *readers.Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
 	kind, _ := m.Details["plugin_kind"].(string)
 	params, _ := m.Details["params"].(map[string]any)
 	pctx, _ := m.Details["context"].(map[string]any)
@@ -37,9 +37,10 @@ func Open(ctx context.Context, _ *objstore.Store, m *manifest.Manifest, c *reade
 	if kind == "" {
 		return nil, nil, fault.Dataf("input %s: python_source manifest without a plugin kind", m.Node)
 	}
-	cfg, err := config.Load(ctx)
-	if err != nil {
-		return nil, nil, err
+	if cfg == nil {
+		// The interpreter, sys.path and secrets folder come from the runner's configuration;
+		// reading the process environment here would ignore a runner's injected settings.
+		return nil, nil, fault.New(fault.Internal, "input %s: python_source opened without the runner's configuration", m.Node)
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {

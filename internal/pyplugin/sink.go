@@ -54,7 +54,7 @@ func (s Sink) Publish(ctx context.Context, env *plugin.Env, _ *Params) (*plugin.
 	}
 	id := env.InputOrder[0]
 	counter := &readers.Counter{Watch: env.ReadProgress(id)}
-	rr, schema, err := readers.Reader(ctx, env.Store, env.Inputs[id], counter, memory.DefaultAllocator)
+	rr, schema, err := readers.Reader(ctx, env.Store, env.Config, env.Inputs[id], counter, memory.DefaultAllocator)
 	if err != nil {
 		return nil, err
 	}

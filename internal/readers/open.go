@@ -13,6 +13,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/arrowops"
+	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/dataset"
 	"github.com/aiflow-dev/aiflow/internal/manifest"
 	"github.com/aiflow-dev/aiflow/internal/objstore"
@@ -21,8 +22,11 @@ import (
 
 // Opener opens a committed manifest of one kind as a record reader. The technology that writes a
 // manifest kind registers its opener (RegisterOpener), so this package needs no client library:
-// a Kafka range is opened by the kafka package, files by this one.
-type Opener func(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error)
+// a Kafka range is opened by the kafka package, files by this one. cfg is the runner's
+// configuration (the one its Main or test built, never reloaded from the process environment:
+// a runner with an injected lookup must see the same settings everywhere); it may be nil for a
+// caller with no runner (a tool, a unit test), and an opener that needs it then fails.
+type Opener func(ctx context.Context, st *objstore.Store, cfg *config.Config, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error)
 
 var (
 	openersMu sync.RWMutex
@@ -115,19 +119,19 @@ func OpenManifest(ctx context.Context, st *objstore.Store, m *manifest.Manifest,
 	return dataset.OpenFiles(ctx, st, m.Files, opts)
 }
 
-// Reader opens a manifest as a record reader; an output with no files reads as no rows of its
+// Reader opens a manifest as a record reader (cfg: see Opener); an output with no files reads as no rows of its
 // recorded schema.
-func Reader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
-	return DictionaryReader(ctx, st, m, c, mem, nil)
+func Reader(ctx context.Context, st *objstore.Store, cfg *config.Config, m *manifest.Manifest, c *Counter, mem memory.Allocator) (array.RecordReader, *arrow.Schema, error) {
+	return DictionaryReader(ctx, st, cfg, m, c, mem, nil)
 }
 
 // DictionaryReader is Reader with the named string columns of Parquet files streamed as
 // dictionaries where the reader can (dataset.Dataset.DictionaryReader): for a consumer that
 // handles dictionary columns (an arrow filter). The returned schema is the data's (plain
 // strings); the reader's own Schema says which columns come as dictionaries.
-func DictionaryReader(ctx context.Context, st *objstore.Store, m *manifest.Manifest, c *Counter, mem memory.Allocator, dictCols []string) (array.RecordReader, *arrow.Schema, error) {
+func DictionaryReader(ctx context.Context, st *objstore.Store, cfg *config.Config, m *manifest.Manifest, c *Counter, mem memory.Allocator, dictCols []string) (array.RecordReader, *arrow.Schema, error) {
 	if fn, ok := opener(m.Kind); ok {
-		return fn(ctx, st, m, c, mem)
+		return fn(ctx, st, cfg, m, c, mem)
 	}
 	ds, err := OpenManifest(ctx, st, m, c)
 	if err != nil {

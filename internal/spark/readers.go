@@ -120,7 +120,7 @@ func readLanded(ctx context.Context, s *Session, env *plugin.Env, in Input) (sql
 		c = &readers.Counter{}
 	}
 	c.Watch = env.ReadProgress(in.ID)
-	rr, sc, err := readers.Reader(ctx, env.Store, in.Manifest, c, memory.DefaultAllocator)
+	rr, sc, err := readers.Reader(ctx, env.Store, env.Config, in.Manifest, c, memory.DefaultAllocator)
 	if err != nil {
 		return nil, fmt.Errorf("open input %s: %w", in.ID, err)
 	}
