@@ -76,6 +76,7 @@ func (s Secret) IsZero() bool { return s.Env == "" && s.Ref == "" }
 func (s Secret) Resolve(secretsDir string) (string, error) {
 	switch {
 	case s.Env != "":
+		// A variable the pipeline names (user data, filled by the pod's Secret env refs): not configuration.
 		v, ok := os.LookupEnv(s.Env)
 		if !ok {
 			return "", fmt.Errorf("secret ${%s}: environment variable not set", s.Env)
@@ -84,6 +85,7 @@ func (s Secret) Resolve(secretsDir string) (string, error) {
 	case s.Ref != "":
 		name, key, _ := strings.Cut(s.Ref, "/")
 		envName := "AIFLOW_SECRET_" + strings.ToUpper(regexp.MustCompile(`[^A-Za-z0-9]`).ReplaceAllString(name+"_"+key, "_"))
+		// Filled by the pod's Secret env refs, named after the reference: not configuration.
 		if v, ok := os.LookupEnv(envName); ok {
 			return v, nil
 		}

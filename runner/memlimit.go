@@ -13,6 +13,7 @@ import (
 // which is what pushes a streaming copy past its RSS budget. The limit is soft: a node that
 // really needs more memory (a large group-by) still gets it, at the cost of more GC work.
 func setMemoryLimit() {
+	// GOMEMLIMIT is the Go runtime's own variable, read by the runtime: only check it is unset.
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}

@@ -32,6 +32,9 @@ func Main(reg *plugin.Registry) {
 	// Exit: a node whose task deadline passed and that still waits on a call ignoring its
 	// context is ended from outside (exit 75), so no pod outlives AIFLOW_NODE_TIMEOUT by more
 	// than a few seconds.
+	//
+	// The process environment enters the runner here, once, as its lookup: every setting is then
+	// read from the configuration built from it (internal/config).
 	code := cli.RunWith(&cli.Env{Ctx: ctx, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Registry: reg, Lookup: os.LookupEnv, Exit: os.Exit}, os.Args[1:])
 	stop()
 	os.Exit(code)
@@ -41,5 +44,6 @@ func Main(reg *plugin.Registry) {
 // 0 ok, 64 usage, 65 data, 75 temporary, 78 configuration, 1 a bug. It reads the process
 // environment for configuration.
 func Run(ctx context.Context, reg *plugin.Registry, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// The process environment as the lookup, as in Main.
 	return cli.RunWith(&cli.Env{Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr, Registry: reg, Lookup: os.LookupEnv}, args)
 }

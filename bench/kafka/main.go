@@ -53,6 +53,7 @@ func main() {
 		defer stop()
 	}
 	if *records > 0 {
+		// A benchmark tool, not the runner: it runs against the services make test started.
 		brokers := strings.Split(os.Getenv("AIFLOW_TEST_KAFKA_BROKERS"), ",")
 		if brokers[0] == "" {
 			log.Fatal("AIFLOW_TEST_KAFKA_BROKERS is not set (source .services/env)")
@@ -60,6 +61,7 @@ func main() {
 		benchRead(ctx, brokers, *records, int32(*partitions), *topic, *produceOnly)
 	}
 	if *rows > 0 {
+		// The test services' PostgreSQL, as above.
 		dsn := os.Getenv("AIFLOW_TEST_PG_DSN")
 		if dsn == "" {
 			log.Fatal("AIFLOW_TEST_PG_DSN is not set (source .services/env)")

@@ -38,6 +38,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	// The benchmark's entry point: like the runner's, it hands the process environment to the CLI as its lookup.
 	code := cli.RunWith(&cli.Env{Ctx: context.Background(), Stdin: strings.NewReader(""), Stdout: os.Stdout, Stderr: os.Stderr,
 		Registry: plugin.Default, Lookup: os.LookupEnv},
 		[]string{"run", "--pipeline", *pipeline, "--node", *node, "--ir", *ir, "--run-id", *runID})

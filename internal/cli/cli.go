@@ -193,6 +193,7 @@ func commandNames() []string {
 
 // Run runs the command line args (without the program name) and returns the exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// The process environment as the lookup, as the runner's Main passes it.
 	return RunWith(&Env{Ctx: ctx, Stdin: stdin, Stdout: stdout, Stderr: stderr, Registry: plugin.Default, Lookup: os.LookupEnv}, args)
 }
 

@@ -60,6 +60,8 @@ func Call(ctx context.Context, env *plugin.Env, module, what string, req map[str
 	defer cancel()
 	interp := env.Config.Python
 	cmd := exec.CommandContext(pctx, interp, "-m", "aiflow_sdk."+module, reqPath)
+	// The child inherits the pod's environment (PATH, HOME, locale, its libraries' own settings);
+	// the runner's settings reach it through SubprocessEnv and the request, not from here.
 	cmd.Env = append(os.Environ(), SubprocessEnv(env, sdkDir)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -114,6 +114,8 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *Config, _ *pl
 	defer cancel()
 	interp := env.Config.Python
 	cmd := exec.CommandContext(pctx, interp, "-m", "aiflow_sdk.runtime", reqPath)
+	// The child inherits the pod's environment (PATH, HOME, locale, its libraries' own settings);
+	// the runner's settings reach it through SubprocessEnv and the request, not from here.
 	cmd.Env = append(os.Environ(), SubprocessEnv(env, sdkDir)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

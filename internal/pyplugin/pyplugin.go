@@ -71,6 +71,8 @@ func Describe(ctx context.Context, cfg *config.Config, modules []string) (*Descr
 	cctx, cancel := context.WithTimeout(ctx, describeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, python, append([]string{"-m", "aiflow_sdk.plugindesc", out}, modules...)...)
+	// The describer inherits the pod's environment (PATH, HOME, locale); the runner's settings
+	// (sys.path) are passed explicitly.
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+pyengine.ChildPythonPath(sdk), "AIFLOW_SYS_PATH="+strings.Join(pyengine.SysPath(cfg.PythonPath), ":"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

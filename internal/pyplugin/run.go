@@ -85,6 +85,8 @@ func start(ctx context.Context, cfg *config.Config, what string, req request, da
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, cfg.Python, "-m", "aiflow_sdk.pluginrun", reqPath)
+	// The plugin's code inherits the pod's environment (PATH, HOME, its clients' own settings and
+	// credentials); the runner's settings reach it through the request.
 	cmd.Env = append(append(os.Environ(), env...), "PYTHONPATH="+pyengine.ChildPythonPath(sdk), "PYTHONUNBUFFERED=1")
 	cmd.ExtraFiles = []*os.File{data}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

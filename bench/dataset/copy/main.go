@@ -28,6 +28,7 @@ func main() {
 	rowGroup := flag.Int64("rowgroup", 0, "Parquet row group rows (0: the writer's default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
+	// A benchmark tool, not the runner: the profile's path comes from its caller's environment.
 	if p := os.Getenv("AIFLOW_BENCH_HEAPPROFILE"); p != "" {
 		go func() {
 			time.Sleep(4 * time.Second)

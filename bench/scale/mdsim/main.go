@@ -36,6 +36,7 @@ import (
 
 func main() {
 	mode := flag.String("mode", "burst", "burst, writer (one process of a burst), history or query")
+	// A simulation tool, not the runner: the flag defaults to the DSN its caller's environment names.
 	dsn := flag.String("dsn", os.Getenv("AIFLOW_METADATA_DSN"), "metadata store DSN (postgres://...)")
 	attempts := flag.Int("attempts", 100000, "burst: node attempts in all")
 	procs := flag.Int("procs", 8, "burst: writer processes")

@@ -24,6 +24,7 @@ import (
 )
 
 func main() {
+	// A simulation tool, not the runner: the flag defaults to the test services' Pushgateway.
 	url := flag.String("url", os.Getenv("AIFLOW_TEST_PUSHGATEWAY_URL"), "Pushgateway URL")
 	groups := flag.Int("groups", 2000, "distinct pipeline x node grouping keys")
 	runs := flag.Int("runs", 3, "pushes per group (runs of the day)")

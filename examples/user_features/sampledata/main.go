@@ -29,6 +29,7 @@ import (
 var script string
 
 func main() {
+	// A sample-data tool, not the runner: the flag defaults to the Spark Connect address the runner uses.
 	remote := flag.String("remote", os.Getenv("AIFLOW_SPARK_REMOTE"), "Spark Connect remote sc://host:port")
 	format := flag.String("format", "delta", "table format: delta or parquet")
 	flag.Parse()
