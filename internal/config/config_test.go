@@ -2,8 +2,10 @@ package config_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +156,54 @@ func TestDocListsEveryVariable(t *testing.T) {
 		}
 		if v, _, _ := strings.Cut(tag, ","); !documented[v] {
 			t.Errorf("%s (Config.%s) is not in config.Doc", v, ct.Field(i).Name)
+		}
+	}
+}
+
+// TestReadmeTableListsEveryVariable: the README's configuration table lists every variable of
+// config.Doc (what --help prints) with its embedded default, and names no variable the runner
+// does not read.
+func TestReadmeTableListsEveryVariable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Configuration\n")
+	if !ok {
+		t.Fatal("README.md has no ## Configuration section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	rows := map[string]string{} // variable → its table row
+	for _, line := range strings.Split(sec, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.Contains(cells[1], "`") {
+			continue
+		}
+		for _, v := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(cells[1], -1) {
+			rows[v[1]] = line
+		}
+	}
+	documented := map[string]bool{}
+	for _, kv := range config.Doc {
+		documented[kv[0]] = true
+		if _, ok := rows[kv[0]]; !ok {
+			t.Errorf("%s (config.Doc: %s) is not in README.md's configuration table", kv[0], kv[1])
+		}
+	}
+	for v := range rows {
+		if !documented[v] && v != "AWS_*" {
+			t.Errorf("README.md's configuration table lists %s, which config.Doc does not", v)
+		}
+	}
+	ct := reflect.TypeFor[config.Config]()
+	for i := range ct.NumField() {
+		name, opts, _ := strings.Cut(ct.Field(i).Tag.Get("env"), ",")
+		_, def, ok := strings.Cut(opts, "default=")
+		if !ok {
+			continue
+		}
+		if row, listed := rows[name]; listed && !strings.Contains(row, "`"+def+"`") && !strings.Contains(row, "`"+strings.ReplaceAll(def, ",", ", ")+"`") {
+			t.Errorf("README.md's row of %s does not give its default `%s`: %s", name, def, row)
 		}
 	}
 }
