@@ -18,6 +18,9 @@ func registry() *plugin.Registry {
 	return r
 }
 
+// TestBuiltinKinds: the kinds the pipelines of the original design name are built in, and
+// plugin.Default holds exactly what Registry holds. It checks a floor, not the whole list: a new
+// sink package linked into Register needs no edit here (docs/plugins.md, "Adding a sink").
 func TestBuiltinKinds(t *testing.T) {
 	r := registry()
 	want := map[plugin.Role][]string{
@@ -25,12 +28,15 @@ func TestBuiltinKinds(t *testing.T) {
 		plugin.RoleSink:   {"feature_store", "files", "kafka", "onelake"},
 		plugin.RoleEngine: {"arrow", "flink", "python", "spark"},
 	}
-	for role, kinds := range want {
-		if got := r.Kinds(role); !reflect.DeepEqual(got, kinds) {
-			t.Errorf("%s kinds = %v, want %v", role, got, kinds)
+	for _, role := range plugin.Roles {
+		got := r.Kinds(role)
+		for _, k := range want[role] {
+			if !slices.Contains(got, k) {
+				t.Errorf("%s kinds = %v, missing %s", role, got, k)
+			}
 		}
-		if got := plugin.Default.Kinds(role); !reflect.DeepEqual(got, kinds) {
-			t.Errorf("Default %s kinds = %v, want %v", role, got, kinds)
+		if d := plugin.Default.Kinds(role); !reflect.DeepEqual(d, got) {
+			t.Errorf("Default %s kinds = %v, Registry() has %v", role, d, got)
 		}
 	}
 }
