@@ -2,7 +2,10 @@
 turn (aiflow-runner run --all, Polars, DuckDB, pyarrow), and prints medians of wall time and peak
 RSS with the ratios to aiflow. Paired rounds: the load of a shared machine hits every contender.
 
-    compare.py RUNNER SRC_DIR WORK_DIR RUNS
+    compare.py RUNNER SRC_DIR WORK_DIR RUNS [BASELINE_RUNNER]
+
+With BASELINE_RUNNER (another build of aiflow-runner, e.g. main before a change), it runs as one
+more contender in every round, so a change is measured against its baseline under the same load.
 """
 import json
 import os
@@ -15,6 +18,7 @@ import time
 import pyarrow.parquet as pq
 
 runner, src, work, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+baseline = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
 here = os.path.dirname(os.path.abspath(__file__))
 os.makedirs(work, exist_ok=True)
 
@@ -34,6 +38,9 @@ nodes:
 ir = os.path.join(work, "bench.yaml")
 with open(ir, "w") as f:
     f.write(PIPELINE)
+ir_base = os.path.join(work, "bench-baseline.yaml")
+with open(ir_base, "w") as f:
+    f.write(PIPELINE.replace(f"{work}/aiflow-out/", f"{work}/baseline-out/"))
 
 
 def measure(argv, env=None):
@@ -59,6 +66,7 @@ def groups(path):
 py = sys.executable
 contenders = {
     "aiflow": None,
+    **({"baseline": None} if baseline else {}),
     "polars": [py, os.path.join(here, "engine.py"), "polars", src, os.path.join(work, "polars.parquet")],
     "duckdb": [py, os.path.join(here, "engine.py"), "duckdb", src, os.path.join(work, "duckdb.parquet")],
     "pyarrow": [py, os.path.join(here, "engine.py"), "pyarrow", src, os.path.join(work, "pyarrow.parquet")],
@@ -67,26 +75,29 @@ env = dict(os.environ, AIFLOW_LOG_FORMAT="json", AIFLOW_LOG_LEVEL="info", AIFLOW
 wall = {k: [] for k in contenders}
 cpu = {k: [] for k in contenders}
 rss = {k: [] for k in contenders}
-node = {"agg": [], "out": []}
+node = {k: {"agg": [], "out": []} for k in ("aiflow", "baseline")}
 shutil.rmtree(os.path.join(work, ".aiflow"), ignore_errors=True)
 for i in range(runs):
     for name, argv in contenders.items():
         if name == "aiflow":
             argv = [runner, "run", "--pipeline", "bench", "--all", "--ir", ir, "--run-id", f"bench-{i}"]
+        elif name == "baseline":
+            argv = [baseline, "run", "--pipeline", "bench", "--all", "--ir", ir_base, "--run-id", f"base-{i}"]
         w, u, r, err = measure(argv, env)
         wall[name].append(w)
         cpu[name].append(u)
         rss[name].append(r)
-        if name == "aiflow":
+        if name in node:
             for line in err.splitlines():
                 if line.startswith(b"{") and b'"node finished"' in line:
                     rec = json.loads(line)
-                    if rec["node"] in node:
-                        node[rec["node"]].append(rec["duration_ms"] / 1000)
+                    if rec["node"] in node[name]:
+                        node[name][rec["node"]].append(rec["duration_ms"] / 1000)
     print(f"round {i + 1}/{runs}: " + ", ".join(f"{k} {wall[k][-1]:.2f} s" for k in contenders), file=sys.stderr)
 
 out_groups = {
     "aiflow": groups(os.path.join(work, "aiflow-out")),
+    **({"baseline": groups(os.path.join(work, "baseline-out"))} if baseline else {}),
     **{k: groups(os.path.join(work, f"{k}.parquet")) for k in ("polars", "duckdb", "pyarrow")},
 }
 if len(set(out_groups.values())) != 1:
@@ -101,6 +112,7 @@ print("| command | wall | CPU | peak RSS | aiflow wall / this | aiflow CPU / thi
 print("|---|---|---|---|---|---|---|")
 labels = {
     "aiflow": "`aiflow-runner run --all` (source pin, arrow transform, files sink)",
+    "baseline": "the same, baseline build",
     "polars": "Polars (`scan_parquet ... sink_parquet`)",
     "duckdb": "DuckDB (`COPY (SELECT ...) TO ...`, 2 threads)",
     "pyarrow": "pyarrow (dataset, filter, group_by, write)",
@@ -108,10 +120,14 @@ labels = {
 for k in contenders:
     print(f"| {labels[k]} | {med[k]:.2f} s | {mcpu[k]:.2f} s | {mrss[k]:.0f} MiB | {med['aiflow'] / med[k]:.2f}x "
           f"| {mcpu['aiflow'] / mcpu[k]:.2f}x | {mrss['aiflow'] / mrss[k]:.2f}x |")
-agg, out = statistics.median(node["agg"]), statistics.median(node["out"])
+agg, out = statistics.median(node["aiflow"]["agg"]), statistics.median(node["aiflow"]["out"])
 print(f"\naiflow's transform node (agg): {agg:.2f} s = {agg / med['duckdb']:.2f}x DuckDB's whole process, "
       f"{agg / med['polars']:.2f}x Polars'")
 print(f"aiflow's files sink node (out): {out * 1000:.0f} ms")
+if baseline:
+    bagg, bout = statistics.median(node["baseline"]["agg"]), statistics.median(node["baseline"]["out"])
+    print(f"baseline build: transform node {bagg:.2f} s, sink {bout * 1000:.0f} ms; run --all {mcpu['baseline']:.2f} s CPU "
+          f"against {mcpu['aiflow']:.2f} s ({mcpu['aiflow'] / mcpu['baseline']:.2f}x), wall {med['aiflow'] / med['baseline']:.2f}x")
 print(f"aiflow run --all vs DuckDB: {med['aiflow'] / med['duckdb']:.2f}x wall, {mcpu['aiflow'] / mcpu['duckdb']:.2f}x CPU; "
       f"vs Polars: {med['aiflow'] / med['polars']:.2f}x wall, {mcpu['aiflow'] / mcpu['polars']:.2f}x CPU (goal: at most 1.2x wall); "
       f"peak RSS vs DuckDB {mrss['aiflow'] / mrss['duckdb']:.2f}x, vs Polars {mrss['aiflow'] / mrss['polars']:.2f}x")

@@ -623,7 +623,15 @@ func (w *writer) newEncoder(out io.Writer) (encoder, error) {
 				popts = append(popts, parquet.WithDictionaryCostFallbackPath(sc.Column(i).ColumnPath(), true))
 			}
 		}
-		fw, err := pqarrow.NewFileWriter(w.data, out, parquet.NewWriterProperties(popts...), aprops)
+		props := parquet.NewWriterProperties(popts...)
+		if parallelColumns && flatParquetSchema(w.data) {
+			enc, err := newParquetColumnsEnc(w.data, out, props, aprops, !w.opts.Interop)
+			if err != nil {
+				return nil, fault.Wrap(fault.Config, err, "write %s: parquet schema", w.dir)
+			}
+			return enc, nil
+		}
+		fw, err := pqarrow.NewFileWriter(w.data, out, props, aprops)
 		if err != nil {
 			return nil, fault.Wrap(fault.Config, err, "write %s: parquet schema", w.dir)
 		}
