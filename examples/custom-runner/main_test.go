@@ -3,23 +3,56 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
+
+// built is this module's runner, built once for the tests (as a team would build it).
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
+}
+
+func runnerBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "custom-runner-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "custom-runner")
+		build := exec.Command("go", "build", "-o", built.bin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.bin
+}
 
 // TestCustomRunner builds this module's runner, as a team would, and runs a pipeline through
 // its jsonl sink: files in, JSON lines out, and a retry that changes nothing.
 func TestCustomRunner(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "custom-runner")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := runnerBinary(t)
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -103,6 +136,76 @@ nodes:
 	bad := write("bad.yaml", strings.Replace(string(mustRead(t, spec)), "{path: out/}", "{path: ftp://x/}", 1))
 	if out, code := run("validate", bad); code != 78 || !strings.Contains(out, "only file:// and s3://") {
 		t.Errorf("validate of a bad path: exit %d\n%s", code, out)
+	}
+}
+
+// TestCustomRunnerPythonDSL: the runner writes the Python DSL's builders of its own kinds
+// (`plugins --python jsonl`); a pipeline file importing them writes `sink.jsonl(...)` beside the
+// built-in builders, `python -m aiflow_sdk build` turns it into IR, and the runner runs it.
+func TestCustomRunnerPythonDSL(t *testing.T) {
+	py := os.Getenv("AIFLOW_TEST_PYTHON") // python with pyarrow and aiflow_sdk (make test's .venv)
+	if py == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("AIFLOW_TEST_PYTHON is not set: run make test")
+		}
+		t.Skip("AIFLOW_TEST_PYTHON not set; run make test")
+	}
+	dir := t.TempDir()
+	bin := runnerBinary(t)
+	sdk, err := filepath.Abs(filepath.Join("..", "..", "python"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "AIFLOW_") && !strings.HasPrefix(kv, "PYTHONPATH=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, "AIFLOW_HOME="+filepath.Join(dir, ".aiflow"), "AIFLOW_LOG_FORMAT=text", "PYTHONPATH="+dir+string(os.PathListSeparator)+sdk)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %v: %v\n%s%s", filepath.Base(name), args, err, stdout.String(), stderr.String())
+		}
+		return stdout.String()
+	}
+	builders := run(bin, "plugins", "--python", "jsonl")
+	if err := os.WriteFile(filepath.Join(dir, "team_builders.py"), []byte(builders), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"in/orders.csv": "user_id,amount\n1,10.5\n2,3\n1,4\n",
+		"pipeline.py": `from aiflow_sdk.dsl import pipeline, sink, source
+import team_builders  # noqa: F401  (this runner's own kinds: sink.jsonl)
+
+
+@pipeline(id="custom_runner_dsl", owner="me", team="demo", env="dev")
+def custom_runner_dsl(p):
+    orders = p.read(source.files(id="orders", path="in/orders.csv", format="csv",
+                                 schema={"user_id": "int64", "amount": "float64"}))
+    p.write(orders, sink.jsonl(id="out", path="out/"))
+`,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(py, "-m", "aiflow_sdk", "build", "pipeline.py", "--out", "ir")
+	irs, _ := filepath.Glob(filepath.Join(dir, "ir", "*.json"))
+	if len(irs) != 1 {
+		t.Fatalf("build wrote %v, want one IR file", irs)
+	}
+	run(bin, "validate", irs[0])
+	run(bin, "run", "--pipeline", "custom_runner_dsl", "--all", "--ir", irs[0], "--run-id", "d1")
+	if got := readLines(t, filepath.Join(dir, "out", "d1.jsonl")); len(got) != 3 || got[0]["amount"] != 10.5 {
+		t.Errorf("the DSL pipeline's jsonl sink wrote %v, want the 3 orders", got)
 	}
 }
 

@@ -410,8 +410,22 @@ func TestPlugins(t *testing.T) {
 	if py.code != 0 || py.stdout != string(want) {
 		t.Errorf("plugins --python: exit %d, %d bytes, not python/aiflow_sdk/builtin_plugins.py; stderr %s", py.code, len(py.stdout), py.stderr)
 	}
-	if r := run(t, nil, "plugins", "--python", "files"); r.code != exitUsage {
-		t.Errorf("plugins --python files: exit %d, want %d", r.code, exitUsage)
+	// With kinds, --python writes a team runner's module for its own kinds only: a built-in's
+	// builder is aiflow_sdk's already, an unknown kind gets the nearest name.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plugins", "--python", "files"}, "files is built in"},
+		{[]string{"plugins", "--python", "feature_stor"}, `did you mean "feature_store"`},
+		{[]string{"plugins", "--python", "--json"}, "not --json"},
+	} {
+		if r := run(t, nil, tt.args...); r.code != exitUsage || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s", tt.args, r.code, exitUsage, tt.want, r.stderr)
+		}
+	}
+	if r := run(t, nil, "plugins", "files", "kafka"); r.code != 0 || !strings.Contains(r.stdout, "sink kafka") || !strings.Contains(r.stdout, "source files") || strings.Contains(r.stdout, "onelake") {
+		t.Errorf("plugins files kafka: exit %d\n%s", r.code, r.stdout)
 	}
 }
 

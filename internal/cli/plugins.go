@@ -12,6 +12,7 @@ import (
 	"github.com/aiflow-dev/aiflow/internal/pydsl"
 	"github.com/aiflow-dev/aiflow/ir"
 	"github.com/aiflow-dev/aiflow/plugin"
+	"github.com/aiflow-dev/aiflow/plugin/builtin"
 )
 
 func init() {
@@ -20,9 +21,9 @@ func init() {
 }
 
 type pluginsCmd struct {
-	Kind   string `arg:"" optional:"" help:"only this kind (a source, sink or engine name)"`
-	JSON   bool   `name:"json" help:"print one JSON object per kind per line"`
-	Python bool   `name:"python" help:"print the Python DSL builders of the Go plugins (the module python/aiflow_sdk/builtin_plugins.py)"`
+	Kinds  []string `arg:"" optional:"" name:"kind" help:"only these kinds (source, sink or engine names)"`
+	JSON   bool     `name:"json" help:"print one JSON object per kind per line"`
+	Python bool     `name:"python" help:"print the Python DSL builders of the Go plugins (the module python/aiflow_sdk/builtin_plugins.py); with kinds, a module of just their builders, for a team's own runner"`
 }
 
 // PluginJSON is one line of `plugins --json`.
@@ -49,10 +50,29 @@ type FieldJSON struct {
 func (c *pluginsCmd) Run(e *Env) error {
 	if c.Python {
 		// Only the Go plugins: a Python plugin module's kinds have their builders already.
-		if c.Kind != "" || c.JSON {
-			return fault.Usagef("plugins --python prints every Go plugin's builder: no kind, no --json")
+		if c.JSON {
+			return fault.Usagef("plugins --python prints Python, not --json")
 		}
-		src, err := pydsl.Generate(e.Registry)
+		var src []byte
+		var err error
+		if len(c.Kinds) == 0 {
+			src, err = pydsl.Generate(e.Registry)
+		} else {
+			if err := c.checkKinds(e.Registry); err != nil {
+				return err
+			}
+			// aiflow_sdk registers the built-ins' builders itself: a second module registering
+			// one again would fail at import.
+			built := builtin.Registry()
+			for _, k := range c.Kinds {
+				for _, role := range plugin.Roles {
+					if _, ok := built.Lookup(role, k); ok {
+						return fault.Usagef("plugins --python %s: %s is built in, and aiflow_sdk has its builder (%s.%s): name your runner's own kinds", k, k, role, k)
+					}
+				}
+			}
+			src, err = pydsl.GenerateKinds(e.Registry, c.Kinds)
+		}
 		if err != nil {
 			return err
 		}
@@ -64,20 +84,12 @@ func (c *pluginsCmd) Run(e *Env) error {
 		return err
 	}
 	r := e.Registry
-	if c.Kind != "" {
-		var all []string
-		for _, role := range plugin.Roles {
-			all = append(all, r.Kinds(role)...)
-		}
-		slices.Sort(all)
-		all = slices.Compact(all)
-		if !slices.Contains(all, c.Kind) {
-			return fault.Usagef("plugins: no source, sink or engine %q (have: %s)%s", c.Kind, strings.Join(all, ", "), ir.Suggest(c.Kind, all))
-		}
+	if err := c.checkKinds(r); err != nil {
+		return err
 	}
 	for _, role := range plugin.Roles {
 		for _, kind := range r.Kinds(role) {
-			if c.Kind != "" && kind != c.Kind {
+			if len(c.Kinds) > 0 && !slices.Contains(c.Kinds, kind) {
 				continue
 			}
 			s, _ := r.Lookup(role, kind)
@@ -104,6 +116,22 @@ func (c *pluginsCmd) Run(e *Env) error {
 				fmt.Fprintln(e.Stdout, "    (other params are passed to the function)")
 			}
 			fmt.Fprintln(e.Stdout)
+		}
+	}
+	return nil
+}
+
+// checkKinds refuses a kind r does not hold (64), with the nearest one.
+func (c *pluginsCmd) checkKinds(r *plugin.Registry) error {
+	var all []string
+	for _, role := range plugin.Roles {
+		all = append(all, r.Kinds(role)...)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	for _, k := range c.Kinds {
+		if !slices.Contains(all, k) {
+			return fault.Usagef("plugins: no source, sink or engine %q (have: %s)%s", k, strings.Join(all, ", "), ir.Suggest(k, all))
 		}
 	}
 	return nil

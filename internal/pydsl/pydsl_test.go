@@ -136,3 +136,44 @@ print(json.dumps([b("n", table="t"), b("n", table="t", count=3, **{"from": "f"})
 		t.Errorf("builder output\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestGenerateKindsBesideBuiltins: a team runner's module of builders for its own kind imports
+// beside aiflow_sdk's built-in builders (no kind registered twice) and makes the kind a DSL
+// builder (sink.odd); a kind the registry lacks is refused.
+func TestGenerateKindsBesideBuiltins(t *testing.T) {
+	python := testenv.Require(t, testenv.Python)
+	r := builtin.Registry()
+	r.Register(plugin.Spec{Kind: "odd", Role: plugin.RoleSink, Summary: "an odd sink", New: func() plugin.Config {
+		return &oddConfig{Count: 3}
+	}})
+	if _, err := pydsl.GenerateKinds(r, []string{"odd", "even"}); err == nil || !strings.Contains(err.Error(), `"even"`) {
+		t.Errorf("unknown kind: %v", err)
+	}
+	src, err := pydsl.GenerateKinds(r, []string{"odd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(src), "def files_") || strings.Contains(string(src), "# ---- sources") {
+		t.Errorf("the module holds more than the odd sink:\n%s", src)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "team_builders.py"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import json, team_builders
+from aiflow_sdk.dsl import sink, source
+print(json.dumps([sink.odd("o", table="t", count=4), source.files("f", path="/x")], sort_keys=True))
+`
+	cmd := exec.Command(python, "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+dir+string(os.PathListSeparator)+filepath.Join("..", "..", "python"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := `[{"count": 4, "id": "o", "kind": "odd", "table": "t"}, {"id": "f", "kind": "files", "path": "/x"}]`
+	if got := strings.TrimSpace(string(out)); got != want {
+		t.Errorf("builders\n got %s\nwant %s", got, want)
+	}
+}
