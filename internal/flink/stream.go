@@ -31,6 +31,8 @@ type StreamSink struct {
 	Options map[string]string
 	// KeyColumn, when set, is also written as the record key (Kafka), as a string.
 	KeyColumn string
+	// Prepare, when set, runs before the job is declared (StreamSinkKind.Prepare).
+	Prepare func(ctx context.Context) error
 }
 
 // sinkInsert declares the sink's table with its input's columns and returns its INSERT.
@@ -88,6 +90,13 @@ type JobInfo struct {
 // (an upgrade, or a redeploy after a stop), and returns the job id. The INSERT returns as soon as
 // the job is submitted (table.dml-sync off).
 func (c *Client) Deploy(ctx context.Context, job StreamJob, savepoint string) (string, error) {
+	for _, k := range job.Sinks {
+		if k.Prepare != nil {
+			if err := k.Prepare(ctx); err != nil {
+				return "", fmt.Errorf("sink table %s: %w", k.Table, err)
+			}
+		}
+	}
 	props := map[string]string{}
 	for k, v := range job.Settings {
 		props[k] = v

@@ -1,6 +1,7 @@
 package flink
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -30,6 +31,9 @@ const DefaultCheckpointInterval = 10 * time.Second
 type StreamSinkKind struct {
 	Check func(n *ir.Node, cfg plugin.Config) *plugin.FieldError
 	Table func(p *ir.Pipeline, n *ir.Node, cfg plugin.Config, c *config.Config) (opts map[string]string, keyColumn string, err error)
+	// Prepare, when set, runs at each deploy before the job's tables are declared (the lake
+	// sink creates its changelog topic); it must be idempotent.
+	Prepare func(ctx context.Context, p *ir.Pipeline, n *ir.Node, cfg plugin.Config, c *config.Config) error
 }
 
 // StreamSinks are the sink kinds a streaming pipeline writes, by kind.
@@ -250,7 +254,12 @@ func PlanStream(r *plugin.Registry, p *ir.Pipeline, cfg *config.Config) (StreamJ
 			if len(n.InputIDs) != 1 {
 				return StreamJob{}, fault.Configf("sink %s reads %d inputs: a streaming sink reads one", id, len(n.InputIDs))
 			}
-			job.Sinks = append(job.Sinks, StreamSink{Table: "aiflow_sink_" + id, Input: n.InputIDs[0], Options: opts, KeyColumn: key})
+			sink := StreamSink{Table: "aiflow_sink_" + id, Input: n.InputIDs[0], Options: opts, KeyColumn: key}
+			if prep := StreamSinks[n.Kind()].Prepare; prep != nil {
+				params := d.Params
+				sink.Prepare = func(ctx context.Context) error { return prep(ctx, p, n, params, cfg) }
+			}
+			job.Sinks = append(job.Sinks, sink)
 		}
 	}
 	for k, v := range js.settings {

@@ -1,0 +1,238 @@
+package flink_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/aiflow-dev/aiflow/internal/config"
+	"github.com/aiflow-dev/aiflow/internal/flink"
+	"github.com/aiflow-dev/aiflow/internal/testenv"
+	"github.com/aiflow-dev/aiflow/ir"
+	"github.com/aiflow-dev/aiflow/plugin/builtin"
+)
+
+const lakeStream = `api_version: aiflow/v1
+pipeline: {id: @ID@, owner: t, env: dev, mode: streaming}
+nodes:
+  - id: orders
+    source: kafka
+    with: {topic: @TOPIC@, schema: {id: int64, user_id: int64, amount: int64}}
+  - id: stamped
+    transform: flink
+    inputs: [orders]
+    with: {sql: "SELECT id, amount, PROCTIME() AS pt FROM orders", checkpoint_interval: 1s}
+  - id: windows
+    transform: flink
+    inputs: [stamped]
+    with:
+      checkpoint_interval: 1s
+      sql: >
+        SELECT window_start, window_end, COUNT(*) AS n, SUM(amount) AS amount,
+               LISTAGG(CAST(id AS STRING), ',') AS ids, '@VERSION@' AS version
+        FROM TABLE(TUMBLE(TABLE stamped, DESCRIPTOR(pt), INTERVAL '2' SECOND))
+        GROUP BY window_start, window_end
+  - id: totals
+    sink: onelake
+    inputs: [windows]
+    with: {table: lake.windows, mode: append}
+`
+
+// lakeRow is one row of the lake table as delta-rs reads it.
+type lakeRow struct {
+	N       int64  `json:"n"`
+	Amount  int64  `json:"amount"`
+	IDs     string `json:"ids"`
+	Version string `json:"version"`
+}
+
+// readLake reads the Delta table with delta-rs (nothing of the runner involved).
+func readLake(t *testing.T, py, dir string) []lakeRow {
+	t.Helper()
+	script := `
+import json, os, sys
+from deltalake import DeltaTable
+rows = DeltaTable(sys.argv[1]).to_pyarrow_table(columns=["n", "amount", "ids", "version"]).to_pylist()
+sys.stdout.write(json.dumps(rows) + "\n")
+sys.stdout.flush()
+os._exit(0)
+`
+	b, err := exec.Command(py, "-c", script, dir).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("read the lake table: %v\n%s", err, stderr)
+	}
+	var rows []lakeRow
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatalf("read the lake table: %v\n%.300s", err, b)
+	}
+	return rows
+}
+
+// lakeIDs counts how many times each input id is in the table, and under which query version.
+func lakeIDs(t *testing.T, rows []lakeRow) (map[int64]int, map[int64]string) {
+	t.Helper()
+	seen, version := map[int64]int{}, map[int64]string{}
+	for _, r := range rows {
+		ids := strings.Split(r.IDs, ",")
+		if int64(len(ids)) != r.N {
+			t.Fatalf("row %+v: n is %d, ids lists %d", r, r.N, len(ids))
+		}
+		for _, s := range ids {
+			var id int64
+			if _, err := fmt.Sscan(s, &id); err != nil {
+				t.Fatalf("row %+v: id %q", r, s)
+			}
+			seen[id]++
+			version[id] = r.Version
+		}
+	}
+	return seen, version
+}
+
+// A streaming pipeline Kafka -> Flink SQL window aggregation -> onelake table, from its spec:
+// the job writes the sink's changelog topic exactly-once, and stream-load tasks move it into the
+// Delta table. Loads run before and after an upgrade to a changed query (stop with savepoint,
+// deploy from it, records produced while no job ran included); a load retried with its run id
+// adds nothing. delta-rs reads every input id exactly once in the table.
+func TestStreamingLakeSinkAcrossAnUpgrade(t *testing.T) {
+	w := newWorkspace(t)
+	py := testenv.Require(t, testenv.Python)
+	gw := w.env["AIFLOW_FLINK_GATEWAY"]
+	c, err := flink.NewClient(gw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	in := w.topic("flink_lake_in", 2)
+	// The pipeline id names the changelog topic, the load group and the transactional ids on
+	// the shared broker: unique to this test run.
+	id := fmt.Sprintf("lake_%d_%d", time.Now().UnixNano()%1e9, rand.IntN(1000))
+	spec := func(version string) (string, *ir.Pipeline) {
+		text := strings.NewReplacer("@ID@", id, "@TOPIC@", in, "@VERSION@", version).Replace(lakeStream)
+		path := w.write("lake_"+version+".yaml", text)
+		r := w.run("validate", path)
+		if r.code != 0 {
+			t.Fatalf("validate %s: %d\n%s%s", version, r.code, r.stdout, r.stderr)
+		}
+		specs, ps := ir.Parse(path, []byte(text), false)
+		if len(ps) > 0 {
+			t.Fatal(ps)
+		}
+		return path, specs[0].Pipeline
+	}
+	cfg := &config.Config{KafkaBrokers: w.brokers, FlinkGateway: gw}
+	deploy := func(p *ir.Pipeline, savepoint string) string {
+		job, err := flink.PlanStream(builtin.Registry(), p, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobID, err := c.Deploy(ctx, job, savepoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jobID
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+		defer ccancel()
+		// The changelog topic is the test's: deleted with its input topic.
+		_, _ = kadm.NewClient(w.client()).DeleteTopics(cctx, flink.ChangelogTopic(id, "totals"))
+	})
+	table := filepath.Join(w.dir, ".aiflow", "lake", "lake", "windows")
+	loads := 0
+	load := func(path, runID string) {
+		t.Helper()
+		loads++
+		if r := w.run("stream-load", "--pipeline", id, "--sink", "totals", "--ir", path, "--run-id", runID); r.code != 0 {
+			t.Fatalf("stream-load %s: exit %d\n%s", runID, r.code, r.stderr)
+		}
+	}
+	// loadUntil loads (each load a new run) until ids [0, n) are all in the table.
+	loadUntil := func(path string, n int) []lakeRow {
+		t.Helper()
+		deadline := time.Now().Add(4 * time.Minute)
+		for {
+			load(path, fmt.Sprintf("load%d_%s", loads, id))
+			rows := readLake(t, py, table)
+			seen, _ := lakeIDs(t, rows)
+			if len(seen) >= n || time.Now().After(deadline) {
+				return rows
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
+	check := func(rows []lakeRow, n int) map[int64]string {
+		t.Helper()
+		seen, version := lakeIDs(t, rows)
+		var missing, dup []int64
+		for i := int64(0); i < int64(n); i++ {
+			switch seen[i] {
+			case 0:
+				missing = append(missing, i)
+			case 1:
+			default:
+				dup = append(dup, i)
+			}
+		}
+		if len(missing) > 0 || len(dup) > 0 || len(seen) != n {
+			t.Fatalf("after %d loads of %d ids: %d distinct in the table, missing %v, duplicated %v", loads, n, len(seen), head(missing), head(dup))
+		}
+		return version
+	}
+
+	v1, p1 := spec("v1")
+	w.produceEvents(in, 0, 200)
+	job := deploy(p1, "")
+	running := job
+	defer func() {
+		if running != "" {
+			cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer ccancel()
+			_, _ = c.StopWithSavepoint(cctx, running)
+		}
+	}()
+	check(loadUntil(v1, 200), 200)
+	// The same run again (an Airflow retry of a load that committed): nothing added.
+	before := len(readLake(t, py, table))
+	load(v1, fmt.Sprintf("load%d_%s", loads-1, id))
+	if after := len(readLake(t, py, table)); after != before {
+		t.Fatalf("a retried load added %d rows", after-before)
+	}
+
+	// The upgrade: records in flight when the job stops, and records produced while no job runs.
+	w.produceEvents(in, 200, 300)
+	sp, err := c.StopWithSavepoint(ctx, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running = ""
+	// A load while the job is stopped moves what was committed before the stop.
+	load(v1, fmt.Sprintf("load%d_%s", loads, id))
+	w.produceEvents(in, 300, 400)
+	v2, p2 := spec("v2")
+	running = deploy(p2, sp)
+	w.produceEvents(in, 400, 500)
+	version := check(loadUntil(v2, 500), 500)
+	for i := int64(300); i < 500; i++ {
+		if version[i] != "v2" {
+			t.Fatalf("id %d came out of %q, want the upgraded query v2", i, version[i])
+		}
+	}
+	if err := c.Healthy(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d loads, %d rows in the table", loads, len(readLake(t, py, table)))
+}
