@@ -236,6 +236,9 @@ func (c *runCmd) Run(e *Env) error {
 		return writeTermination(e, cfg, nil, err)
 	}
 	p := l.Spec.Pipeline
+	if p.Streaming() {
+		return writeTermination(e, cfg, nil, fault.Usagef("pipeline %s is a streaming pipeline: its nodes run as one Flink job, driven by aiflow-runner stream deploy, health and stop (docs/flink.md)", p.ID))
+	}
 	ld := time.Now().UTC()
 	if c.LogicalDate != "" {
 		if ld, err = ParseLogicalDate(c.LogicalDate); err != nil {

@@ -149,10 +149,17 @@ func checkStreamSource(c *kafka.SourceConfig) []plugin.FieldError {
 	return out
 }
 
-func checkKafkaStreamSink(_ *ir.Node, cfg plugin.Config) *plugin.FieldError {
+// streamCompressions are the Kafka compressions Flink's Kafka connector writes as installed:
+// its jar carries no zstd (nor snappy, lz4) native library, and a producer asked for one fails.
+var streamCompressions = []string{"none", "gzip"}
+
+func checkKafkaStreamSink(n *ir.Node, cfg plugin.Config) *plugin.FieldError {
 	c := cfg.(*kafka.SinkConfig)
 	if c.Topic == "" || plugin.Untemplated(c.Topic) != c.Topic {
 		return &plugin.FieldError{Field: "topic", Msg: "a streaming sink writes one topic for the job's life: no templates"}
+	}
+	if _, set := n.Params["compression"]; set && !slices.Contains(streamCompressions, c.Compression) {
+		return &plugin.FieldError{Field: "compression", Msg: fmt.Sprintf("a streaming job writes %s (Flink's Kafka connector has no %s codec), not %s", strings.Join(streamCompressions, " or "), c.Compression, c.Compression)}
 	}
 	return nil
 }
@@ -169,7 +176,8 @@ func kafkaStreamSink(p *ir.Pipeline, n *ir.Node, cfg plugin.Config, c *config.Co
 	opts := KafkaSinkOptions(sc.Topic, brokers, TransactionalPrefix(p.ID, n.ID))
 	opts["json.timestamp-format.standard"] = "ISO-8601"
 	opts["json.encode.decimal-as-plain-number"] = "true"
-	if sc.Compression != "" {
+	// The batch sink's default (zstd) is left out: the connector has no zstd codec.
+	if _, set := n.Params["compression"]; set && slices.Contains(streamCompressions, sc.Compression) {
 		opts["properties.compression.type"] = sc.Compression
 	}
 	return opts, sc.KeyColumn, nil

@@ -1,0 +1,251 @@
+package flink_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aiflow-dev/aiflow/internal/flink"
+	"github.com/aiflow-dev/aiflow/internal/metadata"
+	"github.com/aiflow-dev/aiflow/internal/testenv"
+)
+
+// streamingSpec is a Kafka → Flink SQL → Kafka streaming pipeline; version names the query
+// (v2 multiplies by 100 instead of 10: a changed query, so a changed IR hash).
+func streamingSpec(id, in, out, version string) string {
+	factor := map[string]int{"v1": 10, "v2": 100}[version]
+	return fmt.Sprintf(`api_version: aiflow/v1
+pipeline:
+  id: %s
+  mode: streaming
+  env: dev
+  team: growth
+nodes:
+  - id: events
+    source: kafka
+    with: {topic: %s, schema: {id: int64, user_id: int64, amount: int64}}
+  - id: enriched
+    transform: flink
+    inputs: [events]
+    with:
+      sql: SELECT id, user_id, amount * %d AS amount, '%s' AS version FROM events WHERE amount >= 0
+      checkpoint_interval: 2s
+  - id: out
+    sink: kafka
+    inputs: [enriched]
+    with: {topic: %s, key_column: user_id}
+`, id, in, factor, version, out)
+}
+
+// TestStreamingPipelineLifecycle drives a streaming pipeline compiled from a spec through the
+// runner's stream commands against the test cluster and Kafka, as its DAG's tasks would:
+// two concurrent deploys start one job; a redeploy of the same IR does nothing; a changed
+// query upgrades through a savepoint; the TaskManager is killed mid-stream; the job is stopped
+// and deployed again from its savepoint. An independent read_committed consumer counts every
+// input id exactly once through all of it, and the metadata store holds each step.
+func TestStreamingPipelineLifecycle(t *testing.T) {
+	w := newWorkspace(t)
+	home := testenv.Require(t, testenv.FlinkHome)
+	dsn := "sqlite://" + filepath.Join(w.dir, "meta.db")
+	w.env["AIFLOW_METADATA_DSN"] = dsn
+	in, out := w.topic("sp_events", 2), w.topic("sp_enriched", 1)
+	// The pipeline id is the job's name on the cluster: this test's own.
+	sp := strings.TrimPrefix(in, "sp_events_")
+	sp = "sp_" + sp
+	v1 := w.write("v1.yaml", streamingSpec(sp, in, out, "v1"))
+	v2 := w.write("v2.yaml", streamingSpec(sp, in, out, "v2"))
+	cmd := func(action, spec string) result { return w.run("stream", action, "--pipeline", sp, "--ir", spec) }
+	c, err := flink.NewClient(w.env["AIFLOW_FLINK_GATEWAY"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if r := cmd("stop", v2); r.code != 0 {
+			t.Logf("cleanup stop: %d %s%s", r.code, r.stdout, r.stderr)
+			cancelJobs(t, flink.JobName(sp))
+		}
+	}()
+	if r := cmd("health", v1); r.code != 65 || !strings.Contains(r.stderr, "runs no job (not deployed)") {
+		t.Fatalf("health before any deploy: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	counter := w.counter(out)
+	w.produceEvents(in, 0, 200)
+
+	// Two deploy attempts at once (a retry racing a slow pod): one job.
+	var wg sync.WaitGroup
+	res := make([]result, 2)
+	for i := range res {
+		wg.Add(1)
+		go func() { defer wg.Done(); res[i] = cmd("deploy", v1) }()
+	}
+	wg.Wait()
+	ok := 0
+	for _, r := range res {
+		switch r.code {
+		case 0:
+			ok++
+		case 75: // the other held the lease
+		default:
+			t.Fatalf("concurrent deploy: %d %s%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	if ok == 0 {
+		t.Fatalf("no concurrent deploy succeeded: %+v", res)
+	}
+	if r := cmd("deploy", v1); r.code != 0 || !strings.Contains(r.stdout, "already runs ir_hash") {
+		t.Fatalf("redeploy of the same IR: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := aliveJobs(t, c, flink.JobName(sp)); n != 1 {
+		t.Fatalf("%d jobs named %q run, want 1", n, flink.JobName(sp))
+	}
+	counter.waitFor(t, 200, 3*time.Minute)
+	waitHealthy(t, cmd, v1)
+
+	// A changed query: stop with savepoint, start v2 from it.
+	w.produceEvents(in, 200, 300)
+	if r := cmd("deploy", v2); r.code != 0 || !strings.Contains(r.stdout, "upgraded to ir_hash") {
+		t.Fatalf("upgrade: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	w.produceEvents(in, 300, 400)
+	counter.waitFor(t, 400, 3*time.Minute)
+	for id := int64(300); id < 400; id++ {
+		if v := counter.version[id]; v != "v2" {
+			t.Fatalf("id %d came out of %q, want the upgraded query v2", id, v)
+		}
+	}
+	waitHealthy(t, cmd, v2)
+
+	// The TaskManager dies mid-stream; the job restarts from its last checkpoint.
+	w.produceEvents(in, 400, 450)
+	if out, err := exec.Command(filepath.Join(home, "stop-taskmanager.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("stop-taskmanager: %v\n%s", err, out)
+	}
+	w.produceEvents(in, 450, 500)
+	if r := cmd("health", v2); r.code != 0 && r.code != 75 {
+		t.Fatalf("health with the TaskManager lost: %d %s%s, want 0 or 75", r.code, r.stdout, r.stderr)
+	}
+	if out, err := exec.Command(filepath.Join(home, "start-taskmanager.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("start-taskmanager: %v\n%s", err, out)
+	}
+	counter.waitFor(t, 500, 5*time.Minute)
+	waitHealthy(t, cmd, v2)
+
+	// Stopped, then deployed again from the savepoint.
+	if r := cmd("stop", v2); r.code != 0 || !strings.Contains(r.stdout, "stopped; savepoint ") {
+		t.Fatalf("stop: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cmd("health", v2); r.code != 65 {
+		t.Fatalf("health after stop: %d %s%s, want 65", r.code, r.stdout, r.stderr)
+	}
+	w.produceEvents(in, 500, 600)
+	if r := cmd("deploy", v2); r.code != 0 || !strings.Contains(r.stdout, "from savepoint ") {
+		t.Fatalf("deploy after stop: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	counter.waitFor(t, 600, 3*time.Minute)
+
+	// The metadata store: the deployment and its history.
+	r := w.run("stream", "status", "--pipeline", sp, "--events", "50", "--json")
+	if r.code != 0 {
+		t.Fatalf("status: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	var st []struct {
+		metadata.StreamJob
+		Live   string                 `json:"live_state"`
+		Events []metadata.StreamEvent `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	j := st[0]
+	if j.Team != "growth" || j.JobID == "" || j.Savepoint == "" || j.DeployedAt == nil || j.StoppedAt != nil || j.Live == "" {
+		t.Errorf("deployment %+v", j)
+	}
+	var actions []string
+	for i := len(j.Events) - 1; i >= 0; i-- {
+		if e := j.Events[i]; e.Action != metadata.StreamHealth && e.State != flink.StateDeploying {
+			actions = append(actions, e.Action)
+		}
+	}
+	if got, want := strings.Join(actions, ","), "deploy,stop,upgrade,stop,deploy"; got != want {
+		t.Errorf("events %s, want %s", got, want)
+	}
+	ctx := context.Background()
+	ms, err := metadata.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	if v, err := ms.PipelineVersion(ctx, sp, j.IRHash); err != nil || v.Team != "growth" {
+		t.Errorf("pipeline version of the deployed IR: %+v, %v", v, err)
+	}
+	// A streaming pipeline's nodes do not run one by one.
+	if r := w.run("run", "--pipeline", sp, "--ir", v2, "--all"); r.code != 64 || !strings.Contains(r.stderr, "is a streaming pipeline") {
+		t.Errorf("run of a streaming pipeline: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func aliveJobs(t *testing.T, c *flink.Client, name string) int {
+	t.Helper()
+	jobs, err := c.Jobs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, j := range jobs {
+		if j.Name == name && (j.Status == "RUNNING" || j.Status == "CREATED" || j.Status == "INITIALIZING" || j.Status == "RESTARTING") {
+			n++
+		}
+	}
+	return n
+}
+
+// waitHealthy runs the health command until it exits 0 (75 while the job starts or restarts).
+func waitHealthy(t *testing.T, cmd func(string, string) result, spec string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		r := cmd("health", spec)
+		if r.code == 0 {
+			return
+		}
+		if r.code != 75 || time.Now().After(deadline) {
+			t.Fatalf("health: %d %s%s", r.code, r.stdout, r.stderr)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// cancelJobs cancels the jobs of this name that still run (through the JobManager's REST API):
+// a test that failed mid-way leaves no job behind on the cluster.
+func cancelJobs(t *testing.T, name string) {
+	rest := testenv.Require(t, testenv.FlinkREST)
+	resp, err := http.Get(rest + "/jobs/overview")
+	if err != nil {
+		t.Logf("cancel jobs: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	var ov struct {
+		Jobs []struct{ JID, Name, State string } `json:"jobs"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ov); err != nil {
+		t.Logf("cancel jobs: %v", err)
+		return
+	}
+	for _, j := range ov.Jobs {
+		if j.Name != name || j.State == "FINISHED" || j.State == "CANCELED" || j.State == "FAILED" {
+			continue
+		}
+		req, _ := http.NewRequest(http.MethodPatch, rest+"/jobs/"+j.JID+"?mode=cancel", nil)
+		if r, err := http.DefaultClient.Do(req); err == nil {
+			r.Body.Close()
+		}
+	}
+}
