@@ -11,6 +11,12 @@
 # Parquet footers, manifest, commit. "pyspark" is session create + sql + write + stop inside an
 # already started Python (interpreter start and `import pyspark` excluded: shown once as
 # "pyspark-process"). The difference is what aiflow adds around the same Spark work.
+#
+# On a loaded machine wall times are mostly waiting for a core, so the runner's own share is
+# also measured inside the process: "runner-in-spark" is the wall time with a Spark Connect call
+# in flight (the runner's "spark calls" log line), "runner-own" the rest of the process's wall
+# time (start, IR, ledger, connect, footers, manifest, commit), "runner-cpu" the process's
+# user+system CPU time, "runner-execute-plan" the ExecutePlan calls (queries, commands, jobs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-5}
@@ -44,15 +50,25 @@ export AIFLOW_SPARK_REMOTE=$remote AIFLOW_LOG_LEVEL=warn AIFLOW_LOG_FORMAT=text
   for i in $(seq 1 "$runs"); do
     ./aiflow-runner run --pipeline spark_bench --node orders_onelake --ir bench.yaml --run-id "r$i" --logical-date 2024-01-02 >/dev/null
     s=$(date +%s%N)
-    ./aiflow-runner run --pipeline spark_bench --node enrich_orders --ir bench.yaml --run-id "r$i" --logical-date 2024-01-02 >/dev/null
+    AIFLOW_LOG_LEVEL=info AIFLOW_LOG_FORMAT=json /usr/bin/time -f '%U %S' -o cpu.txt \
+      ./aiflow-runner run --pipeline spark_bench --node enrich_orders --ir bench.yaml --run-id "r$i" --logical-date 2024-01-02 >log.json 2>&1
     e=$(date +%s%N)
-    echo "runner $(( (e - s) / 1000000 ))"
+    wall=$(( (e - s) / 1000000 ))
+    echo "runner $wall"
+    echo "runner-cpu $(awk '{printf "%d", ($1 + $2) * 1000}' cpu.txt)"
+    calls=$(grep '"spark calls"' log.json)
+    in_spark=$(sed -E 's/.*"in_spark_ms":([0-9]+).*/\1/' <<<"$calls")
+    echo "runner-in-spark $in_spark"
+    echo "runner-own $(( wall - in_spark ))"
+    echo "runner-execute-plan $(sed -E 's/.*"execute_plan":([0-9]+).*/\1/' <<<"$calls")"
     if [[ -n ${BASELINE_RUNNER:-} ]]; then
       "$BASELINE_RUNNER" run --pipeline spark_bench --node orders_onelake --ir bench.yaml --run-id "b$i" --logical-date 2024-01-02 >/dev/null
       s=$(date +%s%N)
-      "$BASELINE_RUNNER" run --pipeline spark_bench --node enrich_orders --ir bench.yaml --run-id "b$i" --logical-date 2024-01-02 >/dev/null
+      /usr/bin/time -f '%U %S' -o cpu.txt \
+        "$BASELINE_RUNNER" run --pipeline spark_bench --node enrich_orders --ir bench.yaml --run-id "b$i" --logical-date 2024-01-02 >/dev/null
       e=$(date +%s%N)
       echo "baseline $(( (e - s) / 1000000 ))"
+      echo "baseline-cpu $(awk '{printf "%d", ($1 + $2) * 1000}' cpu.txt)"
     fi
     "$py" "$OLDPWD/bench/spark/pyspark_connect.py" "$remote" "$work/py" 1
   done

@@ -106,7 +106,9 @@ type Session struct {
 	Remote string
 	conn   *channelBuilder
 	// raw is the remote as given (token included), for a Python client joining this session.
-	raw string
+	raw    string
+	log    *slog.Logger
+	opened time.Time
 }
 
 // Connect opens a session once the server accepts the connection, retrying transient
@@ -135,6 +137,7 @@ func Connect(ctx context.Context, o Options) (*Session, error) {
 		err = s.probe(cctx)
 		if err == nil {
 			log.Debug("spark session open", "remote", red, "attempts", attempt, "ms", time.Since(start).Milliseconds())
+			s.log, s.opened = log, start
 			return s, nil
 		}
 		s.Close()
@@ -212,6 +215,9 @@ func (s *Session) ServerSessionID() string { return s.conn.ids.server() }
 func (s *Session) Close() {
 	if s == nil || s.conn == nil || s.conn.conn == nil {
 		return
+	}
+	if s.log != nil {
+		s.conn.clock.report(s.log, s.opened)
 	}
 	if id := s.conn.ids.client(); id != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -298,8 +304,9 @@ func (i *sessionIDs) incoming(m any) {
 // on the connection (to release the session and close it).
 type channelBuilder struct {
 	*channel.BaseBuilder
-	ids  sessionIDs
-	conn *grpc.ClientConn
+	ids   sessionIDs
+	clock callClock
+	conn  *grpc.ClientConn
 }
 
 func (b *channelBuilder) Build(ctx context.Context) (*grpc.ClientConn, error) {
@@ -318,18 +325,25 @@ func (b *channelBuilder) Build(ctx context.Context) (*grpc.ClientConn, error) {
 	opts = append(opts,
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, o ...grpc.CallOption) error {
 			b.ids.outgoing(req)
+			b.clock.begin(method)
 			err := invoker(ctx, method, req, reply, cc, o...)
+			b.clock.end()
 			if err == nil {
 				b.ids.incoming(reply)
 			}
 			return err
 		}),
 		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, o ...grpc.CallOption) (grpc.ClientStream, error) {
+			b.clock.begin(method)
 			cs, err := streamer(ctx, desc, cc, method, o...)
 			if err != nil {
+				b.clock.end()
 				return nil, err
 			}
-			return &idStream{ClientStream: cs, ids: &b.ids}, nil
+			st := &idStream{ClientStream: cs, ids: &b.ids, clock: &b.clock}
+			// A stream its reader abandons before its end (a cancelled node) ends with its context.
+			context.AfterFunc(ctx, st.finish)
+			return st, nil
 		}))
 	conn, err := grpc.NewClient(net.JoinHostPort(b.Host(), strconv.Itoa(b.Port())), opts...)
 	if err != nil {
@@ -341,8 +355,14 @@ func (b *channelBuilder) Build(ctx context.Context) (*grpc.ClientConn, error) {
 
 type idStream struct {
 	grpc.ClientStream
-	ids *sessionIDs
+	ids   *sessionIDs
+	clock *callClock
+	once  sync.Once
 }
+
+// finish ends the stream's call on the clock, once: at its last message (io.EOF or an error)
+// or when its context ends.
+func (s *idStream) finish() { s.once.Do(s.clock.end) }
 
 func (s *idStream) SendMsg(m any) error {
 	s.ids.outgoing(m)
@@ -353,8 +373,87 @@ func (s *idStream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
 	if err == nil {
 		s.ids.incoming(m)
+	} else {
+		s.finish()
 	}
 	return err
 }
 
 var errNoSession = errors.New("no spark session")
+
+// callClock measures what the node spends inside Spark Connect calls, so a node's own cost
+// (start, ledger, IR, reading footers, the manifest) can be told from the Spark work it waits
+// for, even on a loaded machine: the calls made, the ExecutePlan ones among them (the queries,
+// commands and jobs the node ran), and the wall time during which at least one call was in
+// flight. Session.Close logs it ("spark calls").
+type callClock struct {
+	mu          sync.Mutex
+	inflight    int
+	since       time.Time // start of the current busy stretch
+	busy        time.Duration
+	first, last time.Time
+	calls       int
+	executes    int
+	now         func() time.Time // time.Now; tests set a fake clock
+}
+
+func (c *callClock) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
+}
+
+func (c *callClock) begin(method string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock()
+	if c.first.IsZero() {
+		c.first = now
+	}
+	c.calls++
+	if strings.HasSuffix(method, "/ExecutePlan") {
+		c.executes++
+	}
+	if c.inflight == 0 {
+		c.since = now
+	}
+	c.inflight++
+}
+
+func (c *callClock) end() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock()
+	if c.inflight == 0 {
+		return
+	}
+	c.inflight--
+	if c.inflight == 0 {
+		c.busy += now.Sub(c.since)
+	}
+	c.last = now
+}
+
+// report logs the calls of the session opened at opened: in_spark_ms is the wall time with a
+// call in flight; before_first_ms runs from the process start to the first call (runner start,
+// IR, ledger, connect), session_ms from the connect to the session's close.
+func (c *callClock) report(log *slog.Logger, opened time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock()
+	busy := c.busy
+	if c.inflight > 0 {
+		busy += now.Sub(c.since)
+	}
+	args := []any{"calls", c.calls, "execute_plan", c.executes, "in_spark_ms", busy.Milliseconds(),
+		"session_ms", now.Sub(opened).Milliseconds()}
+	if !c.first.IsZero() {
+		args = append(args, "before_first_ms", c.first.Sub(processStart).Milliseconds(),
+			"after_last_ms", now.Sub(c.last).Milliseconds())
+	}
+	log.Info("spark calls", args...)
+}
+
+// processStart is close to the runner's start (package initialization).
+var processStart = time.Now()
