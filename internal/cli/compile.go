@@ -78,7 +78,7 @@ func (c *compileCmd) Run(e *Env) error {
 		ps[i] = l.Spec.Pipeline
 	}
 	// Tenant policy (internal/cli/policy.go): a pipeline it denies gets no DAG (exit 78).
-	if err := checkPolicy(e, policyFile, ps, nil); err != nil {
+	if err := checkPolicy(e, cfg, policyFile, ps, nil); err != nil {
 		return err
 	}
 	var enc *json.Encoder
@@ -95,7 +95,7 @@ func (c *compileCmd) Run(e *Env) error {
 	}
 	// A compile is when a new version of a pipeline appears: with a metadata store configured
 	// (AIFLOW_METADATA_DSN), its version is recorded there.
-	if _, set := e.Lookup("AIFLOW_METADATA_DSN"); set {
+	if cfg.MetadataDSNSet {
 		if err := recordVersions(e, ls); err != nil {
 			return err
 		}

@@ -17,15 +17,14 @@ import (
 // TeamEnv pins the team a deployment may act for (see policy.TeamEnv).
 const TeamEnv = policy.TeamEnv
 
-// checkPolicy returns a configuration error (exit 78) listing every violation.
-func checkPolicy(e *Env, file string, ps []*ir.Pipeline, opts func(p *ir.Pipeline) policy.Options) error {
-	team, _ := e.Lookup(TeamEnv)
-	return policy.Enforce(file, team, ps, e.Registry, opts)
+// checkPolicy returns a configuration error (exit 78) listing every violation; cfg.Team is the
+// team the deployment is pinned to.
+func checkPolicy(e *Env, cfg *config.Config, file string, ps []*ir.Pipeline, opts func(p *ir.Pipeline) policy.Options) error {
+	return policy.Enforce(file, cfg.Team, ps, e.Registry, opts)
 }
 
 // enforcePolicy is the run-time check: params are rendered as the node will see them (logical
 // date, run id, --param values), so a template cannot lead a write outside the allowed paths.
 func enforcePolicy(e *Env, cfg *config.Config, p *ir.Pipeline, logicalDate time.Time, runID string, params map[string]string) error {
-	team, _ := e.Lookup(TeamEnv)
-	return policy.EnforceRun(cfg.PolicyFile, team, p, e.Registry, logicalDate, runID, params)
+	return policy.EnforceRun(cfg.PolicyFile, cfg.Team, p, e.Registry, logicalDate, runID, params)
 }

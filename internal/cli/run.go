@@ -441,8 +441,7 @@ func checkRunID(rid string) error {
 // where it exists, as in a pod, or where AIFLOW_TERMINATION_LOG points) and returns err.
 func writeTermination(e *Env, cfg *config.Config, res *node.Result, err error) error {
 	path := cfg.TerminationLog
-	_, explicit := e.Lookup("AIFLOW_TERMINATION_LOG")
-	if _, statErr := os.Stat(path); statErr != nil && !explicit {
+	if _, statErr := os.Stat(path); statErr != nil && !cfg.TerminationLogSet {
 		return err
 	}
 	var line string

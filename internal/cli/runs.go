@@ -74,8 +74,8 @@ func openMeta(e *Env) (metadata.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if team, ok := e.Lookup(TeamEnv); ok && team != "" {
-		return metadata.Scoped(s, []string{team}), nil
+	if cfg.Team != "" {
+		return metadata.Scoped(s, []string{cfg.Team}), nil
 	}
 	return s, nil
 }

@@ -25,6 +25,9 @@ type Config struct {
 	Home string `env:"AIFLOW_HOME, default=./.aiflow"`
 	// MetadataDSN selects the metadata store: sqlite://PATH (default under Home) or postgres://….
 	MetadataDSN string `env:"AIFLOW_METADATA_DSN"`
+	// MetadataDSNSet says AIFLOW_METADATA_DSN was given (not the default under Home): compile
+	// then records pipeline versions there.
+	MetadataDSNSet bool
 	// StagingURI is where node outputs are staged and committed: file://… or s3://bucket/prefix.
 	StagingURI string `env:"AIFLOW_STAGING_URI"`
 	// LakeRoot is where onelake tables live for the arrow engine (raw.sales_orders → LakeRoot/raw/sales_orders/).
@@ -89,7 +92,10 @@ type Config struct {
 	// register_source / register_spark_source_reader calls add source kinds to this runner.
 	PluginModules []string `env:"AIFLOW_PLUGIN_MODULES"`
 	// TerminationLog is where the one-line reason of the exit goes (Kubernetes termination message).
-	TerminationLog string `env:"AIFLOW_TERMINATION_LOG, default=/dev/termination-log"`
+	TerminationLog string `env:"AIFLOW_TERMINATION_LOG"`
+	// TerminationLogSet says AIFLOW_TERMINATION_LOG was given: the runner then writes there even
+	// where no such file exists yet (the default, /dev/termination-log, only where it exists).
+	TerminationLogSet bool
 	// NodeTimeout bounds one node attempt, bookkeeping included: the attempt stops its work early
 	// enough to record its end and exit 75 before it (docs/deadlines.md). Set it to the task's
 	// Airflow execution_timeout (default 2h, the profiles' default).
@@ -188,6 +194,11 @@ func (c *Config) fill() {
 	home := c.Home
 	if abs, err := filepath.Abs(home); err == nil {
 		home = abs
+	}
+	c.MetadataDSNSet = c.MetadataDSN != ""
+	c.TerminationLogSet = c.TerminationLog != ""
+	if !c.TerminationLogSet {
+		c.TerminationLog = "/dev/termination-log"
 	}
 	if c.MetadataDSN == "" {
 		c.MetadataDSN = "sqlite://" + filepath.Join(home, "metadata.db")

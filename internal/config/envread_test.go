@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aiflow-dev/aiflow/internal/config"
 )
 
 // envRead is a place outside internal/config where the process environment is read.
@@ -55,6 +57,15 @@ var envAllowed = []struct{ File, Func, Why string }{
 	{"bench/scale/pushsim/main.go", "main", "simulation tool: flag default from the test Pushgateway's URL"},
 	{"examples/user_features/sampledata/main.go", "main", "sample-data tool: flag default from the Spark Connect address"},
 }
+
+// docVars are the variables of Config (config.Doc).
+var docVars = func() map[string]bool {
+	m := map[string]bool{}
+	for _, kv := range config.Doc {
+		m[kv[0]] = true
+	}
+	return m
+}()
 
 // envFuncs are the functions that read the process environment, by import path.
 var envFuncs = map[string][]string{
@@ -105,6 +116,17 @@ func scanEnvReads(fset *token.FileSet, name string, src any) ([]envRead, error) 
 			}
 		}
 		ast.Inspect(d, func(n ast.Node) bool {
+			// A setting of Config looked up by its name through a lookup function (the CLI's
+			// e.Lookup) bypasses Config's parsing and defaults: read the Config field instead.
+			if call, ok := n.(*ast.CallExpr); ok && len(call.Args) == 1 {
+				if fsel, ok := call.Fun.(*ast.SelectorExpr); ok && fsel.Sel.Name == "Lookup" {
+					if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						if v, err := strconv.Unquote(lit.Value); err == nil && docVars[v] {
+							out = append(out, envRead{File: name, Func: fn, Call: "Lookup(" + lit.Value + ")", Line: fset.Position(call.Pos()).Line})
+						}
+					}
+				}
+			}
 			sel, ok := n.(*ast.SelectorExpr)
 			if !ok {
 				return true
@@ -267,6 +289,7 @@ func TestScanEnvReads(t *testing.T) {
 		{"closure", "package p\nimport \"os\"\nfunc init() { _ = func() string { return os.ExpandEnv(\"$X\") } }", []string{"init os.ExpandEnv"}},
 		{"syscall", "package p\nimport \"syscall\"\nfunc g() { syscall.Getenv(\"X\") }", []string{"g syscall.Getenv"}},
 		{"dot import", "package p\nimport . \"os\"\nfunc h() { Getenv(\"X\") }", []string{"(package level) import . os"}},
+		{"config variable by name", "package p\nfunc k(e *E) { e.Lookup(\"AIFLOW_TEAM\"); e.Lookup(\"USER_VAR\"); m.Lookup(\"x\", 1) }", []string{`k Lookup("AIFLOW_TEAM")`}},
 		{"other os use", "package p\nimport \"os\"\nfunc k() { os.Exit(1); os.Setenv(\"A\", \"b\") }", nil},
 		{"other package named Getenv", "package p\nimport \"example.com/os2\"\nfunc k() { os2.Getenv() }", nil},
 	} {
