@@ -33,6 +33,9 @@ type StreamSink struct {
 	KeyColumn string
 	// Prepare, when set, runs before the job is declared (StreamSinkKind.Prepare).
 	Prepare func(ctx context.Context) error
+	// Column, when set, names the sink table's column for an input column (the INSERT is
+	// positional): StreamSinkKind.Column.
+	Column func(name string) string
 }
 
 // sinkInsert declares the sink's table with its input's columns and returns its INSERT.
@@ -41,9 +44,22 @@ func sinkInsert(ctx context.Context, s *Session, k StreamSink) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, cols, err := describe(ctx, s, in)
+	schema, cols, err := describe(ctx, s, in)
 	if err != nil {
 		return "", fmt.Errorf("sink of %s: %w", k.Input, err)
+	}
+	if k.Column != nil {
+		for i, f := range schema.Fields() {
+			q, err := ident(f.Name)
+			if err != nil {
+				return "", err
+			}
+			to, err := ident(k.Column(f.Name))
+			if err != nil {
+				return "", err
+			}
+			cols[i] = to + strings.TrimPrefix(cols[i], q)
+		}
 	}
 	table, err := ident(k.Table)
 	if err != nil {

@@ -49,7 +49,17 @@ const (
 )
 
 func init() {
-	StreamSinks[onelakeKind] = StreamSinkKind{Check: checkLakeStreamSink, Table: lakeStreamSink, Prepare: createChangelog}
+	StreamSinks[onelakeKind] = StreamSinkKind{Check: checkLakeStreamSink, Table: lakeStreamSink, Prepare: createChangelog, Column: changelogField}
+}
+
+// changelogField is the changelog's JSON field of a sink column: a column named like one of
+// the Kafka columns the load's source adds (key, partition, offset, timestamp, headers: a sink
+// fed straight by a source has them) gets a prefix, and the load renames it back.
+func changelogField(name string) string {
+	if kafka.IsMetaColumn(name) {
+		return "aiflow_col_" + name
+	}
+	return name
 }
 
 // checkLakeStreamSink refuses a lake sink the load cannot honour: each load appends what the
@@ -142,21 +152,30 @@ func LoadPipeline(ctx context.Context, r *plugin.Registry, p *ir.Pipeline, sinkI
 	}
 	cols := map[string]any{}
 	var names []any
+	renames := map[string]any{}
 	for _, f := range schema.Fields() {
 		if !changelogType(f.Type) {
 			return nil, fault.Configf("sink %s: column %s of type %s does not travel through the changelog topic's JSON: cast it in the query (DOUBLE, BIGINT, STRING, TIMESTAMP)", sinkID, f.Name, f.Type)
 		}
-		if kafka.IsMetaColumn(f.Name) {
-			return nil, fault.Configf("sink %s: column %s is named like a Kafka column of the load (key, partition, offset, timestamp, headers): rename it in the query", sinkID, f.Name)
+		field := changelogField(f.Name)
+		if _, dup := cols[field]; dup {
+			return nil, fault.Configf("sink %s: columns %s and %s meet in the changelog topic: rename %s in the query", sinkID, f.Name, field, field)
 		}
-		cols[f.Name] = f.Type.String()
-		names = append(names, f.Name)
+		cols[field] = f.Type.String()
+		names = append(names, field)
+		if field != f.Name {
+			renames[field] = f.Name
+		}
 	}
 	brokers, err := kafka.Brokers(nil, cfg)
 	if err != nil {
 		return nil, err
 	}
 	arrowEngine := "arrow"
+	steps := []any{map[string]any{"select": names}}
+	if len(renames) > 0 {
+		steps = append(steps, map[string]any{"rename": renames})
+	}
 	out := &ir.Pipeline{APIVersion: p.APIVersion, ID: id, Schedule: p.Schedule, Owner: p.Owner, SLAMinutes: p.SLAMinutes,
 		Tags: p.Tags, Extra: maps.Clone(p.Extra), Nodes: map[string]*ir.Node{}}
 	delete(out.Extra, ir.ModeKey)
@@ -165,7 +184,7 @@ func LoadPipeline(ctx context.Context, r *plugin.Registry, p *ir.Pipeline, sinkI
 		"group_id": LoadGroup(p.ID, sinkID), "starting_offsets": "earliest", "schema": cols,
 	}, Resources: map[string]any{}}
 	out.Nodes[loadSelectNode] = &ir.Node{ID: loadSelectNode, Type: ir.Transform, Engine: &arrowEngine,
-		Params: map[string]any{"steps": []any{map[string]any{"select": names}}}, Resources: map[string]any{}, InputIDs: []string{loadSourceNode}}
+		Params: map[string]any{"steps": steps}, Resources: map[string]any{}, InputIDs: []string{loadSourceNode}}
 	s := *sink
 	s.InputIDs = []string{loadSelectNode}
 	out.Nodes[sinkID] = &s

@@ -44,6 +44,10 @@ nodes:
     sink: onelake
     inputs: [windows]
     with: {table: lake.windows, mode: append}
+  - id: copy
+    sink: onelake
+    inputs: [orders]
+    with: {table: lake.orders, mode: append}
 `
 
 // lakeRow is one row of the lake table as delta-rs reads it.
@@ -78,6 +82,38 @@ os._exit(0)
 		t.Fatalf("read the lake table: %v\n%.300s", err, b)
 	}
 	return rows
+}
+
+// readCopy reads the id column of the copy of the source (its key, partition, offset and
+// timestamp columns too: the source's own columns survive the changelog) with delta-rs.
+func readCopy(t *testing.T, py, dir string) map[int64]int {
+	t.Helper()
+	script := `
+import json, os, sys
+from deltalake import DeltaTable
+t = DeltaTable(sys.argv[1]).to_pyarrow_table()
+assert t.column_names[:4] == ["key", "partition", "offset", "timestamp"], t.column_names
+sys.stdout.write(json.dumps(t.column("id").to_pylist()) + "\n")
+sys.stdout.flush()
+os._exit(0)
+`
+	b, err := exec.Command(py, "-c", script, dir).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("read the copy table: %v\n%s", err, stderr)
+	}
+	var ids []int64
+	if err := json.Unmarshal(b, &ids); err != nil {
+		t.Fatalf("read the copy table: %v\n%.300s", err, b)
+	}
+	seen := map[int64]int{}
+	for _, id := range ids {
+		seen[id]++
+	}
+	return seen
 }
 
 // lakeIDs counts how many times each input id is in the table, and under which query version.
@@ -156,8 +192,10 @@ func TestStreamingLakeSinkAcrossAnUpgrade(t *testing.T) {
 	load := func(path, runID string) {
 		t.Helper()
 		loads++
-		if r := w.run("stream-load", "--pipeline", id, "--sink", "totals", "--ir", path, "--run-id", runID); r.code != 0 {
-			t.Fatalf("stream-load %s: exit %d\n%s", runID, r.code, r.stderr)
+		for _, sink := range []string{"totals", "copy"} {
+			if r := w.run("stream-load", "--pipeline", id, "--sink", sink, "--ir", path, "--run-id", runID); r.code != 0 {
+				t.Fatalf("stream-load %s of %s: exit %d\n%s", runID, sink, r.code, r.stderr)
+			}
 		}
 	}
 	// loadUntil loads (each load a new run) until ids [0, n) are all in the table.
@@ -177,19 +215,9 @@ func TestStreamingLakeSinkAcrossAnUpgrade(t *testing.T) {
 	check := func(rows []lakeRow, n int) map[int64]string {
 		t.Helper()
 		seen, version := lakeIDs(t, rows)
-		var missing, dup []int64
-		for i := int64(0); i < int64(n); i++ {
-			switch seen[i] {
-			case 0:
-				missing = append(missing, i)
-			case 1:
-			default:
-				dup = append(dup, i)
-			}
-		}
-		if len(missing) > 0 || len(dup) > 0 || len(seen) != n {
-			t.Fatalf("after %d loads of %d ids: %d distinct in the table, missing %v, duplicated %v", loads, n, len(seen), head(missing), head(dup))
-		}
+		exactlyOnce(t, fmt.Sprintf("windows table after %d loads", loads), seen, n)
+		// The copy's rows were committed by the same checkpoints as the windows' inputs.
+		exactlyOnce(t, fmt.Sprintf("copy table after %d loads", loads), readCopy(t, py, filepath.Join(w.dir, ".aiflow", "lake", "lake", "orders")), n)
 		return version
 	}
 
@@ -235,4 +263,22 @@ func TestStreamingLakeSinkAcrossAnUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d loads, %d rows in the table", loads, len(readLake(t, py, table)))
+}
+
+// exactlyOnce fails unless seen holds each id of [0, n) once and nothing else.
+func exactlyOnce(t *testing.T, what string, seen map[int64]int, n int) {
+	t.Helper()
+	var missing, dup []int64
+	for i := int64(0); i < int64(n); i++ {
+		switch seen[i] {
+		case 0:
+			missing = append(missing, i)
+		case 1:
+		default:
+			dup = append(dup, i)
+		}
+	}
+	if len(missing) > 0 || len(dup) > 0 || len(seen) != n {
+		t.Fatalf("%s, %d ids: %d distinct, missing %v, duplicated %v", what, n, len(seen), head(missing), head(dup))
+	}
 }

@@ -34,6 +34,9 @@ type StreamSinkKind struct {
 	// Prepare, when set, runs at each deploy before the job's tables are declared (the lake
 	// sink creates its changelog topic); it must be idempotent.
 	Prepare func(ctx context.Context, p *ir.Pipeline, n *ir.Node, cfg plugin.Config, c *config.Config) error
+	// Column, when set, names the sink table's column for each column of the sink's input
+	// (the lake sink keeps its changelog's fields clear of the load's Kafka columns).
+	Column func(name string) string
 }
 
 // StreamSinks are the sink kinds a streaming pipeline writes, by kind.
@@ -267,6 +270,7 @@ func PlanStream(r *plugin.Registry, p *ir.Pipeline, cfg *config.Config) (StreamJ
 				params := d.Params
 				sink.Prepare = func(ctx context.Context) error { return prep(ctx, p, n, params, cfg) }
 			}
+			sink.Column = StreamSinks[n.Kind()].Column
 			job.Sinks = append(job.Sinks, sink)
 		}
 	}
