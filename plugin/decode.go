@@ -30,6 +30,18 @@ func (e FieldError) Error() string {
 	return e.Field + ": " + e.Msg
 }
 
+// FieldErrors is several problems a lint found at once (every broken step of a transform):
+// validate reports each on its own line.
+type FieldErrors []FieldError
+
+func (e FieldErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, fe := range e {
+		msgs[i] = fe.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
 // Field describes one config field, for `aiflow-runner plugins` and for strict decoding. Fields
 // come from struct tags: `json:"name"` `doc:"what it is"` and optionally `required:"true"`.
 type Field struct {

@@ -93,12 +93,16 @@ func (r *Registry) decodeNode(n *ir.Node) (*Decoded, []FieldError) {
 	}
 	if len(errs) == 0 && d.lint != nil {
 		if err := d.lint(r); err != nil {
-			fe := FieldError{Msg: err.Error()}
+			var many FieldErrors
 			var at FieldError
-			if errors.As(err, &at) {
-				fe = at
+			switch {
+			case errors.As(err, &many):
+				errs = append(errs, many...)
+			case errors.As(err, &at):
+				errs = append(errs, at)
+			default:
+				errs = append(errs, FieldError{Msg: err.Error()})
 			}
-			errs = append(errs, fe)
 		}
 	}
 	return d, errs
@@ -123,8 +127,9 @@ func (r *Registry) Validate(spec *ir.Spec) ir.Problems {
 		}
 		_, errs := r.decodeNode(n)
 		errs = append(errs, contractErrors(n)...)
-		if len(errs) == 0 {
-			errs = append(errs, declaredInputErrors(p, n)...)
+		if reported, ok := stepProblems(errs); ok {
+			// Problems with some steps do not hide the column problems of the others.
+			errs = append(errs, declaredInputErrors(p, n, reported)...)
 			errs = append(errs, r.engineInputErrors(p, n)...)
 		}
 		for _, e := range errs {
@@ -188,10 +193,24 @@ func contractErrors(n *ir.Node) []FieldError {
 	return out
 }
 
+// stepProblems says whether every problem found is at a step (or there is none), and which
+// steps they are at.
+func stepProblems(errs []FieldError) (map[string]bool, bool) {
+	at := map[string]bool{}
+	for _, e := range errs {
+		if !strings.HasPrefix(e.At, "steps[") {
+			return nil, false
+		}
+		at[e.At] = true
+	}
+	return at, true
+}
+
 // declaredInputErrors checks the column references of an arrow transform's steps against the
 // declared output_schema of its inputs, when every input declares its columns (and forbids
-// others): what the engine would find at run time, found at validate.
-func declaredInputErrors(p *ir.Pipeline, n *ir.Node) []FieldError {
+// others): what the engine would find at run time, found at validate. Every broken step is
+// reported but those already reported (at a path of reported).
+func declaredInputErrors(p *ir.Pipeline, n *ir.Node, reported map[string]bool) []FieldError {
 	steps, ok := n.Params["steps"]
 	if n.Type != ir.Transform || n.EngineName() != "arrow" || !ok || len(n.InputIDs) == 0 {
 		return nil
@@ -212,13 +231,24 @@ func declaredInputErrors(p *ir.Pipeline, n *ir.Node) []FieldError {
 		}
 		schemas[id] = s
 	}
-	if err := contract.CheckSteps(steps, schemas, n.InputIDs[0]); err != nil {
-		at := ""
-		var se *arrowops.StepError
-		if errors.As(err, &se) {
-			at = fmt.Sprintf("steps[%d]", se.Index)
-		}
-		return []FieldError{{Field: "steps", At: at, Msg: fmt.Sprintf("against the declared output_schema of %s: %v", strings.Join(n.InputIDs, ", "), err)}}
+	err := contract.CheckSteps(steps, schemas, n.InputIDs[0])
+	if err == nil {
+		return nil
 	}
-	return nil
+	against := fmt.Sprintf("against the declared output_schema of %s", strings.Join(n.InputIDs, ", "))
+	var ses arrowops.StepErrors
+	if !errors.As(err, &ses) {
+		if len(reported) > 0 {
+			return nil // the steps are broken: their problems say more
+		}
+		return []FieldError{{Field: "steps", Msg: fmt.Sprintf("%s: %v", against, err)}}
+	}
+	var out []FieldError
+	for _, se := range ses {
+		at := fmt.Sprintf("steps[%d]", se.Index)
+		if !reported[at] {
+			out = append(out, FieldError{Field: "steps", At: at, Msg: fmt.Sprintf("%s: %v", against, se)})
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package arrowengine
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -21,23 +22,27 @@ var Kind = plugin.EngineKind[*Config, *plugin.PodResources]{Kind: Name,
 			_, err := r.ArrowFunction(c.Function)
 			return err
 		}
-		steps, err := Steps(c)
-		if err == nil {
-			// Every expression parsed and checked here, schemas or not: a broken one fails
-			// validate and compile, not the pod.
-			err = arrowops.Lint(steps)
+		b, err := json.Marshal(c.Steps)
+		if err != nil {
+			return err
 		}
-		return atStep(err)
+		// Every step decoded and every expression parsed and checked here, schemas or not: a
+		// broken one fails validate and compile, not the pod, and all of them are listed.
+		return atSteps(arrowops.LintJSON(b))
 	}}
 
-// atStep turns a problem with one step into a FieldError at that step, so validate reports it
-// at the step's own line.
-func atStep(err error) error {
-	var se *arrowops.StepError
-	if err == nil || !errors.As(err, &se) {
+// atSteps turns the problems with steps into one FieldError per problem at its step, so validate
+// reports each at its step's own line.
+func atSteps(err error) error {
+	var ses arrowops.StepErrors
+	if err == nil || !errors.As(err, &ses) {
 		return err
 	}
-	return plugin.FieldError{At: fmt.Sprintf("steps[%d]", se.Index), Msg: err.Error()}
+	out := make(plugin.FieldErrors, len(ses))
+	for i, se := range ses {
+		out[i] = plugin.FieldError{At: fmt.Sprintf("steps[%d]", se.Index), Msg: se.Error()}
+	}
+	return out
 }
 
 // Config runs declarative steps or a registered Go function in-process.

@@ -45,7 +45,10 @@ type runEnv struct {
 
 // Compile type-checks steps against the input schemas and computes the output schema. main
 // names the input the steps apply to; join steps name the others. All errors are fault.Config
-// and name the step ("step 2 (group_by): ...").
+// and name the step ("step 2 (group_by): ..."). A broken step that keeps its input's schema
+// (filter, sort, limit) does not stop the check: the steps after it are checked too and every
+// problem is reported (StepErrors). After any other broken step the columns are unknown, so the
+// check ends there.
 func Compile(steps []Step, inputs map[string]*arrow.Schema, main string) (*Plan, error) {
 	in, ok := inputs[main]
 	if !ok {
@@ -54,18 +57,27 @@ func Compile(steps []Step, inputs map[string]*arrow.Schema, main string) (*Plan,
 	p := &Plan{main: main, inputs: map[string]*arrow.Schema{main: in}}
 	cur := in
 	schemas := []*arrow.Schema{}
+	var errs StepErrors
 	for i, s := range steps {
 		if err := s.Validate(); err != nil {
-			return nil, fault.Wrap(fault.Config, &StepError{Index: i, Err: err}, "")
+			errs = append(errs, &StepError{Index: i, Err: err})
+			break
 		}
 		kind := s.Kind()
 		o, out, err := p.compileStep(s, cur, inputs)
 		if err != nil {
-			return nil, fault.Wrap(fault.Config, &StepError{Index: i, Kind: kind, Err: err}, "")
+			errs = append(errs, &StepError{Index: i, Kind: kind, Err: err})
+			if kind == "filter" || kind == "sort" || kind == "limit" {
+				continue
+			}
+			break
 		}
 		p.ops = append(p.ops, o)
 		schemas = append(schemas, cur)
 		cur = out
+	}
+	if len(errs) > 0 {
+		return nil, stepErr(errs)
 	}
 	prune(p.ops, schemas)
 	p.schema = cur

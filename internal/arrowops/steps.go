@@ -144,58 +144,106 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
+// StepErrors is every problem found in a list of steps, in step order (a step may have several):
+// validate reports them all at once, each at its own step's line, so a user fixes them in one
+// round instead of one per run of validate.
+type StepErrors []*StepError
+
+func (e StepErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, se := range e {
+		msgs[i] = se.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap lets errors.As find the first *StepError, for callers that place one problem.
+func (e StepErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, se := range e {
+		out[i] = se
+	}
+	return out
+}
+
+// stepErr is nil without problems, else the StepErrors as fault.Config.
+func stepErr(errs StepErrors) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fault.Wrap(fault.Config, errs, "")
+}
+
 // stepFields are the fields of the steps whose value is an object.
 var stepFields = map[string][]string{"group_by": {"keys", "aggs"}, "join": {"right", "on", "how"}}
 
-// checkStepKeys names a misspelt operation or field with the nearest known one: the JSON
-// decoder's own error says only `unknown field "filtr"`, not where nor what was meant.
-func checkStepKeys(data []byte) error {
-	var raw []map[string]json.RawMessage
-	if json.Unmarshal(data, &raw) != nil {
-		return nil // not a list of objects: the strict decode says what is wrong
+// checkStepKeys names every misspelt operation or field of step i with the nearest known one:
+// the JSON decoder's own error says only `unknown field "filtr"`, not where nor what was meant.
+func checkStepKeys(i int, raw json.RawMessage) StepErrors {
+	var step map[string]json.RawMessage
+	if json.Unmarshal(raw, &step) != nil {
+		return nil // not an object: the strict decode says what is wrong
 	}
-	for i, step := range raw {
-		for _, k := range slices.Sorted(maps.Keys(step)) {
-			if !slices.Contains(StepKinds, k) {
-				return &StepError{Index: i, Err: fmt.Errorf("unknown operation %q%s (one of: %s)", k, ir.Suggest(k, StepKinds), strings.Join(StepKinds, ", "))}
-			}
-			fields, ok := stepFields[k]
-			if !ok {
-				continue
-			}
-			var obj map[string]json.RawMessage
-			if json.Unmarshal(step[k], &obj) != nil {
-				continue
-			}
-			for _, f := range slices.Sorted(maps.Keys(obj)) {
-				if !slices.Contains(fields, f) {
-					return &StepError{Index: i, Kind: k, Err: fmt.Errorf("unknown field %q%s (%s takes %s)", f, ir.Suggest(f, fields), k, strings.Join(fields, ", "))}
-				}
+	var errs StepErrors
+	for _, k := range slices.Sorted(maps.Keys(step)) {
+		if !slices.Contains(StepKinds, k) {
+			errs = append(errs, &StepError{Index: i, Err: fmt.Errorf("unknown operation %q%s (one of: %s)", k, ir.Suggest(k, StepKinds), strings.Join(StepKinds, ", "))})
+			continue
+		}
+		fields, ok := stepFields[k]
+		if !ok {
+			continue
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(step[k], &obj) != nil {
+			continue
+		}
+		for _, f := range slices.Sorted(maps.Keys(obj)) {
+			if !slices.Contains(fields, f) {
+				errs = append(errs, &StepError{Index: i, Kind: k, Err: fmt.Errorf("unknown field %q%s (%s takes %s)", f, ir.Suggest(f, fields), k, strings.Join(fields, ", "))})
 			}
 		}
 	}
-	return nil
+	return errs
+}
+
+// decodeSteps decodes each step on its own, so that one broken step does not hide the others:
+// ok[i] says whether steps[i] decoded and has exactly one operation; errs has every problem.
+func decodeSteps(data []byte) (steps []Step, ok []bool, errs StepErrors, err error) {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, nil, nil, fault.Wrap(fault.Config, err, "decode transform steps")
+	}
+	steps, ok = make([]Step, len(raw)), make([]bool, len(raw))
+	for i, r := range raw {
+		if kerrs := checkStepKeys(i, r); len(kerrs) > 0 {
+			errs = append(errs, kerrs...)
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(r))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&steps[i]); err != nil {
+			errs = append(errs, &StepError{Index: i, Err: err})
+			continue
+		}
+		if err := steps[i].Validate(); err != nil {
+			errs = append(errs, &StepError{Index: i, Err: err})
+			continue
+		}
+		ok[i] = true
+	}
+	return steps, ok, errs, nil
 }
 
 // DecodeSteps decodes a JSON list of steps strictly: an unknown field is an error, with the
-// nearest known name.
+// nearest known name. The error lists every broken step (StepErrors).
 func DecodeSteps(data []byte) ([]Step, error) {
-	if err := checkStepKeys(data); err != nil {
-		return nil, fault.Wrap(fault.Config, err, "")
+	steps, _, errs, err := decodeSteps(data)
+	if err != nil {
+		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var steps []Step
-	if err := dec.Decode(&steps); err != nil {
-		return nil, fault.Wrap(fault.Config, err, "decode transform steps")
-	}
-	if dec.More() {
-		return nil, fault.Configf("decode transform steps: trailing data")
-	}
-	for i, s := range steps {
-		if err := s.Validate(); err != nil {
-			return nil, fault.Wrap(fault.Config, &StepError{Index: i, Err: err}, "")
-		}
+	if len(errs) > 0 {
+		return nil, stepErr(errs)
 	}
 	return steps, nil
 }
