@@ -14,15 +14,18 @@ func suggest(got string, candidates []string) string {
 // Closest returns the candidate nearest to got by edit distance, if it is close enough to be a
 // plausible typo (distance ≤ max(1, len/3)), else "".
 func Closest(got string, candidates []string) string {
+	return ClosestWithin(got, candidates, max(1, len(got)/3))
+}
+
+// ClosestWithin returns the candidate nearest to got if it is at most limit edits away (and not
+// got itself), else "". Long ids that share most of their shape (Airflow's run ids differ in a
+// few digits) need a tighter limit than Closest's.
+func ClosestWithin(got string, candidates []string, limit int) string {
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
 		if d := levenshtein(got, c); d < bestD {
 			best, bestD = c, d
 		}
-	}
-	limit := len(got) / 3
-	if limit < 1 {
-		limit = 1
 	}
 	if bestD <= limit && bestD > 0 {
 		return best

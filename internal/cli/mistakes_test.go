@@ -169,3 +169,35 @@ func TestMisspeltSpecs(t *testing.T) {
 		})
 	}
 }
+
+// TestMisspeltRunID: every command that takes a run id (runs show, replay) answers a misspelt
+// one, or a run named under the wrong pipeline, with the one meant among the recent runs.
+func TestMisspeltRunID(t *testing.T) {
+	w := newWorkspace(t)
+	spec := w.quickstart()
+	const rid = "manual__2024-06-02T10:11:12.123456+00:00"
+	if r := w.run("run", "--pipeline", "qs", "--all", "--ir", spec, "--run-id", rid); r.code != 0 {
+		t.Fatalf("run: exit %d %s", r.code, r.stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"runs", "show", "manual__2024-06-02T10:11:21.123456+00:00"}, exitConfig, `did you mean "` + rid + `"?`},
+		{[]string{"runs", "show", "manual__2024-06-02T10:11", "--pipeline", "qs"}, exitConfig, `did you mean "` + rid + `"?`},
+		{[]string{"runs", "show", rid, "--pipeline", "qss"}, exitConfig, "is a run of pipeline qs, not of qss"},
+		{[]string{"runs", "show", "nothing_like_it", "--pipeline", "qss"}, exitConfig, `did you mean pipeline "qs"?`},
+		{[]string{"replay", "--pipeline", "qs", "--run-id", "manual__2024-06-02T10:11:12.12345+00:00", "--node", "by_user"}, exitUsage, `did you mean "` + rid + `"?`},
+		{[]string{"replay", "--pipeline", "sq", "--run-id", rid, "--node", "by_user"}, exitUsage, "is a run of pipeline qs, not of sq"},
+	} {
+		r := w.run(tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, want %d and %q:\n%s", strings.Join(tc.args, " "), r.code, tc.code, tc.want, r.stderr)
+		}
+	}
+	// Nothing close: no suggestion, still not found.
+	if r := w.run("runs", "show", "zzz"); r.code != exitConfig || strings.Contains(r.stderr, "did you mean") {
+		t.Errorf("runs show zzz: exit %d\n%s", r.code, r.stderr)
+	}
+}

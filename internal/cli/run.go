@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -491,6 +492,10 @@ func (c *replayCmd) Run(e *Env) error {
 	}
 	defer s.close()
 	detail, err := s.meta.GetRun(e.Ctx, c.Pipeline, c.RunID)
+	if errors.Is(err, metadata.ErrNotFound) {
+		// A misspelt run id or pipeline gets the one meant, as other misspellings do.
+		err = fmt.Errorf("%w%s", err, metadata.SuggestRun(e.Ctx, s.meta, c.Pipeline, c.RunID))
+	}
 	if err != nil {
 		return fault.Wrap(metaClass(err), err, "replay: run %s of %s", c.RunID, c.Pipeline)
 	}

@@ -111,7 +111,7 @@ func (c *runsShowCmd) Run(e *Env) error {
 	defer store.Close()
 	d, err := store.GetRun(e.Ctx, c.Pipeline, c.RunID)
 	if errors.Is(err, metadata.ErrNotFound) {
-		return fault.Configf("run %q not found", c.RunID)
+		return fault.Configf("run %q not found%s", c.RunID, metadata.SuggestRun(e.Ctx, store, c.Pipeline, c.RunID))
 	}
 	if err != nil {
 		return err
