@@ -63,7 +63,7 @@ def test_build_reports_problems_at_py_lines(tmp_path):
         f'{src}:4: typos: env "devv" is not one of dev, staging, prod (did you mean "dev"?)',
         f'{src}:7: typos/orders: unknown field "fromat" (did you mean "format"?)',
         f'{src}:8: typos/paid: unknown engine "arow" (did you mean "arrow"?)',
-        f'{src}:15: bad_step/paid: steps: ',
+        f'{src}:15: bad_step/paid: step 1: unknown operation "filtr"',
     ]:
         assert want in r.stderr, r.stderr
     assert "filtr" in r.stderr
