@@ -311,14 +311,23 @@ func (c *runCmd) Run(e *Env) error {
 // WatchdogGrace is how long after the task's deadline the watchdog ends the process.
 var WatchdogGrace = 5 * time.Second
 
+// WatchdogLedgerWait bounds how long the watchdog waits for the ledger to record the stuck
+// attempt as interrupted before it ends the process anyway.
+var WatchdogLedgerWait = 2 * time.Second
+
 // watchdog ends the process with exit 75 WatchdogGrace after deadline: the node's own deadline
 // has stopped every call that honours its context by then, and the attempt's end is recorded
 // within the deadline; what is left is a call that does not (a library, a blocking read), and the
-// attempt's retry is what it needs. The returned func disarms it.
+// attempt's retry is what it needs. On its way out it records the stuck attempt as interrupted
+// (and the run as failed when no retry follows) if the ledger answers within WatchdogLedgerWait:
+// a hung ledger never holds the exit. The returned func disarms it.
 func watchdog(e *Env, cfg *config.Config, s *session, deadline time.Time) func() {
 	t := time.AfterFunc(time.Until(deadline)+WatchdogGrace, func() {
-		err := fault.Temporaryf("node timeout: the task's AIFLOW_NODE_TIMEOUT=%s passed %s ago and a call of the node does not return: the process ends (its attempt may show running until the retry)", cfg.NodeTimeout, WatchdogGrace)
+		err := fault.Temporaryf("node timeout: the task's AIFLOW_NODE_TIMEOUT=%s passed %s ago and a call of the node does not return: the process ends", cfg.NodeTimeout, WatchdogGrace)
 		s.log.Error("watchdog: ending the process", "error", err.Error(), "exit_code", fault.Temporary.ExitCode())
+		if !s.runner.Interrupt(WatchdogLedgerWait, err) {
+			err = fault.Temporaryf("%s (the ledger did not record the attempt's end: it shows running until the retry)", err.Error())
+		}
 		_ = s.out.Flush()
 		fmt.Fprintln(e.Stderr, "aiflow-runner:", err)
 		_ = writeTermination(e, cfg, nil, err)

@@ -58,6 +58,8 @@ type Runner struct {
 	// attempt gets Config.NodeTimeout from its own start (run --all, a runner built on this
 	// package).
 	Deadline time.Time
+
+	live live // the attempt whose row is open, for Interrupt
 }
 
 // Request names one node attempt.
@@ -330,9 +332,11 @@ func (r *Runner) run(parent context.Context, req Request) (*Result, error) {
 	if err := r.Meta.StartRun(ctx, run); err != nil {
 		return r.finish(parent, nil, res, err, false)
 	}
-	if err := r.Meta.StartAttempt(ctx, r.attempt(key, res.AttemptID, req, n, started)); err != nil {
+	att := r.attempt(key, res.AttemptID, req, n, started)
+	if err := r.Meta.StartAttempt(ctx, att); err != nil {
 		return r.finish(parent, nil, res, err, false)
 	}
+	r.live.open(att, req.MaxTries)
 
 	prog := newProgress(started)
 	env, err := r.prepare(ctx, req, n, key, res.AttemptID, log, started, prog)
@@ -720,6 +724,13 @@ func (r *Runner) finish(ctx context.Context, env *plugin.Env, res *Result, err e
 		}
 	} else if res.Status == "" {
 		res.Status = string(metadata.AttemptSucceeded)
+	}
+	if started {
+		if a, _ := r.live.take(res.AttemptID); a == nil {
+			// Interrupt recorded this attempt as interrupted (the process is ending): the row
+			// says so already, and the process will not outlive it.
+			started = false
+		}
 	}
 	if started {
 		rctx, cancel := bg(ctx, step)
