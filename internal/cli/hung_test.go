@@ -24,6 +24,28 @@ import (
 // serving the other packages) with one bucket. It returns the endpoint and the process.
 func privateS3(t *testing.T, bucket string) (string, *os.Process) {
 	t.Helper()
+	gw := startVersitygw(t, bucket)
+	t.Setenv("AWS_ACCESS_KEY_ID", gw.key)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", gw.secret)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AIFLOW_S3_ENDPOINT", gw.endpoint())
+	return gw.endpoint(), gw.cmd.Process
+}
+
+// versitygw is a private S3 gateway that a test may kill -9 and start again on the same port
+// with the same data (a server that dies and comes back).
+type versitygw struct {
+	t              *testing.T
+	bin, addr, dir string
+	key, secret    string
+	cmd            *exec.Cmd
+}
+
+func (g *versitygw) endpoint() string { return "http://" + g.addr }
+
+// startVersitygw starts a private versitygw with one bucket; it is killed when the test ends.
+func startVersitygw(t *testing.T, bucket string) *versitygw {
+	t.Helper()
 	root, _ := filepath.Abs("../..")
 	bin := filepath.Join(root, ".tools", "bin", "versitygw")
 	if _, err := os.Stat(bin); err != nil {
@@ -36,45 +58,52 @@ func privateS3(t *testing.T, bucket string) (string, *os.Process) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
+	g := &versitygw{t: t, bin: bin, addr: l.Addr().String(), dir: t.TempDir(), key: "hungkey", secret: "hungsecret"}
 	l.Close()
-	dir := t.TempDir()
-	data, meta := filepath.Join(dir, "data"), filepath.Join(dir, "meta")
-	_ = os.MkdirAll(data, 0o755)
-	_ = os.MkdirAll(meta, 0o755)
-	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", "--sidecar", meta, data)
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY=hungkey", "ROOT_SECRET_KEY=hungsecret")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	ep := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(ep + "/"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("private versitygw did not start on %s", addr)
-		}
-	}
-	c := s3.New(s3.Options{BaseEndpoint: aws.String(ep), UsePathStyle: true, Region: "us-east-1",
+	_ = os.MkdirAll(filepath.Join(g.dir, "data"), 0o755)
+	_ = os.MkdirAll(filepath.Join(g.dir, "meta"), 0o755)
+	g.start()
+	t.Cleanup(g.kill)
+	c := s3.New(s3.Options{BaseEndpoint: aws.String(g.endpoint()), UsePathStyle: true, Region: "us-east-1",
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "hungkey", SecretAccessKey: "hungsecret"}, nil
+			return aws.Credentials{AccessKeyID: g.key, SecretAccessKey: g.secret}, nil
 		})})
 	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "hungkey")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "hungsecret")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AIFLOW_S3_ENDPOINT", ep)
-	return ep, cmd.Process
+	return g
+}
+
+// start runs the gateway on its port over its data and waits until it answers.
+func (g *versitygw) start() {
+	g.t.Helper()
+	cmd := exec.Command(g.bin, "--port", g.addr, "--quiet", "posix", "--sidecar", filepath.Join(g.dir, "meta"), filepath.Join(g.dir, "data"))
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+g.key, "ROOT_SECRET_KEY="+g.secret)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.cmd = cmd
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(g.endpoint() + "/"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("private versitygw did not start on %s", g.addr)
+		}
+	}
+}
+
+// kill ends the gateway with SIGKILL (a stopped one too), and waits for it.
+func (g *versitygw) kill() {
+	if g.cmd == nil {
+		return
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGCONT)
+	_ = g.cmd.Process.Kill()
+	_ = g.cmd.Wait()
+	g.cmd = nil
 }
 
 // An object store that accepts connections and never answers (versitygw stopped with SIGSTOP)
