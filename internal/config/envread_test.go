@@ -52,10 +52,11 @@ var envAllowed = []struct{ File, Func, Why string }{
 	// Tools, not the runner: flag defaults and entry points of benchmarks and sample-data tools.
 	{"bench/transform/main.go", "main", "benchmark tool's entry point hands os.LookupEnv to the CLI as its lookup"},
 	{"bench/kafka/main.go", "main", "benchmark tool: the test services' addresses"},
-	{"bench/dataset/copy/main.go", "main", "benchmark tool: where to write a heap profile"},
+	{"bench/dataset/copy/main.go", "main", "benchmark tool: where to write a heap profile, and its own configuration (config.Load)"},
 	{"bench/scale/mdsim/main.go", "main", "simulation tool: flag default from the test database's DSN"},
 	{"bench/scale/pushsim/main.go", "main", "simulation tool: flag default from the test Pushgateway's URL"},
 	{"examples/user_features/sampledata/main.go", "main", "sample-data tool: flag default from the Spark Connect address"},
+	{"examples/user_features/sampledata/main.go", "run", "sample-data tool: its own configuration (the lake root), from its process environment"},
 }
 
 // docVars are the variables of Config (config.Doc).
@@ -72,6 +73,9 @@ var envFuncs = map[string][]string{
 	"os":                    {"Getenv", "LookupEnv", "Environ", "ExpandEnv"},
 	"syscall":               {"Getenv", "Environ"},
 	"golang.org/x/sys/unix": {"Getenv", "Environ"},
+	// config.Load reads the process environment: a package that calls it instead of using the
+	// runner's Config ignores the lookup the runner was given.
+	"github.com/aiflow-dev/aiflow/internal/config": {"Load"},
 }
 
 // scanEnvReads returns every use (call or function value) of an envFuncs function in one file.
@@ -290,6 +294,7 @@ func TestScanEnvReads(t *testing.T) {
 		{"syscall", "package p\nimport \"syscall\"\nfunc g() { syscall.Getenv(\"X\") }", []string{"g syscall.Getenv"}},
 		{"dot import", "package p\nimport . \"os\"\nfunc h() { Getenv(\"X\") }", []string{"(package level) import . os"}},
 		{"config variable by name", "package p\nfunc k(e *E) { e.Lookup(\"AIFLOW_TEAM\"); e.Lookup(\"USER_VAR\"); m.Lookup(\"x\", 1) }", []string{`k Lookup("AIFLOW_TEAM")`}},
+		{"config.Load", "package p\nimport \"github.com/aiflow-dev/aiflow/internal/config\"\nfunc l() { config.Load(nil); config.LoadFrom(nil, nil) }", []string{"l config.Load"}},
 		{"other os use", "package p\nimport \"os\"\nfunc k() { os.Exit(1); os.Setenv(\"A\", \"b\") }", nil},
 		{"other package named Getenv", "package p\nimport \"example.com/os2\"\nfunc k() { os2.Getenv() }", nil},
 	} {

@@ -46,6 +46,7 @@ func main() {
 		}
 	}
 	ctx := context.Background()
+	// A benchmark tool, not the runner: the configuration of the environment it runs in.
 	cfg, err := config.Load(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -55,6 +55,7 @@ func run(remote, format string) error {
 	create := "CREATE TABLE raw.sales_orders"
 	where := "the catalog"
 	if format == "delta" {
+		// A tool, not the runner: the lake root of the environment it runs in.
 		cfg, err := config.Load(ctx)
 		if err != nil {
 			return err
