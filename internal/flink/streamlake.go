@@ -146,6 +146,11 @@ func LoadPipeline(ctx context.Context, r *plugin.Registry, p *ir.Pipeline, sinkI
 	if err != nil {
 		return nil, err
 	}
+	// A load before the job's first deploy (or with the topic deleted) finds an empty topic
+	// rather than failing on a missing one.
+	if err := createChangelog(ctx, p, sink, nil, cfg); err != nil {
+		return nil, err
+	}
 	schema, err := describeStream(ctx, cfg, job, sink.InputIDs[0])
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", sinkID, err)

@@ -222,6 +222,8 @@ func TestStreamingLakeSinkAcrossAnUpgrade(t *testing.T) {
 	}
 
 	v1, p1 := spec("v1")
+	// A load before the job's first deploy: the changelog topic is empty, nothing to load.
+	load(v1, fmt.Sprintf("load%d_%s", loads, id))
 	w.produceEvents(in, 0, 200)
 	job := deploy(p1, "")
 	running := job
