@@ -140,11 +140,13 @@ func lakeIDs(t *testing.T, rows []lakeRow) (map[int64]int, map[int64]string) {
 // A streaming pipeline Kafka -> Flink SQL window aggregation -> onelake table, from its spec:
 // the job writes the sink's changelog topic exactly-once, and stream-load tasks move it into the
 // Delta table. Loads run before and after an upgrade to a changed query (stop with savepoint,
-// deploy from it, records produced while no job ran included); a load retried with its run id
-// adds nothing. delta-rs reads every input id exactly once in the table.
+// deploy from it, records produced while no job ran included) and across the TaskManager's
+// SIGKILL; a load retried with its run id adds nothing. delta-rs reads every input id exactly
+// once in the table.
 func TestStreamingLakeSinkAcrossAnUpgrade(t *testing.T) {
 	w := newWorkspace(t)
 	py := testenv.Require(t, testenv.Python)
+	home := testenv.Require(t, testenv.FlinkHome)
 	gw := w.env["AIFLOW_FLINK_GATEWAY"]
 	c, err := flink.NewClient(gw, nil)
 	if err != nil {
@@ -261,6 +263,20 @@ func TestStreamingLakeSinkAcrossAnUpgrade(t *testing.T) {
 			t.Fatalf("id %d came out of %q, want the upgraded query v2", i, version[i])
 		}
 	}
+	// The TaskManager dies (SIGKILL) with records in flight, and a load runs while the job has
+	// none: the job restarts from its last checkpoint on a new TaskManager, the transaction the
+	// dead one left open is aborted, and the rows after that checkpoint are written again in a
+	// new one; the table still holds each id once.
+	w.produceEvents(in, 500, 600)
+	if out, err := exec.Command(filepath.Join(home, "stop-taskmanager.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("stop-taskmanager: %v\n%s", err, out)
+	}
+	load(v2, fmt.Sprintf("load%d_%s", loads, id))
+	w.produceEvents(in, 600, 700)
+	if out, err := exec.Command(filepath.Join(home, "start-taskmanager.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("start-taskmanager: %v\n%s", err, out)
+	}
+	check(loadUntil(v2, 700), 700)
 	if err := c.Healthy(ctx, running); err != nil {
 		t.Fatal(err)
 	}
