@@ -141,7 +141,14 @@ func (e *parquetColumnsEnc) writeColumns(rec arrow.RecordBatch, off, n int64) er
 	return nil
 }
 
-func (e *parquetColumnsEnc) writeColumn(i int, col arrow.Array, off, n int64) error {
+func (e *parquetColumnsEnc) writeColumn(i int, col arrow.Array, off, n int64) (err error) {
+	// A panic on a worker goroutine would end the process; on the caller's goroutine, where
+	// pqarrow.FileWriter runs it, the node would have failed as a bug. Keep it that way.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic encoding the column: %v", r)
+		}
+	}()
 	cw, err := e.rgw.Column(i)
 	if err != nil {
 		return err
