@@ -14,7 +14,7 @@ import (
 func TestMisspeltFlagsOfEveryCommand(t *testing.T) {
 	flagRE := regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z][a-z0-9-]+)`)
 	commands := []string{"compile", "head", "pipelines list", "pipelines record", "plan", "plugins", "replay", "run",
-		"runs list", "runs show", "ui", "usage", "validate", "version", "completion", "demo-data"}
+		"runs list", "runs show", "ui", "usage", "validate", "version", "completion", "demo-data", "stream-load"}
 	typos := map[string]func(string) string{
 		"dropped": func(s string) string { return s[:len(s)/2] + s[len(s)/2+1:] },
 		"doubled": func(s string) string { return s[:len(s)/2] + s[len(s)/2:len(s)/2+1] + s[len(s)/2:] },
