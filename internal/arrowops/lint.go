@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aiflow-dev/aiflow/internal/arrowops/expr"
+	"github.com/aiflow-dev/aiflow/ir"
 )
 
 // template matches a {{ … }} placeholder that validate sees unrendered: it renders to a literal
@@ -18,13 +19,18 @@ var template = regexp.MustCompile(`\{\{.*?\}\}`)
 // declares its columns: every filter, derive and aggregate expression parses, its literals and
 // function calls are valid, every aggregate is a known one over one column, every cast names a
 // known type, join and sort are well formed. What needs the schema (column names, types) is left
-// to Compile. Every problem of every step is reported (StepErrors, fault.Config), each naming its
+// to Compile, except the names a group_by or a select fixes: the steps after one are checked
+// against the columns it leaves (lintColumns). Every problem of every step is reported (StepErrors, fault.Config), each naming its
 // step: a user fixes them all at once.
 func Lint(steps []Step) error {
 	var errs StepErrors
+	ok := make([]bool, len(steps))
 	for i, s := range steps {
 		errs = append(errs, lintStep(i, s)...)
+		ok[i] = true
 	}
+	errs = append(errs, lintColumns(steps, ok)...)
+	slices.SortStableFunc(errs, func(a, b *StepError) int { return a.Index - b.Index })
 	return stepErr(errs)
 }
 
@@ -41,6 +47,7 @@ func LintJSON(data []byte) error {
 			errs = append(errs, lintStep(i, s)...)
 		}
 	}
+	errs = append(errs, lintColumns(steps, ok)...)
 	slices.SortStableFunc(errs, func(a, b *StepError) int { return a.Index - b.Index })
 	return stepErr(errs)
 }
@@ -101,6 +108,109 @@ func lintStep(i int, s Step) (errs StepErrors) {
 	case "limit":
 		if *s.Limit < 0 {
 			add(fmt.Errorf("limit %d: want ≥ 0", *s.Limit))
+		}
+	}
+	return errs
+}
+
+// lintColumns checks the column names the steps use where they are known without the inputs'
+// schemas: none at first, exactly the keys and aggregates after a group_by and the list after a
+// select, then followed through derive, drop and rename; a join brings columns of another input,
+// unknown here. So a filter on a column a group_by aggregated away fails validate, not the pod.
+// Steps that did not decode (ok[i] false) make the columns unknown again.
+func lintColumns(steps []Step, ok []bool) (errs StepErrors) {
+	var known []string // nil: not known
+	for i, s := range steps {
+		if !ok[i] {
+			known = nil
+			continue
+		}
+		kind := s.Kind()
+		add := func(err error) {
+			if err != nil {
+				errs = append(errs, &StepError{Index: i, Kind: kind, Err: err})
+			}
+		}
+		has := func(what, c string) error {
+			if known == nil || slices.Contains(known, c) {
+				return nil
+			}
+			return fmt.Errorf("%s: unknown column %q%s (available: %s)", what, c, ir.Suggest(c, known), strings.Join(known, ", "))
+		}
+		cols := func(src string) error {
+			src = template.ReplaceAllString(src, "0")
+			if known == nil || expr.Check(src) != nil {
+				return nil // unknown columns, or a broken expression lintStep reports
+			}
+			return expr.CheckColumns(src, known)
+		}
+		switch kind {
+		case "filter":
+			add(cols(s.Filter))
+		case "derive":
+			names := slices.Sorted(maps.Keys(s.Derive))
+			for _, name := range names {
+				if err := cols(s.Derive[name]); err != nil {
+					add(fmt.Errorf("%s: %w", name, err))
+				}
+			}
+			if known != nil {
+				for _, name := range names {
+					if !slices.Contains(known, name) {
+						known = append(known, name)
+					}
+				}
+			}
+		case "select":
+			for _, c := range s.Select {
+				add(has("select", c))
+			}
+			known = slices.Clone(s.Select)
+		case "drop":
+			for _, c := range s.Drop {
+				add(has("drop", c))
+			}
+			if known != nil {
+				known = slices.DeleteFunc(known, func(c string) bool { return slices.Contains(s.Drop, c) })
+			}
+		case "rename":
+			from := slices.Sorted(maps.Keys(s.Rename))
+			for _, c := range from {
+				add(has("rename", c))
+			}
+			if known != nil {
+				for i, c := range known {
+					if to, ok := s.Rename[c]; ok {
+						known[i] = to
+					}
+				}
+			}
+		case "cast":
+			for _, c := range slices.Sorted(maps.Keys(s.Cast)) {
+				add(has("cast", c))
+			}
+		case "group_by":
+			for _, k := range s.GroupBy.Keys {
+				add(has("keys", k))
+			}
+			aggs := slices.Sorted(maps.Keys(s.GroupBy.Aggs))
+			for _, name := range aggs {
+				if _, id, err := parseAgg(template.ReplaceAllString(s.GroupBy.Aggs[name], "0")); err == nil && id != nil {
+					add(has(name, id.Name))
+				}
+			}
+			known = append(slices.Clone(s.GroupBy.Keys), aggs...)
+		case "join":
+			for _, k := range s.Join.On {
+				add(has("on", k))
+			}
+			known = nil
+		case "sort":
+			for _, k := range s.Sort {
+				if c := strings.TrimPrefix(k, "-"); c != "" {
+					add(has("sort", c))
+				}
+			}
 		}
 	}
 	return errs

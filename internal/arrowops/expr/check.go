@@ -1,6 +1,12 @@
 package expr
 
-import "strings"
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aiflow-dev/aiflow/ir"
+)
 
 // Check parses src and checks what needs no schema: the syntax, every literal (a date that
 // does not exist, an integer out of range), every function's name and argument count. Column
@@ -59,4 +65,58 @@ func (b *binder) check(n Node) error {
 		}
 	}
 	return nil
+}
+
+// CheckColumns reports the first column src names that is not one of cols, with the nearest
+// one and the list: what validate can check of an expression whose input's column names are
+// known but not their types (after a group_by or a select, when no input declares its columns).
+// src must parse (Check reports it when it does not).
+func CheckColumns(src string, cols []string) error {
+	n, err := Parse(src)
+	if err != nil {
+		return err
+	}
+	var bad *Ident
+	walkIdents(n, func(id *Ident) {
+		if bad == nil && !slices.Contains(cols, id.Name) {
+			bad = id
+		}
+	})
+	if bad == nil {
+		return nil
+	}
+	hint := ir.Suggest(bad.Name, cols)
+	if hint == "" && bad.Quoted {
+		hint = fmt.Sprintf(" (a string literal takes single quotes: '%s')", strings.ReplaceAll(bad.Name, "'", "''"))
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = quoteIdent(c)
+	}
+	b := &binder{src: src}
+	return b.errAt(bad.At, "unknown column %s%s (available: %s)", quoteIdent(bad.Name), hint, strings.Join(names, ", "))
+}
+
+// walkIdents calls f for every column reference of n, left to right.
+func walkIdents(n Node, f func(*Ident)) {
+	switch x := n.(type) {
+	case *Ident:
+		f(x)
+	case *Unary:
+		walkIdents(x.X, f)
+	case *Binary:
+		walkIdents(x.L, f)
+		walkIdents(x.R, f)
+	case *IsNull:
+		walkIdents(x.X, f)
+	case *In:
+		walkIdents(x.X, f)
+		for _, e := range x.List {
+			walkIdents(e, f)
+		}
+	case *Call:
+		for _, a := range x.Args {
+			walkIdents(a, f)
+		}
+	}
 }
