@@ -916,3 +916,56 @@ func TestCheckIRSizeBound(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamingPlan: a streaming pipeline compiles to the tasks its mode gives, not one per
+// node: stream_deploy (every node but the loaded sinks: their sources' and kafka sinks' assets),
+// stream_health after it, and a load task per onelake sink after the deploy, with the run's id
+// and try.
+func TestStreamingPlan(t *testing.T) {
+	specs, ps := ir.Parse("s.yaml", []byte(`api_version: aiflow/v1
+pipeline: {id: s, env: dev, mode: streaming}
+nodes:
+  - id: in
+    source: kafka
+    with: {topic: orders, schema: {id: int64}}
+  - id: agg
+    transform: flink
+    inputs: [in]
+    with: {sql: "SELECT id FROM in"}
+  - id: out
+    sink: kafka
+    inputs: [agg]
+    with: {topic: ids}
+  - id: lake
+    sink: onelake
+    inputs: [agg]
+    with: {table: sales.ids, mode: append}
+`), false)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	p := specs[0].Pipeline
+	if ps := append(specs[0].Check(ir.CheckOptions{}), plugin.Default.Validate(specs[0])...); len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	prof, err := testProfiles(t).For(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := plan(p, prof, true, plugin.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tk := range tasks {
+		got = append(got, fmt.Sprintf("%s %q nodes=%v up=%v run=%t in=%v out=%v", tk.id, tk.command, tk.nodes, tk.upstream, tk.runArgs, tk.inlets, tk.outlets))
+	}
+	want := []string{
+		`stream_deploy ["stream" "deploy"] nodes=[agg in out] up=[] run=false in=[x-kafka://orders] out=[x-kafka://ids]`,
+		`stream_health ["stream" "health"] nodes=[] up=[stream_deploy] run=false in=[] out=[]`,
+		`load_lake ["stream-load" "--sink" "lake"] nodes=[lake] up=[stream_deploy] run=true in=[] out=[x-onelake://sales.ids]`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("tasks\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

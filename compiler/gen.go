@@ -173,9 +173,12 @@ func (g *gen) dag() error {
 		g.kw(1, "schedule", PyStr(*p.Schedule))
 	}
 	g.kw(1, "start_date", fmt.Sprintf("datetime(%d, %d, %d, tzinfo=timezone.utc)", start.Year(), int(start.Month()), start.Day()))
-	g.kw(1, "catchup", pyBool(*prof.Catchup))
+	streaming := p.Mode() != ir.ModeBatch
+	// A streaming DAG's runs redeploy and check one long-running job: a missed one is not worth
+	// running late, and two at once would race each other's deploys and loads.
+	g.kw(1, "catchup", pyBool(*prof.Catchup && !streaming))
 	switch {
-	case p.Schedule != nil && *p.Schedule == "@continuous":
+	case streaming || p.Schedule != nil && *p.Schedule == "@continuous":
 		g.kw(1, "max_active_runs", "1")
 	case prof.MaxActiveRuns != nil:
 		g.kw(1, "max_active_runs", fmt.Sprint(*prof.MaxActiveRuns))
@@ -271,17 +274,31 @@ func (g *gen) task(t *task) error {
 		}
 	}
 	g.line(2, "arguments=[")
-	g.line(3, `"run", "--pipeline", PIPELINE,`)
-	for _, n := range t.nodes {
-		g.line(3, `"--node", %s,`, PyStr(n))
-	}
-	g.line(3, `"--ir-hash", IR_HASH,`)
-	g.line(3, `"--run-id", %s,`, PyStr(jinjaRunID))
-	g.line(3, `"--logical-date", LOGICAL_DATE,`)
-	g.line(3, `"--try", %s,`, PyStr(jinjaTry))
-	g.line(3, `"--max-tries", %s,`, PyStr(jinjaMaxTries))
-	for _, k := range slices.Sorted(maps.Keys(p.PipelineParams())) {
-		g.line(3, `"--param", %s,`, PyStr(k+"="+jinjaParam(k, p.PipelineParams()[k])))
+	if t.command != nil {
+		args := make([]string, len(t.command))
+		for i, a := range t.command {
+			args[i] = PyStr(a)
+		}
+		g.line(3, `%s, "--pipeline", PIPELINE, "--ir-hash", IR_HASH,`, strings.Join(args, ", "))
+		if t.runArgs {
+			g.line(3, `"--run-id", %s,`, PyStr(jinjaRunID))
+			g.line(3, `"--logical-date", LOGICAL_DATE,`)
+			g.line(3, `"--try", %s,`, PyStr(jinjaTry))
+			g.line(3, `"--max-tries", %s,`, PyStr(jinjaMaxTries))
+		}
+	} else {
+		g.line(3, `"run", "--pipeline", PIPELINE,`)
+		for _, n := range t.nodes {
+			g.line(3, `"--node", %s,`, PyStr(n))
+		}
+		g.line(3, `"--ir-hash", IR_HASH,`)
+		g.line(3, `"--run-id", %s,`, PyStr(jinjaRunID))
+		g.line(3, `"--logical-date", LOGICAL_DATE,`)
+		g.line(3, `"--try", %s,`, PyStr(jinjaTry))
+		g.line(3, `"--max-tries", %s,`, PyStr(jinjaMaxTries))
+		for _, k := range slices.Sorted(maps.Keys(p.PipelineParams())) {
+			g.line(3, `"--param", %s,`, PyStr(k+"="+jinjaParam(k, p.PipelineParams()[k])))
+		}
 	}
 	g.line(2, "],")
 	g.kw(2, "env_vars", "dict(ENV)")

@@ -24,10 +24,18 @@ type task struct {
 	upstream  []string // task ids, in task order
 	// imageKey is the profile's images key whose image the task runs in; "" for the profile's image.
 	imageKey string
+	// command, set for the tasks of a pipeline of a mode other than batch, is the runner's
+	// command (`stream deploy`, ...) instead of `run --node ...`; runArgs adds the run's id,
+	// logical date and try to it.
+	command []string
+	runArgs bool
 }
 
 // plan groups the nodes into tasks in topological order.
 func plan(p *ir.Pipeline, prof *Profile, fuse bool, reg *plugin.Registry) ([]*task, error) {
+	if p.Mode() != ir.ModeBatch {
+		return modePlan(p, prof, reg)
+	}
 	order, err := p.TopoOrder()
 	if err != nil {
 		return nil, fault.Wrap(fault.Config, err, "")
@@ -300,4 +308,55 @@ func secretRefs(v any) []SecretRef {
 	}
 	walk(v)
 	return out
+}
+
+// modePlan is the DAG of a pipeline of a mode other than batch: the tasks its mode's plugin
+// gives (a streaming pipeline: deploy its job, check its health), not one task per node.
+func modePlan(p *ir.Pipeline, prof *Profile, reg *plugin.Registry) ([]*task, error) {
+	if reg == nil {
+		reg = plugin.Default
+	}
+	mts, ok := reg.ModeTasks(p)
+	if !ok {
+		return nil, fault.Configf("pipeline %s: no plugin of this runner compiles %s pipelines", p.ID, p.Mode())
+	}
+	var tasks []*task
+	for _, mt := range mts {
+		t := &task{id: mt.ID, nodes: mt.Nodes, command: mt.Command, runArgs: mt.RunArgs, upstream: mt.Upstream}
+		if len(t.nodes) == 0 {
+			t.resources = prof.Resources
+			if t.resources.MemoryLimit == "" {
+				t.resources.MemoryLimit = t.resources.Memory
+			}
+		} else {
+			t.resources = taskResources(p, prof, t.nodes)
+		}
+		var err error
+		if t.imageKey, err = taskImageKey(p, prof, t); err != nil {
+			return nil, err
+		}
+		secrets := map[SecretRef]bool{}
+		for _, id := range t.nodes {
+			n := p.Nodes[id]
+			if uri := assetURI(reg, n); uri != "" {
+				if n.Type == ir.Source {
+					t.inlets = appendUnique(t.inlets, uri)
+				} else if n.Type == ir.Sink {
+					t.outlets = appendUnique(t.outlets, uri)
+				}
+			}
+			for _, ref := range secretRefs(n.Params) {
+				secrets[ref] = true
+			}
+		}
+		for ref := range secrets {
+			t.secrets = append(t.secrets, ref)
+		}
+		sort.Slice(t.secrets, func(a, b int) bool {
+			x, y := t.secrets[a], t.secrets[b]
+			return x.Env < y.Env || x.Env == y.Env && (x.Secret < y.Secret || x.Secret == y.Secret && x.Key < y.Key)
+		})
+		tasks = append(tasks, t)
+	}
+	return tasks, nil
 }

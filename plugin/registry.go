@@ -67,7 +67,7 @@ type Registry struct {
 	specs   map[Role]map[string]*Spec
 	readers map[[2]string]any // (engine, source kind) → engine-specific reader
 	funcs   map[string]any    // namespace/name → a named function (see RegisterFunc)
-	modes   map[string]ModeCheck
+	modes   map[string]Mode
 }
 
 // NewRegistry returns an empty registry.
@@ -76,7 +76,7 @@ func NewRegistry() *Registry {
 		specs:   map[Role]map[string]*Spec{RoleSource: {}, RoleSink: {}, RoleEngine: {}},
 		readers: map[[2]string]any{},
 		funcs:   map[string]any{},
-		modes:   map[string]ModeCheck{},
+		modes:   map[string]Mode{},
 	}
 }
 

@@ -133,10 +133,12 @@ def render_checks(dag, task):
     """Render the logical date and OpenLineage expressions in the four interesting situations."""
     args = list(task.arguments)
     env = dict(task.env_vars) if isinstance(task.env_vars, dict) else {}
-    i = args.index("--logical-date") + 1
     out = {}
-    for name, ld in (("no_logical_date", None), ("logical_date", LOGICAL_DATE)):
-        out[f"logical_date_arg[{name}]"] = task.render_template(args[i], context_for(dag, task, ld), set())
+    # A streaming pipeline's deploy and health tasks take no logical date.
+    if "--logical-date" in args:
+        i = args.index("--logical-date") + 1
+        for name, ld in (("no_logical_date", None), ("logical_date", LOGICAL_DATE)):
+            out[f"logical_date_arg[{name}]"] = task.render_template(args[i], context_for(dag, task, ld), set())
     from airflow.sdk.execution_time import macros as af_macros
 
     fake = types.ModuleType("fake_macros")

@@ -27,7 +27,7 @@ import (
 // Register adds the flink engine to r.
 func Register(r *plugin.Registry) {
 	plugin.RegisterEngine(r, Kind, Engine{})
-	r.RegisterMode(ir.ModeStreaming, checkStreaming)
+	r.RegisterMode(ir.ModeStreaming, plugin.Mode{Check: checkStreaming, Tasks: streamTasks})
 }
 
 var _ plugin.Engine[*Config, *plugin.PodResources] = Engine{}

@@ -49,7 +49,7 @@ const (
 )
 
 func init() {
-	StreamSinks[onelakeKind] = StreamSinkKind{Check: checkLakeStreamSink, Table: lakeStreamSink, Prepare: createChangelog, Column: changelogField}
+	StreamSinks[onelakeKind] = StreamSinkKind{Check: checkLakeStreamSink, Table: lakeStreamSink, Prepare: createChangelog, Column: changelogField, Load: true}
 }
 
 // changelogField is the changelog's JSON field of a sink column: a column named like one of

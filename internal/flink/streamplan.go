@@ -37,6 +37,10 @@ type StreamSinkKind struct {
 	// Column, when set, names the sink table's column for each column of the sink's input
 	// (the lake sink keeps its changelog's fields clear of the load's Kafka columns).
 	Column func(name string) string
+	// Load, when set, says the job writes the sink's rows to an intermediate place and a
+	// scheduled task (`aiflow-runner stream-load --sink ID`) moves them to the destination:
+	// the compiled DAG gets a load_<sink id> task per such sink.
+	Load bool
 }
 
 // StreamSinks are the sink kinds a streaming pipeline writes, by kind.
@@ -342,4 +346,38 @@ func streamSource(p *ir.Pipeline, n *ir.Node, sc *kafka.SourceConfig, cfg *confi
 		"CREATE TEMPORARY TABLE " + table + " (" + strings.Join(cols, ", ") + ") WITH (" + options(opts) + ")",
 		"CREATE TEMPORARY VIEW " + name + " AS SELECT " + strings.Join(sel, ", ") + " FROM " + table,
 	}, nil
+}
+
+// Task ids of a streaming pipeline's DAG.
+const (
+	DeployTask = "stream_deploy"
+	HealthTask = "stream_health"
+)
+
+// LoadTask is the task id of the load of a sink whose kind sets StreamSinkKind.Load.
+func LoadTask(sink string) string { return "load_" + sink }
+
+// streamTasks is a streaming pipeline's DAG (plugin.Mode.Tasks): the deploy task (all the
+// nodes but the loaded sinks: the job it deploys reads the sources and writes the sinks), the
+// health task after it, and a load task per loaded sink after the deploy. Each DAG run
+// redeploys only when the IR changed, then checks the job; the loads run on the same schedule.
+func streamTasks(p *ir.Pipeline) []plugin.ModeTask {
+	var deployNodes, loads []string
+	for _, id := range p.NodeIDs() {
+		n := p.Nodes[id]
+		if n != nil && n.Type == ir.Sink && StreamSinks[n.Kind()].Load {
+			loads = append(loads, id)
+			continue
+		}
+		deployNodes = append(deployNodes, id)
+	}
+	tasks := []plugin.ModeTask{
+		{ID: DeployTask, Command: []string{"stream", "deploy"}, Nodes: deployNodes},
+		{ID: HealthTask, Command: []string{"stream", "health"}, Upstream: []string{DeployTask}},
+	}
+	for _, id := range loads {
+		tasks = append(tasks, plugin.ModeTask{ID: LoadTask(id), Command: []string{"stream-load", "--sink", id}, RunArgs: true,
+			Nodes: []string{id}, Upstream: []string{DeployTask}})
+	}
+	return tasks
 }
