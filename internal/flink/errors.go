@@ -23,6 +23,9 @@ var dataCauses = []string{
 	"java.lang.NumberFormatException",
 	"java.lang.ArithmeticException",
 	"org.apache.flink.table.api.TableRuntimeException",
+	// A streaming query whose result updates (a GROUP BY without a window) into an append-only
+	// sink: the plan, not the cluster, is wrong.
+	"doesn't support consuming update changes",
 }
 
 // classifyGateway gives a gateway error its fault class:

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/aiflow-dev/aiflow/internal/flink"
 	"github.com/aiflow-dev/aiflow/internal/metadata"
@@ -19,7 +22,7 @@ import (
 
 // streamingSpec is a Kafka → Flink SQL → Kafka streaming pipeline; version names the query
 // (v2 multiplies by 100 instead of 10: a changed query, so a changed IR hash).
-func streamingSpec(id, in, out, version string) string {
+func streamingSpec(id, in, out, windows, version string) string {
 	factor := map[string]int{"v1": 10, "v2": 100}[version]
 	return fmt.Sprintf(`api_version: aiflow/v1
 pipeline:
@@ -41,26 +44,45 @@ nodes:
     sink: kafka
     inputs: [enriched]
     with: {topic: %s, key_column: user_id}
-`, id, in, factor, version, out)
+  - id: stamped
+    transform: flink
+    inputs: [events]
+    with: {sql: "SELECT id, PROCTIME() AS pt FROM events", checkpoint_interval: 2s}
+  - id: per_second
+    transform: flink
+    inputs: [stamped]
+    with:
+      checkpoint_interval: 2s
+      sql: >
+        SELECT window_start, COUNT(*) AS n, LISTAGG(CAST(id AS STRING)) AS ids
+        FROM TABLE(TUMBLE(TABLE stamped, DESCRIPTOR(pt), INTERVAL '1' SECOND))
+        GROUP BY window_start, window_end
+  - id: windows
+    sink: kafka
+    inputs: [per_second]
+    with: {topic: %s}
+`, id, in, factor, version, out, windows)
 }
 
-// TestStreamingPipelineLifecycle drives a streaming pipeline compiled from a spec through the
+// TestStreamingPipelineLifecycle drives a streaming pipeline compiled from a spec (a projection
+// and a one-second window aggregation, each into Kafka) through the
 // runner's stream commands against the test cluster and Kafka, as its DAG's tasks would:
 // two concurrent deploys start one job; a redeploy of the same IR does nothing; a changed
 // query upgrades through a savepoint; the TaskManager is killed mid-stream; the job is stopped
-// and deployed again from its savepoint. An independent read_committed consumer counts every
-// input id exactly once through all of it, and the metadata store holds each step.
+// and deployed again from its savepoint. Independent read_committed consumers count every
+// input id exactly once through all of it, in the projection's output and in the windows', and
+// the metadata store holds each step.
 func TestStreamingPipelineLifecycle(t *testing.T) {
 	w := newWorkspace(t)
 	home := testenv.Require(t, testenv.FlinkHome)
 	dsn := "sqlite://" + filepath.Join(w.dir, "meta.db")
 	w.env["AIFLOW_METADATA_DSN"] = dsn
-	in, out := w.topic("sp_events", 2), w.topic("sp_enriched", 1)
+	in, out, windows := w.topic("sp_events", 2), w.topic("sp_enriched", 1), w.topic("sp_windows", 1)
 	// The pipeline id is the job's name on the cluster: this test's own.
 	sp := strings.TrimPrefix(in, "sp_events_")
 	sp = "sp_" + sp
-	v1 := w.write("v1.yaml", streamingSpec(sp, in, out, "v1"))
-	v2 := w.write("v2.yaml", streamingSpec(sp, in, out, "v2"))
+	v1 := w.write("v1.yaml", streamingSpec(sp, in, out, windows, "v1"))
+	v2 := w.write("v2.yaml", streamingSpec(sp, in, out, windows, "v2"))
 	cmd := func(action, spec string) result { return w.run("stream", action, "--pipeline", sp, "--ir", spec) }
 	c, err := flink.NewClient(w.env["AIFLOW_FLINK_GATEWAY"], nil)
 	if err != nil {
@@ -76,6 +98,8 @@ func TestStreamingPipelineLifecycle(t *testing.T) {
 		t.Fatalf("health before any deploy: %d %s%s", r.code, r.stdout, r.stderr)
 	}
 	counter := w.counter(out)
+	// The aggregation's output: each window lists its input ids.
+	windowed := &windowCounter{outputCounter: w.counter(windows)}
 	w.produceEvents(in, 0, 200)
 
 	// Two deploy attempts at once (a retry racing a slow pod): one job.
@@ -149,6 +173,7 @@ func TestStreamingPipelineLifecycle(t *testing.T) {
 		t.Fatalf("deploy after stop: %d %s%s", r.code, r.stdout, r.stderr)
 	}
 	counter.waitFor(t, 600, 3*time.Minute)
+	windowed.waitFor(t, 600, 2*time.Minute)
 
 	// The metadata store: the deployment and its history.
 	r := w.run("stream", "status", "--pipeline", sp, "--events", "50", "--json")
@@ -247,5 +272,77 @@ func cancelJobs(t *testing.T, name string) {
 		if r, err := http.DefaultClient.Do(req); err == nil {
 			r.Body.Close()
 		}
+	}
+}
+
+// windowCounter counts the ids the windows of an aggregation list ({"n", "ids": "1,5,9"}),
+// through a read_committed consumer: each input id must be in exactly one window.
+type windowCounter struct {
+	*outputCounter
+}
+
+func (o *windowCounter) waitFor(t *testing.T, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for len(o.seen) < n && time.Now().Before(deadline) {
+		o.poll(t, 2*time.Second)
+	}
+	o.poll(t, 3*time.Second)
+	var missing, dup []int64
+	for i := int64(0); i < int64(n); i++ {
+		switch c := o.seen[i]; {
+		case c == 0:
+			missing = append(missing, i)
+		case c > 1:
+			dup = append(dup, i)
+		}
+	}
+	if len(missing) > 0 || len(dup) > 0 || len(o.seen) != n {
+		t.Fatalf("windows after %d ids: %d distinct seen, missing %v, duplicated %v", n, len(o.seen), head(missing), head(dup))
+	}
+}
+
+func (o *windowCounter) poll(t *testing.T, d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	o.cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		var v struct {
+			N   int64  `json:"n"`
+			IDs string `json:"ids"`
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatalf("window %s: %v", r.Value, err)
+		}
+		ids := strings.Split(v.IDs, ",")
+		if int64(len(ids)) != v.N {
+			t.Fatalf("window %s: n %d but %d ids", r.Value, v.N, len(ids))
+		}
+		for _, s := range ids {
+			id, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				t.Fatalf("window %s: %v", r.Value, err)
+			}
+			o.seen[id]++
+		}
+	})
+}
+
+// TestStreamingDeployRefusesAnUpdatingQuery: a query whose result updates (a GROUP BY without a
+// window) cannot feed an append-only Kafka sink: the deploy fails with 65 and Flink's reason, no
+// job starts, and health says none runs.
+func TestStreamingDeployRefusesAnUpdatingQuery(t *testing.T) {
+	w := newWorkspace(t)
+	w.env["AIFLOW_METADATA_DSN"] = "sqlite://" + filepath.Join(w.dir, "meta.db")
+	id := fmt.Sprintf("upd_%d", time.Now().UnixNano()%1e9)
+	spec := strings.Replace(streamingSpec(id, id+"_in", id+"_out", id+"_w", "v1"),
+		"SELECT id, user_id, amount * 10 AS amount, 'v1' AS version FROM events WHERE amount >= 0",
+		"SELECT user_id, COUNT(*) AS n FROM events GROUP BY user_id", 1)
+	path := w.write("upd.yaml", spec)
+	r := w.run("stream", "deploy", "--pipeline", id, "--ir", path)
+	if r.code != 65 || !strings.Contains(r.stderr, "doesn't support consuming update changes") {
+		t.Fatalf("deploy of an updating query into a kafka sink: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := w.run("stream", "health", "--pipeline", id, "--ir", path); r.code != 65 {
+		t.Fatalf("health after a refused deploy: %d %s%s", r.code, r.stdout, r.stderr)
 	}
 }
