@@ -86,6 +86,10 @@ func printPlan(e *Env, l *Loaded, order []string, ld time.Time) {
 	}
 	fmt.Fprintf(w, "pipeline %s\n  ir_hash   %s\n  file      %s\n  schedule  %s\n  owner     %s\n  sla       %d min\n  tags      %s\n",
 		p.ID, l.Hash, l.Spec.File, sched, p.Owner, p.SLAMinutes, strings.Join(p.Tags, ", "))
+	if p.Streaming() {
+		// The golden plans of batch pipelines stay as they were: the line is a streaming one's.
+		fmt.Fprintf(w, "  mode      streaming: the nodes are one Flink job; the DAG runs stream deploy, then stream health\n")
+	}
 	vars, _ := p.Vars(ld, "plan__"+ld.Format("2006-01-02T15:04:05"), nil)
 	fmt.Fprintf(w, "  nodes (in order, templates rendered for logical date %s):\n", ld.Format("2006-01-02"))
 	for i, id := range order {

@@ -149,3 +149,16 @@ def test_non_json_param_is_located():
 
     with pytest.raises(ValueError, match=r"test_dsl_ir\.py:\d+: p/s: params: snapshot: set is not JSON"):
         p_()
+
+
+# What `aiflow-runner validate examples/flink_streaming/pipeline.yaml` prints as ir_hash.
+STREAMING_HASH = "9883ba098fd3deb04746c018e8fffd54a93660b1bc183982e0235a777e106594"
+
+
+def test_streaming_example_matches_yaml_ir(isolated_imports):
+    """mode="streaming" is a pipeline keyword like description: it lands in extra.mode, and the
+    DSL's streaming example hashes like its YAML."""
+    (fn,) = load_target(str(EXAMPLE_DIR.parent / "flink_streaming" / "paid_clicks_stream.py"))
+    ir = fn()
+    assert ir.to_dict()["extra"]["mode"] == "streaming"
+    assert ir.ir_hash() == STREAMING_HASH
