@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -81,5 +82,23 @@ func TestAfterEveryGCFollowsTheLiveHeap(t *testing.T) {
 	runtime.KeepAlive(live)
 	if last < 72<<20 {
 		t.Fatalf("limit after collections with 48 MiB live: %d MiB, want 1.5 times the live heap", last>>20)
+	}
+}
+
+// Lifted (compile, validate, plan), the limit is gone and the follower leaves it alone.
+func TestLiftEndsTheFollower(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	lift := followLiveHeap(4<<20, 1<<40)
+	if got := debug.SetMemoryLimit(-1); got != 4<<20 {
+		t.Fatalf("limit before the lift: %d, want the budget", got)
+	}
+	lift()
+	for range 5 {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond) // the finalizer goroutine runs the follower
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("limit after the lift and 5 collections: %d, want none (MaxInt64)", got)
 	}
 }

@@ -27,7 +27,7 @@ import (
 // code. SIGTERM (pod eviction, task killed) and SIGINT cancel the running node: it aborts its
 // staging and exits 75 without committing.
 func Main(reg *plugin.Registry) {
-	setMemoryLimit()
+	lift := setMemoryLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	// Exit: a node whose task deadline passed and that still waits on a call ignoring its
 	// context is ended from outside (exit 75), so no pod outlives AIFLOW_NODE_TIMEOUT by more
@@ -35,7 +35,7 @@ func Main(reg *plugin.Registry) {
 	//
 	// The process environment enters the runner here, once, as its lookup: every setting is then
 	// read from the configuration built from it (internal/config).
-	code := cli.RunWith(&cli.Env{Ctx: ctx, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Registry: reg, Lookup: os.LookupEnv, Exit: os.Exit}, os.Args[1:])
+	code := cli.RunWith(&cli.Env{Ctx: ctx, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Registry: reg, Lookup: os.LookupEnv, Exit: os.Exit, LiftMemoryLimit: lift}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

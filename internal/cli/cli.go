@@ -47,9 +47,22 @@ type Env struct {
 	// (AIFLOW_NODE_TIMEOUT from the start) passed WatchdogGrace ago with exit 75, whatever its
 	// node still waits on: a call that ignores its context cannot keep the pod alive.
 	Exit func(code int)
+	// LiftMemoryLimit, when set (runner.Main outside a pod's memory cgroup, without GOMEMLIMIT),
+	// ends the runner's soft memory limit (200 MiB, then 1.5 times the live heap), sized for one
+	// node's streaming: the commands that load a whole tree of specs call it (liftMemoryLimit).
+	LiftMemoryLimit func()
 
 	base        *plugin.Registry          // Registry before any Python plugin module extended it
 	pluginCache map[string]*pythonPlugins // by the sorted, comma-joined module names
+}
+
+// liftMemoryLimit is called by the commands that load a whole tree of specs (compile, validate,
+// plan, pipelines record): they hold every loaded pipeline (~60 KB each, 600 MB for 10,000), and
+// under a soft limit below that live heap the GC collects back to back without freeing anything.
+func (e *Env) liftMemoryLimit() {
+	if e.LiftMemoryLimit != nil {
+		e.LiftMemoryLimit()
+	}
 }
 
 // Config reads the runtime configuration from the command's environment. When it names Python

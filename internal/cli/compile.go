@@ -46,6 +46,7 @@ type CompileJSON struct {
 }
 
 func (c *compileCmd) Run(e *Env) error {
+	e.liftMemoryLimit()
 	if c.Out == "" {
 		return fault.Usagef("compile: --out DIR is required")
 	}

@@ -261,3 +261,35 @@ func TestCompileRecordsVersions(t *testing.T) {
 		t.Fatalf("pipelines list after record:\n%s", r.stdout)
 	}
 }
+
+// The commands that load a whole tree of specs lift the runner's fallback soft memory limit
+// (Env.LiftMemoryLimit); a node run keeps it.
+func TestTreeCommandsLiftMemoryLimit(t *testing.T) {
+	spec := filepath.Join(compileExamples, "quickstart", "pipeline.yaml")
+	for _, tc := range []struct {
+		args []string
+		lift bool
+	}{
+		{[]string{"compile", spec, "--out", t.TempDir(), "-q"}, true},
+		{[]string{"compile", spec, "--out", t.TempDir(), "--check", "-q"}, true},
+		{[]string{"validate", spec, "-q"}, true},
+		{[]string{"plan", spec}, true},
+		{[]string{"version"}, false},
+	} {
+		t.Run(strings.Join(tc.args[:1], " "), func(t *testing.T) {
+			r := plugin.NewRegistry()
+			builtin.Register(r)
+			env := map[string]string{"AIFLOW_HOME": t.TempDir()}
+			lifted := false
+			var out, errb bytes.Buffer
+			cli.RunWith(&cli.Env{
+				Ctx: context.Background(), Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Registry: r,
+				Lookup:          func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+				LiftMemoryLimit: func() { lifted = true },
+			}, tc.args)
+			if lifted != tc.lift {
+				t.Errorf("%v: lifted %v, want %v (stderr %s)", tc.args, lifted, tc.lift, errb.String())
+			}
+		})
+	}
+}

@@ -31,6 +31,7 @@ type PlanJSON struct {
 }
 
 func (c *planCmd) Run(e *Env) error {
+	e.liftMemoryLimit()
 	cfg, err := e.Config()
 	if err != nil {
 		return err

@@ -171,6 +171,7 @@ func (c *usageCmd) Run(e *Env) error {
 // runPipelinesRecord records the versions of the pipelines of PATH... (aiflow_sdk.metadata's
 // register_or_update_pipeline, a discovery that records what it found).
 func (c *pipelinesRecordCmd) Run(e *Env) error {
+	e.liftMemoryLimit()
 	if len(c.Paths) == 0 {
 		return fault.Usagef("pipelines record: give spec or IR paths")
 	}

@@ -33,6 +33,7 @@ type ValidateJSON struct {
 }
 
 func (c *validateCmd) Run(e *Env) error {
+	e.liftMemoryLimit()
 	cfg, err := e.Config()
 	if err != nil {
 		return err
