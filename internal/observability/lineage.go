@@ -45,9 +45,10 @@ const LineageTimeout = 2 * time.Second
 // LineageQueue is how many events an Emitter holds for delivery over HTTP. Events are posted in
 // order by one goroutine, so a node never waits for START; the run's last event (COMPLETE, FAIL,
 // ABORT) waits until it is delivered, at most LineageTimeout (or the node's bookkeeping budget,
-// if shorter), after which it and what is queued before it are given up with the pod. An event that finds the queue full (a backend slower than the events of a
-// `run --all` come) is dropped, counted and logged: the metadata store, written independently,
-// keeps the run's lineage either way.
+// if shorter), after which it and what is queued before it are given up with the pod: counted as
+// not delivered and logged with their number (giveUp). An event that finds the queue full (a
+// backend slower than the events of a `run --all` come) is dropped, counted and logged: the
+// metadata store, written independently, keeps the run's lineage either way.
 const LineageQueue = 256
 
 // runIDSpace is the UUID namespace of aiflow's OpenLineage run ids.
@@ -93,8 +94,16 @@ type Emitter struct {
 	send     func(ctx context.Context, body []byte) error
 	now      func() time.Time
 
-	errs       atomic.Int64
-	queue      chan queuedEvent // to the sender goroutine (HTTP only), started with the first event
+	errs  atomic.Int64
+	queue chan queuedEvent // to the sender goroutine (HTTP only), started with the first event
+	// seqMu numbers the queued events in queue order (seq: the last one queued), and keeps
+	// finished (the last one the sender is done with) and givenUp (the last one a node stopped
+	// waiting for, counted as not delivered with those before it) consistent between the sender
+	// and a node that gives up, so that no event is counted twice.
+	seqMu      sync.Mutex
+	seq        int64
+	finished   int64
+	givenUp    int64
 	sender     sync.Once
 	onError    func()
 	warnedOnce sync.Once
@@ -275,9 +284,34 @@ func (e *Emitter) emit(ctx context.Context, eventType string, info RunInfo, inpu
 	select {
 	case <-done:
 	case <-wait.C:
-		e.logger(ctx).Warn("openlineage event still being delivered as the node ends", "event", eventType, "target", e.target)
+		e.giveUp(ctx, ev.eventType, ev.onError)
 	case <-ctx.Done():
+		e.giveUp(ctx, ev.eventType, ev.onError)
 	}
+}
+
+// giveUp is a node's last event that was not delivered in time: the node ends (a pod exits
+// next, taking the queue with it), so that event and those still queued before it are counted as
+// not delivered (Errors, aiflow_lineage_errors_total: in the node's last metrics push) and
+// logged with their number. The sender still delivers them while the process lives (a `run
+// --all` goes on); one that fails then is not counted again, one that arrives is logged.
+func (e *Emitter) giveUp(ctx context.Context, eventType string, onError func()) {
+	e.seqMu.Lock()
+	last := e.seq
+	lost := last - max(e.finished, e.givenUp)
+	e.givenUp = max(e.givenUp, last)
+	e.seqMu.Unlock()
+	if lost <= 0 {
+		return
+	}
+	e.errs.Add(lost)
+	if onError != nil {
+		for range lost {
+			onError()
+		}
+	}
+	e.logger(ctx).Warn("openlineage events not delivered as the node ends: counted as lost (gone if the process exits now)",
+		"event", eventType, "queued", lost, "target", e.target)
 }
 
 // queuedEvent is an event waiting for the sender; a nil body is Flush's marker.
@@ -286,6 +320,7 @@ type queuedEvent struct {
 	eventType string
 	runID     string
 	body      []byte
+	seq       int64         // its place in the queue (seqMu); 0 for Flush's marker
 	done      chan struct{} // closed once delivered or given up
 	onError   func()
 }
@@ -296,10 +331,15 @@ func (e *Emitter) enqueue(ev queuedEvent) chan struct{} {
 	e.startSender()
 	ev.ctx = context.WithoutCancel(ev.ctx)
 	ev.done = make(chan struct{})
+	e.seqMu.Lock()
+	ev.seq = e.seq + 1
 	select {
 	case e.queue <- ev:
+		e.seq = ev.seq
+		e.seqMu.Unlock()
 		return ev.done
 	default:
+		e.seqMu.Unlock()
 		e.failed(ev.ctx, ev.eventType, fmt.Errorf("%d events already waiting for %s: dropped", LineageQueue, e.target), ev.onError)
 		return nil
 	}
@@ -311,7 +351,7 @@ func (e *Emitter) startSender() {
 		go func() {
 			for ev := range e.queue {
 				if ev.body != nil {
-					e.deliver(ev)
+					e.deliverQueued(ev)
 				}
 				close(ev.done)
 			}
@@ -334,6 +374,25 @@ func (e *Emitter) Flush(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
+	}
+}
+
+// deliverQueued delivers a queued event; one its node gave up on (giveUp) is not counted again.
+func (e *Emitter) deliverQueued(ev queuedEvent) {
+	err := e.send(ev.ctx, ev.body)
+	e.seqMu.Lock()
+	e.finished = ev.seq
+	counted := ev.seq <= e.givenUp
+	e.seqMu.Unlock()
+	switch {
+	case err == nil && counted:
+		e.logger(ev.ctx).Info("openlineage event delivered after its node counted it as lost", "event", ev.eventType, "target", e.target, "lineage_run_id", ev.runID)
+	case err == nil:
+		e.logger(ev.ctx).Debug("openlineage event sent", "event", ev.eventType, "target", e.target, "lineage_run_id", ev.runID)
+	case counted:
+		e.logger(ev.ctx).Warn("openlineage event not delivered (already counted as lost)", "event", ev.eventType, "target", e.target, "err", err)
+	default:
+		e.failed(ev.ctx, ev.eventType, err, ev.onError)
 	}
 }
 

@@ -322,15 +322,19 @@ func TestLineageSlowBackendNeverHoldsTheNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the node's bookkeeping budget is spent: COMPLETE waits no longer
 	e.Complete(ctx, info, nil, nil)
+	// The node stopped waiting: its START and COMPLETE are counted as lost (a pod exits next).
+	if e.Errors() != 2 || !strings.Contains(logs.String(), `"queued":2`) {
+		t.Fatalf("Errors() = %d after the node gave up on START and COMPLETE, want 2 (logged with queued 2):\n%s", e.Errors(), logs.String())
+	}
 	for range LineageQueue - 1 {
 		e.Start(context.Background(), info, nil) // fills the queue
 	}
-	if e.Errors() != 0 {
-		t.Fatalf("Errors() = %d with the queue just full, want 0", e.Errors())
+	if e.Errors() != 2 {
+		t.Fatalf("Errors() = %d with the queue just full, want 2", e.Errors())
 	}
 	e.Start(context.Background(), info, nil)
-	if e.Errors() != 1 {
-		t.Fatalf("Errors() = %d after an event beyond the queue, want 1 (dropped)", e.Errors())
+	if e.Errors() != 3 {
+		t.Fatalf("Errors() = %d after an event beyond the queue, want 3 (one dropped)", e.Errors())
 	}
 	unblock() // nothing of the above waited for the backend
 	e.Flush(context.Background())
@@ -339,8 +343,49 @@ func TestLineageSlowBackendNeverHoldsTheNode(t *testing.T) {
 	if len(types) != LineageQueue+1 || types[0] != "START" || types[1] != "COMPLETE" || types[2] != "START" {
 		t.Errorf("delivered %v, want %d in order: START, COMPLETE, the queued STARTs", types, LineageQueue+1)
 	}
-	if e.Errors() != 1 {
-		t.Errorf("Errors() = %d, want 1", e.Errors())
+	// START and COMPLETE arrived late in this process: logged, not counted twice.
+	if e.Errors() != 3 || strings.Count(logs.String(), "delivered after its node counted it as lost") != 2 {
+		t.Errorf("Errors() = %d, want 3; two late deliveries logged", e.Errors())
+	}
+}
+
+// TestLineageQueuedAtExitCounted: a backend that accepts and never answers, one node of a pod:
+// its last event waits one attempt's timeout, then START and COMPLETE, still queued as the pod
+// exits, are counted in aiflow_lineage_errors_total (the node's last push carries them) and
+// logged; a delivery that fails after that does not count them again.
+func TestLineageQueuedAtExitCounted(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	defer close(release) // before srv.Close, which waits for the handlers
+	var logs lockedBuffer // the sender logs its failed posts while the test reads
+	e, err := NewEmitter(srv.URL, testProducer, NewLogger(&logs, "json", "info", testInfo(), nil), WithTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics(testInfo())
+	m.WatchLineage(e)
+	info := lineageInfo()
+	e.Start(context.Background(), info, nil)
+	e.Complete(context.Background(), info, nil, nil)
+	if e.Errors() != 2 {
+		t.Errorf("Errors() = %d as the node ends with START and COMPLETE undelivered, want 2", e.Errors())
+	}
+	if got := counterValue(t, m.Gatherer(), "aiflow_lineage_errors_total", nil); got != 2 {
+		t.Errorf("aiflow_lineage_errors_total = %v, want 2", got)
+	}
+	if !strings.Contains(logs.String(), "not delivered as the node ends") || !strings.Contains(logs.String(), `"queued":2`) {
+		t.Errorf("log lacks the count of events given up:\n%s", logs.String())
+	}
+	e.Flush(context.Background()) // both posts time out and fail now: already counted
+	if e.Errors() != 2 {
+		t.Errorf("Errors() = %d after their deliveries failed, want 2 (not counted twice)", e.Errors())
 	}
 }
 
@@ -442,4 +487,22 @@ func TestFillParents(t *testing.T) {
 	if (RunInfo{}).namespace() != DefaultJobNamespace {
 		t.Error("default namespace")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer written and read from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
