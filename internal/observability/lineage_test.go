@@ -363,7 +363,7 @@ func TestLineageQueuedAtExitCounted(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	defer close(release) // before srv.Close, which waits for the handlers
+	defer close(release)  // before srv.Close, which waits for the handlers
 	var logs lockedBuffer // the sender logs its failed posts while the test reads
 	e, err := NewEmitter(srv.URL, testProducer, NewLogger(&logs, "json", "info", testInfo(), nil), WithTimeout(200*time.Millisecond))
 	if err != nil {
