@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aiflow-dev/aiflow/fault"
@@ -24,8 +26,15 @@ func init() {
 const defaultRunLimit = metadata.DefaultRunLimit
 
 type runsCmd struct {
-	List runsListCmd `cmd:"" default:"withargs" help:"the latest runs, newest first (the default)"`
-	Show runsShowCmd `cmd:"" help:"one run: its nodes, attempts, rows, bytes and errors"`
+	List  runsListCmd  `cmd:"" default:"withargs" help:"the latest runs, newest first (the default)"`
+	Show  runsShowCmd  `cmd:"" help:"one run: its nodes, attempts, rows, bytes and errors"`
+	Prune runsPruneCmd `cmd:"" help:"delete runs started before --older-than with their attempts, pins, commits and lineage (usage and the fleet counters keep them)"`
+}
+
+type runsPruneCmd struct {
+	OlderThan string `name:"older-than" required:"" placeholder:"AGE" help:"prune the runs started longer ago than this: days (90d) or a duration (2160h)"`
+	Batch     int    `name:"batch" default:"1000" help:"runs deleted per transaction"`
+	JSON      bool   `name:"json" help:"print what was deleted as JSON"`
 }
 
 type runsListCmd struct {
@@ -120,6 +129,65 @@ func (c *runsShowCmd) Run(e *Env) error {
 		return metadata.WriteRunDetailJSON(e.Stdout, d)
 	}
 	return metadata.WriteRunDetail(e.Stdout, d)
+}
+
+// parseAge reads --older-than: whole days ("90d") or a Go duration ("2160h"), at least an hour.
+func parseAge(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		if n, err = strconv.Atoi(days); err == nil {
+			d = time.Duration(n) * 24 * time.Hour
+		}
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d < time.Hour {
+		return 0, fault.Usagef("runs prune: --older-than %q is not an age of at least an hour: days (90d) or a duration (2160h)", s)
+	}
+	return d, nil
+}
+
+// Run prunes old runs (retention). The rollups keep the pruned attempts' usage, so `usage` and the
+// fleet counters of `metrics serve` do not go down; a pruned run can no longer be shown, and a
+// replay of it commits afresh (its commits are gone).
+func (c *runsPruneCmd) Run(e *Env) error {
+	age, err := parseAge(c.OlderThan)
+	if err != nil {
+		return err
+	}
+	if c.Batch <= 0 {
+		return fault.Usagef("runs prune: --batch %d must be at least 1", c.Batch)
+	}
+	store, err := openMeta(e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	p, ok := store.(metadata.Pruner)
+	if !ok {
+		return fault.Configf("runs prune deletes every team's runs: run it without %s (this deployment acts for one team)", TeamEnv)
+	}
+	before := time.Now().Add(-age)
+	progress := func(r metadata.PruneResult) {
+		if !c.JSON {
+			fmt.Fprintf(e.Stderr, "pruned %d runs, %d attempts so far\n", r.Runs, r.Attempts)
+		}
+	}
+	res, err := p.Prune(e.Ctx, before, c.Batch, progress)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return json.NewEncoder(e.Stdout).Encode(struct {
+			Before string `json:"before"`
+			metadata.PruneResult
+		}{before.UTC().Format(time.RFC3339), res})
+	}
+	fmt.Fprintf(e.Stdout, "pruned %d runs started before %s: %d attempts, %d pins, %d commits, %d lineage rows, %d check results\n",
+		res.Runs, before.UTC().Format(time.RFC3339), res.Attempts, res.Pins, res.Commits, res.Lineage, res.Checks)
+	return nil
 }
 
 func (c *pipelinesListCmd) Run(e *Env) error {
