@@ -195,8 +195,10 @@ up_postgres() {
   # Unix socket in the data dir unless its path would be too long for sun_path (107 bytes).
   sock="$data"; (( ${#data} > 80 )) && sock=""
   # fsync=off: throwaway test cluster, durability is not needed and CI disks are slow.
+  # AIFLOW_PG_OPTIONS: more server settings (-c name=value ...), e.g. bench/scale/mdsim.sh's bulk
+  # load settings for its own cluster.
   as_pg "$bin/pg_ctl" -D "$data" -l "$pglog" -w -t 60 \
-    -o "-p $port -k '$sock' -c listen_addresses=$HOST -c fsync=off -c max_connections=200" \
+    -o "-p $port -k '$sock' -c listen_addresses=$HOST -c fsync=off -c max_connections=200 ${AIFLOW_PG_OPTIONS:-}" \
     start >/dev/null 2>&1 || return 1
   head -1 "$data/postmaster.pid" >"$dir/pid"
   "$bin/pg_isready" -q -h $HOST -p "$port" -t 30 || return 1

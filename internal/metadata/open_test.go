@@ -167,13 +167,14 @@ func TestSchemaNewerThanBinary(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Close()
-			// A newer runner migrated this database to version 7.
-			b.exec(t, dsn, `INSERT INTO aiflow_schema_migrations (version, name, applied_us) VALUES (7, '0007_future.sql', 0)`)
+			// A newer runner migrated this database one version further.
+			next := metadata.SchemaVersion() + 1
+			b.exec(t, dsn, `INSERT INTO aiflow_schema_migrations (version, name, applied_us) VALUES ($1, 'future.sql', 0)`, next)
 			_, err = metadata.Open(context.Background(), dsn)
 			if c := fault.ClassOf(err); c != fault.Config {
 				t.Errorf("class = %s, want config: %v", c, err)
 			}
-			want := fmt.Sprintf("metadata database schema version 7 is newer than this aiflow-runner (knows %d): upgrade the runner", metadata.SchemaVersion())
+			want := fmt.Sprintf("metadata database schema version %d is newer than this aiflow-runner (knows %d): upgrade the runner", next, metadata.SchemaVersion())
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("error = %v, want it to say %q", err, want)
 			}

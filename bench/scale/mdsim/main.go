@@ -35,7 +35,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "burst", "burst, writer (one process of a burst), history or query")
+	mode := flag.String("mode", "burst", "burst, writer (one process of a burst), history, query or prune")
 	// A simulation tool, not the runner: the flag defaults to the DSN its caller's environment names.
 	dsn := flag.String("dsn", os.Getenv("AIFLOW_METADATA_DSN"), "metadata store DSN (postgres://...)")
 	attempts := flag.Int("attempts", 100000, "burst: node attempts in all")
@@ -46,6 +46,7 @@ func main() {
 	days := flag.Int("days", 30, "history: days")
 	perDay := flag.Int("per-day", 1000000, "history: node attempts per day")
 	conns := flag.Int("conns", 2, "history: days loaded (and indexes built) at a time")
+	pruneDays := flag.Int("prune-days", 2, "prune: the oldest days of the history pruned (runs prune)")
 	flag.Parse()
 	ctx := context.Background()
 	var err error
@@ -58,6 +59,8 @@ func main() {
 		err = history(ctx, *dsn, *days, *perDay, *conns)
 	case "query":
 		err = query(ctx, *dsn)
+	case "prune":
+		err = prune(ctx, *dsn, *pruneDays)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -544,5 +547,48 @@ func query(ctx context.Context, dsn string) error {
 		slices.Sort(ds)
 		fmt.Printf("%-36s median %7.1f ms  max %7.1f ms  (%d rows)\n", c.name, float64(ds[3].Microseconds())/1000, float64(ds[6].Microseconds())/1000, n)
 	}
+	return nil
+}
+
+// prune times `runs prune` of the history's oldest days (Store.Prune, default batches) and checks
+// that usage over the whole history and the fleet counters (the rollups' totals) did not change.
+func prune(ctx context.Context, dsn string, days int) error {
+	st, err := metadata.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var oldest int64
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(min(started_us), 0) FROM aiflow_runs`).Scan(&oldest); err != nil || oldest == 0 {
+		return fmt.Errorf("no runs in the store (run -mode history first): %v", err)
+	}
+	before := time.UnixMicro(oldest).Add(time.Duration(days) * 24 * time.Hour)
+	q := metadata.UsageQuery{By: metadata.ByTeam, Since: time.UnixMicro(oldest).Add(-time.Hour)}
+	u0, err := st.Usage(ctx, q)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	batches := 0
+	res, err := st.(metadata.Pruner).Prune(ctx, before, 0, func(metadata.PruneResult) { batches++ })
+	if err != nil {
+		return err
+	}
+	d := time.Since(t0)
+	u1, err := st.Usage(ctx, q)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(u0, u1) {
+		return fmt.Errorf("usage changed with the prune: %v, then %v", u0, u1)
+	}
+	rows := res.Runs + res.Attempts + res.Pins + res.Commits + res.Lineage + res.Checks
+	fmt.Printf("prune of the oldest %d days: %d runs, %d attempts, %d commits in %d batches, %.1f s (%.0f attempts/s, %.0f rows/s); usage unchanged\n",
+		days, res.Runs, res.Attempts, res.Commits, batches, d.Seconds(), float64(res.Attempts)/d.Seconds(), float64(rows)/d.Seconds())
 	return nil
 }
