@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sort"
 	"strings"
 	"time"
 
@@ -151,6 +152,9 @@ func LoadPipeline(ctx context.Context, r *plugin.Registry, p *ir.Pipeline, sinkI
 	if err := createChangelog(ctx, p, sink, nil, cfg); err != nil {
 		return nil, err
 	}
+	if err := checkChangelogKept(ctx, cfg, ChangelogTopic(p.ID, sinkID), LoadGroup(p.ID, sinkID)); err != nil {
+		return nil, fmt.Errorf("sink %s: %w", sinkID, err)
+	}
 	schema, err := describeStream(ctx, cfg, job, sink.InputIDs[0])
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", sinkID, err)
@@ -252,4 +256,50 @@ func describeStream(ctx context.Context, cfg *config.Config, job StreamJob, inpu
 	}
 	schema, _, err := describe(dctx, s, in)
 	return schema, err
+}
+
+// checkChangelogKept fails (65) when the changelog topic no longer holds rows the load has not
+// moved yet: retention (or a deletion) removed offsets between the load group's committed
+// offset (0 before the first load: the job wrote the topic from its start) and the log start.
+// A Kafka source would start at the log start and the table would silently miss them.
+func checkChangelogKept(ctx context.Context, cfg *config.Config, topic, group string) error {
+	brokers, err := kafka.Brokers(nil, cfg)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kafka.ClientOpts(brokers)...)
+	if err != nil {
+		return fault.Wrap(fault.Config, err, "kafka client")
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	actx, cancel := context.WithTimeout(ctx, kafka.AdminTimeout)
+	defer cancel()
+	lows, err := adm.ListStartOffsets(actx, topic)
+	if err == nil {
+		err = lows.Error()
+	}
+	if err != nil {
+		return kafka.Classify(err, "start offsets of %s", topic)
+	}
+	committed, err := adm.FetchOffsets(actx, group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return kafka.Classify(err, "committed offsets of group %s", group)
+	}
+	var gone []string
+	lows.Each(func(lo kadm.ListedOffset) {
+		at := int64(0)
+		if c, ok := committed.Lookup(topic, lo.Partition); ok && c.Err == nil && c.At >= 0 {
+			at = c.At
+		}
+		if lo.Offset > at {
+			gone = append(gone, fmt.Sprintf("partition %d offsets [%d, %d)", lo.Partition, at, lo.Offset))
+		}
+	})
+	if len(gone) > 0 {
+		sort.Strings(gone)
+		return fault.Dataf("the changelog topic %s lost rows no load has moved yet (retention shorter than the pause of the loads): %s; the table misses them. To load on without them, move group %s to the log start (kafka-consumer-groups --group %s --topic %s --reset-offsets --to-earliest --execute)",
+			topic, strings.Join(gone, ", "), group, group, topic)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/aiflow-dev/aiflow/internal/config"
 	"github.com/aiflow-dev/aiflow/internal/flink"
@@ -298,5 +299,63 @@ func exactlyOnce(t *testing.T, what string, seen map[int64]int, n int) {
 	}
 	if len(missing) > 0 || len(dup) > 0 || len(seen) != n {
 		t.Fatalf("%s, %d ids: %d distinct, missing %v, duplicated %v", what, n, len(seen), head(missing), head(dup))
+	}
+}
+
+const expirySpec = `api_version: aiflow/v1
+pipeline: {id: @ID@, owner: t, env: dev, mode: streaming}
+nodes:
+  - id: orders
+    source: kafka
+    with: {topic: @ID@_in, schema: {id: int64}}
+  - id: ids
+    transform: flink
+    inputs: [orders]
+    with: {sql: "SELECT id FROM orders"}
+  - id: lake
+    sink: onelake
+    inputs: [ids]
+    with: {table: lake.ids, mode: append}
+`
+
+// Rows of the changelog topic removed (retention, here DeleteRecords) before a load moved them:
+// the load fails with 65 naming the lost offsets and how to go on, instead of starting at the
+// log start and leaving the table short without a word.
+func TestLoadRefusesAnExpiredChangelog(t *testing.T) {
+	w := newWorkspace(t)
+	id := fmt.Sprintf("expiry_%d_%d", time.Now().UnixNano()%1e9, rand.IntN(1000))
+	spec := w.write("p.yaml", strings.ReplaceAll(expirySpec, "@ID@", id))
+	topic := flink.ChangelogTopic(id, "lake")
+	adm := kadm.NewClient(w.client())
+	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), topic) })
+	load := func(run string) result {
+		return w.run("stream-load", "--pipeline", id, "--sink", "lake", "--ir", spec, "--run-id", run)
+	}
+	if r := load("l1"); r.code != 0 { // creates the topic
+		t.Fatalf("first load: exit %d\n%s", r.code, r.stderr)
+	}
+	produce := func(from, to int) {
+		cl := w.client(kgo.DefaultProduceTopic(topic))
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf(`{"id": %d}`, i))})
+		}
+		if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, 10)
+	if r := load("l2"); r.code != 0 {
+		t.Fatalf("second load: exit %d\n%s", r.code, r.stderr)
+	}
+	produce(10, 20)
+	var gone kadm.Offsets
+	gone.AddOffset(topic, 0, 15, -1)
+	if _, err := adm.DeleteRecords(context.Background(), gone); err != nil {
+		t.Fatal(err)
+	}
+	r := load("l3")
+	if r.code != 65 || !strings.Contains(r.stderr, "partition 0 offsets [10, 15)") || !strings.Contains(r.stderr, "--reset-offsets") {
+		t.Fatalf("load after rows expired: exit %d, want 65 naming offsets [10, 15):\n%s", r.code, r.stderr)
 	}
 }
