@@ -198,10 +198,11 @@ func contractErrors(n *ir.Node) []FieldError {
 func stepProblems(errs []FieldError) (map[string]bool, bool) {
 	at := map[string]bool{}
 	for _, e := range errs {
-		if !strings.HasPrefix(e.At, "steps[") {
+		step, _, ok := strings.Cut(e.At, "]")
+		if !strings.HasPrefix(e.At, "steps[") || !ok {
 			return nil, false
 		}
-		at[e.At] = true
+		at[step+"]"] = true // the step, whatever part of it the problem is in
 	}
 	return at, true
 }

@@ -40,7 +40,11 @@ func atSteps(err error) error {
 	}
 	out := make(plugin.FieldErrors, len(ses))
 	for i, se := range ses {
-		out[i] = plugin.FieldError{At: fmt.Sprintf("steps[%d]", se.Index), Msg: se.Error()}
+		at := fmt.Sprintf("steps[%d]", se.Index)
+		if se.Field != "" {
+			at += "." + se.Field // the line of the derived column, aggregate or cast
+		}
+		out[i] = plugin.FieldError{At: at, Msg: se.Error()}
 	}
 	return out
 }

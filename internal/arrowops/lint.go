@@ -60,6 +60,11 @@ func lintStep(i int, s Step) (errs StepErrors) {
 			errs = append(errs, &StepError{Index: i, Kind: s.Kind(), Err: err})
 		}
 	}
+	addAt := func(field string, err error) {
+		if err != nil {
+			errs = append(errs, &StepError{Index: i, Kind: s.Kind(), Field: field, Err: err})
+		}
+	}
 	check := func(src string) error {
 		return expr.Check(template.ReplaceAllString(src, "0"))
 	}
@@ -73,19 +78,19 @@ func lintStep(i int, s Step) (errs StepErrors) {
 				continue
 			}
 			if err := check(s.Derive[name]); err != nil {
-				add(fmt.Errorf("%s: %w", name, err))
+				addAt("derive."+name, fmt.Errorf("%s: %w", name, err))
 			}
 		}
 	case "cast":
 		for _, name := range slices.Sorted(maps.Keys(s.Cast)) {
 			if _, err := ParseType(s.Cast[name]); err != nil {
-				add(fmt.Errorf("%s: %w", name, err))
+				addAt("cast."+name, fmt.Errorf("%s: %w", name, err))
 			}
 		}
 	case "group_by":
 		for _, name := range slices.Sorted(maps.Keys(s.GroupBy.Aggs)) {
 			if _, _, err := parseAgg(template.ReplaceAllString(s.GroupBy.Aggs[name], "0")); err != nil {
-				add(fmt.Errorf("%s: %w", name, err))
+				addAt("group_by.aggs."+name, fmt.Errorf("%s: %w", name, err))
 			}
 		}
 		if len(s.GroupBy.Keys) == 0 && len(s.GroupBy.Aggs) == 0 {
@@ -131,6 +136,11 @@ func lintColumns(steps []Step, ok []bool) (errs StepErrors) {
 				errs = append(errs, &StepError{Index: i, Kind: kind, Err: err})
 			}
 		}
+		addAt := func(field string, err error) {
+			if err != nil {
+				errs = append(errs, &StepError{Index: i, Kind: kind, Field: field, Err: err})
+			}
+		}
 		has := func(what, c string) error {
 			if known == nil || slices.Contains(known, c) {
 				return nil
@@ -151,7 +161,7 @@ func lintColumns(steps []Step, ok []bool) (errs StepErrors) {
 			names := slices.Sorted(maps.Keys(s.Derive))
 			for _, name := range names {
 				if err := cols(s.Derive[name]); err != nil {
-					add(fmt.Errorf("%s: %w", name, err))
+					addAt("derive."+name, fmt.Errorf("%s: %w", name, err))
 				}
 			}
 			if known != nil {
@@ -163,7 +173,7 @@ func lintColumns(steps []Step, ok []bool) (errs StepErrors) {
 			}
 		case "select":
 			for _, c := range s.Select {
-				add(has("select", c))
+				addAt("select", has("select", c))
 			}
 			known = slices.Clone(s.Select)
 		case "drop":
@@ -176,7 +186,7 @@ func lintColumns(steps []Step, ok []bool) (errs StepErrors) {
 		case "rename":
 			from := slices.Sorted(maps.Keys(s.Rename))
 			for _, c := range from {
-				add(has("rename", c))
+				addAt("rename."+c, has("rename", c))
 			}
 			if known != nil {
 				for i, c := range known {
@@ -187,16 +197,16 @@ func lintColumns(steps []Step, ok []bool) (errs StepErrors) {
 			}
 		case "cast":
 			for _, c := range slices.Sorted(maps.Keys(s.Cast)) {
-				add(has("cast", c))
+				addAt("cast."+c, has("cast", c))
 			}
 		case "group_by":
 			for _, k := range s.GroupBy.Keys {
-				add(has("keys", k))
+				addAt("group_by.keys", has("keys", k))
 			}
 			aggs := slices.Sorted(maps.Keys(s.GroupBy.Aggs))
 			for _, name := range aggs {
 				if _, id, err := parseAgg(template.ReplaceAllString(s.GroupBy.Aggs[name], "0")); err == nil && id != nil {
-					add(has(name, id.Name))
+					addAt("group_by.aggs."+name, has(name, id.Name))
 				}
 			}
 			known = append(slices.Clone(s.GroupBy.Keys), aggs...)

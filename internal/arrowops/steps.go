@@ -132,6 +132,9 @@ func (s Step) Validate() error {
 type StepError struct {
 	Index int
 	Kind  string // the step's operation, "" when it has none or several
+	// Field, when set, is the part of the step the problem is in, as a path below the step
+	// ("derive.total", "group_by.aggs.n", "cast.amount"): validate points at its own line.
+	Field string
 	Err   error
 }
 
