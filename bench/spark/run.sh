@@ -7,7 +7,7 @@
 # Both sides run the example's enrich_orders SQL over raw.sales_orders (dt = 2024-01-02, created
 # by examples/user_features/sampledata) on the test server and let Spark write the result as
 # Parquet. "runner" is the whole `aiflow-runner run --node enrich_orders` process: start, IR load,
-# SQLite ledger, session connect + probe, input registration and row count, SQL, staged write,
+# SQLite ledger, session connect and settings, input registration and row count, SQL, staged write,
 # Parquet footers, manifest, commit. "pyspark" is session create + sql + write + stop inside an
 # already started Python (interpreter start and `import pyspark` excluded: shown once as
 # "pyspark-process"). The difference is what aiflow adds around the same Spark work.

@@ -72,6 +72,12 @@ func hook(stage string) error {
 // Engine is the spark transform runtime.
 type Engine struct{}
 
+// sessionConf is what every node's session sets before its first query.
+var sessionConf = map[string]string{
+	"spark.sql.parquet.outputTimestampType":    "TIMESTAMP_MICROS",
+	"spark.sql.sources.partitionOverwriteMode": "dynamic",
+}
+
 // SessionFor connects the node to its cluster (see ResolveRemote and Connect) and prepares the
 // session: timestamps staged as Parquet INT64 micros (readable by every engine), dynamic
 // partition overwrite.
@@ -85,9 +91,7 @@ func SessionFor(ctx context.Context, env *plugin.Env) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Exec(ctx,
-		"SET spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS",
-		"SET spark.sql.sources.partitionOverwriteMode=dynamic"); err != nil {
+	if err := s.SetConf(ctx, sessionConf); err != nil {
 		s.Close()
 		return nil, err
 	}

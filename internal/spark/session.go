@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/apache/spark-connect-go/spark/client/channel"
+	"github.com/apache/spark-connect-go/spark/sparkerrors"
 	"github.com/apache/spark-connect-go/spark/sql"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
@@ -205,6 +206,34 @@ func (s *Session) Exec(ctx context.Context, stmts ...string) error {
 		}
 	}
 	return nil
+}
+
+// SetConf sets the session's runtime configuration through Spark Connect's Config call, all
+// pairs at once: SQL SET statements would be one ExecutePlan each (parse, plan, a result
+// stream), one round trip after the other, before the node's first real call. Each pair is its
+// own Config call (spark-connect-go sets one pair per request) and they run concurrently, so the
+// whole takes one round trip. The first failure is returned, classified like a query's.
+func (s *Session) SetConf(ctx context.Context, conf map[string]string) error {
+	errs := make(chan error, len(conf))
+	for k, v := range conf {
+		go func() {
+			err := s.Config().Set(ctx, k, v)
+			if err != nil {
+				// The error a query's call would return: its Spark error class kept for Classify.
+				if se := sparkerrors.FromRPCError(err); se != nil {
+					err = fmt.Errorf("set %s: %w", k, se)
+				}
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range conf {
+		if err := <-errs; err != nil && first == nil {
+			first = Classify(err, s.Remote)
+		}
+	}
+	return first
 }
 
 // ServerSessionID is the server-side id of the session, as the server last reported it.
