@@ -247,6 +247,13 @@ func createTable(ctx context.Context, s *Session, qn string, w TableWrite) (bool
 	if err == nil {
 		return false, nil
 	}
+	if strings.Contains(err.Error(), "TABLE_OR_VIEW_ALREADY_EXISTS") {
+		// IF NOT EXISTS is not atomic in Spark's catalog: a writer that created the table
+		// between this one's check and its create makes the create fail. That writer is another
+		// attempt of this commit (or another writer of the table, which this sink assumes
+		// away): retrying later finds its commit marker, or the table to write into.
+		return false, fault.Wrap(fault.Temporary, err, "table %s was created by another writer at the same moment", w.Name)
+	}
 	loc := leftoverLocation(err)
 	if loc == "" || w.Format != "parquet" {
 		return false, formatErr(err, w)
