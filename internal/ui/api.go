@@ -51,11 +51,20 @@ type pipelineRow struct {
 	Owner    string        `json:"owner"`
 	Nodes    int           `json:"nodes"`
 	LastRun  *metadata.Run `json:"last_run"`
+	// Mode is the pipeline's mode (batch or streaming); a streaming pipeline has no runs of
+	// its nodes but a job, whose last recorded state StreamState is.
+	Mode        string `json:"mode"`
+	StreamState string `json:"stream_state,omitempty"`
 }
 
 func (s *Server) pipelines(w http.ResponseWriter, r *http.Request) {
 	st := s.store(r)
 	ps, err := st.ListPipelines(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	js, err := st.ListStreamJobs(r.Context())
 	if err != nil {
 		fail(w, err)
 		return
@@ -69,7 +78,10 @@ func (s *Server) pipelines(w http.ResponseWriter, r *http.Request) {
 		}
 		row := pipelineRow{Pipeline: p}
 		if v, err := s.version(r, p.Pipeline, p.IRHash); err == nil {
-			row.Schedule, row.Owner, row.Nodes = v.Schedule, v.Owner, len(v.Nodes)
+			row.Schedule, row.Owner, row.Nodes, row.Mode = v.Schedule, v.Owner, len(v.Nodes), v.Mode()
+		}
+		if i := slices.IndexFunc(js, func(j metadata.StreamJob) bool { return j.Pipeline == p.Pipeline }); i >= 0 {
+			row.StreamState = js[i].State
 		}
 		runs, err := st.ListRuns(r.Context(), metadata.RunFilter{Pipeline: p.Pipeline, Limit: 1})
 		if err != nil {
@@ -134,8 +146,14 @@ func (s *Server) pipeline(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	stream, err := s.streamOf(r, id, ps[i].IRHash)
+	if err != nil {
+		fail(w, err)
+		return
+	}
 	writeJSON(w, map[string]any{"pipeline": ps[i], "ir_hash": hash, "schedule": p.Schedule, "owner": p.Owner,
-		"sla_minutes": p.SLAMinutes, "tags": p.Tags, "nodes": nodes, "edges": p.Edges, "runs": runs})
+		"sla_minutes": p.SLAMinutes, "tags": p.Tags, "nodes": nodes, "edges": p.Edges, "runs": runs,
+		"mode": p.Mode(), "stream": stream})
 }
 
 func (s *Server) nodeAttempts(w http.ResponseWriter, r *http.Request) {

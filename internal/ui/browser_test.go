@@ -196,6 +196,25 @@ func TestBrowserWalk(t *testing.T) {
 		shoot(t, ctx, p.ready)
 	}
 
+	// A streaming pipeline: its job as the stream commands recorded it, listed on the streams
+	// page and shown on the pipeline's page with its savepoint and events.
+	jobID := recordStream(t, d)
+	goTo(t, ctx, "#/streams")
+	waitFor(t, ctx, "the streams page lists the job", fmt.Sprintf(`document.getElementById("main").dataset.ready === "streams" &&
+	  (() => { const s = document.getElementById("streams"); return s && s.innerText.includes("paid_clicks_stream") && s.innerText.includes(%q) && s.innerText.includes("RUNNING") })()`, jobID))
+	shoot(t, ctx, "streams")
+	step(t, ctx, "open the streaming pipeline", chromedp.Click(chromedp.CSS(`#streams a.pipeline-link[href="#/p/paid_clicks_stream"]`)))
+	waitFor(t, ctx, "the pipeline page shows its job", fmt.Sprintf(`(() => { const j = document.getElementById("stream-job"); const e = document.getElementById("stream-events");
+	  return j && e && document.getElementById("stream-job-id").textContent === %q && document.getElementById("stream-savepoint").textContent === %q
+	    && ["deploy", "upgrade", "stop", "health"].every(a => e.innerText.includes(a)) && j.innerText.includes("RUNNING") && !document.getElementById("stream-behind") })()`, jobID, streamSavepoint))
+	shoot(t, ctx, "stream")
+	if v := step(t, ctx, "event message is text", chromedp.Evaluate[string](`String(window.__xss) + " " + document.querySelectorAll("#main img, #main script").length + " " + document.getElementById("stream-events").innerText.includes("<img")`)); v != "undefined 0 true" {
+		t.Errorf("a stream event's markup became elements or ran (or is not shown): __xss, injected elements, shown = %s", v)
+	}
+	goTo(t, ctx, "#/pipelines")
+	waitFor(t, ctx, "the pipelines page shows the mode and the job's state", `(() => { const a = [...document.querySelectorAll("a.pipeline-link")].find(a => a.textContent === "paid_clicks_stream");
+	  return a && a.closest("tr").innerText.includes("streaming") && a.closest("tr").querySelector(".job-state").textContent === "RUNNING" })()`)
+
 	// Markup from the store is text: the hostile pipeline's owner and param.
 	goTo(t, ctx, "#/p/hostile_params")
 	waitFor(t, ctx, "hostile graph", `!!document.querySelector('g.node[data-node="src"]')`)
@@ -246,4 +265,65 @@ func TestBrowserWalk(t *testing.T) {
 	// Opening the saved spec again edits it: the same draft validates to the same hash.
 	goTo(t, ctx, "#/author/two_nodes.yaml")
 	waitFor(t, ctx, "reopened spec validates to the same hash", fmt.Sprintf(`document.getElementById("ir-hash").textContent === "valid · ir_hash " + %q`, hash))
+}
+
+// repoRoot is the repository, found before a test changes its working folder.
+var repoRoot, _ = filepath.Abs(filepath.Join("..", ".."))
+
+// streamSavepoint is the savepoint recordStream's upgrade took.
+const streamSavepoint = "file:///tmp/flink-savepoints/savepoint-3f1a2b-4c5d6e7f"
+
+// recordStream records examples/flink_streaming and its job's history as `aiflow-runner stream
+// deploy`, `stream health` and a deploy of a changed IR record them (deployed, checked, stopped
+// with a savepoint, started from it), and returns the running job's id.
+func recordStream(t *testing.T, d *demo) string {
+	t.Helper()
+	spec, err := os.ReadFile(filepath.Join(repoRoot, "examples", "flink_streaming", "pipeline.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(d.dir, "stream", "pipeline.yaml"), string(spec))
+	d.cli("pipelines", "record", "stream")
+	ctx := context.Background()
+	ps, err := d.store.ListPipelines(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := ""
+	for _, p := range ps {
+		if p.Pipeline == "paid_clicks_stream" {
+			hash = p.IRHash
+		}
+	}
+	if hash == "" {
+		t.Fatalf("paid_clicks_stream not recorded: %+v", ps)
+	}
+	const pl, old, first, second = "paid_clicks_stream", "0ld0ld0ld0ld0ld0ld", "a1b2c3d4e5f60718293a4b5c6d7e8f90", "0f9e8d7c6b5a49382716f5e4d3c2b1a0"
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	j := metadata.StreamJob{Pipeline: pl, Team: "growth"}
+	for i, e := range []struct {
+		ev  metadata.StreamEvent
+		set func()
+	}{
+		{metadata.StreamEvent{Action: metadata.StreamDeploy, IRHash: old, State: "DEPLOYING"}, func() { j.IRHash, j.State = old, "DEPLOYING" }},
+		{metadata.StreamEvent{Action: metadata.StreamDeploy, IRHash: old, JobID: first, State: "RUNNING"}, func() { j.JobID, j.State, j.DeployedAt = first, "RUNNING", ptr(at.Add(time.Minute)) }},
+		{metadata.StreamEvent{Action: metadata.StreamStop, IRHash: old, JobID: first, Savepoint: streamSavepoint, State: "STOPPED", Message: "stopped for an upgrade " + xssParam},
+			func() {
+				j.JobID, j.State, j.Savepoint, j.StoppedAt = "", "STOPPED", streamSavepoint, ptr(at.Add(2*time.Minute))
+			}},
+		{metadata.StreamEvent{Action: metadata.StreamUpgrade, IRHash: hash, Savepoint: streamSavepoint, State: "DEPLOYING"}, func() { j.IRHash, j.State = hash, "DEPLOYING" }},
+		{metadata.StreamEvent{Action: metadata.StreamUpgrade, IRHash: hash, JobID: second, Savepoint: streamSavepoint, State: "RUNNING"}, func() {
+			j.JobID, j.State, j.DeployedAt, j.StoppedAt = second, "RUNNING", ptr(at.Add(4*time.Minute)), nil
+		}},
+		{metadata.StreamEvent{Action: metadata.StreamHealth, IRHash: hash, JobID: second, State: "RUNNING"}, func() {}},
+	} {
+		e.set()
+		now := at.Add(time.Duration(i) * time.Minute)
+		e.ev.Pipeline, e.ev.At = pl, now
+		j.CheckedAt = &now
+		if err := d.store.RecordStream(ctx, j, e.ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return second
 }

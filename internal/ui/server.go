@@ -149,6 +149,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/pipelines/{id}/nodes/{node}/attempts", s.nodeAttempts)
 	m.HandleFunc("GET /api/runs", s.runs)
 	m.HandleFunc("GET /api/runs/{pipeline}/{run}", s.run)
+	m.HandleFunc("GET /api/streams", s.streams)
 	m.HandleFunc("GET /api/lineage", s.lineage)
 	m.HandleFunc("GET /api/usage", s.usage)
 	m.HandleFunc("GET /api/plugins", s.plugins)

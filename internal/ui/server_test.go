@@ -312,3 +312,118 @@ nodes:
 		}
 	}
 }
+
+// TestStreamJobs: /api/streams lists the streaming jobs of the user's teams, each with whether it
+// runs its pipeline's latest version; a pipeline's page carries its job and latest events, or
+// none for another team's pipeline or one never deployed.
+func TestStreamJobs(t *testing.T) {
+	st := teamStore(t, "ads", "growth", "web")
+	ctx := context.Background()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// p_ads' job runs its latest IR; p_growth's runs an older one (recorded before the pipeline's
+	// latest version); p_web has none.
+	for _, j := range []metadata.StreamJob{
+		{Pipeline: "p_ads", Team: "ads", IRHash: "h_ads", JobID: "j_ads", State: "RUNNING", CheckedAt: &at},
+		{Pipeline: "p_growth", Team: "growth", IRHash: "h_old", State: "STOPPED", Savepoint: "file:///sp/1", StoppedAt: &at},
+	} {
+		for i, a := range []string{metadata.StreamDeploy, metadata.StreamHealth} {
+			if err := st.RecordStream(ctx, j, metadata.StreamEvent{Pipeline: j.Pipeline, At: at.Add(time.Duration(i) * time.Second), Action: a, IRHash: j.IRHash, JobID: j.JobID, State: j.State}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s, err := ui.New(ui.Config{Store: st, Registry: plugin.Default,
+		Auth: ui.Auth{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}, AdminTeams: []string{"platform"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := func(teams string) map[string]string {
+		return map[string]string{"X-Forwarded-User": "u", "X-Forwarded-Groups": teams}
+	}
+	get := func(path, teams string, v any) int {
+		t.Helper()
+		w := do(s, req{path: path, remote: "10.0.0.5:40000", host: "ui.example", header: as(teams)})
+		if w.Code == 200 {
+			if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
+				t.Fatalf("%s: %v\n%s", path, err, w.Body)
+			}
+		}
+		return w.Code
+	}
+	for _, tt := range []struct {
+		teams string
+		want  []string
+	}{
+		{"ads", []string{"p_ads"}},
+		{"growth,web", []string{"p_growth"}},
+		{"web", nil},
+		{"platform", []string{"p_ads", "p_growth"}},
+	} {
+		var rows []struct {
+			Pipeline     string `json:"pipeline"`
+			State        string `json:"state"`
+			IRHash       string `json:"ir_hash"`
+			LatestIRHash string `json:"latest_ir_hash"`
+			Behind       bool   `json:"behind"`
+			LastEvent    *struct {
+				Action string `json:"action"`
+			} `json:"last_event"`
+		}
+		if code := get("/api/streams", tt.teams, &rows); code != 200 {
+			t.Fatalf("%s: /api/streams %d", tt.teams, code)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, r.Pipeline)
+			wantBehind := r.Pipeline == "p_growth"
+			if r.Behind != wantBehind || r.LatestIRHash != "h_"+strings.TrimPrefix(r.Pipeline, "p_") {
+				t.Errorf("%s: %s behind %v (runs %s, latest %s), want %v", tt.teams, r.Pipeline, r.Behind, r.IRHash, r.LatestIRHash, wantBehind)
+			}
+			if r.LastEvent == nil || r.LastEvent.Action != metadata.StreamHealth {
+				t.Errorf("%s: %s last event %+v, want the health check", tt.teams, r.Pipeline, r.LastEvent)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s sees stream jobs %v, want %v", tt.teams, got, tt.want)
+		}
+	}
+
+	type page struct {
+		Mode   string `json:"mode"`
+		Stream *struct {
+			Job    struct{ State, Savepoint string }
+			Behind bool `json:"behind"`
+			Events []struct {
+				Action string `json:"action"`
+			} `json:"events"`
+		} `json:"stream"`
+	}
+	var pg page
+	if code := get("/api/pipelines/p_growth", "growth", &pg); code != 200 || pg.Stream == nil {
+		t.Fatalf("p_growth page: %d %+v", code, pg)
+	}
+	if pg.Mode != "batch" || pg.Stream.Job.State != "STOPPED" || pg.Stream.Job.Savepoint != "file:///sp/1" || !pg.Stream.Behind ||
+		len(pg.Stream.Events) != 2 || pg.Stream.Events[0].Action != metadata.StreamHealth {
+		t.Errorf("p_growth page: %+v", pg.Stream)
+	}
+	pg = page{}
+	if code := get("/api/pipelines/p_web", "web", &pg); code != 200 || pg.Stream != nil {
+		t.Errorf("p_web (never deployed): %d stream %+v, want none", code, pg.Stream)
+	}
+	if code := get("/api/pipelines/p_growth", "ads", &pg); code != 404 {
+		t.Errorf("another team's streaming pipeline: %d, want 404", code)
+	}
+	var ps []struct {
+		Pipeline    string `json:"pipeline"`
+		StreamState string `json:"stream_state"`
+	}
+	if code := get("/api/pipelines", "platform", &ps); code != 200 {
+		t.Fatalf("pipelines: %d", code)
+	}
+	for _, p := range ps {
+		want := map[string]string{"p_ads": "RUNNING", "p_growth": "STOPPED"}[p.Pipeline]
+		if p.StreamState != want {
+			t.Errorf("pipelines: %s stream state %q, want %q", p.Pipeline, p.StreamState, want)
+		}
+	}
+}

@@ -28,6 +28,7 @@ async function route() {
       case "pipelines": await pipelinesPage(); break;
       case "p": await pipelinePage(parts[1]); break;
       case "runs": await runsPage(); break;
+      case "streams": await streamsPage(); break;
       case "run": await runPage(parts[1], parts[2]); break;
       case "lineage": await lineagePage(); break;
       case "usage": await usagePage(); break;
@@ -73,6 +74,7 @@ async function pipelinesPage() {
       { title: "team", get: p => p.team }, { title: "env", get: p => p.env }, { title: "project", get: p => p.project },
       { title: "schedule", get: p => p.schedule || "—" }, { title: "owner", get: p => p.owner },
       { title: "nodes", num: true, get: p => p.nodes },
+      { title: "mode", get: p => p.mode === "streaming" ? h("span", {}, "streaming ", jobState(p.stream_state || "not deployed")) : p.mode },
       { title: "last run", get: p => p.last_run ? h("span", {}, status(p.last_run.status), " ",
           link("#/run/" + encodeURIComponent(p.pipeline) + "/" + encodeURIComponent(p.last_run.run_id), p.last_run.run_id, "run-link"),
           h("span", { className: "muted" }, " " + fmtTime(p.last_run.started_at))) : h("span", { className: "muted" }, "never") },
@@ -97,8 +99,64 @@ async function pipelinePage(id) {
   const nodes = d.nodes.map(n => ({ id: n.id, cls: n.type, title: n.id, sub: n.type + " · " + (n.plugin || "?"), sub2: n.dataset || "" }));
   const edges = (d.edges || []).map(([a, b]) => ({ from: a, to: b }));
   drawGraph(graph, nodes, edges, async (nid) => showNode(panel, id, d.nodes.find(n => n.id === nid)));
+  if (d.mode === "streaming" || d.stream) main.append(streamSection(d));
   main.append(h("h2", {}, "Recent runs"));
   main.append(runsTable(d.runs));
+}
+
+// jobState is a streaming job's state (Flink's, or DEPLOYING / STOPPED / UNKNOWN as the stream
+// commands record them) with the colour of what it means for the pipeline.
+function jobState(s) {
+  const cls = { RUNNING: "passed", FAILED: "failed", CANCELED: "failed", UNKNOWN: "failed", SUSPENDED: "warned",
+    DEPLOYING: "running", CREATED: "running", INITIALIZING: "running", RESTARTING: "running" }[s] || "";
+  return h("span", { className: "status job-state " + cls }, s || "—");
+}
+
+// streamSection is a streaming pipeline's job: what runs, from which savepoint it would resume,
+// and what the stream commands did to it.
+function streamSection(d) {
+  const box = h("div", { id: "stream-job" }, h("h2", {}, "Streaming job"));
+  if (!d.stream) {
+    box.append(h("p", { className: "muted" }, "Not deployed: the DAG's stream_deploy task (aiflow-runner stream deploy) starts its Flink job."));
+    return box;
+  }
+  const j = d.stream.job;
+  box.append(h("div", { className: "kv" },
+    h("div", {}, "state"), h("div", {}, jobState(j.state), j.message ? h("span", { className: "muted" }, " " + j.message) : ""),
+    h("div", {}, "Flink job id"), h("div", { className: "cmd", id: "stream-job-id" }, j.job_id || "— (none running)"),
+    h("div", {}, "runs ir_hash"), h("div", {}, h("span", { className: "cmd" }, j.ir_hash),
+      d.stream.behind ? h("span", { className: "status warned behind", id: "stream-behind" }, "not the latest version: the next deploy upgrades it") : ""),
+    h("div", {}, "last savepoint"), h("div", { className: "cmd", id: "stream-savepoint" }, j.savepoint || "— (none yet)"),
+    h("div", {}, "deployed"), h("div", {}, j.deployed_at ? fmtTime(j.deployed_at) : "—"),
+    h("div", {}, "stopped"), h("div", {}, j.stopped_at ? fmtTime(j.stopped_at) : "—"),
+    h("div", {}, "last checked"), h("div", {}, j.checked_at ? fmtTime(j.checked_at) : "—")));
+  box.append(h("h2", {}, "Latest events"), h("div", { id: "stream-events" }, eventsTable(d.stream.events)));
+  return box;
+}
+
+function eventsTable(evs) {
+  if (!evs.length) return h("p", { className: "muted" }, "No events.");
+  return table([
+    { title: "at", get: e => fmtTime(e.at) }, { title: "action", get: e => e.action },
+    { title: "state", get: e => e.state ? jobState(e.state) : "" }, { title: "job id", get: e => h("span", { className: "cmd" }, e.job_id || "") },
+    { title: "ir_hash", get: e => h("span", { className: "cmd" }, (e.ir_hash || "").slice(0, 12)) },
+    { title: "savepoint", get: e => h("span", { className: "cmd" }, e.savepoint || "") }, { title: "message", get: e => e.message || "" },
+  ], evs);
+}
+
+async function streamsPage() {
+  const js = await api("/api/streams");
+  main.append(h("h1", {}, "Streaming jobs"));
+  if (!js.length) { main.append(h("p", { className: "muted" }, "No streaming pipeline deployed (aiflow-runner stream deploy).")); return; }
+  main.append(h("div", { id: "streams" }, table([
+    { title: "pipeline", get: j => link("#/p/" + encodeURIComponent(j.pipeline), j.pipeline, "pipeline-link") },
+    { title: "team", get: j => j.team }, { title: "state", get: j => jobState(j.state) },
+    { title: "Flink job id", get: j => h("span", { className: "cmd" }, j.job_id || "—") },
+    { title: "ir_hash", get: j => h("span", {}, h("span", { className: "cmd" }, j.ir_hash.slice(0, 12)), j.behind ? h("span", { className: "status warned behind" }, "behind") : "") },
+    { title: "last savepoint", get: j => h("span", { className: "cmd" }, j.savepoint || "—") },
+    { title: "last event", get: j => j.last_event ? j.last_event.action + " · " + fmtTime(j.last_event.at) : "" },
+    { title: "checked", get: j => j.checked_at ? fmtTime(j.checked_at) : "—" },
+  ], js)));
 }
 
 async function showNode(panel, pipeline, n) {
