@@ -7,6 +7,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -118,4 +119,21 @@ func RunAfterCommit(ctx context.Context, env *Env) error {
 		}
 	}
 	return nil
+}
+
+// HoldLock waits until this attempt holds the named lock in the metadata store and keeps it
+// until release is called (see metadata.HoldLock): for a sink whose destination cannot refuse a
+// second writer, so that two attempts of one node (a zombie task beside its retry) never write at
+// once. Do the writes with the returned context: it is cancelled, with a temporary fault, if the
+// lock is lost. Name the lock after the destination (two nodes writing one destination share it).
+// Without a metadata store (Meta nil, some tests) it returns ctx and holds nothing.
+func (e *Env) HoldLock(ctx context.Context, name string) (held context.Context, release func(), err error) {
+	if e.Meta == nil {
+		return ctx, func() {}, nil
+	}
+	what := "attempt"
+	if e.Pipeline != nil && e.Node != nil {
+		what = fmt.Sprintf("%s/%s/%s try %d", e.Pipeline.ID, e.RunID, e.Node.ID, e.Try)
+	}
+	return metadata.HoldLock(ctx, e.Meta, name, metadata.LockOwner(what), metadata.LockOptions{Log: e.Log})
 }

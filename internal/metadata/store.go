@@ -86,6 +86,13 @@ type Store interface {
 	// StreamEvents lists a pipeline's stream events, newest first (limit 0: DefaultRunLimit).
 	StreamEvents(ctx context.Context, pipeline string, limit int) ([]StreamEvent, error)
 
+	// TryLock takes the named lock for owner until now+ttl when it is free, expired or owner's
+	// already (a renewal), and returns the lock as it stands: Owner == owner means owner holds
+	// it. HoldLock waits for, renews and releases one.
+	TryLock(ctx context.Context, name, owner string, ttl time.Duration) (Lock, error)
+	// Unlock frees the named lock when owner holds it; anyone else's lock is left alone.
+	Unlock(ctx context.Context, name, owner string) error
+
 	Close() error
 }
 

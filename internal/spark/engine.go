@@ -182,7 +182,7 @@ func (Engine) Transform(ctx context.Context, env *plugin.Env, cfg *sparkspec.Tra
 			return nil, s.checkLost(ctx, err)
 		}
 		if cfg.OutputTable != "" {
-			res, err := WriteTable(ctx, s, staged, TableWrite{Name: cfg.OutputTable, Format: "parquet", Mode: "overwrite", Commit: commitToken(env)})
+			res, err := WriteTableLocked(ctx, env, s, staged, TableWrite{Name: cfg.OutputTable, Format: "parquet", Mode: "overwrite", Commit: commitToken(env)})
 			if err != nil {
 				return nil, s.checkLost(ctx, fmt.Errorf("output_table %s: %w", cfg.OutputTable, err))
 			}

@@ -9,3 +9,6 @@ func SetHook(f func(stage string) error) (restore func()) {
 	testHook = f
 	return func() { testHook = nil }
 }
+
+// TableLockName is the name of a catalog table's lock.
+var TableLockName = tableLockName

@@ -78,7 +78,7 @@ func (OnelakeSink) Publish(ctx context.Context, env *plugin.Env, c *onelake.Sink
 		dres, err = WriteDelta(ctx, s, env.Store, df, tw, location)
 		res, version = dres.TableResult, dres.Version
 	} else {
-		res, err = WriteTable(ctx, s, df, tw)
+		res, err = WriteTableLocked(ctx, env, s, df, tw)
 	}
 	if err != nil {
 		return nil, s.checkLost(ctx, fmt.Errorf("write table %s: %w", c.Table, err))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aiflow-dev/aiflow/fault"
 	"github.com/aiflow-dev/aiflow/internal/sqltext"
+	"github.com/aiflow-dev/aiflow/plugin"
 )
 
 // CommitProperty is the table property where a write records the run that made it
@@ -155,6 +156,9 @@ func WriteTable(ctx context.Context, s *Session, df sql.DataFrame, w TableWrite)
 		return res, nil
 	}
 	resuming := props[PendingProperty] == w.Commit
+	if err := hook("table-checked"); err != nil {
+		return res, err
+	}
 	if (w.Mode == "error" || w.Mode == "ignore") && !resuming {
 		has, err := hasRows(ctx, s, qn)
 		if err != nil {
@@ -580,4 +584,40 @@ func collect(ctx context.Context, s *Session, q string) ([]rowValue, error) {
 type rowValue interface {
 	At(int) any
 	Value(string) any
+}
+
+// WriteTableLocked is WriteTable under the table's lock in the metadata store, for parquet
+// tables: a catalog parquet table has no transaction log that would refuse a second writer's
+// commit, so two attempts of one run (a zombie task beside its retry) could both find no
+// commit, both stage the table's rows plus their own, and append twice; two runs appending at
+// once could each replace the other's rows. The lock makes the check of the table's last commit,
+// the staging and the move one critical section; the second attempt then finds the first's
+// commit and writes nothing. Delta tables need no lock: Delta's own commit protocol and its
+// idempotent-write ids refuse the loser. Without a metadata store (a direct call in tests) the
+// write is not locked.
+func WriteTableLocked(ctx context.Context, env *plugin.Env, s *Session, df sql.DataFrame, w TableWrite) (TableResult, error) {
+	if env.Meta == nil || (w.Format != "" && w.Format != "parquet") {
+		return WriteTable(ctx, s, df, w)
+	}
+	held, release, err := env.HoldLock(ctx, tableLockName(w.Name))
+	if err != nil {
+		return TableResult{}, err
+	}
+	defer release()
+	res, err := WriteTable(held, s, df, w)
+	if err != nil && held.Err() != nil && ctx.Err() == nil {
+		// The lock was lost mid-write: say so rather than "context canceled".
+		return res, fault.Wrap(fault.Temporary, context.Cause(held), "write table %s", w.Name)
+	}
+	return res, err
+}
+
+// tableLockName names a catalog table's lock: Spark's names are case-insensitive, and a name
+// without a namespace is in the default one.
+func tableLockName(table string) string {
+	ns, t := splitName(strings.ToLower(table))
+	if ns == "" {
+		ns = "default"
+	}
+	return "spark-table:" + ns + "." + strings.Trim(t, "`")
 }

@@ -43,6 +43,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Scoped", testScoped},
 		{"StreamJobs", testStreamJobs},
 		{"StreamLeaseConcurrent", testStreamLeaseConcurrent},
+		{"Locks", testLocks},
+		{"HoldLockExcludes", testHoldLockExcludes},
+		{"HoldLockLost", testHoldLockLost},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
