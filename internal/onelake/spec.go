@@ -31,14 +31,22 @@ type SourceConfig struct {
 	Format     string            `json:"format" doc:"delta (a Delta Lake table at <lake root>/<namespace>/<table>, on every engine) or parquet (a plain Hive-layout folder on the arrow engine, a catalog table on Spark)"`
 	Partitions map[string]string `json:"partitions" doc:"partition filters, column to value; values may use templates ({{ ds }}) and are quoted safely"`
 	Columns    []string          `json:"columns" doc:"columns to read (all when empty)"`
-	Snapshot   string            `json:"snapshot" doc:"a table version or snapshot id to pin (latest when empty)"`
+	Snapshot   string            `json:"snapshot" doc:"format delta: a table version (or, on Spark, a timestamp) to pin; latest when empty"`
 }
 
 func (c *SourceConfig) Validate() error {
 	if err := plugin.CheckTable("table", c.Table); err != nil {
 		return err
 	}
-	return plugin.OneOf("format", c.Format, "delta", "parquet")
+	if err := plugin.OneOf("format", c.Format, "delta", "parquet"); err != nil {
+		return err
+	}
+	if c.Snapshot != "" && c.Format != "delta" {
+		// A parquet table keeps no versions to pin: the arrow engine ignored the field and Spark
+		// refused it only when a consumer ran.
+		return plugin.Errorf("snapshot", "needs format delta (a parquet table keeps no versions to pin)")
+	}
+	return nil
 }
 
 // SinkConfig writes a lake table.

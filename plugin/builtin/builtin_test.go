@@ -199,6 +199,7 @@ func TestConfigErrors(t *testing.T) {
 		{"missing table", ir.Source, "onelake", nil, nil, `missing required field "table"`},
 		{"bad table name", ir.Source, "onelake", map[string]any{"table": "orders; DROP"}, nil, `is not a table name`},
 		{"bad format", ir.Source, "onelake", map[string]any{"table": "a.b", "format": "delt"}, nil, `format: "delt" is not one of delta, parquet (did you mean "delta"?)`},
+		{"snapshot of a parquet table", ir.Source, "onelake", map[string]any{"table": "a.b", "format": "parquet", "snapshot": "3"}, nil, `snapshot: needs format delta`},
 		{"wrong type", ir.Sink, "onelake", map[string]any{"table": "a.b", "partition_by": "dt"}, nil, `partition_by: want list of string, got string "dt"`},
 		{"sink mode", ir.Sink, "files", map[string]any{"path": "o", "mode": "overwrit"}, nil, `(did you mean "overwrite"?)`},
 		{"stream starting offsets", ir.Source, "kafka", map[string]any{"topic": "t", "starting_offsets": "first"}, nil, `starting_offsets: "first" is not earliest, latest`},

@@ -9,7 +9,10 @@
 //   - two concurrent attempts of the same node commit once, and the output reads once.
 //
 // A source's test calls Run with a registry holding the source, how to make a fresh source of
-// Rows rows, and how to add rows to it.
+// Rows rows, and how to add rows to it. Consumers on the arrow and python engines read a
+// committed output through package readers, which the suite does by default; an engine that
+// reads its inputs its own way (the spark engine's registered readers) gives Target.Read, so the
+// properties are checked on what that engine's consumers read.
 package sourcetest
 
 import (
@@ -55,6 +58,11 @@ type Target struct {
 	// Configure, when set, adjusts the runner's configuration (Kafka brokers, lake root); the
 	// suite sets a private staging folder and lake root first.
 	Configure func(c *config.Config)
+	// Read, when set, counts the rows a consumer on Engine reads of the committed source output
+	// env.Inputs[env.InputOrder[0]]: env is that consumer's, with a fresh staging folder
+	// (OutDir) of its own. Unset, the output is read through package readers, the way the arrow
+	// and python engines read it.
+	Read func(t *testing.T, env *plugin.Env) int
 }
 
 // Run runs the suite as subtests of t.
@@ -134,6 +142,7 @@ type harness struct {
 	store  *objstore.Store
 	runner *hookRunner
 	params map[string]any
+	reads  int // consumers made so far (Target.Read)
 }
 
 // hookRunner runs node attempts, optionally failing one between its pin and its commit.
@@ -229,6 +238,9 @@ func (h *harness) rows(t *testing.T, res *node.Result) int {
 	if m.Kind == manifest.KindNone {
 		t.Fatalf("source %s committed a manifest of kind %s: nothing for consumers to read", h.tg.Kind, m.Kind)
 	}
+	if h.tg.Read != nil {
+		return h.tg.Read(t, h.consumer(t, m))
+	}
 	rr, _, err := readers.Reader(context.Background(), h.store, h.cfg, m, nil, memory.DefaultAllocator)
 	if err != nil {
 		t.Fatalf("open the committed output: %v", err)
@@ -242,6 +254,18 @@ func (h *harness) rows(t *testing.T, res *node.Result) int {
 		t.Fatalf("read the committed output: %v", err)
 	}
 	return n
+}
+
+// consumer is the environment of a node reading the source's committed output m as its only
+// input, with a staging folder of its own (Node is the source: the suite's pipeline has no
+// consumer node, and a reader needs only the input's node).
+func (h *harness) consumer(t *testing.T, m *manifest.Manifest) *plugin.Env {
+	t.Helper()
+	h.reads++
+	return &plugin.Env{Pipeline: h.p, IRHash: h.hash, Node: h.p.Nodes["in"], RunID: h.run + "-read", Try: h.reads,
+		Config: h.cfg, Registry: h.tg.Registry, Store: h.store, Log: h.runner.Log,
+		Inputs: map[string]*manifest.Manifest{"in": m}, InputOrder: []string{"in"},
+		OutDir: "file://" + t.TempDir(), Publish: true, Started: time.Now()}
 }
 
 func (h *harness) expectRows(t *testing.T, res *node.Result, want int) {

@@ -158,7 +158,8 @@ def onelake_source(
         partitions: partition filters, column to value; values may use templates ({{ ds }})
             and are quoted safely.
         columns: columns to read (all when empty).
-        snapshot: a table version or snapshot id to pin (latest when empty).
+        snapshot: format delta: a table version (or, on Spark, a timestamp) to pin; latest
+            when empty.
     """
     return _node("onelake", id, dict(
         table=table,
