@@ -90,37 +90,17 @@ func publishDelta(ctx context.Context, env *plugin.Env, dir, mode string, partit
 			return nil, err
 		}
 	}
-	var written []dataset.WrittenFile
-	if reuse != nil {
-		if written, err = dataset.CopyFiles(ctx, env.Store, dir, prefix, reuse); err != nil {
-			return nil, err
-		}
-		for _, f := range written {
-			c.Rows.Add(f.Rows)
-			c.Bytes.Add(f.Bytes)
-		}
-	} else {
-		written, err = dataset.WriteFiles(ctx, env.Store, dir, rr, dataset.WriteOptions{
-			Format: dataset.Parquet, PartitionBy: plan.PartitionBy, FilePrefix: prefix, Compression: "zstd", Interop: true, Progress: env.Progress,
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	dsc, err := delta.SchemaOf(schema)
+	written, res, err := writeAndCommit(ctx, env, plan, dir, prefix, reuse, rr, schema, c)
 	if err != nil {
-		return nil, err
-	}
-	newFiles := make([]delta.NewFile, 0, len(written))
-	for _, f := range written {
-		stats, err := delta.FileStats(ctx, env.Store, f.URI, dsc)
-		if err != nil {
-			return nil, fmt.Errorf("statistics of %s: %w", f.URI, err)
+		// Another attempt of this write (a zombie beside its retry) that committed first removes
+		// the files of every other attempt it finds, ours included, possibly while we still
+		// write or read them: then its commit is this write's outcome, not our error.
+		if s, lerr := tbl.Latest(ctx); lerr == nil {
+			if _, ok := s.Txns[appID]; ok {
+				removeFiles(ctx, env, written)
+				return alreadyCommitted(ctx, env, s, appID, ref, details)
+			}
 		}
-		newFiles = append(newFiles, delta.NewFile{URI: f.URI, Size: f.Bytes, Partition: f.Partition, Stats: stats})
-	}
-	res, err := plan.Commit(ctx, newFiles)
-	if err != nil {
 		return nil, err
 	}
 	switch {
@@ -147,6 +127,45 @@ func publishDelta(ctx context.Context, env *plugin.Env, dir, mode string, partit
 	}
 	env.Log.Info("committed delta table version", "table", dir, "delta_version", res.Version, "files", len(written), "copied_as_is", reuse != nil, "removed_files", res.Removed, "rows", m.Rows)
 	return &plugin.Output{Manifest: m, RowsIn: c.Rows.Load(), BytesIn: c.Bytes.Load()}, nil
+}
+
+// writeAndCommit writes the input (or copies the reusable staged files) into dir under names
+// starting with prefix, and commits them as the plan's next version. written is what it wrote
+// so far, also on an error.
+func writeAndCommit(ctx context.Context, env *plugin.Env, plan *delta.Plan, dir, prefix string, reuse []dataset.Reusable,
+	rr array.RecordReader, schema *arrow.Schema, c *readers.Counter) ([]dataset.WrittenFile, *delta.Result, error) {
+	var written []dataset.WrittenFile
+	var err error
+	if reuse != nil {
+		if written, err = dataset.CopyFiles(ctx, env.Store, dir, prefix, reuse); err != nil {
+			return written, nil, err
+		}
+		for _, f := range written {
+			c.Rows.Add(f.Rows)
+			c.Bytes.Add(f.Bytes)
+		}
+	} else {
+		written, err = dataset.WriteFiles(ctx, env.Store, dir, rr, dataset.WriteOptions{
+			Format: dataset.Parquet, PartitionBy: plan.PartitionBy, FilePrefix: prefix, Compression: "zstd", Interop: true, Progress: env.Progress,
+		})
+		if err != nil {
+			return written, nil, err
+		}
+	}
+	dsc, err := delta.SchemaOf(schema)
+	if err != nil {
+		return written, nil, err
+	}
+	newFiles := make([]delta.NewFile, 0, len(written))
+	for _, f := range written {
+		stats, err := delta.FileStats(ctx, env.Store, f.URI, dsc)
+		if err != nil {
+			return written, nil, fmt.Errorf("statistics of %s: %w", f.URI, err)
+		}
+		newFiles = append(newFiles, delta.NewFile{URI: f.URI, Size: f.Bytes, Partition: f.Partition, Stats: stats})
+	}
+	res, err := plan.Commit(ctx, newFiles)
+	return written, res, err
 }
 
 func nullParts(p map[string]string) []string {
