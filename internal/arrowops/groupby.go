@@ -54,13 +54,21 @@ func compileGroupBy(g *GroupBy, in *arrow.Schema) (op, *arrow.Schema, error) {
 
 func (o *groupByOp) open(ctx context.Context, up array.RecordReader, env *runEnv) (array.RecordReader, error) {
 	return newBlockingReader(ctx, up, o.schema, func() ([]arrow.RecordBatch, error) {
+		if p := groupByParallelism(); p > 1 && len(o.keyIdx) > 0 {
+			rec, err := o.newParGroupBy(env.mem, p).run(ctx, up)
+			if err != nil {
+				return nil, err
+			}
+			return sliceBatches(rec), nil
+		}
 		st := o.newState(env.mem)
 		defer st.release()
 		for up.Next() {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if err := st.add(ctx, up.RecordBatch()); err != nil {
+			rec := up.RecordBatch()
+			if err := st.addCols(ctx, rec.Columns(), int(rec.NumRows())); err != nil {
 				return nil, err
 			}
 		}
@@ -87,6 +95,9 @@ type groupState struct {
 	newRows []int32
 	keyCols []arrow.Array
 	groups  int
+	// borrowed: the batches' columns live in memory reused for the next batch, so the keys
+	// of new groups are always copied.
+	borrowed bool
 }
 
 func (o *groupByOp) newState(mem memory.Allocator) *groupState {
@@ -121,8 +132,9 @@ func (st *groupState) release() {
 	st.keyOut = nil
 }
 
-func (st *groupState) add(ctx context.Context, rec arrow.RecordBatch) error {
-	n := int(rec.NumRows())
+// addCols folds one batch of n rows into the state; cols are its columns by input index (only
+// the keys' and the aggregates' are read).
+func (st *groupState) addCols(ctx context.Context, cols []arrow.Array, n int) error {
 	if n == 0 {
 		return nil
 	}
@@ -135,7 +147,7 @@ func (st *groupState) add(ctx context.Context, rec arrow.RecordBatch) error {
 	} else {
 		st.keyCols = st.keyCols[:0]
 		for _, i := range st.op.keyIdx {
-			st.keyCols = append(st.keyCols, rec.Column(i))
+			st.keyCols = append(st.keyCols, cols[i])
 		}
 		st.newRows = st.g.insert(st.keyCols, ids, st.newRows[:0])
 		st.groups = st.g.len()
@@ -149,7 +161,7 @@ func (st *groupState) add(ctx context.Context, rec arrow.RecordBatch) error {
 		a.grow(st.groups)
 		var col arrow.Array
 		if c := st.op.aggs[k].col; c >= 0 {
-			col = rec.Column(c)
+			col = cols[c]
 		}
 		if err := a.update(col, ids); err != nil {
 			return dataErr(err, "aggregate %s", st.op.aggs[k].name)
@@ -162,10 +174,14 @@ func (st *groupState) add(ctx context.Context, rec arrow.RecordBatch) error {
 func (st *groupState) appendKeys(ctx context.Context, rows []int32) error {
 	cctx := exec.WithAllocator(ctx, st.mem)
 	for k, c := range st.keyCols {
-		if len(rows) == c.Len() && int(rows[len(rows)-1]) == len(rows)-1 {
+		if !st.borrowed && len(rows) == c.Len() && int(rows[len(rows)-1]) == len(rows)-1 {
 			// Every row is a new group, in order: keep the column itself.
 			c.Retain()
 			st.keyOut[k] = append(st.keyOut[k], c)
+			continue
+		}
+		if w := fixedWidth(c.DataType()); w > 0 {
+			st.keyOut[k] = append(st.keyOut[k], gatherFixed(st.mem, nil, c, w, rows))
 			continue
 		}
 		out, err := take(cctx, st.mem, c, rows)
@@ -184,26 +200,38 @@ func (st *groupState) result(ctx context.Context) (arrow.RecordBatch, error) {
 			c.Release()
 		}
 	}()
-	for k, chunks := range st.keyOut {
-		switch len(chunks) {
-		case 0:
-			b := array.NewBuilder(st.mem, st.op.keyTypes[k])
-			cols = append(cols, b.NewArray())
-			b.Release()
-		case 1:
-			chunks[0].Retain()
-			cols = append(cols, chunks[0])
-		default:
-			c, err := array.Concatenate(chunks, st.mem)
-			if err != nil {
-				return nil, err
-			}
-			cols = append(cols, c)
+	for c := range st.op.schema.NumFields() {
+		col, err := st.column(c)
+		if err != nil {
+			return nil, err
 		}
-	}
-	for _, a := range st.aggs {
-		a.grow(st.groups)
-		cols = append(cols, a.finish(st.mem))
+		cols = append(cols, col)
 	}
 	return array.NewRecordBatch(st.op.schema, cols, int64(st.groups)), nil
+}
+
+// column builds output column c: a key (whose chunks it then lets go) or an aggregate.
+func (st *groupState) column(c int) (arrow.Array, error) {
+	if c >= len(st.keyOut) {
+		a := st.aggs[c-len(st.keyOut)]
+		a.grow(st.groups)
+		return a.finish(st.mem), nil
+	}
+	chunks := st.keyOut[c]
+	st.keyOut[c] = nil
+	defer func() {
+		for _, ch := range chunks {
+			ch.Release()
+		}
+	}()
+	switch len(chunks) {
+	case 0:
+		b := array.NewBuilder(st.mem, st.op.keyTypes[c])
+		defer b.Release()
+		return b.NewArray(), nil
+	case 1:
+		chunks[0].Retain()
+		return chunks[0], nil
+	}
+	return array.Concatenate(chunks, st.mem)
 }
