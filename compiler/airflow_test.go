@@ -86,7 +86,7 @@ func TestAirflowDagBagAndPods(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range compileCase(t, c) {
+		for _, f := range compileCase(t, c, false) {
 			if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
 				t.Fatal(err)
 			}

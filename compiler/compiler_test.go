@@ -78,12 +78,22 @@ var goldenCases = []goldenCase{
 	}},
 }
 
-// compileCase compiles the corpus one way.
-func compileCase(t testing.TB, c goldenCase) []*File {
+// compileCase compiles the corpus one way. validated compiles as `aiflow-runner compile` does
+// after loading: Options.Validated gives the canonical IR validation hashed, and the nodes'
+// configs are not decoded again.
+func compileCase(t testing.TB, c goldenCase, validated bool) []*File {
 	t.Helper()
 	var files []*File
 	for _, p := range loadCorpus(t) {
-		f, err := Compile(p, c.opts(t))
+		opts := c.opts(t)
+		if validated {
+			canon, err := p.Canonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Validated = func(q *ir.Pipeline) ([]byte, bool) { return canon, q == p }
+		}
+		f, err := Compile(p, opts)
 		if err != nil {
 			t.Fatalf("%s: compile %s: %v", c.name, p.ID, err)
 		}
@@ -95,8 +105,8 @@ func compileCase(t testing.TB, c goldenCase) []*File {
 func TestGolden(t *testing.T) {
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
-			files := compileCase(t, c)
-			again := compileCase(t, c)
+			files := compileCase(t, c, false)
+			again := compileCase(t, c, true) // must not change a byte
 			dir := filepath.Join("testdata", "golden", c.name)
 			if *update {
 				if err := os.RemoveAll(dir); err != nil {
@@ -108,7 +118,7 @@ func TestGolden(t *testing.T) {
 			}
 			for i, f := range files {
 				if !bytes.Equal(f.Data, again[i].Data) {
-					t.Errorf("%s: two compilations differ", f.Name)
+					t.Errorf("%s: two compilations differ (the second with Options.Validated)", f.Name)
 				}
 				if !bytes.HasPrefix(f.Data, []byte(Header+"\n")) {
 					t.Errorf("%s: does not start with the header", f.Name)
@@ -257,7 +267,7 @@ func TestResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks, err := plan(p, prof, false, plugin.Default)
+	tasks, err := plan(p, prof, false, plugin.Default, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +286,7 @@ func TestResources(t *testing.T) {
 			t.Errorf("%s: resources %+v, want %+v", id, got[id], w)
 		}
 	}
-	fused, err := plan(p, prof, true, plugin.Default)
+	fused, err := plan(p, prof, true, plugin.Default, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +313,7 @@ func TestRequestsAndLimits(t *testing.T) {
 		"c": node("c", []string{"b"}, nil),
 	}}
 	prof := merge(builtinDefaults, Profile{Resources: Resources{CPU: "500m", Memory: "1Gi", CPULimit: "1", MemoryLimit: "2Gi"}})
-	tasks, err := plan(p, &prof, false, plugin.Default)
+	tasks, err := plan(p, &prof, false, plugin.Default, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +328,7 @@ func TestRequestsAndLimits(t *testing.T) {
 		}
 	}
 	prof = merge(builtinDefaults, Profile{})
-	fused, err := plan(p, &prof, true, plugin.Default)
+	fused, err := plan(p, &prof, true, plugin.Default, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +360,7 @@ func TestFuse(t *testing.T) {
 	for id, want := range cases {
 		p := pipelineByID(t, id)
 		prof, _ := DefaultProfiles().For(p)
-		tasks, err := plan(p, prof, true, plugin.Default)
+		tasks, err := plan(p, prof, true, plugin.Default, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,7 +378,7 @@ func TestFuse(t *testing.T) {
 	// Every edge between tasks survives fusion.
 	p := pipelineByID(t, "edge-cases_pipeline")
 	prof, _ := DefaultProfiles().For(p)
-	tasks, _ := plan(p, prof, true, plugin.Default)
+	tasks, _ := plan(p, prof, true, plugin.Default, nil)
 	ups := map[string][]string{}
 	for _, tk := range tasks {
 		ups[tk.id] = tk.upstream
@@ -423,7 +433,7 @@ func TestAssetURIs(t *testing.T) {
 		{node(ir.Sink, "custom", map[string]any{"x": "y"}), ""},
 	}
 	for _, c := range cases {
-		if got := assetURI(plugin.Default, c.n); got != c.want {
+		if got := assetURI(plugin.Default, nil, c.n); got != c.want {
 			t.Errorf("assetURI(%v) = %q, want %q", c.n.Params, got, c.want)
 		}
 	}
@@ -587,7 +597,7 @@ func TestNoHeavyTopLevelImports(t *testing.T) {
 	allowed := map[string]bool{"datetime": true, "airflow.sdk": true, "kubernetes.client": true,
 		"aiflow_sdk.airflow": true, "airflow.providers.cncf.kubernetes.secret": true}
 	for _, c := range goldenCases {
-		for _, f := range compileCase(t, c) {
+		for _, f := range compileCase(t, c, false) {
 			for _, m := range importRE.FindAllSubmatch(f.Data, -1) {
 				mod := string(m[1]) + string(m[2])
 				if !allowed[mod] {
@@ -691,13 +701,13 @@ func TestSecretRefsCollide(t *testing.T) {
 	}
 	src.Params["x_a"] = map[string]any{"secret": "a-b/c"}
 	src.Params["x_b"] = map[string]any{"secret": "a/b-c"}
-	if _, err := plan(&q, prof, false, plugin.Default); err == nil || !strings.Contains(err.Error(), "AIFLOW_SECRET_A_B_C") {
+	if _, err := plan(&q, prof, false, plugin.Default, nil); err == nil || !strings.Contains(err.Error(), "AIFLOW_SECRET_A_B_C") {
 		t.Fatalf("plan: err = %v, want a collision on AIFLOW_SECRET_A_B_C", err)
 	}
 	delete(src.Params, "x_b")
 	src.Params["x_c"] = map[string]any{"secret": "a/d"}
 	for range 20 {
-		tasks, err := plan(&q, prof, false, plugin.Default)
+		tasks, err := plan(&q, prof, false, plugin.Default, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -952,7 +962,7 @@ nodes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks, err := plan(p, prof, true, plugin.Default)
+	tasks, err := plan(p, prof, true, plugin.Default, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,10 +31,11 @@ type task struct {
 	runArgs bool
 }
 
-// plan groups the nodes into tasks in topological order.
-func plan(p *ir.Pipeline, prof *Profile, fuse bool, reg *plugin.Registry) ([]*task, error) {
+// plan groups the nodes into tasks in topological order. decoded holds the configs check
+// decoded already (by node id); a node not in it is decoded again for its asset.
+func plan(p *ir.Pipeline, prof *Profile, fuse bool, reg *plugin.Registry, decoded map[string]*plugin.Decoded) ([]*task, error) {
 	if p.Mode() != ir.ModeBatch {
-		return modePlan(p, prof, reg)
+		return modePlan(p, prof, reg, decoded)
 	}
 	order, err := p.TopoOrder()
 	if err != nil {
@@ -77,7 +78,7 @@ func plan(p *ir.Pipeline, prof *Profile, fuse bool, reg *plugin.Registry) ([]*ta
 					up[u] = true
 				}
 			}
-			if uri := assetURI(reg, n); uri != "" {
+			if uri := assetURI(reg, decoded, n); uri != "" {
 				if n.Type == ir.Source {
 					t.inlets = appendUnique(t.inlets, uri)
 				} else if n.Type == ir.Sink {
@@ -256,9 +257,12 @@ func k8sMemory(q string) string {
 // assetURI is the Airflow Asset a source reads or a sink writes, as its plugin reports it from its
 // decoded config (plugin.Kind's Asset: templated tails cut off, custom stores under x- schemes);
 // "" without a registry or for kinds that report none.
-func assetURI(reg *plugin.Registry, n *ir.Node) string {
+func assetURI(reg *plugin.Registry, decoded map[string]*plugin.Decoded, n *ir.Node) string {
 	if reg == nil || (n.Type != ir.Source && n.Type != ir.Sink) {
 		return ""
+	}
+	if d := decoded[n.ID]; d != nil {
+		return d.Asset()
 	}
 	d, err := reg.DecodeNode(n)
 	if err != nil {
@@ -312,7 +316,7 @@ func secretRefs(v any) []SecretRef {
 
 // modePlan is the DAG of a pipeline of a mode other than batch: the tasks its mode's plugin
 // gives (a streaming pipeline: deploy its job, check its health), not one task per node.
-func modePlan(p *ir.Pipeline, prof *Profile, reg *plugin.Registry) ([]*task, error) {
+func modePlan(p *ir.Pipeline, prof *Profile, reg *plugin.Registry, decoded map[string]*plugin.Decoded) ([]*task, error) {
 	if reg == nil {
 		reg = plugin.Default
 	}
@@ -338,7 +342,7 @@ func modePlan(p *ir.Pipeline, prof *Profile, reg *plugin.Registry) ([]*task, err
 		secrets := map[SecretRef]bool{}
 		for _, id := range t.nodes {
 			n := p.Nodes[id]
-			if uri := assetURI(reg, n); uri != "" {
+			if uri := assetURI(reg, decoded, n); uri != "" {
 				if n.Type == ir.Source {
 					t.inlets = appendUnique(t.inlets, uri)
 				} else if n.Type == ir.Sink {

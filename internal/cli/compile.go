@@ -75,8 +75,18 @@ func (c *compileCmd) Run(e *Env) error {
 	// After loading: the pipelines' own plugin modules extend the registry.
 	opts.Registry = e.Registry
 	ps := make([]*ir.Pipeline, len(ls))
+	validated := make(map[*ir.Pipeline][]byte, len(ls))
 	for i, l := range ls {
 		ps[i] = l.Spec.Pipeline
+		// Loading validated its nodes and hashed its IR: compile does neither again, unless it
+		// was validated with another registry (its own plugin modules, not all of them).
+		if l.Registry == opts.Registry && l.Canonical != nil {
+			validated[ps[i]] = l.Canonical
+		}
+	}
+	opts.Validated = func(p *ir.Pipeline) ([]byte, bool) {
+		canon, ok := validated[p]
+		return canon, ok
 	}
 	// Tenant policy (internal/cli/policy.go): a pipeline it denies gets no DAG (exit 78).
 	if err := checkPolicy(e, cfg, policyFile, ps, nil); err != nil {

@@ -63,6 +63,38 @@ func TestCompileWritesOneFilePerPipeline(t *testing.T) {
 	}
 }
 
+// TestCompileMatchesCompilerGoldens: the command hands the compiler what loading validated and
+// hashed (compiler.Options.Validated: no second decode of every node's config, no second
+// canonical IR) and must still write exactly the compiler's golden files.
+func TestCompileMatchesCompilerGoldens(t *testing.T) {
+	out := t.TempDir()
+	testdata := filepath.Join("..", "..", "compiler", "testdata")
+	if code, _, stderr := compileCLI(t, "compile", compileExamples, filepath.Join(testdata, "corpus"), "--out", out, "-q"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	goldens, err := filepath.Glob(filepath.Join(testdata, "golden", "kubernetes-default", "*.py"))
+	if err != nil || len(goldens) == 0 {
+		t.Fatalf("no goldens (%v)", err)
+	}
+	written, _ := filepath.Glob(filepath.Join(out, "*.py"))
+	if len(written) != len(goldens) {
+		t.Errorf("%d DAG files written, %d goldens", len(written), len(goldens))
+	}
+	for _, golden := range goldens {
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(out, filepath.Base(golden)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s", filepath.Base(golden), golden)
+		}
+	}
+}
+
 func TestCompileCheck(t *testing.T) {
 	out := t.TempDir()
 	if code, _, stderr := compileCLI(t, "compile", "--check", compileExamples, "--out", out); code != 65 || !strings.Contains(stderr, "missing") {

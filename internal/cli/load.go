@@ -19,6 +19,8 @@ type Loaded struct {
 	// Canonical is the canonical IR the hash was taken of (nil: not kept; use
 	// Spec.Pipeline.Canonical).
 	Canonical []byte
+	// Registry is the registry its nodes were validated with (its Python plugin modules').
+	Registry *plugin.Registry
 }
 
 // LoadValid loads, checks and plugin-validates specs from paths, and merges pipelines found in
@@ -107,7 +109,7 @@ func validSpecs(regFor func(*ir.Spec) (*plugin.Registry, ir.Problems), envs []st
 			}
 			continue
 		}
-		l := &Loaded{Spec: s, Hash: h, Canonical: res[i].canon}
+		l := &Loaded{Spec: s, Hash: h, Canonical: res[i].canon, Registry: regs[i]}
 		byID[s.Pipeline.ID] = l
 		out = append(out, l)
 	}
