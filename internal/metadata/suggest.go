@@ -20,6 +20,21 @@ const SuggestLimit = 500
 // suggests another team's runs or pipelines. A failing store gives "": the suggestion is a
 // courtesy on the way to the not-found error, never a new error.
 func SuggestRun(ctx context.Context, s Store, pipeline, runID string) string {
+	return SuggestRunFor(ctx, s, pipeline, runID).Text
+}
+
+// RunSuggestion is SuggestRun's answer as data, for a page that links to what was meant.
+type RunSuggestion struct {
+	// Pipeline and RunID are the run meant; RunID is "" when only a pipeline is meant (the one
+	// named has no runs). Both "" when nothing is close.
+	Pipeline string `json:"pipeline,omitempty"`
+	RunID    string `json:"run_id,omitempty"`
+	// Text is SuggestRun's aside.
+	Text string `json:"text,omitempty"`
+}
+
+// SuggestRunFor is SuggestRun with the run or pipeline it names.
+func SuggestRunFor(ctx context.Context, s Store, pipeline, runID string) RunSuggestion {
 	if pipeline != "" {
 		// The run exists, under another pipeline (a misspelt or wrong --pipeline).
 		if runs, err := s.ListRuns(ctx, RunFilter{RunID: runID, Limit: 10}); err == nil {
@@ -31,13 +46,14 @@ func SuggestRun(ctx context.Context, s Store, pipeline, runID string) string {
 			}
 			if len(ps) > 0 {
 				slices.Sort(ps)
-				return fmt.Sprintf(" (%s is a run of pipeline %s, not of %s)", runID, strings.Join(ps, ", "), pipeline)
+				return RunSuggestion{Pipeline: ps[0], RunID: runID,
+					Text: fmt.Sprintf(" (%s is a run of pipeline %s, not of %s)", runID, strings.Join(ps, ", "), pipeline)}
 			}
 		}
 	}
 	runs, err := s.ListRuns(ctx, RunFilter{Pipeline: pipeline, Limit: SuggestLimit})
 	if err != nil {
-		return ""
+		return RunSuggestion{}
 	}
 	if len(runs) == 0 && pipeline != "" {
 		return suggestPipeline(ctx, s, pipeline)
@@ -49,9 +65,10 @@ func SuggestRun(ctx context.Context, s Store, pipeline, runID string) string {
 		}
 	}
 	if best := closestRunID(runID, ids); best != "" {
-		return fmt.Sprintf(" (did you mean %q?)", best)
+		i := slices.IndexFunc(runs, func(r Run) bool { return r.RunID == best })
+		return RunSuggestion{Pipeline: runs[i].Pipeline, RunID: best, Text: fmt.Sprintf(" (did you mean %q?)", best)}
 	}
-	return ""
+	return RunSuggestion{}
 }
 
 // closestRunID is the recent run id nearest to got: a few edits away (run ids share their
@@ -82,17 +99,17 @@ func closestRunID(got string, ids []string) string {
 }
 
 // suggestPipeline names the recorded pipeline nearest to one that has no runs.
-func suggestPipeline(ctx context.Context, s Store, pipeline string) string {
+func suggestPipeline(ctx context.Context, s Store, pipeline string) RunSuggestion {
 	ps, err := s.ListPipelines(ctx)
 	if err != nil {
-		return ""
+		return RunSuggestion{}
 	}
 	ids := make([]string, len(ps))
 	for i, p := range ps {
 		ids[i] = p.Pipeline
 	}
 	if best := ir.Closest(pipeline, ids); best != "" {
-		return fmt.Sprintf(" (pipeline %s has no runs; did you mean pipeline %q?)", pipeline, best)
+		return RunSuggestion{Pipeline: best, Text: fmt.Sprintf(" (pipeline %s has no runs; did you mean pipeline %q?)", pipeline, best)}
 	}
-	return fmt.Sprintf(" (pipeline %s has no runs)", pipeline)
+	return RunSuggestion{Text: fmt.Sprintf(" (pipeline %s has no runs)", pipeline)}
 }

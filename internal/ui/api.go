@@ -2,6 +2,8 @@ package ui
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -190,7 +192,13 @@ type replay struct {
 }
 
 func (s *Server) run(w http.ResponseWriter, r *http.Request) {
-	d, err := s.store(r).GetRun(r.Context(), r.PathValue("pipeline"), r.PathValue("run"))
+	pipeline, runID := r.PathValue("pipeline"), r.PathValue("run")
+	st := s.store(r)
+	d, err := st.GetRun(r.Context(), pipeline, runID)
+	if errors.Is(err, metadata.ErrNotFound) {
+		unknownRun(w, r, st, pipeline, runID)
+		return
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -207,6 +215,33 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 			" --run-id " + shellQuote(d.RunID) + " --node " + shellQuote(n)})
 	}
 	writeJSON(w, map[string]any{"run": d, "replay": rs})
+}
+
+// unknownRun answers a run id the store does not hold (for this user: another team's run is
+// unknown too) with what was probably meant, as the CLI suggests it (metadata.SuggestRunFor,
+// through the user's scoped store), and the pipeline's latest runs: a 404 the run page turns
+// into a page saying so, with links, instead of a bare "not found".
+func unknownRun(w http.ResponseWriter, r *http.Request, st metadata.Store, pipeline, runID string) {
+	sg := metadata.SuggestRunFor(r.Context(), st, pipeline, runID)
+	// The latest runs of the pipeline meant: the one named, or the one suggested instead.
+	of := pipeline
+	if sg.Pipeline != "" {
+		of = sg.Pipeline
+	}
+	recent, err := st.ListRuns(r.Context(), metadata.RunFilter{Pipeline: of, Limit: 5})
+	if err != nil {
+		recent = nil // a courtesy, like the suggestion: the answer stays "unknown run"
+	}
+	if recent == nil {
+		recent = []metadata.Run{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNotFound)
+	json.NewEncoder(w).Encode(map[string]any{
+		"error":       fmt.Sprintf("run %s of pipeline %s is not recorded%s", runID, pipeline, sg.Text),
+		"unknown_run": map[string]any{"pipeline": pipeline, "run_id": runID, "suggestion": sg, "recent_of": of, "recent": recent},
+	})
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_.:+@/=-]+$`)

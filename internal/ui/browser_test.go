@@ -186,6 +186,16 @@ func TestBrowserWalk(t *testing.T) {
 		    && r.innerText.includes("aiflow-runner replay --pipeline quickstart_user_orders --run-id demo__20260101T000000Z --node user_order_stats") })()`)
 	shoot(t, ctx, "run")
 
+	// A misspelt run id (a character lost when copied): a page saying the run is not recorded,
+	// the run meant as the CLI suggests it, and the pipeline's latest runs; the link opens it.
+	goTo(t, ctx, "#/run/quickstart_user_orders/demo__20260101T00000Z")
+	waitFor(t, ctx, "the unknown run's page suggests the run meant", `document.getElementById("main").dataset.ready === "run" && (() => {
+	  const u = document.getElementById("unknown-run"), s = document.getElementById("run-suggestion"), r = document.getElementById("recent-runs");
+	  return u && s && r && u.textContent.includes("run demo__20260101T00000Z of pipeline quickstart_user_orders is not recorded")
+	    && s.querySelector("a.run-link").textContent === "demo__20260101T000000Z" && r.innerText.includes("demo__20260101T000000Z") })()`)
+	step(t, ctx, "follow the suggestion", chromedp.Click(chromedp.CSS(`#run-suggestion a.run-link`)))
+	waitFor(t, ctx, "the suggested run opens", `(() => { const r = document.getElementById("run-id"); return r && r.textContent === "demo__20260101T000000Z" && document.getElementById("run-attempts") })()`)
+
 	for _, p := range []struct{ hash, ready, want string }{
 		{"#/runs", "runs", "demo__20260101T000000Z"},
 		{"#/lineage", "lineage", "user_order_stats"},

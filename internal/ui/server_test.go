@@ -427,3 +427,69 @@ func TestStreamJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownRun: a run id the store does not hold for the user answers 404 with what was
+// probably meant, as the CLI suggests it, and the latest runs of that pipeline; another team's
+// runs are never suggested or listed.
+func TestUnknownRun(t *testing.T) {
+	s, err := ui.New(ui.Config{Store: teamStore(t, "ads", "growth"), Registry: plugin.Default,
+		Auth: ui.Auth{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type suggestion struct{ Pipeline, RunID, Text string }
+	for _, tt := range []struct {
+		name, path, team string
+		wantErr          string
+		want             suggestion
+		recentOf         string
+		recent           int
+	}{
+		{"misspelt run id", "/api/runs/p_ads/r2", "ads", `run r2 of pipeline p_ads is not recorded (did you mean "r1"?)`,
+			suggestion{"p_ads", "r1", ` (did you mean "r1"?)`}, "p_ads", 1},
+		{"a run of another pipeline", "/api/runs/p_add/r1", "ads", "run r1 of pipeline p_add is not recorded (r1 is a run of pipeline p_ads, not of p_add)",
+			suggestion{"p_ads", "r1", " (r1 is a run of pipeline p_ads, not of p_add)"}, "p_ads", 1},
+		{"a pipeline with no runs", "/api/runs/p_adz/zzzzzzzz", "ads", `(pipeline p_adz has no runs; did you mean pipeline "p_ads"?)`,
+			suggestion{"p_ads", "", ` (pipeline p_adz has no runs; did you mean pipeline "p_ads"?)`}, "p_ads", 1},
+		{"another team's run", "/api/runs/p_growth/r2", "ads", "run r2 of pipeline p_growth is not recorded (pipeline p_growth has no runs",
+			suggestion{}, "p_growth", 0},
+	} {
+		w := do(s, req{path: tt.path, remote: "10.0.0.5:40000", host: "ui.example",
+			header: map[string]string{"X-Forwarded-User": "alice", "X-Forwarded-Groups": tt.team}})
+		if w.Code != http.StatusNotFound {
+			t.Errorf("%s: %d %s, want 404", tt.name, w.Code, w.Body)
+			continue
+		}
+		var got struct {
+			Error      string
+			UnknownRun struct {
+				Pipeline, RunID string `json:"run_id"`
+				Suggestion      struct {
+					Pipeline string
+					RunID    string `json:"run_id"`
+					Text     string
+				}
+				RecentOf string `json:"recent_of"`
+				Recent   []struct{ Pipeline string }
+			} `json:"unknown_run"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+			t.Fatalf("%s: %v\n%s", tt.name, err, w.Body)
+		}
+		if !strings.Contains(got.Error, tt.wantErr) {
+			t.Errorf("%s: error %q, want it to contain %q", tt.name, got.Error, tt.wantErr)
+		}
+		sg := got.UnknownRun.Suggestion
+		if (suggestion{sg.Pipeline, sg.RunID, sg.Text}) != tt.want && !(tt.want == suggestion{} && sg.RunID == "" && sg.Pipeline == "") {
+			t.Errorf("%s: suggestion %+v, want %+v", tt.name, sg, tt.want)
+		}
+		if got.UnknownRun.RecentOf != tt.recentOf || len(got.UnknownRun.Recent) != tt.recent {
+			t.Errorf("%s: recent runs of %s: %+v, want %d of %s", tt.name, got.UnknownRun.RecentOf, got.UnknownRun.Recent, tt.recent, tt.recentOf)
+		}
+		for _, r := range got.UnknownRun.Recent {
+			if r.Pipeline != "p_ads" {
+				t.Errorf("%s: lists a run of %s to a user of team ads", tt.name, r.Pipeline)
+			}
+		}
+	}
+}

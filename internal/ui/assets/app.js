@@ -219,7 +219,14 @@ async function runsPage() {
 }
 
 async function runPage(pipeline, runID) {
-  const { run: d, replay } = await api("/api/runs/" + encodeURIComponent(pipeline) + "/" + encodeURIComponent(runID));
+  let answer;
+  try {
+    answer = await api("/api/runs/" + encodeURIComponent(pipeline) + "/" + encodeURIComponent(runID));
+  } catch (e) {
+    if (e.status === 404 && e.data && e.data.unknown_run) { unknownRunPage(e.message, e.data.unknown_run); return; }
+    throw e;
+  }
+  const { run: d, replay } = answer;
   main.append(h("h1", {}, "Run ", h("span", { id: "run-id" }, d.run_id), " ", status(d.status)));
   main.append(h("div", { className: "kv" },
     h("div", {}, "pipeline"), h("div", {}, link("#/p/" + encodeURIComponent(d.pipeline), d.pipeline)),
@@ -253,6 +260,26 @@ async function runPage(pipeline, runID) {
     { title: "manifest", get: c => h("pre", {}, JSON.stringify(c.manifest, null, 2)) },
   ], d.commits) : h("p", { className: "muted" }, "None."));
   main.append(h("h2", {}, "Replay a node"), h("div", { id: "replay" }, ...replay.map(r => h("div", { className: "cmd" }, r.command))));
+}
+
+// unknownRunPage: a run id the store does not hold (misspelt, cut short, another pipeline's, or
+// another team's): what the server suggests, as the CLI would, and the latest runs to pick from.
+function unknownRunPage(message, u) {
+  main.append(h("h1", {}, "Unknown run ", h("span", { id: "unknown-run-id" }, u.run_id)));
+  main.append(h("p", { id: "unknown-run", className: "err" }, message));
+  const s = u.suggestion || {};
+  if (s.run_id) {
+    main.append(h("p", { id: "run-suggestion" }, "Did you mean ",
+      link("#/run/" + encodeURIComponent(s.pipeline) + "/" + encodeURIComponent(s.run_id), s.run_id, "run-link"),
+      " of pipeline ", link("#/p/" + encodeURIComponent(s.pipeline), s.pipeline, "pipeline-link"), "?"));
+  } else if (s.pipeline) {
+    main.append(h("p", { id: "run-suggestion" }, "Did you mean pipeline ",
+      link("#/p/" + encodeURIComponent(s.pipeline), s.pipeline, "pipeline-link"), "?"));
+  }
+  if (u.recent && u.recent.length) {
+    main.append(h("h2", {}, "Latest runs of ", u.recent_of), h("div", { id: "recent-runs" }, runsTable(u.recent)));
+  }
+  main.append(h("p", {}, link("#/runs", "All runs")));
 }
 
 async function lineagePage() {

@@ -40,7 +40,7 @@ export function clear(el) { while (el.firstChild) el.removeChild(el.firstChild);
 let csrf = "";
 
 // api GETs (or POSTs body as JSON) and returns the decoded answer; an HTTP error throws with the
-// server's message.
+// server's message, its status and answer in the error's status and data.
 export async function api(path, body) {
   const opts = { headers: { "Accept": "application/json" }, credentials: "same-origin" };
   if (body !== undefined) {
@@ -54,7 +54,10 @@ export async function api(path, body) {
   try { data = await res.json(); } catch (e) { data = null; }
   if (path === "/api/me" && data) csrf = data.csrf;
   if (!res.ok && !(data && data.problems)) {
-    throw new Error((data && data.error) || res.status + " " + res.statusText);
+    const err = new Error((data && data.error) || res.status + " " + res.statusText);
+    err.status = res.status;
+    err.data = data; // the server's whole answer (an unknown run's suggestions)
+    throw err;
   }
   return data;
 }
