@@ -463,8 +463,9 @@ func TestUnknownRun(t *testing.T) {
 		var got struct {
 			Error      string
 			UnknownRun struct {
-				Pipeline, RunID string `json:"run_id"`
-				Suggestion      struct {
+				Pipeline   string
+				RunID      string `json:"run_id"`
+				Suggestion struct {
 					Pipeline string
 					RunID    string `json:"run_id"`
 					Text     string
