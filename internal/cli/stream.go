@@ -109,10 +109,17 @@ func streamLifecycle(e *Env, cfg *config.Config, lease time.Duration) (*flink.Li
 	if err != nil {
 		return nil, err
 	}
+	var jm *flink.JobManager
+	if cfg.FlinkREST != "" {
+		if jm, err = flink.NewJobManager(cfg.FlinkREST, nil); err != nil {
+			meta.Close()
+			return nil, err
+		}
+	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	owner := fmt.Sprintf("%s/%d/%s", cfg.PodName, os.Getpid(), hex.EncodeToString(b[:]))
-	return &flink.Lifecycle{Client: c, Meta: meta, Owner: owner, LeaseTTL: lease}, nil
+	return &flink.Lifecycle{Client: c, JobManager: jm, Meta: meta, Owner: owner, LeaseTTL: lease}, nil
 }
 
 func (c *streamDeployCmd) Run(e *Env) error {
@@ -147,6 +154,12 @@ func (c *streamDeployCmd) Run(e *Env) error {
 		fmt.Fprintf(e.Stdout, "%s: job %s already runs ir_hash %s (%s)\n", p.ID, rec.JobID, short(s.l.Hash), rec.State)
 	case flink.ActionUpgrade:
 		fmt.Fprintf(e.Stdout, "%s: upgraded to ir_hash %s: job %s (%s) started from savepoint %s\n", p.ID, short(s.l.Hash), rec.JobID, rec.State, rec.Savepoint)
+	case flink.ActionRestart:
+		from := "from the retained checkpoint " + rec.Savepoint
+		if rec.Savepoint == "" {
+			from = "from its start (the failed job completed no checkpoint and restored none)"
+		}
+		fmt.Fprintf(e.Stdout, "%s: the failed job restarted with ir_hash %s: job %s (%s) %s\n", p.ID, short(s.l.Hash), rec.JobID, rec.State, from)
 	default:
 		from := "without a savepoint"
 		if rec.Savepoint != "" {

@@ -40,6 +40,9 @@ type Config struct {
 	// FlinkGateway is the Flink SQL Gateway's REST endpoint (http://host:8083); flink nodes fail
 	// clearly when unset.
 	FlinkGateway string `env:"AIFLOW_FLINK_GATEWAY"`
+	// FlinkREST is the JobManager's REST endpoint (http://host:8081): where `stream deploy`
+	// finds the retained checkpoint of a streaming job that failed for good.
+	FlinkREST string `env:"AIFLOW_FLINK_REST"`
 	// SparkToken is a bearer token added to the remote (as ;token=…) when the remote carries none;
 	// Spark Connect uses TLS whenever a token is set.
 	SparkToken string `env:"AIFLOW_SPARK_TOKEN"`
@@ -241,6 +244,7 @@ var Doc = [][2]string{
 	{"AIFLOW_SPARK_TOKEN", "Spark Connect bearer token (turns on TLS)"},
 	{"AIFLOW_SPARK_CONNECT_TIMEOUT", "how long to try reaching Spark Connect before exit 75 (default 30s)"},
 	{"AIFLOW_FLINK_GATEWAY", "Flink SQL Gateway REST endpoint http://host:8083 (unset: flink nodes fail clearly)"},
+	{"AIFLOW_FLINK_REST", "Flink JobManager REST endpoint http://host:8081 (unset: a failed streaming job restarts only with stream deploy --restart)"},
 	{"AIFLOW_S3_ENDPOINT", "any S3-compatible endpoint (AWS_* variables for credentials and region)"},
 	{"AWS_REGION", "the S3 region (default us-east-1)"},
 	{"AIFLOW_KAFKA_BROKERS", "default Kafka bootstrap brokers host:port,…"},

@@ -21,7 +21,10 @@ import (
 // second one.
 type Lifecycle struct {
 	Client *Client
-	Meta   metadata.Store
+	// JobManager, when set, is where a deploy finds the retained checkpoint of a job that
+	// failed for good; without it such a job needs Deployment.Restart.
+	JobManager *JobManager
+	Meta       metadata.Store
 	// Owner names this attempt in the lease (pod name, try); LeaseTTL bounds how long a dead
 	// owner keeps it (longer than a stop with savepoint takes).
 	Owner    string
@@ -38,7 +41,8 @@ type Deployment struct {
 	Job      StreamJob
 	// Restart allows a deploy after the job ended by itself (FAILED, CANCELED, or unknown to the
 	// cluster) from the last savepoint: the records the job read after that savepoint are read
-	// and written again.
+	// and written again. A FAILED job with a retained checkpoint needs no Restart: it resumes
+	// from that checkpoint, with nothing lost or written twice.
 	Restart bool
 }
 
@@ -48,6 +52,7 @@ const (
 	ActionDeploy  = "deploy"  // a job started (from the last savepoint, if any)
 	ActionUpgrade = "upgrade" // the job of another IR stopped with a savepoint, this IR's started from it
 	ActionAdopt   = "adopt"   // a job an earlier attempt submitted was found and recorded
+	ActionRestart = "restart" // a job that failed for good started again from its retained checkpoint
 )
 
 // States recorded besides Flink's.
@@ -135,6 +140,7 @@ func (l *Lifecycle) Deploy(ctx context.Context, d Deployment) (string, *metadata
 	}
 	rec.Team = d.Team
 	action := ActionDeploy
+	from := rec.Savepoint
 	if rec.JobID != "" {
 		st, err := l.state(ctx, rec.JobID)
 		if err != nil {
@@ -143,11 +149,20 @@ func (l *Lifecycle) Deploy(ctx context.Context, d Deployment) (string, *metadata
 		rec.State = st
 		switch {
 		case ended(st) && !d.Restart:
+			cp, why, err := l.resumePoint(ctx, rec.JobID, st)
+			if err != nil {
+				return "", nil, err
+			}
+			if why == "" {
+				action, from = ActionRestart, cp
+				rec.Message = fmt.Sprintf("job %s %s; restarted from %s", rec.JobID, st, orNone(cp))
+				break
+			}
 			now := l.now()
 			rec.CheckedAt = &now
-			_ = l.Meta.RecordStream(ctx, *rec, metadata.StreamEvent{Pipeline: d.Pipeline, At: now, Action: metadata.StreamHealth, IRHash: rec.IRHash, JobID: rec.JobID, State: st})
-			return "", rec, fault.Dataf("the job %s of %s is %s: deploy will not restart it by itself (records read after the last savepoint %s would be written again); find why it ended, then run stream deploy --restart",
-				rec.JobID, d.Pipeline, st, orNone(rec.Savepoint))
+			_ = l.Meta.RecordStream(ctx, *rec, metadata.StreamEvent{Pipeline: d.Pipeline, At: now, Action: metadata.StreamHealth, IRHash: rec.IRHash, JobID: rec.JobID, State: st, Message: why})
+			return "", rec, fault.Dataf("the job %s of %s is %s and %s: deploy will not restart it by itself (records read after the last savepoint %s would be written again); find why it ended, then run stream deploy --restart",
+				rec.JobID, d.Pipeline, st, why, orNone(rec.Savepoint))
 		case ended(st):
 			// --restart: from the last savepoint.
 		case rec.IRHash == d.IRHash:
@@ -183,9 +198,17 @@ func (l *Lifecycle) Deploy(ctx context.Context, d Deployment) (string, *metadata
 		return "", nil, fault.Configf("a job named %q (%s, %s) runs on the cluster but is not the one recorded for %s: stop it (STOP JOB '%s' WITH SAVEPOINT) before deploying",
 			d.Job.Name, j.ID, j.Status, d.Pipeline, j.ID)
 	}
-	from := rec.Savepoint
-	rec.IRHash, rec.State, rec.JobID, rec.Message = d.IRHash, StateDeploying, "", ""
-	if err := l.Meta.RecordStream(ctx, *rec, metadata.StreamEvent{Pipeline: d.Pipeline, At: l.now(), Action: action, IRHash: d.IRHash, Savepoint: from, State: StateDeploying}); err != nil {
+	if action == ActionUpgrade {
+		from = rec.Savepoint
+	}
+	// The restore point is recorded before the job is submitted: a retry of an attempt that
+	// died in between resumes from the same point (a restart's checkpoint, not an older
+	// savepoint whose later output was committed).
+	rec.IRHash, rec.State, rec.JobID, rec.Savepoint = d.IRHash, StateDeploying, "", from
+	if action != ActionRestart {
+		rec.Message = ""
+	}
+	if err := l.Meta.RecordStream(ctx, *rec, metadata.StreamEvent{Pipeline: d.Pipeline, At: l.now(), Action: action, IRHash: d.IRHash, Savepoint: from, State: StateDeploying, Message: rec.Message}); err != nil {
 		return "", nil, err
 	}
 	id, err := l.Client.Deploy(ctx, d.Job, from)
@@ -193,6 +216,33 @@ func (l *Lifecycle) Deploy(ctx context.Context, d Deployment) (string, *metadata
 		return "", nil, fmt.Errorf("deploy %s: %w", d.Pipeline, err)
 	}
 	return action, rec, l.recordStarted(ctx, rec, d, id, action)
+}
+
+// resumePoint is where a job that ended in state resumes with nothing lost or written twice,
+// or why there is no such point. A FAILED job keeps its checkpoints (the streaming job's
+// retention is DELETE_ON_CANCELLATION: deleted only when it is cancelled or stopped): it resumes
+// from its latest completed checkpoint, whose output is committed and whose later output was
+// not; one that completed none committed nothing since it started, and resumes from where it
+// started. A job cancelled or unknown to the cluster has no such point.
+func (l *Lifecycle) resumePoint(ctx context.Context, jobID, state string) (string, string, error) {
+	switch {
+	case state != "FAILED":
+		return "", "kept no checkpoint (only a FAILED job does)", nil
+	case l.JobManager == nil:
+		return "", "its checkpoints cannot be read (AIFLOW_FLINK_REST is not set)", nil
+	}
+	cp, err := l.JobManager.Checkpoints(ctx, jobID)
+	switch {
+	case fault.ClassOf(err) == fault.Data:
+		return "", "the JobManager no longer knows its checkpoints", nil
+	case err != nil:
+		return "", "", err
+	case cp.Latest != "":
+		return cp.Latest, "", nil
+	case cp.Completed == 0:
+		return cp.Restored, "", nil
+	}
+	return "", "its latest checkpoint is not retained", nil
 }
 
 func (l *Lifecycle) recordStarted(ctx context.Context, rec *metadata.StreamJob, d Deployment, jobID, action string) error {
@@ -236,6 +286,8 @@ func (l *Lifecycle) Health(ctx context.Context, pipeline string) (*metadata.Stre
 	switch {
 	case st == "RUNNING":
 		return rec, nil
+	case st == "FAILED" && l.JobManager != nil:
+		return rec, fault.Dataf("the job %s of streaming pipeline %s is %s: the next stream deploy restarts it from its latest retained checkpoint", rec.JobID, pipeline, st)
 	case ended(st):
 		return rec, fault.Dataf("the job %s of streaming pipeline %s is %s", rec.JobID, pipeline, st)
 	}

@@ -21,7 +21,11 @@ func (w *workspace) produceEvents(topic string, from, to int) {
 	cl := w.client(kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	var recs []*kgo.Record
 	for i := from; i < to; i++ {
-		recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf(`{"id": %d, "user_id": %d, "amount": %d}`, i, i%7, i%10))})
+		r := &kgo.Record{Value: []byte(fmt.Sprintf(`{"id": %d, "user_id": %d, "amount": %d}`, i, i%7, i%10))}
+		if i%3 == 0 { // a header on every third record (wantHeaders)
+			r.Headers = []kgo.RecordHeader{{Key: "src", Value: []byte(fmt.Sprintf("e%d", i))}}
+		}
+		recs = append(recs, r)
 	}
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		w.t.Fatal(err)
@@ -34,11 +38,12 @@ type outputCounter struct {
 	cl      *kgo.Client
 	seen    map[int64]int
 	version map[int64]string
+	headers map[int64]*string
 }
 
 func (w *workspace) counter(topic string) *outputCounter {
 	return &outputCounter{cl: w.client(kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), seen: map[int64]int{}, version: map[int64]string{}}
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), seen: map[int64]int{}, version: map[int64]string{}, headers: map[int64]*string{}}
 }
 
 // waitFor reads until ids [0, n) all arrived (or the deadline), then a few seconds more so a
@@ -69,14 +74,16 @@ func (o *outputCounter) poll(t *testing.T, d time.Duration) {
 	defer cancel()
 	o.cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 		var v struct {
-			ID      int64  `json:"id"`
-			Version string `json:"version"`
+			ID      int64   `json:"id"`
+			Version string  `json:"version"`
+			Headers *string `json:"headers"`
 		}
 		if err := json.Unmarshal(r.Value, &v); err != nil {
 			t.Fatalf("output %s: %v", r.Value, err)
 		}
 		o.seen[v.ID]++
 		o.version[v.ID] = v.Version
+		o.headers[v.ID] = v.Headers
 	})
 }
 

@@ -21,38 +21,45 @@ import (
 )
 
 // streamingSpec is a Kafka → Flink SQL → Kafka streaming pipeline; version names the query
-// (v2 multiplies by 100 instead of 10: a changed query, so a changed IR hash).
+// (v2 multiplies by 100 instead of 10: a changed query, so a changed IR hash; v3 is v2 with no
+// restart strategy: the job fails for good at its first failure).
 func streamingSpec(id, in, out, windows, version string) string {
-	factor := map[string]int{"v1": 10, "v2": 100}[version]
+	factor := map[string]int{"v1": 10, "v2": 100, "v3": 100}[version]
+	settings := ""
+	if version == "v3" {
+		settings = "\n      settings: {restart-strategy.type: none}"
+	}
 	return fmt.Sprintf(`api_version: aiflow/v1
 pipeline:
-  id: %s
+  id: %[1]s
   mode: streaming
   env: dev
   team: growth
 nodes:
   - id: events
     source: kafka
-    with: {topic: %s, schema: {id: int64, user_id: int64, amount: int64}}
+    with: {topic: %[2]s, schema: {id: int64, user_id: int64, amount: int64}}
   - id: enriched
     transform: flink
     inputs: [events]
     with:
-      sql: SELECT id, user_id, amount * %d AS amount, '%s' AS version FROM events WHERE amount >= 0
-      checkpoint_interval: 2s
+      sql: SELECT id, user_id, amount * %[3]d AS amount, '%[4]s' AS version, headers FROM events WHERE amount >= 0
+      checkpoint_interval: 2s%[7]s
   - id: out
     sink: kafka
     inputs: [enriched]
-    with: {topic: %s, key_column: user_id}
+    with: {topic: %[5]s, key_column: user_id}
   - id: stamped
     transform: flink
     inputs: [events]
-    with: {sql: "SELECT id, PROCTIME() AS pt FROM events", checkpoint_interval: 2s}
+    with:
+      sql: SELECT id, PROCTIME() AS pt FROM events
+      checkpoint_interval: 2s%[7]s
   - id: per_second
     transform: flink
     inputs: [stamped]
     with:
-      checkpoint_interval: 2s
+      checkpoint_interval: 2s%[7]s
       sql: >
         SELECT window_start, COUNT(*) AS n, LISTAGG(CAST(id AS STRING)) AS ids
         FROM TABLE(TUMBLE(TABLE stamped, DESCRIPTOR(pt), INTERVAL '1' SECOND))
@@ -60,8 +67,8 @@ nodes:
   - id: windows
     sink: kafka
     inputs: [per_second]
-    with: {topic: %s}
-`, id, in, factor, version, out, windows)
+    with: {topic: %[6]s}
+`, id, in, factor, version, out, windows, settings)
 }
 
 // TestStreamingPipelineLifecycle drives a streaming pipeline compiled from a spec (a projection
@@ -77,19 +84,21 @@ func TestStreamingPipelineLifecycle(t *testing.T) {
 	home := testenv.Require(t, testenv.FlinkHome)
 	dsn := "sqlite://" + filepath.Join(w.dir, "meta.db")
 	w.env["AIFLOW_METADATA_DSN"] = dsn
+	w.env["AIFLOW_FLINK_REST"] = testenv.Require(t, testenv.FlinkREST)
 	in, out, windows := w.topic("sp_events", 2), w.topic("sp_enriched", 1), w.topic("sp_windows", 1)
 	// The pipeline id is the job's name on the cluster: this test's own.
 	sp := strings.TrimPrefix(in, "sp_events_")
 	sp = "sp_" + sp
 	v1 := w.write("v1.yaml", streamingSpec(sp, in, out, windows, "v1"))
 	v2 := w.write("v2.yaml", streamingSpec(sp, in, out, windows, "v2"))
+	v3 := w.write("v3.yaml", streamingSpec(sp, in, out, windows, "v3"))
 	cmd := func(action, spec string) result { return w.run("stream", action, "--pipeline", sp, "--ir", spec) }
 	c, err := flink.NewClient(w.env["AIFLOW_FLINK_GATEWAY"], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		if r := cmd("stop", v2); r.code != 0 {
+		if r := cmd("stop", v3); r.code != 0 {
 			t.Logf("cleanup stop: %d %s%s", r.code, r.stdout, r.stderr)
 			cancelJobs(t, flink.JobName(sp))
 		}
@@ -131,6 +140,13 @@ func TestStreamingPipelineLifecycle(t *testing.T) {
 	}
 	counter.waitFor(t, 200, 3*time.Minute)
 	waitHealthy(t, cmd, v1)
+	// The source's headers column, as a batch read gives it: a JSON object, NULL without headers.
+	for id := int64(0); id < 200; id++ {
+		got, want := counter.headers[id], wantHeaders(id)
+		if (got == nil) != (want == "") || (got != nil && *got != want) {
+			t.Fatalf("id %d: headers %v, want %q (NULL when empty)", id, deref(got), want)
+		}
+	}
 
 	// A changed query: stop with savepoint, start v2 from it.
 	w.produceEvents(in, 200, 300)
@@ -175,8 +191,43 @@ func TestStreamingPipelineLifecycle(t *testing.T) {
 	counter.waitFor(t, 600, 3*time.Minute)
 	windowed.waitFor(t, 600, 2*time.Minute)
 
+	// Flink gives up at the first failure (v3: no restart strategy): the TaskManager dies and
+	// the job is FAILED for good. Its checkpoints are retained: the next deploy resumes from the
+	// latest, not from the upgrade's savepoint (whose later output, 600-700, is committed).
+	if r := cmd("deploy", v3); r.code != 0 || !strings.Contains(r.stdout, "upgraded to ir_hash") {
+		t.Fatalf("upgrade to v3: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	w.produceEvents(in, 600, 700)
+	counter.waitFor(t, 700, 3*time.Minute)
+	waitHealthy(t, cmd, v3)
+	w.produceEvents(in, 700, 750)
+	if out, err := exec.Command(filepath.Join(home, "stop-taskmanager.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("stop-taskmanager: %v\n%s", err, out)
+	}
+	w.produceEvents(in, 750, 800)
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(2 * time.Second) {
+		r := cmd("health", v3)
+		if r.code == 65 && strings.Contains(r.stderr, "FAILED") && strings.Contains(r.stderr, "restarts it from its latest retained checkpoint") {
+			break
+		}
+		if (r.code != 0 && r.code != 75) || time.Now().After(deadline) {
+			t.Fatalf("health of a job that fails for good: %d %s%s, want 65 FAILED", r.code, r.stdout, r.stderr)
+		}
+	}
+	if out, err := exec.Command(filepath.Join(home, "start-taskmanager.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("start-taskmanager: %v\n%s", err, out)
+	}
+	// Without a restart strategy the job fails at once when no TaskManager offers a slot yet.
+	waitSlots(t, w.env["AIFLOW_FLINK_REST"])
+	if r := cmd("deploy", v3); r.code != 0 || !strings.Contains(r.stdout, "from the retained checkpoint ") || !strings.Contains(r.stdout, "/chk-") {
+		t.Fatalf("deploy of the failed job: %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	counter.waitFor(t, 800, 3*time.Minute)
+	windowed.waitFor(t, 800, 2*time.Minute)
+	waitHealthy(t, cmd, v3)
+
 	// The metadata store: the deployment and its history.
-	r := w.run("stream", "status", "--pipeline", sp, "--events", "50", "--json")
+	r := w.run("stream", "status", "--pipeline", sp, "--events", "80", "--json")
 	if r.code != 0 {
 		t.Fatalf("status: %d %s%s", r.code, r.stdout, r.stderr)
 	}
@@ -198,7 +249,7 @@ func TestStreamingPipelineLifecycle(t *testing.T) {
 			actions = append(actions, e.Action)
 		}
 	}
-	if got, want := strings.Join(actions, ","), "deploy,stop,upgrade,stop,deploy"; got != want {
+	if got, want := strings.Join(actions, ","), "deploy,stop,upgrade,stop,deploy,stop,upgrade,restart"; got != want {
 		t.Errorf("events %s, want %s", got, want)
 	}
 	ctx := context.Background()
@@ -211,9 +262,46 @@ func TestStreamingPipelineLifecycle(t *testing.T) {
 		t.Errorf("pipeline version of the deployed IR: %+v, %v", v, err)
 	}
 	// A streaming pipeline's nodes do not run one by one.
-	if r := w.run("run", "--pipeline", sp, "--ir", v2, "--all"); r.code != 64 || !strings.Contains(r.stderr, "is a streaming pipeline") {
+	if r := w.run("run", "--pipeline", sp, "--ir", v3, "--all"); r.code != 64 || !strings.Contains(r.stderr, "is a streaming pipeline") {
 		t.Errorf("run of a streaming pipeline: %d %s%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// waitSlots waits until a TaskManager offers the cluster a free slot.
+func waitSlots(t *testing.T, rest string) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		var ov struct {
+			TaskManagers int `json:"taskmanagers"`
+			Free         int `json:"slots-available"`
+		}
+		resp, err := http.Get(rest + "/overview")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&ov)
+			resp.Body.Close()
+		}
+		if err == nil && ov.TaskManagers > 0 && ov.Free > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no TaskManager slot after 3 minutes: %+v %v", ov, err)
+		}
+	}
+}
+
+// wantHeaders is the headers column produceEvents gives record id ("" for NULL).
+func wantHeaders(id int64) string {
+	if id%3 != 0 {
+		return ""
+	}
+	return fmt.Sprintf(`{"src":"e%d"}`, id)
+}
+
+func deref(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
 }
 
 func aliveJobs(t *testing.T, c *flink.Client, name string) int {
@@ -335,7 +423,7 @@ func TestStreamingDeployRefusesAnUpdatingQuery(t *testing.T) {
 	w.env["AIFLOW_METADATA_DSN"] = "sqlite://" + filepath.Join(w.dir, "meta.db")
 	id := fmt.Sprintf("upd_%d", time.Now().UnixNano()%1e9)
 	spec := strings.Replace(streamingSpec(id, id+"_in", id+"_out", id+"_w", "v1"),
-		"SELECT id, user_id, amount * 10 AS amount, 'v1' AS version FROM events WHERE amount >= 0",
+		"SELECT id, user_id, amount * 10 AS amount, 'v1' AS version, headers FROM events WHERE amount >= 0",
 		"SELECT user_id, COUNT(*) AS n FROM events GROUP BY user_id", 1)
 	path := w.write("upd.yaml", spec)
 	r := w.run("stream", "deploy", "--pipeline", id, "--ir", path)

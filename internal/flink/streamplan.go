@@ -145,6 +145,10 @@ func checkStreamSource(c *kafka.SourceConfig) []plugin.FieldError {
 		add("max_records", "a streaming source is unbounded: drop max_records")
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Schema)) {
+		if kafka.IsMetaColumn(name) || kafkaColumn(name) {
+			add("schema", fmt.Sprintf("column %s: the source's rows already have a column of this name (the Kafka columns key, partition, offset, timestamp and headers; the job's own %s): rename the field in the producer", name, strings.Join(kafkaColumns, ", ")))
+			continue
+		}
 		dt, err := kafka.ValueType(c.Schema[name])
 		if err == nil {
 			_, err = SQLType(dt)
@@ -192,6 +196,9 @@ func kafkaStreamSink(p *ir.Pipeline, n *ir.Node, cfg plugin.Config, c *config.Co
 
 // TransactionalPrefix is the transactional-id prefix of a streaming job's Kafka sink.
 func TransactionalPrefix(pipeline, sink string) string { return "aiflow-" + pipeline + "-" + sink }
+
+// RetentionKey is the Flink setting that decides whether a job's checkpoints outlive it.
+const RetentionKey = "execution.checkpointing.externalized-checkpoint-retention"
 
 // JobName is the Flink job name (pipeline.name) of a streaming pipeline.
 func JobName(pipeline string) string { return "aiflow-stream " + pipeline }
@@ -282,6 +289,11 @@ func PlanStream(r *plugin.Registry, p *ir.Pipeline, cfg *config.Config) (StreamJ
 		job.Settings[k] = v
 	}
 	job.Settings["execution.checkpointing.interval"] = fmt.Sprintf("%dms", js.interval.Milliseconds())
+	// A job that fails for good keeps its checkpoints (a stop or cancel deletes them): the next
+	// deploy resumes from the latest with nothing lost or written twice (Lifecycle.resumePoint).
+	if _, ok := job.Settings[RetentionKey]; !ok {
+		job.Settings[RetentionKey] = "DELETE_ON_CANCELLATION"
+	}
 	if js.parallelism > 0 {
 		job.Settings["parallelism.default"] = fmt.Sprint(js.parallelism)
 	}
@@ -306,11 +318,16 @@ func streamSource(p *ir.Pipeline, n *ir.Node, sc *kafka.SourceConfig, cfg *confi
 	opts["key.format"] = "raw"
 	opts["key.fields"] = "aiflow_key"
 	opts["value.fields-include"] = "EXCEPT_KEY"
+	// The same columns as a batch read of the topic (key, partition, offset, timestamp, headers:
+	// a JSON object of the record's headers as a string, NULL without headers), named aiflow_*
+	// in the table so none can clash with a value field; the view gives them the batch names.
 	cols := []string{"`aiflow_key` STRING",
-		"`partition` INT METADATA FROM 'partition' VIRTUAL",
-		"`offset` BIGINT METADATA FROM 'offset' VIRTUAL",
-		"`timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"}
-	sel := []string{"`aiflow_key` AS `key`", "`partition`", "`offset`", "`timestamp`"}
+		"`aiflow_partition` INT METADATA FROM 'partition' VIRTUAL",
+		"`aiflow_offset` BIGINT METADATA FROM 'offset' VIRTUAL",
+		"`aiflow_timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
+		"`aiflow_headers` MAP<STRING, BYTES> METADATA FROM 'headers' VIRTUAL"}
+	sel := []string{"`aiflow_key` AS `key`", "`aiflow_partition` AS `partition`", "`aiflow_offset` AS `offset`",
+		"`aiflow_timestamp` AS `timestamp`", headersColumn}
 	if sc.ValueFormat == "raw" {
 		opts["value.format"] = "raw"
 		cols = append(cols, "`value` BYTES")

@@ -57,6 +57,8 @@ func TestValidateStreaming(t *testing.T) {
 			[]string{"s.yaml:4: p/in: a streaming pipeline reads onestream or kafka sources, not files"}},
 		{"no schema", strings.Replace(streamSrc, ", schema: {id: int64, amount: float64}", "", 1) + flinkIn + streamSink,
 			[]string{"s.yaml:4: p/in: schema: a streaming source declares its value schema"}},
+		{"value fields named like Kafka columns", strings.Replace(streamSrc, "amount: float64", "amount: float64, headers: string, offset: int64, aiflow_key: string", 1) + flinkIn + streamSink,
+			[]string{"s.yaml:6: p/in: schema: column aiflow_key: the source's rows", "s.yaml:6: p/in: schema: column headers: the source's rows", "s.yaml:6: p/in: schema: column offset: the source's rows"}},
 		{"timestamp start, max_records, dead letter", strings.Replace(streamSrc, "}}", "}, starting_offsets: \"timestamp:1\", max_records: 5, on_error: dead_letter, dead_letter: \"kafka://dl\"}", 1) + flinkIn + streamSink,
 			[]string{"s.yaml:6: p/in: max_records: a streaming source is unbounded", "s.yaml:6: p/in: on_error: a streaming job", "s.yaml:6: p/in: starting_offsets: a streaming source", "s.yaml:7: p/agg: input in: kafka source with on_error: dead_letter"}},
 		{"arrow transform", streamSrc + "  - id: agg\n    transform: arrow\n    inputs: [in]\n    with: {steps: [{select: [id]}]}\n" + streamSink,
@@ -163,11 +165,13 @@ func TestPlanStream(t *testing.T) {
 	}
 	all := strings.Join(job.Statements, "\n")
 	for _, want := range []string{
-		"CREATE TEMPORARY TABLE `aiflow_in_in` (`aiflow_key` STRING, `partition` INT METADATA FROM 'partition' VIRTUAL",
+		"CREATE TEMPORARY TABLE `aiflow_in_in` (`aiflow_key` STRING, `aiflow_partition` INT METADATA FROM 'partition' VIRTUAL",
+		"`aiflow_headers` MAP<STRING, BYTES> METADATA FROM 'headers' VIRTUAL",
 		"`amount` DOUBLE, `id` BIGINT)",
 		"'properties.group.id' = 'aiflow.p.in'", "'properties.isolation.level' = 'read_committed'", "'scan.startup.mode' = 'group-offsets'",
 		"'properties.auto.offset.reset' = 'earliest'",
-		"CREATE TEMPORARY VIEW `in` AS SELECT `aiflow_key` AS `key`, `partition`, `offset`, `timestamp`, `amount`, `id` FROM `aiflow_in_in`",
+		"CREATE TEMPORARY VIEW `in` AS SELECT `aiflow_key` AS `key`, `aiflow_partition` AS `partition`, `aiflow_offset` AS `offset`, `aiflow_timestamp` AS `timestamp`, " +
+			"CASE WHEN `aiflow_headers` IS NULL OR CARDINALITY(`aiflow_headers`) = 0 THEN CAST(NULL AS STRING) ELSE JSON_STRING(CAST(`aiflow_headers` AS MAP<STRING, STRING>)) END AS `headers`, `amount`, `id` FROM `aiflow_in_in`",
 		"CREATE TEMPORARY VIEW `agg` AS SELECT id, amount FROM `in`",
 	} {
 		if !strings.Contains(all, want) {

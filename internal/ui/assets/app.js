@@ -126,7 +126,7 @@ function streamSection(d) {
     h("div", {}, "Flink job id"), h("div", { className: "cmd", id: "stream-job-id" }, j.job_id || "— (none running)"),
     h("div", {}, "runs ir_hash"), h("div", {}, h("span", { className: "cmd" }, j.ir_hash),
       d.stream.behind ? h("span", { className: "status warned behind", id: "stream-behind" }, "not the latest version: the next deploy upgrades it") : ""),
-    h("div", {}, "last savepoint"), h("div", { className: "cmd", id: "stream-savepoint" }, j.savepoint || "— (none yet)"),
+    h("div", {}, "resumes from"), h("div", { className: "cmd", id: "stream-savepoint" }, j.savepoint || "— (no savepoint yet)"),
     h("div", {}, "deployed"), h("div", {}, j.deployed_at ? fmtTime(j.deployed_at) : "—"),
     h("div", {}, "stopped"), h("div", {}, j.stopped_at ? fmtTime(j.stopped_at) : "—"),
     h("div", {}, "last checked"), h("div", {}, j.checked_at ? fmtTime(j.checked_at) : "—")));
@@ -153,7 +153,7 @@ async function streamsPage() {
     { title: "team", get: j => j.team }, { title: "state", get: j => jobState(j.state) },
     { title: "Flink job id", get: j => h("span", { className: "cmd" }, j.job_id || "—") },
     { title: "ir_hash", get: j => h("span", {}, h("span", { className: "cmd" }, j.ir_hash.slice(0, 12)), j.behind ? h("span", { className: "status warned behind" }, "behind") : "") },
-    { title: "last savepoint", get: j => h("span", { className: "cmd" }, j.savepoint || "—") },
+    { title: "resumes from", get: j => h("span", { className: "cmd" }, j.savepoint || "—") },
     { title: "last event", get: j => j.last_event ? j.last_event.action + " · " + fmtTime(j.last_event.at) : "" },
     { title: "checked", get: j => j.checked_at ? fmtTime(j.checked_at) : "—" },
   ], js)));
