@@ -22,7 +22,7 @@ func init() {
 }
 
 type streamCmd struct {
-	Deploy streamDeployCmd `cmd:"" help:"make the job run this IR: nothing when it does; stop with savepoint and start from it when it runs another; start from the last savepoint when none runs"`
+	Deploy streamDeployCmd `cmd:"" help:"make the job run this IR: nothing when it does; stop with savepoint and start from it when it runs another; start from the last savepoint when none runs; start a job Flink gave up on (FAILED) from its latest retained checkpoint (AIFLOW_FLINK_REST)"`
 	Health streamHealthCmd `cmd:"" help:"exit 0 when the job is RUNNING, 75 while it is created or restarting, 65 when it ended or none is deployed"`
 	Stop   streamStopCmd   `cmd:"" help:"stop the job with a savepoint (the next deploy resumes from it)"`
 	Status streamStatusCmd `cmd:"" help:"the recorded deployment, the job's live state and the latest events"`
@@ -37,7 +37,7 @@ type streamTarget struct {
 
 type streamDeployCmd struct {
 	streamTarget
-	Restart bool          `name:"restart" help:"also start a job that ended by itself (FAILED, CANCELED) from the last savepoint: what it read after that savepoint is written again"`
+	Restart bool          `name:"restart" help:"also start a job that ended by itself and has no retained checkpoint to resume from (CANCELED, unknown to the cluster, FAILED without AIFLOW_FLINK_REST) from the last savepoint: what it read after that savepoint is written again"`
 	Lease   time.Duration `name:"lease" default:"15m" help:"how long a dead deploy keeps others from deploying"`
 }
 
@@ -221,7 +221,7 @@ func (c *streamStopCmd) Run(e *Env) error {
 	case rec == nil:
 		fmt.Fprintf(e.Stdout, "%s: no job deployed\n", p.ID)
 	default:
-		fmt.Fprintf(e.Stdout, "%s: no job running (%s); last savepoint %s\n", p.ID, rec.State, orDash(rec.Savepoint))
+		fmt.Fprintf(e.Stdout, "%s: no job running (%s); resumes from %s\n", p.ID, rec.State, orDash(rec.Savepoint))
 	}
 	return nil
 }
@@ -296,7 +296,7 @@ func (c *streamStatusCmd) Run(e *Env) error {
 		return enc.Encode(out)
 	}
 	w := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "PIPELINE\tTEAM\tIR_HASH\tJOB\tSTATE\tLIVE\tDEPLOYED\tSAVEPOINT")
+	fmt.Fprintln(w, "PIPELINE\tTEAM\tIR_HASH\tJOB\tSTATE\tLIVE\tDEPLOYED\tRESUMES_FROM")
 	for _, s := range out {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Pipeline, orDash(s.Team), orDash(short(s.IRHash)), orDash(s.JobID), orDash(s.State), orDash(s.Live), timeOrDash(s.DeployedAt), orDash(s.Savepoint))
 	}
