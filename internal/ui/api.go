@@ -148,7 +148,7 @@ func (s *Server) pipeline(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	stream, err := s.streamOf(r, id, ps[i].IRHash)
+	stream, err := s.streamOf(r, id, ps[i].IRHash, ps)
 	if err != nil {
 		fail(w, err)
 		return

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -216,7 +217,8 @@ func TestBrowserWalk(t *testing.T) {
 	step(t, ctx, "open the streaming pipeline", chromedp.Click(chromedp.CSS(`#streams a.pipeline-link[href="#/p/paid_clicks_stream"]`)))
 	waitFor(t, ctx, "the pipeline page shows its job", fmt.Sprintf(`(() => { const j = document.getElementById("stream-job"); const e = document.getElementById("stream-events");
 	  return j && e && document.getElementById("stream-job-id").textContent === %q && document.getElementById("stream-savepoint").textContent === %q
-	    && ["deploy", "upgrade", "stop", "health"].every(a => e.innerText.includes(a)) && j.innerText.includes("RUNNING") && !document.getElementById("stream-behind") })()`, jobID, streamSavepoint))
+	    && ["deploy", "upgrade", "stop", "health"].every(a => e.innerText.includes(a)) && j.innerText.includes("RUNNING") && !document.getElementById("stream-behind")
+	    && document.getElementById("stream-loads").innerText.includes("paid_clicks_stream__load_lake") && document.getElementById("stream-loads").innerText.includes("load__1") })()`, jobID, streamSavepoint))
 	shoot(t, ctx, "stream")
 	if v := step(t, ctx, "event message is text", chromedp.Evaluate[string](`String(window.__xss) + " " + document.querySelectorAll("#main img, #main script").length + " " + document.getElementById("stream-events").innerText.includes("<img")`)); v != "undefined 0 true" {
 		t.Errorf("a stream event's markup became elements or ran (or is not shown): __xss, injected elements, shown = %s", v)
@@ -307,6 +309,14 @@ func recordStream(t *testing.T, d *demo) string {
 	}
 	if hash == "" {
 		t.Fatalf("paid_clicks_stream not recorded: %+v", ps)
+	}
+	// A lake sink's load pipeline, as stream-load records it, with one run.
+	load := `{"api_version":"aiflow/v1","id":"paid_clicks_stream__load_lake","owner":"o","extra":{"team":"growth"},"nodes":{"n":{"id":"n","type":"source","params":{"kind":"files","path":"x/"}}},"edges":[]}`
+	if err := d.store.RecordPipeline(ctx, metadata.PipelineVersion{Pipeline: "paid_clicks_stream__load_lake", IRHash: "h_load", IR: json.RawMessage(load), Tenancy: metadata.Tenancy{Team: "growth"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.store.StartAttempt(ctx, metadata.Attempt{AttemptKey: metadata.AttemptKey{Pipeline: "paid_clicks_stream__load_lake", RunID: "load__1", Node: "n", Try: 1}, IRHash: "h_load"}); err != nil {
+		t.Fatal(err)
 	}
 	const pl, old, first, second = "paid_clicks_stream", "0ld0ld0ld0ld0ld0ld", "a1b2c3d4e5f60718293a4b5c6d7e8f90", "0f9e8d7c6b5a49382716f5e4d3c2b1a0"
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -332,6 +332,14 @@ func TestStreamJobs(t *testing.T) {
 			}
 		}
 	}
+	// p_ads' lake sink "out" is loaded by the batch pipeline p_ads__load_out (one run).
+	load := `{"api_version":"aiflow/v1","id":"p_ads__load_out","owner":"o","extra":{"team":"ads"},"nodes":{"n":{"id":"n","type":"source","params":{"kind":"files","path":"x/"}}},"edges":[]}`
+	if err := st.RecordPipeline(ctx, metadata.PipelineVersion{Pipeline: "p_ads__load_out", IRHash: "h_load", IR: json.RawMessage(load), Tenancy: metadata.Tenancy{Team: "ads"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.StartAttempt(ctx, metadata.Attempt{AttemptKey: metadata.AttemptKey{Pipeline: "p_ads__load_out", RunID: "load_r1", Node: "n", Try: 1}, IRHash: "h_load"}); err != nil {
+		t.Fatal(err)
+	}
 	s, err := ui.New(ui.Config{Store: st, Registry: plugin.Default,
 		Auth: ui.Auth{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}, AdminTeams: []string{"platform"}}})
 	if err != nil {
@@ -396,6 +404,12 @@ func TestStreamJobs(t *testing.T) {
 			Events []struct {
 				Action string `json:"action"`
 			} `json:"events"`
+			Loads []struct {
+				Pipeline string `json:"pipeline"`
+				LastRun  *struct {
+					RunID string `json:"run_id"`
+				} `json:"last_run"`
+			} `json:"loads"`
 		} `json:"stream"`
 	}
 	var pg page
@@ -405,6 +419,14 @@ func TestStreamJobs(t *testing.T) {
 	if pg.Mode != "batch" || pg.Stream.Job.State != "STOPPED" || pg.Stream.Job.Savepoint != "file:///sp/1" || !pg.Stream.Behind ||
 		len(pg.Stream.Events) != 2 || pg.Stream.Events[0].Action != metadata.StreamHealth {
 		t.Errorf("p_growth page: %+v", pg.Stream)
+	}
+	if len(pg.Stream.Loads) != 0 {
+		t.Errorf("p_growth has no lake sink, loads %+v", pg.Stream.Loads)
+	}
+	pg = page{}
+	if code := get("/api/pipelines/p_ads", "ads", &pg); code != 200 || pg.Stream == nil || len(pg.Stream.Loads) != 1 ||
+		pg.Stream.Loads[0].Pipeline != "p_ads__load_out" || pg.Stream.Loads[0].LastRun == nil || pg.Stream.Loads[0].LastRun.RunID != "load_r1" {
+		t.Errorf("p_ads page: %d, loads %+v, want p_ads__load_out with its run load_r1", code, pg.Stream)
 	}
 	pg = page{}
 	if code := get("/api/pipelines/p_web", "web", &pg); code != 200 || pg.Stream != nil {

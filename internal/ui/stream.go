@@ -3,6 +3,7 @@ package ui
 import (
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/aiflow-dev/aiflow/internal/metadata"
 )
@@ -54,8 +55,16 @@ func (s *Server) streams(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// streamOf is a pipeline's job and its latest events, nil when none was ever deployed.
-func (s *Server) streamOf(r *http.Request, pipeline, latest string) (map[string]any, error) {
+// loadRow is the batch pipeline that loads a streaming pipeline's lake sink
+// (<pipeline>__load_<sink>, recorded by stream-load), with its last run.
+type loadRow struct {
+	Pipeline string        `json:"pipeline"`
+	LastRun  *metadata.Run `json:"last_run"`
+}
+
+// streamOf is a pipeline's job, its latest events and its lake sinks' loads; nil when no job
+// was ever deployed. ps are the pipelines the user sees.
+func (s *Server) streamOf(r *http.Request, pipeline, latest string, ps []metadata.Pipeline) (map[string]any, error) {
 	st := s.store(r)
 	j, err := st.StreamJob(r.Context(), pipeline)
 	if err != nil || j == nil {
@@ -65,5 +74,20 @@ func (s *Server) streamOf(r *http.Request, pipeline, latest string) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"job": j, "behind": j.IRHash != latest, "events": evs}, nil
+	loads := []loadRow{}
+	for _, p := range ps {
+		if !strings.HasPrefix(p.Pipeline, pipeline+"__load_") {
+			continue
+		}
+		row := loadRow{Pipeline: p.Pipeline}
+		runs, err := st.ListRuns(r.Context(), metadata.RunFilter{Pipeline: p.Pipeline, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(runs) > 0 {
+			row.LastRun = &runs[0]
+		}
+		loads = append(loads, row)
+	}
+	return map[string]any{"job": j, "behind": j.IRHash != latest, "events": evs, "loads": loads}, nil
 }

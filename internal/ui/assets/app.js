@@ -130,6 +130,16 @@ function streamSection(d) {
     h("div", {}, "deployed"), h("div", {}, j.deployed_at ? fmtTime(j.deployed_at) : "—"),
     h("div", {}, "stopped"), h("div", {}, j.stopped_at ? fmtTime(j.stopped_at) : "—"),
     h("div", {}, "last checked"), h("div", {}, j.checked_at ? fmtTime(j.checked_at) : "—")));
+  if (d.stream.loads.length) {
+    // A lake sink's rows reach its table through the load_<sink> tasks, each a run of
+    // the batch pipeline <pipeline>__load_<sink>.
+    box.append(h("h2", {}, "Lake sink loads"), h("div", { id: "stream-loads" }, table([
+      { title: "load pipeline", get: l => link("#/p/" + encodeURIComponent(l.pipeline), l.pipeline, "pipeline-link") },
+      { title: "last run", get: l => l.last_run ? h("span", {}, status(l.last_run.status), " ",
+          link("#/run/" + encodeURIComponent(l.pipeline) + "/" + encodeURIComponent(l.last_run.run_id), l.last_run.run_id, "run-link"),
+          h("span", { className: "muted" }, " " + fmtTime(l.last_run.started_at))) : h("span", { className: "muted" }, "never") },
+    ], d.stream.loads)));
+  }
   box.append(h("h2", {}, "Latest events"), h("div", { id: "stream-events" }, eventsTable(d.stream.events)));
   return box;
 }
