@@ -28,7 +28,7 @@ const defaultRunLimit = metadata.DefaultRunLimit
 type runsCmd struct {
 	List  runsListCmd  `cmd:"" default:"withargs" help:"the latest runs, newest first (the default)"`
 	Show  runsShowCmd  `cmd:"" help:"one run: its nodes, attempts, rows, bytes and errors"`
-	Prune runsPruneCmd `cmd:"" help:"delete runs started before --older-than with their attempts, pins, commits and lineage (usage and the fleet counters keep them)"`
+	Prune runsPruneCmd `cmd:"" help:"delete runs started before --older-than that ended, or that a dead pod left running (no attempt started or ended for 7 days), with their attempts, pins, commits and lineage (usage and the fleet counters keep them)"`
 }
 
 type runsPruneCmd struct {
@@ -149,8 +149,9 @@ func parseAge(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// Run prunes old runs (retention). The rollups keep the pruned attempts' usage, so `usage` and the
-// fleet counters of `metrics serve` do not go down; a pruned run can no longer be shown, and a
+// Run prunes old runs (retention): those that ended, and those a pod killed outright left
+// "running" (metadata.AbandonedAfter). The rollups keep the pruned attempts' usage, so `usage` and
+// the fleet counters of `metrics serve` do not go down; a pruned run can no longer be shown, and a
 // replay of it commits afresh (its commits are gone).
 func (c *runsPruneCmd) Run(e *Env) error {
 	age, err := parseAge(c.OlderThan)
