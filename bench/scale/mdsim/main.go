@@ -9,8 +9,8 @@
 // the metadata package, paced to -rate node starts per second in all, and reports attempts per
 // second sustained, p50/p99 latency of an attempt's bookkeeping, the most sessions seen waiting on
 // a lock, and then checks every commit is there exactly once. history bulk-loads days of attempts
-// with SQL (generate_series) and rebuilds the usage rollups. query times runs list / runs show /
-// usage over whatever the database holds.
+// (binary COPY generated here) and the usage rollups they make. query times runs list / runs show /
+// usage over whatever the database holds. prune times runs prune of the history's oldest days.
 package main
 
 import (
@@ -45,8 +45,8 @@ func main() {
 	first := flag.Int("first", 0, "writer: index of its first attempt")
 	days := flag.Int("days", 30, "history: days")
 	perDay := flag.Int("per-day", 1000000, "history: node attempts per day")
-	conns := flag.Int("conns", 2, "history: days loaded (and indexes built) at a time")
-	pruneDays := flag.Int("prune-days", 2, "prune: the oldest days of the history pruned (runs prune)")
+	conns := flag.Int("conns", 3, "history: streams loaded (and indexes built) at a time")
+	pruneDays := flag.Int("prune-days", 1, "prune: the oldest days of the history pruned (runs prune)")
 	flag.Parse()
 	ctx := context.Background()
 	var err error
@@ -292,11 +292,13 @@ func burst(ctx context.Context, dsn string, n, procs, conc int, rate float64) er
 var loaded = []string{"aiflow_runs", "aiflow_node_attempts", "aiflow_commits"}
 
 // history loads days x perDay attempts ending now (one run per 20 attempts, 2% failed), with one
-// commit per succeeded attempt, in one statement per day and table, -conns days at a time. Before
-// the load it drops the loaded tables' keys and indexes and turns the usage trigger off (the load
-// adds each statement's attempts to the hourly rollup itself); after it, it builds the keys and
-// indexes again and the daily rollup from the hourly one. The schema is the same afterwards (a check compares the index
-// definitions).
+// commit per succeeded attempt: the runs, the attempts and the commits as three streams side by
+// side (-conns of them at most), the attempts and commits each one binary COPY into its emptied
+// table. Before the load it drops the loaded tables' keys and indexes and turns the usage trigger
+// off (the load sums the attempts' hourly rollup itself); after it, it builds the keys and
+// indexes again, -conns at a time, writes the hourly rollup and the daily one from it. The schema
+// is the same afterwards (a check compares the key and index definitions), and the hourly rollup
+// of a day is checked against its attempts summed by tenancy.
 func history(ctx context.Context, dsn string, days, perDay, conns int) error {
 	t0 := time.Now()
 	st, err := metadata.Open(ctx, dsn) // creates or migrates the schema
@@ -326,11 +328,13 @@ func history(ctx context.Context, dsn string, days, perDay, conns int) error {
 		return nil
 	}
 	var old int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM aiflow_runs WHERE run_id LIKE 'hist\_\_%' LIMIT 1) x`).Scan(&old); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM aiflow_node_attempts UNION ALL SELECT 1 FROM aiflow_commits LIMIT 1) x`).Scan(&old); err != nil {
 		return err
 	}
 	if old > 0 {
-		return fmt.Errorf("the database already holds a history: use a fresh database")
+		// The load empties the attempts and commits tables (in the transaction that fills them:
+		// no WAL, rows frozen), so it refuses any it would lose.
+		return fmt.Errorf("the database already holds node attempts or commits: use a fresh database")
 	}
 	if err := exec(`INSERT INTO aiflow_pipeline_versions (pipeline_id, ir_hash, ir_json, team, project, cost_center, first_seen_us, last_seen_us)
 SELECT 'scale_p' || lpad(p::text, 5, '0'), 'h' || lpad(p::text, 5, '0'), '{}', 'team-' || lpad((p % 40)::text, 2, '0'),
@@ -338,67 +342,69 @@ SELECT 'scale_p' || lpad(p::text, 5, '0'), 'h' || lpad(p::text, 5, '0'), '{}', '
 FROM generate_series(0, 9999) p ON CONFLICT DO NOTHING`); err != nil {
 		return err
 	}
-	drops, builds, err := keysAndIndexes(ctx, db)
+	drops, before, builds, err := keysAndIndexes(ctx, db)
 	if err != nil {
 		return err
 	}
-	before := slices.Clone(builds)
 	for _, q := range append(drops, `ALTER TABLE aiflow_node_attempts DISABLE TRIGGER aiflow_usage_track`) {
 		if err := exec(q); err != nil {
 			return err
 		}
 	}
+	h, err := newHourly(ctx, db)
+	if err != nil {
+		return err
+	}
 	const dayUs = int64(86400e6)
 	now := time.Now().UnixMicro()
 	runsPerDay := perDay / nodes
-	loadDay := func(d int) error {
-		day0 := now - int64(d)*dayUs
-		step := dayUs / int64(runsPerDay)
-		// Run r of the day starts at day0 + r*step; its node n starts n seconds later and takes 30 s.
-		if err := exec(`INSERT INTO aiflow_runs (pipeline_id, run_id, ir_hash, status, started_us, ended_us, team)
+	step := dayUs / int64(runsPerDay)
+	var ds []day // oldest first
+	for d := days; d >= 1; d-- {
+		ds = append(ds, day{d: d, day0: now - int64(d)*dayUs})
+	}
+	// Three streams side by side: the runs (a statement a day), the attempts and the commits
+	// (one COPY each).
+	loadRuns := func() error {
+		for _, dy := range ds {
+			if err := exec(`INSERT INTO aiflow_runs (pipeline_id, run_id, ir_hash, status, started_us, ended_us, team)
 SELECT 'scale_p' || lpad((r % 10000)::text, 5, '0'), 'hist__' || $1::int || '_' || r, 'h' || lpad((r % 10000)::text, 5, '0'),
        CASE WHEN r % 50 = 7 THEN 'failed' ELSE 'succeeded' END, $2::bigint + r * $3::bigint, $2::bigint + r * $3::bigint + 600000000,
        'team-' || lpad((r % 40)::text, 2, '0')
-FROM generate_series(0, $4::int - 1) r`, d, day0, step, runsPerDay); err != nil {
-			return err
+FROM generate_series(0, $4::int - 1) r`, dy.d, dy.day0, step, runsPerDay); err != nil {
+				return err
+			}
 		}
-		// The hourly rollup of the attempts as they are inserted (no second scan of them), added to
-		// what is there: the hours at a day's edges get attempts from two loads.
-		if err := exec(`WITH a AS (
-INSERT INTO aiflow_node_attempts (pipeline_id, run_id, node_id, try, attempt_id, ir_hash, status, exit_code,
-       started_us, ended_us, rows_in, rows_out, bytes_in, bytes_out, engine, pod_name)
-SELECT 'scale_p' || lpad((r % 10000)::text, 5, '0'), 'hist__' || $1::int || '_' || r, 'n' || lpad(n::text, 2, '0'), 1, 'a',
-       'h' || lpad((r % 10000)::text, 5, '0'),
-       CASE WHEN r % 50 = 7 AND n = 19 THEN 'failed' ELSE 'succeeded' END, CASE WHEN r % 50 = 7 AND n = 19 THEN 65 ELSE 0 END,
-       $2::bigint + r * $3::bigint + n * 1000000, $2::bigint + r * $3::bigint + n * 1000000 + 30000000,
-       1000, 1000, 1048576, 65536, 'arrow', 'pod'
-FROM generate_series(0, $4::int - 1) r, generate_series(0, 19) n
-RETURNING pipeline_id, ir_hash, started_us, ended_us, rows_in, rows_out, bytes_in, bytes_out)
-`+rollupHourly, d, day0, step, runsPerDay); err != nil {
-			return err
-		}
-		return exec(`INSERT INTO aiflow_commits (pipeline_id, run_id, node_id, try, manifest_json, committed_us)
-SELECT 'scale_p' || lpad((r % 10000)::text, 5, '0'), 'hist__' || $1::int || '_' || r, 'n' || lpad(n::text, 2, '0'), 1,
-       '{"files":[{"path":"s3://lake/out/x.parquet","rows":1000}]}', $2::bigint + r * $3::bigint + n * 1000000 + 30000000
-FROM generate_series(0, $4::int - 1) r, generate_series(0, 19) n WHERE NOT (r % 50 = 7 AND n = 19)`, d, day0, step, runsPerDay)
+		return nil
 	}
-	if err := parallel(conns, days, func(i int) error { return loadDay(days - i) }); err != nil {
+	loads := []func() error{
+		func() error { return copyAttempts(ctx, db, h, ds, runsPerDay, step) },
+		func() error { return copyCommits(ctx, db, ds, runsPerDay, step) },
+		loadRuns,
+	}
+	if err := parallel(min(conns, len(loads)), len(loads), func(i int) error { return loads[i]() }); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "loaded %d days in %.0fs; building keys and indexes\n", days, time.Since(t0).Seconds())
 	if err := parallel(conns, len(builds), func(i int) error { return exec(builds[i]) }); err != nil {
 		return err
 	}
+	if err := h.write(ctx, db); err != nil {
+		return err
+	}
 	for _, q := range []string{
 		`ALTER TABLE aiflow_node_attempts ENABLE TRIGGER aiflow_usage_track`,
-		`DELETE FROM aiflow_usage_daily`, rebuildDaily, `ANALYZE`,
+		`DELETE FROM aiflow_usage_daily`, rebuildDaily, `ANALYZE aiflow_runs, aiflow_node_attempts, aiflow_commits, aiflow_usage_hourly, aiflow_usage_daily`,
 	} {
 		if err := exec(q); err != nil {
 			return err
 		}
 	}
-	if _, after, err := keysAndIndexes(ctx, db); err != nil || !slices.Equal(after, before) {
+	if _, after, _, err := keysAndIndexes(ctx, db); err != nil || !slices.Equal(after, before) {
 		return fmt.Errorf("keys and indexes after the load differ from before: %v (%v)", after, err)
+	}
+	if err := checkHourly(ctx, db, now-int64(days/2)*dayUs); err != nil {
+		return err
 	}
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM aiflow_node_attempts`).Scan(&n); err != nil {
@@ -408,30 +414,60 @@ FROM generate_series(0, $4::int - 1) r, generate_series(0, 19) n WHERE NOT (r % 
 	return nil
 }
 
+// checkHourly compares the hourly rollup of the 24 hours from the hour at `at` with the
+// attempts of those hours summed by tenancy, as migration 0004's trigger sums them: the load
+// summed them itself, and must agree.
+func checkHourly(ctx context.Context, db *sql.DB, at int64) error {
+	lo := at - at%3600000000
+	hi := lo + 24*3600000000
+	var diff int
+	err := db.QueryRowContext(ctx, `WITH r AS (
+  SELECT team, project, cost_center, sum(attempts) a, sum(node_us) u, sum(rows_in) ri, sum(rows_out) ro, sum(bytes_in) bi, sum(bytes_out) bo
+  FROM aiflow_usage_hourly WHERE bucket_us >= $1 AND bucket_us < $2 GROUP BY 1, 2, 3),
+s AS (
+  SELECT COALESCE(p.team, '') team, COALESCE(p.project, '') project, COALESCE(p.cost_center, '') cost_center, count(*) a,
+         sum(n.ended_us - n.started_us) u, sum(n.rows_in) ri, sum(n.rows_out) ro, sum(n.bytes_in) bi, sum(n.bytes_out) bo
+  FROM aiflow_node_attempts n LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = n.pipeline_id AND p.ir_hash = n.ir_hash
+  WHERE n.started_us >= $1 AND n.started_us < $2 AND n.ended_us IS NOT NULL GROUP BY 1, 2, 3)
+SELECT count(*) FROM ((TABLE r EXCEPT TABLE s) UNION ALL (TABLE s EXCEPT TABLE r)) d`, lo, hi).Scan(&diff)
+	if err != nil {
+		return fmt.Errorf("check the hourly rollup: %w", err)
+	}
+	if diff > 0 {
+		return fmt.Errorf("the hourly rollup differs from the attempts of the 24 hours from %s in %d rows", time.UnixMicro(lo).UTC(), diff)
+	}
+	return nil
+}
+
 // keysAndIndexes returns the statements that drop the loaded tables' primary keys, unique
-// constraints and indexes, and those that create them again (sorted, so two reads compare).
-func keysAndIndexes(ctx context.Context, db *sql.DB) (drops, builds []string, err error) {
+// constraints and indexes, their definitions (sorted, so two reads compare), and the statements
+// that create each again. A key is built as a unique index and then made the constraint (USING
+// INDEX): ADD CONSTRAINT would build it under a lock that keeps the table's other index builds
+// waiting; CREATE INDEX lets them run side by side.
+func keysAndIndexes(ctx context.Context, db *sql.DB) (drops, defs, builds []string, err error) {
 	rows, err := db.QueryContext(ctx, `
 SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
-       format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
+       format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid)),
+       pg_get_indexdef(c.conindid) || '; ' || format('ALTER TABLE %s ADD CONSTRAINT %I %s USING INDEX %I', c.conrelid::regclass,
+           c.conname, CASE c.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, c.conindid::regclass)
 FROM pg_constraint c WHERE c.conrelid = ANY($1::regclass[]) AND c.contype IN ('p', 'u')
 UNION ALL
-SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid)
+SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid), pg_get_indexdef(i.indexrelid)
 FROM pg_index i WHERE i.indrelid = ANY($1::regclass[])
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
 ORDER BY 2`, loaded)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var d, b string
-		if err := rows.Scan(&d, &b); err != nil {
-			return nil, nil, err
+		var d, def, b string
+		if err := rows.Scan(&d, &def, &b); err != nil {
+			return nil, nil, nil, err
 		}
-		drops, builds = append(drops, d), append(builds, b)
+		drops, defs, builds = append(drops, d), append(defs, def), append(builds, b)
 	}
-	return drops, builds, rows.Err()
+	return drops, defs, builds, rows.Err()
 }
 
 // parallel runs fn(0..n-1) on at most conns goroutines and returns the first error.
@@ -463,25 +499,12 @@ func parallel(conns, n int, fn func(int) error) error {
 	return first
 }
 
-// The rollups as migration 0004's triggers keep them: hourly from the attempts a statement
-// inserts (WITH a AS (INSERT ... RETURNING ...)), added to the rows there; daily from the hourly
-// once at the end (an hour lies within one UTC day).
-const (
-	rollupHourly = `INSERT INTO aiflow_usage_hourly
-SELECT a.started_us - a.started_us % 3600000000, COALESCE(p.team, ''), COALESCE(p.project, ''), COALESCE(p.cost_center, ''),
-       COUNT(*), SUM(a.ended_us - a.started_us), SUM(a.rows_in), SUM(a.rows_out), SUM(a.bytes_in), SUM(a.bytes_out)
-FROM a LEFT JOIN aiflow_pipeline_versions p ON p.pipeline_id = a.pipeline_id AND p.ir_hash = a.ir_hash
-WHERE a.ended_us IS NOT NULL
-GROUP BY 1, 2, 3, 4
-ON CONFLICT (bucket_us, team, project, cost_center) DO UPDATE SET
-    attempts = aiflow_usage_hourly.attempts + excluded.attempts, node_us = aiflow_usage_hourly.node_us + excluded.node_us,
-    rows_in = aiflow_usage_hourly.rows_in + excluded.rows_in, rows_out = aiflow_usage_hourly.rows_out + excluded.rows_out,
-    bytes_in = aiflow_usage_hourly.bytes_in + excluded.bytes_in, bytes_out = aiflow_usage_hourly.bytes_out + excluded.bytes_out`
-	rebuildDaily = `INSERT INTO aiflow_usage_daily
+// rebuildDaily is the daily rollup summed from the hourly one, as migration 0004's trigger keeps
+// it (an hour lies within one UTC day).
+const rebuildDaily = `INSERT INTO aiflow_usage_daily
 SELECT bucket_us - bucket_us % 86400000000, team, project, cost_center,
        SUM(attempts), SUM(node_us), SUM(rows_in), SUM(rows_out), SUM(bytes_in), SUM(bytes_out)
 FROM aiflow_usage_hourly GROUP BY 1, 2, 3, 4`
-)
 
 // query times the CLI's questions through the metadata package, 7 times each; it prints the
 // median and the slowest.
