@@ -189,29 +189,33 @@ func (g *parGroupBy) assign(rec arrow.RecordBatch) []*[]int32 {
 
 // hashColumn folds the values of key column a into h (set when first).
 func (g *parGroupBy) hashColumn(a arrow.Array, h []uint64, first bool) {
-	const nullHash = 0x6a09e667f3bcc909
-	var col func(i int) uint64
+	v := g.vals[:len(h)]
 	switch a := a.(type) {
 	case *array.String:
-		col = func(i int) uint64 { return maphash.String(g.seed, a.Value(i)) }
+		for i := range v {
+			v[i] = maphash.String(g.seed, a.Value(i))
+		}
 	case *array.LargeString:
-		col = func(i int) uint64 { return maphash.String(g.seed, a.Value(i)) }
+		for i := range v {
+			v[i] = maphash.String(g.seed, a.Value(i))
+		}
 	default:
-		v := g.vals[:len(h)]
 		toU64(a, v)
-		col = func(i int) uint64 { return v[i] }
 	}
-	nulls := a.NullN() > 0
-	for i := range h {
-		x := uint64(nullHash)
-		if !nulls || a.IsValid(i) {
-			x = col(i)
+	if a.NullN() > 0 {
+		const nullHash = 0x6a09e667f3bcc909
+		for i := range v {
+			if a.IsNull(i) {
+				v[i] = nullHash
+			}
 		}
-		if first {
-			h[i] = x
-		} else {
-			h[i] = mix64(h[i]) ^ x
-		}
+	}
+	if first {
+		copy(h, v)
+		return
+	}
+	for i, x := range v {
+		h[i] = mix64(h[i]) ^ x
 	}
 }
 
@@ -337,17 +341,31 @@ func (g *parGroupBy) result(ctx context.Context) (arrow.RecordBatch, error) {
 // partition is its k-th.
 func mergeOrder(parts []*partition, total int) []uint8 {
 	src := make([]uint8, 0, total)
-	next := make([]int, len(parts))
+	type cursor struct {
+		blocks [][]int64
+		cur    []int64 // what is left of the current block
+	}
+	cs := make([]cursor, len(parts))
+	for k, p := range parts {
+		cs[k].blocks = p.seen.blocks
+	}
 	for len(src) < total {
 		best := -1
 		var at int64
-		for k, p := range parts {
-			if i := next[k]; i < p.seen.n && (best < 0 || p.seen.at(i) < at) {
-				best, at = k, p.seen.at(i)
+		for k := range cs {
+			c := &cs[k]
+			if len(c.cur) == 0 {
+				if len(c.blocks) == 0 {
+					continue
+				}
+				c.cur, c.blocks = c.blocks[0], c.blocks[1:]
+			}
+			if best < 0 || c.cur[0] < at {
+				best, at = k, c.cur[0]
 			}
 		}
 		src = append(src, uint8(best))
-		next[best]++
+		cs[best].cur = cs[best].cur[1:]
 	}
 	return src
 }
@@ -597,5 +615,3 @@ func (p *positions) add(v int64) {
 	*b = append(*b, v)
 	p.n++
 }
-
-func (p *positions) at(i int) int64 { return p.blocks[i/positionsBlock][i%positionsBlock] }
