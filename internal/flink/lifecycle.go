@@ -148,7 +148,9 @@ func (l *Lifecycle) Deploy(ctx context.Context, d Deployment) (string, *metadata
 		}
 		rec.State = st
 		switch {
-		case ended(st) && !d.Restart:
+		case ended(st):
+			// A retained checkpoint is the exact point to resume from, with or without
+			// --restart; without one, --restart resumes from the last savepoint.
 			cp, why, err := l.resumePoint(ctx, rec.JobID, st)
 			if err != nil {
 				return "", nil, err
@@ -156,15 +158,13 @@ func (l *Lifecycle) Deploy(ctx context.Context, d Deployment) (string, *metadata
 			if why == "" {
 				action, from = ActionRestart, cp
 				rec.Message = fmt.Sprintf("job %s %s; restarted from %s", rec.JobID, st, orNone(cp))
-				break
+			} else if !d.Restart {
+				now := l.now()
+				rec.CheckedAt = &now
+				_ = l.Meta.RecordStream(ctx, *rec, metadata.StreamEvent{Pipeline: d.Pipeline, At: now, Action: metadata.StreamHealth, IRHash: rec.IRHash, JobID: rec.JobID, State: st, Message: why})
+				return "", rec, fault.Dataf("the job %s of %s is %s and %s: deploy will not restart it by itself (records read after the last savepoint %s would be written again); find why it ended, then run stream deploy --restart",
+					rec.JobID, d.Pipeline, st, why, orNone(rec.Savepoint))
 			}
-			now := l.now()
-			rec.CheckedAt = &now
-			_ = l.Meta.RecordStream(ctx, *rec, metadata.StreamEvent{Pipeline: d.Pipeline, At: now, Action: metadata.StreamHealth, IRHash: rec.IRHash, JobID: rec.JobID, State: st, Message: why})
-			return "", rec, fault.Dataf("the job %s of %s is %s and %s: deploy will not restart it by itself (records read after the last savepoint %s would be written again); find why it ended, then run stream deploy --restart",
-				rec.JobID, d.Pipeline, st, why, orNone(rec.Savepoint))
-		case ended(st):
-			// --restart: from the last savepoint.
 		case rec.IRHash == d.IRHash:
 			now := l.now()
 			rec.CheckedAt = &now
