@@ -3,6 +3,7 @@ package arrowops
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"runtime"
 	"sync"
@@ -30,7 +31,7 @@ var groupByParallelism = func() int { return min(runtime.GOMAXPROCS(0), 8) }
 // (groups in first-seen order).
 //
 // Memory is that of the one-goroutine aggregation (the groups are split, not copied), plus
-// eight bytes per group for the first-seen position and the batches in flight (at most
+// four bytes per group for the first-seen position and the batches in flight (at most
 // parJobDepth per partition, each retaining its input batch).
 const parJobDepth = 2
 
@@ -47,7 +48,7 @@ type partition struct {
 	err   error
 	cols  []arrow.Array // scratch: the batch's columns this group_by reads
 	taken []arrow.Array
-	bufs  []gatherBuf // per input column, reused for the aggregates' inputs
+	bufs  []gatherBuf // per column the group_by reads (used), reused batch after batch
 }
 
 type parGroupBy struct {
@@ -342,8 +343,9 @@ func (g *parGroupBy) result(ctx context.Context) (arrow.RecordBatch, error) {
 func mergeOrder(parts []*partition, total int) []uint8 {
 	src := make([]uint8, 0, total)
 	type cursor struct {
-		blocks [][]int64
-		cur    []int64 // what is left of the current block
+		blocks []posBlock
+		base   int64
+		cur    []uint32 // what is left of the current block
 	}
 	cs := make([]cursor, len(parts))
 	for k, p := range parts {
@@ -358,10 +360,10 @@ func mergeOrder(parts []*partition, total int) []uint8 {
 				if len(c.blocks) == 0 {
 					continue
 				}
-				c.cur, c.blocks = c.blocks[0], c.blocks[1:]
+				c.base, c.cur, c.blocks = c.blocks[0].base, c.blocks[0].off, c.blocks[1:]
 			}
-			if best < 0 || c.cur[0] < at {
-				best, at = k, c.cur[0]
+			if v := c.base + int64(c.cur[0]); best < 0 || v < at {
+				best, at = k, v
 			}
 		}
 		src = append(src, uint8(best))
@@ -599,19 +601,27 @@ func gatherT[T uint8 | uint16 | uint32 | uint64](dst, src []byte, off int, rows 
 	}
 }
 
-// positions is an append-only list of int64 in blocks: growing it copies nothing.
+// positions is an append-only, increasing list of input positions in blocks: growing it
+// copies nothing, and each position takes 4 bytes (its distance from its block's first).
 type positions struct {
-	blocks [][]int64
+	blocks []posBlock
 	n      int
+}
+
+type posBlock struct {
+	base int64
+	off  []uint32
 }
 
 const positionsBlock = 1 << 16
 
 func (p *positions) add(v int64) {
-	if p.n%positionsBlock == 0 {
-		p.blocks = append(p.blocks, make([]int64, 0, positionsBlock))
+	k := len(p.blocks) - 1
+	if k < 0 || len(p.blocks[k].off) == positionsBlock || v-p.blocks[k].base > math.MaxUint32 {
+		p.blocks = append(p.blocks, posBlock{base: v, off: make([]uint32, 0, positionsBlock)})
+		k++
 	}
-	b := &p.blocks[len(p.blocks)-1]
-	*b = append(*b, v)
+	b := &p.blocks[k]
+	b.off = append(b.off, uint32(v-b.base))
 	p.n++
 }

@@ -352,3 +352,19 @@ func (c *cancelAfter) Next() bool {
 	c.n--
 	return c.RecordReader.Next()
 }
+
+// TestMergeOrderFarPositions: first-seen positions more than 2^32 rows apart (a block starts
+// anew) still merge in order.
+func TestMergeOrderFarPositions(t *testing.T) {
+	a, b := &partition{}, &partition{}
+	for _, v := range []int64{0, 7, 1 << 33, 1<<33 + 2, 1 << 40} {
+		a.seen.add(v)
+	}
+	for _, v := range []int64{5, 1<<32 + 9, 1<<33 + 1, 1<<41 + 3} {
+		b.seen.add(v)
+	}
+	got := fmt.Sprint(mergeOrder([]*partition{a, b}, 9))
+	if want := "[0 1 0 1 0 1 0 0 1]"; got != want {
+		t.Fatalf("order %s, want %s", got, want)
+	}
+}
