@@ -52,6 +52,22 @@ func (s *fileStream) close() {
 	}
 }
 
+// CheckPinned fails with fault.Data (a missing file too) when a pinned file is no longer the one
+// pinned: its size or ETag changed. A reader that hands the files to another engine to read (Spark
+// loads them itself) checks them this way first, as the Go readers check each file they open.
+func CheckPinned(ctx context.Context, st *objstore.Store, files []FileInfo) error {
+	for _, f := range files {
+		got, err := st.Stat(ctx, f.URI)
+		if err != nil {
+			return fmt.Errorf("pinned file %s: %w", f.URI, err)
+		}
+		if err := checkPin(f, got); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkPin fails when the object is not the pinned one.
 func checkPin(f FileInfo, got objstore.ObjectInfo) error {
 	if (f.Size > 0 && got.Size != f.Size) || (f.ETag != "" && got.ETag != "" && got.ETag != f.ETag) {

@@ -12,7 +12,8 @@ import (
 )
 
 // TestFilesSourceConformance runs the source suite over a folder of CSV files: the pin lists the
-// files there (sizes and ETags), so a file added after it is read by the next run only.
+// files there (sizes and ETags), so a file added after it is read by the next run only, and a
+// file rewritten after it fails the read (65) instead of being read as pinned.
 func TestFilesSourceConformance(t *testing.T) {
 	dir, n := t.TempDir(), 0
 	writeCSV := func(t *testing.T, folder string, rows int) {
@@ -39,6 +40,22 @@ func TestFilesSourceConformance(t *testing.T) {
 		},
 		Append: func(t *testing.T, p map[string]any, rows int) {
 			writeCSV(t, strings.TrimPrefix(fmt.Sprint(p["path"]), "file://"), rows)
+		},
+		Rewrite: func(t *testing.T, p map[string]any) {
+			// The first file again, under its name, with other rows.
+			folder := strings.TrimPrefix(fmt.Sprint(p["path"]), "file://")
+			files, err := filepath.Glob(filepath.Join(folder, "part-*.csv"))
+			if err != nil || len(files) == 0 {
+				t.Fatalf("no file to rewrite in %s: %v", folder, err)
+			}
+			var b strings.Builder
+			b.WriteString("user_id,amount\n")
+			for i := range sourcetest.Rows + 2 {
+				fmt.Fprintf(&b, "%d,%d.5\n", 900+i, i)
+			}
+			if err := os.WriteFile(files[0], []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		},
 	})
 }

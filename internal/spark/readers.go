@@ -282,6 +282,11 @@ func readFiles(ctx context.Context, s *Session, env *plugin.Env, m *manifest.Man
 	if err := env.Store.ConfineTree(root); err != nil {
 		return nil, err
 	}
+	// The server reads the files by name: one rewritten since the pin (other rows under the same
+	// name) must fail the read (65), as the Go readers fail it, not be read as if pinned.
+	if err := dataset.CheckPinned(ctx, env.Store, m.Files); err != nil {
+		return nil, fmt.Errorf("input %s: %w", m.Node, err)
+	}
 	var cols []manifest.Field
 	if declared {
 		var err error

@@ -6,7 +6,9 @@
 //   - what the source pinned is what consumers read: rows added to the source after the commit
 //     (a new file, new records) are not in it, however often and however late it is read;
 //   - an attempt killed after pinning and before its commit is retried into one complete pin;
-//   - two concurrent attempts of the same node commit once, and the output reads once.
+//   - two concurrent attempts of the same node commit once, and the output reads once;
+//   - when the target can rewrite its rows in place (Target.Rewrite): a consumer of a pin taken
+//     before the rewrite reads the pinned rows or fails with a data error (65), never the new rows.
 //
 // A source's test calls Run with a registry holding the source, how to make a fresh source of
 // Rows rows, and how to add rows to it. Consumers on the arrow and python engines read a
@@ -58,11 +60,14 @@ type Target struct {
 	// Configure, when set, adjusts the runner's configuration (Kafka brokers, lake root); the
 	// suite sets a private staging folder and lake root first.
 	Configure func(c *config.Config)
+	// Rewrite, when set, replaces the rows of the source named by params in place, under the
+	// same names (a file rewritten with other rows), as a producer that does not append would.
+	Rewrite func(t *testing.T, params map[string]any)
 	// Read, when set, counts the rows a consumer on Engine reads of the committed source output
-	// env.Inputs[env.InputOrder[0]]: env is that consumer's, with a fresh staging folder
-	// (OutDir) of its own. Unset, the output is read through package readers, the way the arrow
-	// and python engines read it.
-	Read func(t *testing.T, env *plugin.Env) int
+	// env.Inputs[env.InputOrder[0]], or returns the consumer's error: env is that consumer's,
+	// with a fresh staging folder (OutDir) of its own. Unset, the output is read through package
+	// readers, the way the arrow and python engines read it.
+	Read func(t *testing.T, env *plugin.Env) (int, error)
 }
 
 // Run runs the suite as subtests of t.
@@ -131,6 +136,20 @@ func Run(t *testing.T, tg Target) {
 		}
 		h.expectRows(t, res, Rows)
 	})
+	if tg.Rewrite != nil {
+		t.Run("RewriteAfterThePin", func(t *testing.T) {
+			h := newHarness(t, tg)
+			res := h.mustRun(t, h.request("r", 1), nil)
+			tg.Rewrite(t, h.params)
+			n, err := h.read(t, res)
+			switch {
+			case err != nil && fault.ClassOf(err) != fault.Data:
+				t.Errorf("reading a pin whose source was rewritten since fails as %s, want data (65) or the pinned rows: %v", fault.ClassOf(err), err)
+			case err == nil && n != Rows:
+				t.Errorf("a consumer of the pin reads %d rows of a source rewritten after it, want the %d pinned (or a data error)", n, Rows)
+			}
+		})
+	}
 }
 
 type harness struct {
@@ -231,6 +250,16 @@ func (h *harness) mustRun(t *testing.T, req node.Request, hook func(context.Cont
 // way every consumer does, and counts its rows.
 func (h *harness) rows(t *testing.T, res *node.Result) int {
 	t.Helper()
+	n, err := h.read(t, res)
+	if err != nil {
+		t.Fatalf("read the committed output: %v", err)
+	}
+	return n
+}
+
+// read is rows returning the consumer's error.
+func (h *harness) read(t *testing.T, res *node.Result) (int, error) {
+	t.Helper()
 	m := res.Manifest
 	if m == nil {
 		t.Fatalf("attempt %d of %s reports no manifest (status %s)", res.Try, res.RunID, res.Status)
@@ -243,17 +272,14 @@ func (h *harness) rows(t *testing.T, res *node.Result) int {
 	}
 	rr, _, err := readers.Reader(context.Background(), h.store, h.cfg, m, nil, memory.DefaultAllocator)
 	if err != nil {
-		t.Fatalf("open the committed output: %v", err)
+		return 0, err
 	}
 	defer rr.Release()
 	n := 0
 	for rr.Next() {
 		n += int(rr.RecordBatch().NumRows())
 	}
-	if err := rr.Err(); err != nil {
-		t.Fatalf("read the committed output: %v", err)
-	}
-	return n
+	return n, rr.Err()
 }
 
 // consumer is the environment of a node reading the source's committed output m as its only
