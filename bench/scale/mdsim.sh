@@ -22,6 +22,7 @@ stop() {
   fi
 }
 trap stop EXIT
+trap 'exit 143' INT TERM # so that stop runs when the command is interrupted
 # history: a cluster for bulk loads: no WAL beyond crash recovery (wal_level minimal: index builds
 # and the COPY into a table emptied in its transaction write none), fewer checkpoints, a larger
 # buffer pool. The queries timed read the same tables either way. burst, which times the
