@@ -273,13 +273,7 @@ func declareKafka(ctx context.Context, s *Session, env *plugin.Env, name string,
 	// partition or headers is a value column like any other; the view renames them to the
 	// arrow engine's names. headers is a JSON object of the record's headers as a string
 	// (values decoded as UTF-8), NULL for a record without headers, as the arrow engine gives.
-	cols := []string{"`aiflow_key` STRING",
-		"`aiflow_partition` INT METADATA FROM 'partition' VIRTUAL",
-		"`aiflow_offset` BIGINT METADATA FROM 'offset' VIRTUAL",
-		"`aiflow_timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
-		"`aiflow_headers` MAP<STRING, BYTES> METADATA FROM 'headers' VIRTUAL"}
-	sel := []string{"`aiflow_key` AS `key`", "`aiflow_partition` AS `partition`", "`aiflow_offset` AS `offset`",
-		"`aiflow_timestamp` AS `timestamp`", headersColumn}
+	cols, sel := kafkaTableColumns()
 	switch {
 	case spec.ValueFormat == "json" && len(spec.Fields) == 0 && records == 0:
 		// An empty range of a topic without a declared schema (nothing to infer from): the
@@ -342,6 +336,21 @@ func declareKafka(ctx context.Context, s *Session, env *plugin.Env, name string,
 	out.RowsIn += rows
 	out.BytesIn += m.Bytes
 	return map[string]any{"kind": "kafka", "topic": kr.Topic, "partitions": len(kr.Partitions), "offsets": records}, nil
+}
+
+// kafkaTableColumns are the Kafka record columns of a Kafka input's table (the connector's metadata,
+// named aiflow_* so that none clashes with a value field) and the select list that gives them
+// the names a batch read of the topic has on the arrow engine (key, partition, offset,
+// timestamp, headers). Batch and streaming reads share them.
+func kafkaTableColumns() (cols, sel []string) {
+	cols = []string{"`aiflow_key` STRING",
+		"`aiflow_partition` INT METADATA FROM 'partition' VIRTUAL",
+		"`aiflow_offset` BIGINT METADATA FROM 'offset' VIRTUAL",
+		"`aiflow_timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
+		"`aiflow_headers` MAP<STRING, BYTES> METADATA FROM 'headers' VIRTUAL"}
+	sel = []string{"`aiflow_key` AS `key`", "`aiflow_partition` AS `partition`", "`aiflow_offset` AS `offset`",
+		"`aiflow_timestamp` AS `timestamp`", headersColumn}
+	return cols, sel
 }
 
 // headersColumn is the headers column of a Kafka input: the record's headers as a JSON object

@@ -321,13 +321,7 @@ func streamSource(p *ir.Pipeline, n *ir.Node, sc *kafka.SourceConfig, cfg *confi
 	// The same columns as a batch read of the topic (key, partition, offset, timestamp, headers:
 	// a JSON object of the record's headers as a string, NULL without headers), named aiflow_*
 	// in the table so none can clash with a value field; the view gives them the batch names.
-	cols := []string{"`aiflow_key` STRING",
-		"`aiflow_partition` INT METADATA FROM 'partition' VIRTUAL",
-		"`aiflow_offset` BIGINT METADATA FROM 'offset' VIRTUAL",
-		"`aiflow_timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
-		"`aiflow_headers` MAP<STRING, BYTES> METADATA FROM 'headers' VIRTUAL"}
-	sel := []string{"`aiflow_key` AS `key`", "`aiflow_partition` AS `partition`", "`aiflow_offset` AS `offset`",
-		"`aiflow_timestamp` AS `timestamp`", headersColumn}
+	cols, sel := kafkaTableColumns()
 	if sc.ValueFormat == "raw" {
 		opts["value.format"] = "raw"
 		cols = append(cols, "`value` BYTES")
